@@ -1,0 +1,186 @@
+"""Pydantic v2 models for the records the toolkit reads and writes.
+
+Input models are frozen and reject unknown fields (``extra="forbid"``): a typo in a
+log or an approval file is an input error, never silently ignored. Timestamps must
+carry a timezone and are normalised to UTC. This module validates shape only; what
+a record *means* for a commitment is decided by the policy pack and replay rules.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a timezone (RFC 3339, e.g. 2021-09-14T03:12:00Z)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
+CommitmentId = Annotated[str, StringConstraints(pattern=r"^C[0-9]+$")]
+
+ActorKind = Literal["employee", "contractor", "vendor", "advertiser", "service"]
+Action = Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose"]
+Provider = Literal["oci", "aws", "gcp", "azure", "own_dc", "other"]
+StoreKind = Literal["primary", "replica", "backup", "cache"]
+RecipientKind = Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
+LegalBasisKind = Literal["subpoena", "court_order", "search_warrant", "exigent"]
+Severity = Literal["critical", "high", "medium", "low"]
+
+
+class Record(BaseModel):
+    """Base for input records: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Record):
+    """Who performed an access. Countries are ISO 3166 alpha-2 or a region code."""
+
+    id: NonEmpty
+    kind: ActorKind = "employee"
+    employer: str | None = None
+    office_country: str | None = None
+    physical_country: str | None = None
+    team: str | None = None
+    role: str | None = None
+
+
+class Resource(Record):
+    """What was touched: a dataset's record set in a store at a region."""
+
+    id: NonEmpty
+    dataset: NonEmpty
+    category: NonEmpty
+    store: NonEmpty
+    provider: Provider
+    region: NonEmpty
+    store_kind: StoreKind = "primary"
+
+
+class Recipient(Record):
+    """Who received data when it left the actor's hands (export, copy, disclose)."""
+
+    kind: RecipientKind
+    id: NonEmpty
+    country: str | None = None
+
+
+class LegalBasis(Record):
+    """Legal process or exigent-circumstance reference for a government disclosure."""
+
+    kind: LegalBasisKind
+    reference: NonEmpty
+
+
+class AccessEvent(Record):
+    """One access to user data, as recorded by the producing system."""
+
+    event_id: NonEmpty
+    time: UtcDatetime
+    actor: Actor
+    action: Action
+    resource: Resource
+    approval_ids: tuple[NonEmpty, ...] = ()
+    on_behalf_of: str | None = None
+    recipient: Recipient | None = None
+    legal_basis: LegalBasis | None = None
+    justification: str | None = None
+    break_glass: bool = False
+    source_system: str | None = None
+
+
+class Approver(Record):
+    """One approver's sign-off on an approval."""
+
+    id: NonEmpty
+    team: NonEmpty
+    country: NonEmpty
+    approved_at: UtcDatetime
+
+
+class ApprovalScope(Record):
+    """What an approval covers; ``"*"`` in a list means any value."""
+
+    datasets: tuple[NonEmpty, ...] = Field(min_length=1)
+    categories: tuple[NonEmpty, ...] = Field(min_length=1)
+    actions: tuple[NonEmpty, ...] = Field(min_length=1)
+    resource_ids: tuple[NonEmpty, ...] = ()
+
+
+class Review(Record):
+    """After-the-fact review of a break-glass approval."""
+
+    reviewer: NonEmpty
+    team: NonEmpty
+    reviewed_at: UtcDatetime
+
+
+class Approval(Record):
+    """An access approval, modelled on GCP Access Approval and Teleport requests."""
+
+    approval_id: NonEmpty
+    requester: NonEmpty
+    approvers: tuple[Approver, ...] = ()
+    scope: ApprovalScope
+    not_before: UtcDatetime
+    not_after: UtcDatetime
+    revoked_at: UtcDatetime | None = None
+    threshold: int = Field(default=1, ge=1)
+    break_glass: bool = False
+    review: Review | None = None
+    reason: str | None = None
+
+
+class CommitmentSource(Record):
+    """Where a commitment is stated: seed file, 1-based line, and a phrase on that line."""
+
+    file: NonEmpty
+    line: int = Field(ge=1)
+    quote: NonEmpty
+
+
+class Commitment(Record):
+    """One public commitment from the register (``policies/commitments.yaml``)."""
+
+    id: CommitmentId
+    title: NonEmpty
+    text: NonEmpty
+    sources: tuple[CommitmentSource, ...] = Field(min_length=1)
+
+
+class PolicyRowRef(Record):
+    """The policy row that decided a request: file, 1-based line and its fields."""
+
+    file: NonEmpty
+    line: int = Field(ge=1)
+    fields: tuple[str, ...]
+
+
+class LogPosition(Record):
+    """Where an event sits in a sealed log."""
+
+    segment: NonEmpty
+    line: int = Field(ge=1)
+
+
+class Finding(Record):
+    """One violation of a commitment found by replay."""
+
+    rule_id: NonEmpty
+    commitment: CommitmentId
+    severity: Severity
+    title: NonEmpty
+    message: NonEmpty
+    remediation: NonEmpty
+    event_ids: tuple[str, ...]
+    approval_ids: tuple[str, ...] = ()
+    time: UtcDatetime
+    actor_id: str
+    policy_row: PolicyRowRef | None = None
+    position: LogPosition | None = None
