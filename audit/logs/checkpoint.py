@@ -1,0 +1,105 @@
+"""The signed checkpoint body and the file layout of a sealed log directory.
+
+What it does: defines the pydantic models of a checkpoint body
+(:class:`CheckpointBody`, :class:`SegmentInfo`), their canonical bytes (the DSSE
+payload), the payload type, and the names of segment, leaves and checkpoint files.
+
+What it does not do: no signing, no file I/O, no verification — see
+:mod:`audit.logs.writer` and :mod:`audit.logs.verify`. The format is specified
+for third parties in ``docs/log-format.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+
+from audit.canonical import canonical_bytes
+from audit.models import UtcDatetime
+
+LOG_FORMAT = "residency-audit/log/v1"
+CHECKPOINT_PAYLOAD_TYPE = "application/vnd.residency-audit.checkpoint+json"
+SEGMENTS_DIR = "segments"
+CHECKPOINTS_DIR = "checkpoints"
+INDEX_DIGITS = 8
+MAX_SEGMENTS = 10**INDEX_DIGITS
+
+SEGMENT_FILE_RE = re.compile(r"^([0-9]{8})\.(jsonl|leaves)$")
+CHECKPOINT_FILE_RE = re.compile(r"^([0-9]{8})\.json$")
+
+Hex256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""Lowercase hex of a 32-byte SHA-256 digest."""
+
+
+def index_name(index: int) -> str:
+    """The 8-digit zero-padded decimal name of a segment index (``00000042``)."""
+    if not 0 <= index < MAX_SEGMENTS:
+        raise ValueError(f"segment index out of range: {index}")
+    return f"{index:0{INDEX_DIGITS}d}"
+
+
+def segment_name(index: int) -> str:
+    """Path of a segment's records, relative to the log dir: ``segments/00000000.jsonl``."""
+    return f"{SEGMENTS_DIR}/{index_name(index)}.jsonl"
+
+
+def leaves_name(index: int) -> str:
+    """Path of a segment's leaf-hash sidecar: ``segments/00000000.leaves``."""
+    return f"{SEGMENTS_DIR}/{index_name(index)}.leaves"
+
+
+def checkpoint_name(index: int) -> str:
+    """Path of a segment's checkpoint envelope: ``checkpoints/00000000.json``."""
+    return f"{CHECKPOINTS_DIR}/{index_name(index)}.json"
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 UTC with ``Z``: ``2024-01-01T00:00:00Z`` (``.ffffff`` only if non-zero)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SegmentInfo(_Body):
+    """What a checkpoint says about its segment's files and leaves."""
+
+    name: str
+    sha256: Hex256
+    leaves_sha256: Hex256
+    first: int = Field(ge=0)
+    count: int = Field(ge=1)
+    root: Hex256
+
+
+class CheckpointBody(_Body):
+    """The signed statement written after each segment (DSSE payload)."""
+
+    format: Literal["residency-audit/log/v1"]
+    origin: str
+    record_type: str
+    index: int = Field(ge=0, lt=MAX_SEGMENTS)
+    segment: SegmentInfo
+    tree_size: int = Field(ge=1)
+    root: Hex256
+    previous: Hex256 | None
+    time: UtcDatetime
+    key_id: Hex256
+
+    @field_serializer("time")
+    def _serialize_time(self, value: datetime) -> str:
+        return format_time(value)
+
+
+def checkpoint_payload(body: CheckpointBody) -> bytes:
+    """Canonical JSON bytes of a body (``previous`` kept as ``null``; nothing omitted)."""
+    return canonical_bytes(body.model_dump(mode="json"))
+
+
+def parse_checkpoint_payload(payload: bytes) -> CheckpointBody:
+    """Validate payload bytes as a checkpoint body (strict JSON types; ValidationError)."""
+    return CheckpointBody.model_validate_json(payload, strict=True)

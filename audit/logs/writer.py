@@ -1,0 +1,236 @@
+"""Seal canonical records into a segmented, Merkle-hashed, signed log directory.
+
+What it does: streams records (canonical JSON bytes, one per line) into segment
+files of at most ``segment_size`` records, writes each segment's leaf-hash
+sidecar, and after each segment a DSSE-signed checkpoint chained to the previous
+one (layout and bytes: ``docs/log-format.md``). Everything is written into a
+temporary directory next to ``out`` and renamed to ``out`` only when complete;
+on any failure the temporary directory is removed and ``out`` is untouched.
+
+What it does not do: it does not validate or canonicalise records (the caller
+does; this module only rejects empty records and records containing a newline),
+it does not append to an existing log, and it never holds more than the leaf
+hashes of the current segment (32 bytes per record) in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from audit.errors import InputError
+from audit.logs.checkpoint import (
+    CHECKPOINT_PAYLOAD_TYPE,
+    CHECKPOINTS_DIR,
+    LOG_FORMAT,
+    MAX_SEGMENTS,
+    SEGMENTS_DIR,
+    CheckpointBody,
+    SegmentInfo,
+    checkpoint_name,
+    checkpoint_payload,
+    leaves_name,
+    segment_name,
+)
+from audit.logs.merkle import TreeBuilder, leaf_hash, root_of
+from audit.signing.dsse import envelope_bytes, sign_envelope
+from audit.signing.keys import SigningKey
+
+
+@dataclass(frozen=True)
+class SealResult:
+    """Outcome of :func:`seal`: total leaves, final root (hex), segment count, log dir."""
+
+    tree_size: int
+    root: str
+    segments: int
+    out: Path
+
+
+class _OpenSegment:
+    """Files, running digests and leaf hashes of the segment being written."""
+
+    def __init__(self, root: Path, index: int, first: int) -> None:
+        self.index = index
+        self.first = first
+        self.hashes: list[bytes] = []
+        self.jsonl_sha = hashlib.sha256()
+        self.leaves_sha = hashlib.sha256()
+        self.jsonl: BinaryIO = (root / segment_name(index)).open("xb")
+        self.leaves: BinaryIO = (root / leaves_name(index)).open("xb")
+
+    @property
+    def count(self) -> int:
+        return len(self.hashes)
+
+    def add(self, record: bytes) -> None:
+        line = record + b"\n"
+        leaf = leaf_hash(record)
+        self.jsonl.write(line)
+        self.leaves.write(leaf)
+        self.jsonl_sha.update(line)
+        self.leaves_sha.update(leaf)
+        self.hashes.append(leaf)
+
+    def close(self) -> None:
+        for fh in (self.jsonl, self.leaves):
+            if not fh.closed:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+
+    def abort(self) -> None:
+        for fh in (self.jsonl, self.leaves):
+            with contextlib.suppress(OSError):
+                fh.close()
+
+
+def _check_out(out: Path) -> None:
+    if out.is_symlink():
+        raise InputError("output exists (a symlink)", path=out)
+    if out.exists():
+        if not out.is_dir():
+            raise InputError("output exists and is not a directory", path=out)
+        if any(out.iterdir()):
+            raise InputError("output directory exists and is not empty", path=out)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def seal(
+    records: Iterable[bytes],
+    *,
+    out: Path,
+    key: SigningKey,
+    origin: str,
+    record_type: str,
+    segment_size: int = 10000,
+    time: datetime | None = None,
+) -> SealResult:
+    """Seal ``records`` into a new log directory ``out`` and sign its checkpoints.
+
+    Each record must be canonical JSON bytes without a newline (validated and
+    canonicalised by the caller). ``time`` (timezone-aware) goes into every
+    checkpoint; ``None`` means now in UTC, truncated to whole seconds. With a fixed
+    ``time`` the output is byte-for-byte deterministic (Ed25519 is deterministic).
+
+    Raises :class:`InputError` if ``out`` exists and is not an empty directory,
+    ``segment_size < 1``, there are no records, a record is empty or contains a
+    newline, or the log would need more than 10^8 segments. Exceptions from the
+    ``records`` iterator propagate unchanged. On any failure nothing is left at
+    ``out`` (nor the temporary directory).
+    """
+    out = Path(out)
+    if segment_size < 1:
+        raise InputError(f"segment_size must be at least 1, got {segment_size}")
+    if time is None:
+        time = datetime.now(UTC).replace(microsecond=0)
+    elif time.tzinfo is None or time.utcoffset() is None:
+        raise InputError("seal time must be timezone-aware")
+    time = time.astimezone(UTC)
+    _check_out(out)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sealing", dir=parent))
+    except OSError as exc:
+        raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
+    segment: _OpenSegment | None = None
+    try:
+        os.chmod(tmp, 0o755)  # noqa: S103 - a sealed log is public, tamper-evident data
+        (tmp / SEGMENTS_DIR).mkdir()
+        (tmp / CHECKPOINTS_DIR).mkdir()
+        total = TreeBuilder()
+        previous: str | None = None
+        segments = 0
+        for number, record in enumerate(records, start=1):
+            if not record:
+                raise InputError(f"record {number} is empty")
+            if b"\n" in record:
+                raise InputError(f"record {number} contains a newline")
+            if segment is None:
+                if segments >= MAX_SEGMENTS:
+                    raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
+                segment = _OpenSegment(tmp, segments, total.size)
+            segment.add(record)
+            if segment.count == segment_size:
+                previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
+                segments += 1
+                segment = None
+        if segment is not None:
+            previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
+            segments += 1
+            segment = None
+        if segments == 0:
+            raise InputError("no records to seal", path=out)
+        _fsync_dir(tmp / SEGMENTS_DIR)
+        _fsync_dir(tmp / CHECKPOINTS_DIR)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
+        _fsync_dir(parent)
+        return SealResult(tree_size=total.size, root=total.root().hex(), segments=segments, out=out)
+    except BaseException:
+        if segment is not None:
+            segment.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _finish(
+    root: Path,
+    segment: _OpenSegment,
+    total: TreeBuilder,
+    previous: str | None,
+    key: SigningKey,
+    origin: str,
+    record_type: str,
+    time: datetime,
+) -> str:
+    """Close ``segment``, write its signed checkpoint; return the checkpoint file's SHA-256 hex."""
+    segment.close()
+    total.extend(segment.hashes)
+    body = CheckpointBody(
+        format=LOG_FORMAT,
+        origin=origin,
+        record_type=record_type,
+        index=segment.index,
+        segment=SegmentInfo(
+            name=segment_name(segment.index),
+            sha256=segment.jsonl_sha.hexdigest(),
+            leaves_sha256=segment.leaves_sha.hexdigest(),
+            first=segment.first,
+            count=segment.count,
+            root=root_of(segment.hashes).hex(),
+        ),
+        tree_size=total.size,
+        root=total.root().hex(),
+        previous=previous,
+        time=time,
+        key_id=key.key_id,
+    )
+    data = envelope_bytes(sign_envelope(checkpoint_payload(body), CHECKPOINT_PAYLOAD_TYPE, key))
+    with (root / checkpoint_name(segment.index)).open("xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return hashlib.sha256(data).hexdigest()

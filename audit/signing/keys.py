@@ -1,0 +1,387 @@
+"""Ed25519 signing keys on disk and the keyring of trusted public keys.
+
+What it does:
+
+* creates Ed25519 signing keys (random, or from a fixed seed for test fixtures),
+* writes private keys as PKCS#8 PEM — encrypted with a passphrase, or unencrypted
+  with file mode 0600 — atomically and never over an existing file,
+* loads private keys with precise :class:`~audit.errors.KeyMaterialError`
+  diagnostics (missing, encrypted without passphrase, wrong passphrase, wrong key
+  type, unencrypted key readable by others),
+* models the keyring (``{"keys": [...]}`` JSON): trusted public keys with a
+  validity window and an optional revocation time, and answers "what is the
+  status of key K at time T".
+
+What it does not do: it never logs, prints or puts key bytes into error messages;
+it does not sign or verify envelopes (see :mod:`audit.signing.dsse`); it does not
+decide what time a signature was made at (callers pass the signed time to
+:meth:`Keyring.status`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+import orjson
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StringConstraints, model_validator
+
+from audit.errors import InputError, IntegrityError, KeyMaterialError
+from audit.models import UtcDatetime
+from audit.records import open_input, validate
+
+PASSPHRASE_ENV = "RESIDENCY_AUDIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+"""Environment variable holding the passphrase that protects private key files."""
+
+KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""A key id: lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
+
+_SEED_LEN = 32
+
+
+def key_id_for(public_key: Ed25519PublicKey) -> str:
+    """Lowercase hex SHA-256 of the raw 32-byte public key."""
+    return hashlib.sha256(public_key.public_bytes_raw()).hexdigest()
+
+
+@dataclass(frozen=True, repr=False)
+class SigningKey:
+    """An Ed25519 private key and its key id. ``repr`` shows the key id only."""
+
+    private: Ed25519PrivateKey = field(compare=False)
+    key_id: str
+
+    def sign(self, data: bytes) -> bytes:
+        """Ed25519 signature (64 bytes) over ``data``; deterministic per RFC 8032."""
+        return self.private.sign(data)
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        """The matching public key."""
+        return self.private.public_key()
+
+    def __repr__(self) -> str:
+        return f"SigningKey(key_id={self.key_id!r})"
+
+    __str__ = __repr__
+
+
+def _from_private(private: Ed25519PrivateKey) -> SigningKey:
+    return SigningKey(private=private, key_id=key_id_for(private.public_key()))
+
+
+def generate_signing_key() -> SigningKey:
+    """A fresh random Ed25519 signing key."""
+    return _from_private(Ed25519PrivateKey.generate())
+
+
+def signing_key_from_seed(seed: bytes) -> SigningKey:
+    """Signing key derived from a 32-byte seed.
+
+    FOR DETERMINISTIC TEST FIXTURES ONLY: anyone who knows the seed has the key.
+    Production keys come from :func:`generate_signing_key`.
+    """
+    if len(seed) != _SEED_LEN:
+        raise KeyMaterialError(f"seed must be {_SEED_LEN} bytes, got {len(seed)}")
+    return _from_private(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def passphrase_from_env() -> bytes | None:
+    """The passphrase from ``RESIDENCY_AUDIT_KEY_PASSPHRASE`` (UTF-8); unset or empty is None."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if not value:
+        return None
+    return value.encode("utf-8")
+
+
+def public_key_pem(key: Ed25519PublicKey) -> str:
+    """PEM ``SubjectPublicKeyInfo`` text of a public key (ends with a newline)."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Best effort: make a rename in ``directory`` durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int, exclusive: bool) -> None:
+    """Write ``data`` to ``path`` through a temp file (created with ``mode``) and a rename.
+
+    With ``exclusive`` the final step refuses to replace an existing file (hard
+    link, which fails if the name exists); otherwise ``os.replace`` is used.
+    """
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create directory: {exc.strerror}", path=directory) from None
+    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise InputError("refusing to overwrite an existing file", path=path) from None
+            except OSError:
+                # File systems without hard links: check, then rename.
+                if path.exists():
+                    raise InputError("refusing to overwrite an existing file", path=path) from None
+                os.replace(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
+    """Write ``key`` as PKCS#8 PEM: encrypted if ``passphrase`` is given, else unencrypted.
+
+    The file is created with mode 0600 in both cases (the process umask can only
+    narrow it), written atomically, and never replaces an existing file
+    (:class:`InputError`).
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise InputError("refusing to overwrite an existing file", path=path)
+    encryption: serialization.KeySerializationEncryption
+    if passphrase is not None:
+        if not passphrase:
+            raise KeyMaterialError("empty passphrase", path=path)
+        encryption = serialization.BestAvailableEncryption(passphrase)
+    else:
+        encryption = serialization.NoEncryption()
+    pem = key.private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    _atomic_write(path, pem, mode=0o600, exclusive=True)
+
+
+def _type_name(key: object) -> str:
+    name = type(key).__name__
+    for suffix in ("PrivateKey", "PublicKey"):
+        if name.endswith(suffix) and name != suffix:
+            return name[: -len(suffix)]
+    return name
+
+
+def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
+    """Load an Ed25519 PKCS#8 PEM private key.
+
+    Raises :class:`KeyMaterialError` naming ``path`` if the file is missing or
+    unreadable, is encrypted and no passphrase was given, the passphrase is wrong,
+    it is not an Ed25519 key, or it is unencrypted and its mode allows any group
+    or other access. A passphrase given for an unencrypted key is ignored. Messages
+    never contain key bytes.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyMaterialError("no such key file", path=path) from None
+    except IsADirectoryError:
+        raise KeyMaterialError("not a regular file", path=path) from None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read key file: {exc.strerror}", path=path) from None
+    encrypted = False
+    try:
+        loaded = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        # cryptography signals "password required" with TypeError.
+        encrypted = True
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyMaterialError("not a PEM private key (or a corrupt one)", path=path) from None
+    if encrypted:
+        if passphrase is None:
+            raise KeyMaterialError(f"key is encrypted: set {PASSPHRASE_ENV}", path=path)
+        try:
+            loaded = serialization.load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KeyMaterialError(
+                "cannot decrypt key: wrong passphrase or corrupt key file", path=path
+            ) from None
+    else:
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise KeyMaterialError(
+                f"refusing unencrypted private key readable by others (mode {mode:04o}); chmod 600",
+                path=path,
+            )
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise KeyMaterialError(
+            f"not an Ed25519 private key (found {_type_name(loaded)})", path=path
+        )
+    return _from_private(loaded)
+
+
+class KeyStatus(StrEnum):
+    """Whether a key may be trusted for a signature made at a given time."""
+
+    ok = "ok"
+    unknown = "unknown"
+    revoked = "revoked"
+    not_yet_valid = "not_yet_valid"
+    expired = "expired"
+
+
+def _load_public_pem(text: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
+        raise ValueError("not a PEM SubjectPublicKeyInfo public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"not an Ed25519 public key (found {_type_name(key)})")
+    return key
+
+
+class KeyringEntry(BaseModel):
+    """One trusted public key with its validity window (bounds inclusive, UTC)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_id: KeyId
+    public_key: str
+    label: str | None = None
+    not_before: UtcDatetime | None = None
+    not_after: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+
+    _key: Ed25519PublicKey | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_key(self) -> Self:
+        key = _load_public_pem(self.public_key)
+        actual = key_id_for(key)
+        if actual != self.key_id:
+            raise ValueError(f"key_id does not match the public key (its id is {actual})")
+        if (
+            self.not_before is not None
+            and self.not_after is not None
+            and self.not_before > self.not_after
+        ):
+            raise ValueError("not_before is after not_after")
+        self._key = key
+        return self
+
+    def key(self) -> Ed25519PublicKey:
+        """The parsed Ed25519 public key."""
+        if self._key is None:  # pragma: no cover - set by the validator
+            self._key = _load_public_pem(self.public_key)
+        return self._key
+
+    def status(self, at: datetime) -> KeyStatus:
+        """Status of this key for a signature made at ``at`` (timezone-aware)."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise InputError("key status needs a timezone-aware time")
+        if self.revoked_at is not None:
+            # A revoked key is treated as compromised: nothing it signed is trusted,
+            # whatever time the signature claims.
+            return KeyStatus.revoked
+        if self.not_before is not None and at < self.not_before:
+            return KeyStatus.not_yet_valid
+        if self.not_after is not None and at > self.not_after:
+            return KeyStatus.expired
+        return KeyStatus.ok
+
+
+class Keyring(BaseModel):
+    """The trusted public keys; key ids are unique."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: tuple[KeyringEntry, ...]
+
+    _by_id: dict[str, KeyringEntry] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _index(self) -> Self:
+        by_id: dict[str, KeyringEntry] = {}
+        for entry in self.keys:
+            if entry.key_id in by_id:
+                raise ValueError(f"duplicate key_id {entry.key_id}")
+            by_id[entry.key_id] = entry
+        self._by_id = by_id
+        return self
+
+    def get(self, key_id: str) -> KeyringEntry | None:
+        """The entry for ``key_id``, or None."""
+        return self._by_id.get(key_id)
+
+    def status(self, key_id: str, at: datetime) -> KeyStatus:
+        """Status of ``key_id`` for a signature made at ``at``.
+
+        ``revoked`` wins whenever ``revoked_at`` is set (regardless of ``at``);
+        ``not_before``/``not_after`` are inclusive bounds.
+        """
+        entry = self.get(key_id)
+        if entry is None:
+            return KeyStatus.unknown
+        return entry.status(at)
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey:
+        """The public key for ``key_id``; :class:`IntegrityError` if it is not in the keyring."""
+        entry = self.get(key_id)
+        if entry is None:
+            raise IntegrityError(f"unknown key {key_id}")
+        return entry.key()
+
+
+def load_keyring(path: Path) -> Keyring:
+    """Read and validate a keyring JSON file (``{"keys": [...]}``); InputError naming the path."""
+    p = open_input(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=p) from None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", path=p) from None
+    if not isinstance(value, dict):
+        raise InputError("keyring is not a JSON object", path=p)
+    return validate(Keyring, value, path=p, line=None)
+
+
+def write_keyring(path: Path, keyring: Keyring) -> None:
+    """Write ``keyring`` as indented JSON (mode 0644, atomic; replaces an existing file).
+
+    The keyring holds public keys only and is not signed, so its bytes need not be
+    canonical.
+    """
+    value = keyring.model_dump(mode="json", exclude_none=True)
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
+    _atomic_write(Path(path), data, mode=0o644, exclusive=False)

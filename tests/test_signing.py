@@ -1,0 +1,385 @@
+"""Keys, keyring and DSSE envelopes (including interop with securesystemslib)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
+from securesystemslib.dsse import Envelope as SslibEnvelope
+from securesystemslib.exceptions import VerificationError
+from securesystemslib.signer import CryptoSigner, SSlibKey  # type: ignore[attr-defined]
+
+from audit.errors import InputError, IntegrityError, KeyMaterialError
+from audit.signing.dsse import (
+    Signature,
+    envelope_bytes,
+    pae,
+    parse_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from audit.signing.keys import (
+    PASSPHRASE_ENV,
+    Keyring,
+    KeyringEntry,
+    KeyStatus,
+    SigningKey,
+    generate_signing_key,
+    key_id_for,
+    load_keyring,
+    load_private_key,
+    passphrase_from_env,
+    public_key_pem,
+    signing_key_from_seed,
+    write_keyring,
+    write_private_key,
+)
+
+TYPE = "application/vnd.example+json"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def entry_for(key: SigningKey, **kwargs: Any) -> KeyringEntry:
+    return KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public), **kwargs)
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return signing_key_from_seed(bytes(32))
+
+
+@pytest.fixture
+def ring(key: SigningKey) -> Keyring:
+    return Keyring(keys=(entry_for(key),))
+
+
+# ----------------------------------------------------------------------------- DSSE
+
+
+def test_pae_matches_dsse_spec_example() -> None:
+    # https://github.com/secure-systems-lab/dsse/blob/master/protocol.md#test-vectors
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_pae_counts_bytes_not_characters() -> None:
+    assert pae("t\u00e9", "\u00e9".encode()) == b"DSSEv1 3 t\xc3\xa9 2 \xc3\xa9"
+    assert pae("", b"") == b"DSSEv1 0  0 "
+
+
+def test_seed_key_is_the_rfc8032_zero_seed_key(key: SigningKey) -> None:
+    assert key.public.public_bytes_raw().hex() == (
+        "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+    )
+    assert key.key_id == key_id_for(key.public)
+    assert key.key_id == "139e3940e64b5491722088d9a0d741628fc826e09475d341a780acde3c4b8070"
+
+
+def test_sign_verify_round_trip(key: SigningKey, ring: Keyring) -> None:
+    env = sign_envelope(b'{"a":1}', TYPE, key)
+    raw = envelope_bytes(env)
+    assert raw.startswith(b'{"payload":"eyJhIjoxfQ==","payloadType":')
+    assert not raw.endswith(b"\n")
+    parsed = parse_envelope(raw, path="x.json")
+    assert parsed == env
+    verified = verify_envelope(parsed, ring, expected_type=TYPE)
+    assert verified.payload == b'{"a":1}'
+    assert verified.key_id == key.key_id
+    # Ed25519 is deterministic: the same input gives the same bytes.
+    assert envelope_bytes(sign_envelope(b'{"a":1}', TYPE, key)) == raw
+
+
+def test_tampered_payload_is_a_bad_signature(key: SigningKey, ring: Keyring) -> None:
+    env = sign_envelope(b'{"a":1}', TYPE, key)
+    forged = env.model_copy(update={"payload": base64.b64encode(b'{"a":2}').decode()})
+    with pytest.raises(IntegrityError, match=f"bad signature by key {key.key_id}"):
+        verify_envelope(forged, ring, expected_type=TYPE)
+
+
+def test_flipped_signature_bit_is_a_bad_signature(key: SigningKey, ring: Keyring) -> None:
+    env = sign_envelope(b"x", TYPE, key)
+    sig = bytearray(env.signatures[0].sig_bytes())
+    sig[10] ^= 1
+    bad = Signature(keyid=key.key_id, sig=base64.b64encode(bytes(sig)).decode())
+    forged = env.model_copy(update={"signatures": (bad,)})
+    with pytest.raises(IntegrityError, match="bad signature"):
+        verify_envelope(forged, ring, expected_type=TYPE)
+
+
+def test_unknown_key(ring: Keyring) -> None:
+    other = signing_key_from_seed(b"\x01" * 32)
+    env = sign_envelope(b"x", TYPE, other)
+    with pytest.raises(IntegrityError, match=f"^unknown key {other.key_id}$"):
+        verify_envelope(env, ring, expected_type=TYPE)
+
+
+def test_unexpected_payload_type(key: SigningKey, ring: Keyring) -> None:
+    env = sign_envelope(b"x", "application/other", key)
+    with pytest.raises(IntegrityError, match="unexpected payloadType 'application/other'"):
+        verify_envelope(env, ring, expected_type=TYPE, path="env.json")
+
+
+def test_second_signature_by_known_key_is_enough(key: SigningKey, ring: Keyring) -> None:
+    other = signing_key_from_seed(b"\x02" * 32)
+    mine = sign_envelope(b"x", TYPE, key)
+    theirs = sign_envelope(b"x", TYPE, other)
+    both = mine.model_copy(update={"signatures": theirs.signatures + mine.signatures})
+    assert verify_envelope(both, ring, expected_type=TYPE).key_id == key.key_id
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed envelope JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"payload":"eA==","payloadType":"t","signatures":[]}', "signatures"),
+        (b'{"payload":"eA==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}],"x":1}',
+         "unknown field"),
+        (b'{"payload":"e A","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}',
+         "base64"),
+        # "eB==" decodes like "eA==" but is not what an encoder produces.
+        (b'{"payload":"eB==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}',
+         "canonical"),
+        (b'{"payload":"eA==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA"}]}', "base64"),
+    ],
+)
+def test_parse_envelope_errors(raw: bytes, reason: str) -> None:
+    with pytest.raises(InputError, match=reason) as info:
+        parse_envelope(raw, path="some/env.json")
+    assert str(info.value).startswith("some/env.json: ")
+    with pytest.raises(IntegrityError, match=reason):
+        parse_envelope(raw, path="some/env.json", integrity=True)
+
+
+def test_securesystemslib_envelope_verifies_with_ours(key: SigningKey, ring: Keyring) -> None:
+    sslib_key = SSlibKey.from_crypto(key.public, keyid=key.key_id)
+    signer = CryptoSigner(key.private, sslib_key)
+    theirs = SslibEnvelope(payload=b'{"hello":"world"}', payload_type=TYPE, signatures={})
+    theirs.sign(signer)
+    raw = json.dumps(theirs.to_dict()).encode()
+    verified = verify_envelope(parse_envelope(raw, path="theirs.json"), ring, expected_type=TYPE)
+    assert verified.payload == b'{"hello":"world"}'
+    assert verified.key_id == key.key_id
+
+
+def test_our_envelope_verifies_with_securesystemslib(key: SigningKey) -> None:
+    ours = sign_envelope(b'{"hello":"world"}', TYPE, key)
+    theirs = SslibEnvelope.from_dict(json.loads(envelope_bytes(ours)))
+    assert theirs.pae() == pae(TYPE, b'{"hello":"world"}')
+    sslib_key = SSlibKey.from_crypto(key.public, keyid=key.key_id)
+    accepted = theirs.verify([sslib_key], 1)
+    assert list(accepted) == [key.key_id]
+    # and securesystemslib rejects it once tampered
+    theirs.payload = b'{"hello":"mars"}'
+    with pytest.raises(VerificationError):
+        theirs.verify([sslib_key], 1)
+
+
+# ----------------------------------------------------------------------------- keys on disk
+
+
+def test_repr_does_not_reveal_key_material(key: SigningKey) -> None:
+    raw = key.private.private_bytes_raw()
+    text = repr(key) + str(key) + repr([key]) + f"{key}"
+    assert key.key_id in repr(key)
+    for form in (raw.hex(), base64.b64encode(raw).decode(), repr(raw)):
+        assert form not in text
+    assert "private" not in repr(key)
+
+
+def test_encrypted_key_round_trip(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    path = tmp_path / "sub" / "k.pem"
+    write_private_key(path, key, b"correct horse")
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    os.chmod(path, 0o644)  # encrypted keys may be readable; the passphrase protects them
+    loaded = load_private_key(path, b"correct horse")
+    assert loaded.key_id == key.key_id
+    assert loaded.private.private_bytes_raw() == key.private.private_bytes_raw()
+    assert [p.name for p in path.parent.iterdir()] == ["k.pem"]  # no temp file left
+
+
+def test_wrong_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    write_private_key(path, generate_signing_key(), b"right")
+    with pytest.raises(KeyMaterialError, match="wrong passphrase") as info:
+        load_private_key(path, b"wrong")
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_encrypted_key_without_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    write_private_key(path, generate_signing_key(), b"right")
+    with pytest.raises(KeyMaterialError, match=f"key is encrypted: set {PASSPHRASE_ENV}"):
+        load_private_key(path, None)
+
+
+def test_unencrypted_key_0600_accepted(tmp_path: Path) -> None:
+    key = signing_key_from_seed(b"\x07" * 32)
+    path = tmp_path / "k.pem"
+    write_private_key(path, key, None)
+    assert b"BEGIN PRIVATE KEY" in path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_private_key(path, None).key_id == key.key_id
+    # a passphrase given for an unencrypted key is ignored
+    assert load_private_key(path, b"unused").key_id == key.key_id
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_unencrypted_key_readable_by_others_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "k.pem"
+    write_private_key(path, generate_signing_key(), None)
+    os.chmod(path, mode)
+    with pytest.raises(KeyMaterialError) as info:
+        load_private_key(path, None)
+    assert str(info.value) == (
+        f"{path}: refusing unencrypted private key readable by others (mode {mode:04o}); chmod 600"
+    )
+
+
+def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"precious")
+    with pytest.raises(InputError, match="refusing to overwrite"):
+        write_private_key(path, generate_signing_key(), None)
+    assert path.read_bytes() == b"precious"
+
+
+def test_missing_key_file(tmp_path: Path) -> None:
+    with pytest.raises(KeyMaterialError, match="no such key file") as info:
+        load_private_key(tmp_path / "nope.pem", None)
+    assert str(tmp_path / "nope.pem") in str(info.value)
+
+
+def test_not_an_ed25519_key(tmp_path: Path) -> None:
+    path = tmp_path / "ec.pem"
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
+    os.chmod(path, 0o600)
+    with pytest.raises(KeyMaterialError, match="not an Ed25519 private key"):
+        load_private_key(path, None)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"hello")
+    os.chmod(garbage, 0o600)
+    with pytest.raises(KeyMaterialError, match="not a PEM private key"):
+        load_private_key(garbage, None)
+
+
+def test_error_messages_never_contain_key_bytes(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    path = tmp_path / "k.pem"
+    write_private_key(path, key, None)
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyMaterialError) as info:
+        load_private_key(path, None)
+    pem = path.read_text()
+    body = "".join(pem.splitlines()[1:-1])
+    assert body not in str(info.value)
+    assert key.private.private_bytes_raw().hex() not in str(info.value)
+
+
+def test_passphrase_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    assert passphrase_from_env() is None
+    monkeypatch.setenv(PASSPHRASE_ENV, "")
+    assert passphrase_from_env() is None
+    monkeypatch.setenv(PASSPHRASE_ENV, "s\u00e9cret")
+    assert passphrase_from_env() == "s\u00e9cret".encode()
+
+
+def test_seed_must_be_32_bytes() -> None:
+    with pytest.raises(KeyMaterialError, match="32 bytes"):
+        signing_key_from_seed(b"short")
+
+
+# ----------------------------------------------------------------------------- keyring
+
+
+def test_keyring_status_windows(key: SigningKey) -> None:
+    nb, na = T0, T0 + timedelta(days=30)
+    ring = Keyring(keys=(entry_for(key, not_before=nb, not_after=na),))
+    assert ring.status(key.key_id, at=nb) is KeyStatus.ok  # inclusive lower bound
+    assert ring.status(key.key_id, at=na) is KeyStatus.ok  # inclusive upper bound
+    assert ring.status(key.key_id, at=nb - timedelta(seconds=1)) is KeyStatus.not_yet_valid
+    assert ring.status(key.key_id, at=na + timedelta(seconds=1)) is KeyStatus.expired
+    assert ring.status("0" * 64, at=nb) is KeyStatus.unknown
+    assert KeyStatus.not_yet_valid == "not_yet_valid"
+
+
+def test_revoked_wins_regardless_of_time(key: SigningKey) -> None:
+    ring = Keyring(keys=(entry_for(key, not_before=T0, revoked_at=T0 + timedelta(days=10)),))
+    for at in (T0 - timedelta(days=1), T0, T0 + timedelta(days=5), T0 + timedelta(days=50)):
+        assert ring.status(key.key_id, at=at) is KeyStatus.revoked
+
+
+def test_keyring_lookup(key: SigningKey, ring: Keyring) -> None:
+    assert ring.get(key.key_id) is ring.keys[0]
+    assert ring.get("f" * 64) is None
+    assert ring.public_key(key.key_id).public_bytes_raw() == key.public.public_bytes_raw()
+    with pytest.raises(IntegrityError, match="unknown key"):
+        ring.public_key("f" * 64)
+
+
+def test_keyring_entry_validation(key: SigningKey) -> None:
+    other = signing_key_from_seed(b"\x03" * 32)
+    with pytest.raises(ValidationError, match="key_id does not match"):
+        KeyringEntry(key_id=other.key_id, public_key=public_key_pem(key.public))
+    ec_pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    with pytest.raises(ValidationError, match="not an Ed25519 public key"):
+        KeyringEntry(key_id=key.key_id, public_key=ec_pem)
+    with pytest.raises(ValidationError, match="not a PEM"):
+        KeyringEntry(key_id=key.key_id, public_key="nope")
+    with pytest.raises(ValidationError, match="timezone"):
+        KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public),
+                     not_before=datetime(2024, 1, 1))
+    with pytest.raises(ValidationError, match="duplicate key_id"):
+        Keyring(keys=(entry_for(key), entry_for(key)))
+
+
+def test_keyring_file_round_trip(tmp_path: Path, key: SigningKey) -> None:
+    ring = Keyring(
+        keys=(entry_for(key, label="producer", not_before=T0), entry_for(generate_signing_key()))
+    )
+    path = tmp_path / "keyring.json"
+    write_keyring(path, ring)
+    data = json.loads(path.read_text())
+    assert list(data) == ["keys"]
+    assert data["keys"][0]["not_before"] == "2024-01-01T00:00:00Z"
+    assert "revoked_at" not in data["keys"][0]
+    assert load_keyring(path) == ring
+    write_keyring(path, Keyring(keys=ring.keys[:1]))  # replacing is allowed
+    assert len(load_keyring(path).keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"{", "malformed JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"keys": [{"key_id": "x", "public_key": "y"}]}', "keys.0"),
+        (b'{"keys": [], "extra": 1}', "unknown field"),
+    ],
+)
+def test_load_keyring_errors(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "keyring.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=reason) as info:
+        load_keyring(path)
+    assert str(info.value).startswith(f"{path}")
+    with pytest.raises(InputError, match="no such file"):
+        load_keyring(tmp_path / "missing.json")
