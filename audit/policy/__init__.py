@@ -1,0 +1,37 @@
+"""Policy packs: load a pack (or dated versions of one) and decide fact requests.
+
+A pack is a directory with ``model.conf``, ``policy.csv``, ``pack.yaml`` and
+``commitments.yaml``; :func:`load_pack` validates it with file:line diagnostics and
+:meth:`PolicyPack.decide` answers ``(facet, sub, obj, act, ctx)`` requests with the
+deciding row, its commitment and rule id. :func:`load_policy` loads one pack or a
+directory of versions as a :class:`PolicyHistory`. Deriving requests from events
+is the replay engine's job (:mod:`audit.replay`), not this package's.
+"""
+
+from __future__ import annotations
+
+from audit.policy.load import PACK_FILES, load_pack, load_policy
+from audit.policy.pack import (
+    DEFAULT_COMMITMENT,
+    DEFAULT_RULE,
+    Decision,
+    PackConfig,
+    PolicyHistory,
+    PolicyPack,
+    PolicyRow,
+    Request,
+)
+
+__all__ = [
+    "DEFAULT_COMMITMENT",
+    "DEFAULT_RULE",
+    "PACK_FILES",
+    "Decision",
+    "PackConfig",
+    "PolicyHistory",
+    "PolicyPack",
+    "PolicyRow",
+    "Request",
+    "load_pack",
+    "load_policy",
+]

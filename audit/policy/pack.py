@@ -1,0 +1,237 @@
+"""A loaded policy pack and how it decides requests; several packs in force over time.
+
+A *request* is five strings ``(facet, sub, obj, act, ctx)`` derived by the replay
+engine from one event. :meth:`PolicyPack.decide` hands it to pycasbin's
+``enforce_ex`` and maps the deciding row back to the :class:`PolicyRow` it came
+from (file, line, commitment, rule id). Decisions are cached per request: the fact
+vocabulary is small and finite, so a replay of millions of events asks Casbin only
+a few hundred distinct questions.
+
+This module holds the types and the decision step only. Reading and validating a
+pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``)
+is :mod:`audit.policy.load`; deriving requests from events is :mod:`audit.replay`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from audit.models import Commitment, NonEmpty, PolicyRowRef
+
+Request = tuple[str, str, str, str, str]
+"""``(facet, sub, obj, act, ctx)`` as defined by ``r`` in ``model.conf``."""
+
+DEFAULT_COMMITMENT = "C1"
+"""Commitment cited when no policy row matches a request."""
+
+DEFAULT_RULE = "policy-default-deny"
+"""Rule id reported when no policy row matches a request."""
+
+
+def _country_code(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code")
+    return code
+
+
+def _upper(value: str) -> str:
+    return value.strip().upper()
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+CountryCode = Annotated[NonEmpty, AfterValidator(_country_code)]
+RegionCode = Annotated[NonEmpty, AfterValidator(_upper)]
+CloudRegion = Annotated[NonEmpty, AfterValidator(_lower)]
+
+
+class PackConfig(BaseModel):
+    """``pack.yaml``: the dates and code lists a pack's facts are computed with.
+
+    Country and multi-region codes are normalised to upper case, cloud regions to
+    lower case, so comparisons by the fact layer are case-insensitive.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: NonEmpty
+    effective_from: date
+    us_security_teams: tuple[NonEmpty, ...] = Field(min_length=1)
+    us_country_codes: tuple[CountryCode, ...] = Field(min_length=1)
+    multi_region_codes: tuple[RegionCode, ...]
+    singapore_regions: tuple[CloudRegion, ...]
+    singapore_backup_deletion_deadline: date
+    own_dc_phase_out: date
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """One row of ``policy.csv``: its type, fields (without the type), and where it is.
+
+    ``commitment`` is the row's ``commitment`` field for ``p`` rows and the commitment
+    named by the block header above it for grouping rows; ``rule_id`` is the row's
+    ``rule`` field for ``p`` deny rows and ``None`` otherwise.
+    """
+
+    ptype: str
+    fields: tuple[str, ...]
+    file: str
+    line: int
+    commitment: str = DEFAULT_COMMITMENT
+    rule_id: str | None = None
+
+    def ref(self) -> PolicyRowRef:
+        """The reference a finding records for this row."""
+        return PolicyRowRef(file=self.file, line=self.line, fields=self.fields)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one request and the row that decided it.
+
+    ``row`` is ``None`` when no row matched; the request is then denied, citing
+    :data:`DEFAULT_COMMITMENT` and :data:`DEFAULT_RULE`.
+    """
+
+    allowed: bool
+    commitment: str
+    rule_id: str | None
+    row: PolicyRow | None
+
+
+NO_MATCH = Decision(allowed=False, commitment=DEFAULT_COMMITMENT, rule_id=DEFAULT_RULE, row=None)
+
+
+class PolicyPack:
+    """One validated pack directory and a cached pycasbin enforcer built from it.
+
+    Built by :func:`audit.policy.load.load_pack`; the constructor trusts its
+    arguments (rows already validated, enforcer already loaded with exactly them).
+    """
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        config: PackConfig,
+        commitments: Mapping[str, Commitment],
+        rows: Sequence[PolicyRow],
+        definitions: Mapping[str, tuple[str, ...]],
+        request_fields: tuple[str, ...],
+        files: Sequence[Path],
+        enforcer: Any,
+    ) -> None:
+        self.directory = directory
+        self.config = config
+        self.commitments = commitments
+        self.rows: tuple[PolicyRow, ...] = tuple(rows)
+        self.definitions = definitions
+        """Field names per row type, from ``model.conf`` (``p``: priority, facet, ...)."""
+        self.request_fields = request_fields
+        """Request field names, from ``model.conf`` (facet, sub, obj, act, ctx)."""
+        self.files: tuple[Path, ...] = tuple(files)
+        self.categories: frozenset[str] = _categories(self.rows)
+        self._enforcer = enforcer
+        self._p_rows = {row.fields: row for row in self.rows if row.ptype == "p"}
+        self._request_size = len(request_fields)
+        self._cache: dict[Request, Decision] = {}
+
+    def __repr__(self) -> str:
+        return f"PolicyPack({self.config.name!r}, {str(self.directory)!r}, {len(self.rows)} rows)"
+
+    @property
+    def rule_ids(self) -> frozenset[str]:
+        """Every rule id some row names (allow rows name none)."""
+        return frozenset(row.rule_id for row in self.rows if row.rule_id is not None)
+
+    def decide(self, request: Request) -> Decision:
+        """Decide one request: the first matching row in priority order, or deny.
+
+        Cached per request tuple; the pack is immutable once loaded.
+        """
+        cached = self._cache.get(request)
+        if cached is not None:
+            return cached
+        decision = self.decide_uncached(request)
+        self._cache[request] = decision
+        return decision
+
+    def decide_uncached(self, request: Request) -> Decision:
+        """Ask pycasbin directly, bypassing (and not filling) the cache."""
+        if len(request) != self._request_size:
+            raise ValueError(
+                f"request has {len(request)} fields, model.conf defines {self._request_size}"
+            )
+        allowed, explain = self._enforcer.enforce_ex(*request)
+        if not explain:
+            if allowed:
+                raise RuntimeError(f"pycasbin allowed {request} without a matching row")
+            return NO_MATCH
+        row = self._p_rows.get(tuple(explain))
+        if row is None:
+            raise RuntimeError(f"pycasbin explained {request} with an unknown row {explain}")
+        if bool(allowed) != (row.rule_id is None):
+            raise RuntimeError(f"pycasbin decided {request} against its deciding row {row.fields}")
+        return Decision(
+            allowed=bool(allowed), commitment=row.commitment, rule_id=row.rule_id, row=row
+        )
+
+    def cache_size(self) -> int:
+        """How many distinct requests have been decided so far."""
+        return len(self._cache)
+
+
+def _categories(rows: Sequence[PolicyRow]) -> frozenset[str]:
+    members = {row.fields[0] for row in rows if row.ptype == "g2"}
+    groups = {row.fields[1] for row in rows if row.ptype == "g2"}
+    return frozenset(members - groups)
+
+
+def _utc_date(when: datetime) -> date:
+    if when.tzinfo is None or when.utcoffset() is None:
+        return when.date()
+    return when.astimezone(UTC).date()
+
+
+class PolicyHistory:
+    """Policy packs in force one after another, ordered by ``effective_from``.
+
+    :meth:`at` returns the pack in force on an instant's UTC date (a naive datetime
+    is taken to be UTC). An instant before every pack's ``effective_from`` is
+    judged by the earliest pack: replay never runs without a policy, and the
+    earliest pack is the closest statement of what was promised.
+    """
+
+    def __init__(self, directory: Path, packs: Sequence[PolicyPack]) -> None:
+        if not packs:
+            raise ValueError("a policy history needs at least one pack")
+        ordered = sorted(packs, key=lambda pack: pack.config.effective_from)
+        self.directory = directory
+        self._packs = tuple(ordered)
+        self._dates = [pack.config.effective_from for pack in ordered]
+
+    def __repr__(self) -> str:
+        names = ", ".join(pack.config.name for pack in self._packs)
+        return f"PolicyHistory({str(self.directory)!r}, [{names}])"
+
+    @property
+    def packs(self) -> tuple[PolicyPack, ...]:
+        """Every version, earliest first."""
+        return self._packs
+
+    def at(self, when: datetime) -> PolicyPack:
+        """The latest pack whose ``effective_from`` is on or before ``when``'s UTC date."""
+        if len(self._packs) == 1:
+            return self._packs[0]
+        index = bisect.bisect_right(self._dates, _utc_date(when)) - 1
+        return self._packs[max(index, 0)]
