@@ -1,0 +1,130 @@
+"""Derive the small fact vocabulary that the policy pack decides on.
+
+Facts come from data (where an actor was, which store a resource lives in, whether
+a deadline had passed at the event's time); decisions come from ``policies/``. This
+module never decides whether something is allowed. Its vocabularies are the ones the
+pack's ``model.conf``/``policy.csv`` are written against (see docs/policy.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from audit.models import AccessEvent, Actor, Recipient, Resource
+from audit.policy import PackConfig, PolicyPack, Request
+
+UNLOCATED = "unlocated_staff"
+US_STAFF = "us_staff"
+FOREIGN_STAFF = "foreign_staff"
+UNCLASSIFIED = "unclassified"
+NONE = "-"
+
+_THIRD_PARTY_KINDS = {"vendor": "vendor", "advertiser": "advertiser"}
+_AUTHORITY_KINDS = {"law_enforcement": "law_enforcement", "government": "government"}
+
+
+def location_class(country: str | None, config: PackConfig) -> str:
+    """``us_staff``, ``foreign_staff`` or ``unlocated_staff`` for one country code.
+
+    Unknown, empty or multi-region codes (``NAM``, ``ANY``, ...) are never proof of
+    US presence: they are *unlocated*, which the pack treats as foreign.
+    """
+    if country is None:
+        return UNLOCATED
+    code = country.strip().upper()
+    if not code or code in config.multi_region_codes or len(code) != 2 or not code.isalpha():
+        return UNLOCATED
+    return US_STAFF if code in config.us_country_codes else FOREIGN_STAFF
+
+
+def actor_class(actor: Actor, config: PackConfig) -> str:
+    """Class of the acting party: third parties by kind, staff by physical location.
+
+    Where the physical country is unknown the office country is used; where both are
+    known and differ, the physical country decides (an engineer travelling abroad is
+    abroad).
+    """
+    if actor.kind in _THIRD_PARTY_KINDS:
+        return _THIRD_PARTY_KINDS[actor.kind]
+    country = actor.physical_country if actor.physical_country is not None else actor.office_country
+    return location_class(country, config)
+
+
+def recipient_class(recipient: Recipient, config: PackConfig) -> str:
+    """Class of whoever received data: authorities, third parties, or staff by country."""
+    if recipient.kind in _AUTHORITY_KINDS:
+        return _AUTHORITY_KINDS[recipient.kind]
+    if recipient.kind in _THIRD_PARTY_KINDS:
+        return _THIRD_PARTY_KINDS[recipient.kind]
+    return location_class(recipient.country, config)
+
+
+def category_fact(category: str, pack: PolicyPack) -> str:
+    """The category itself if the pack classifies it, else ``unclassified`` (fail closed)."""
+    return category if category in pack.categories else UNCLASSIFIED
+
+
+def _is_us_region(region: str) -> bool:
+    return region.lower().startswith("us-") or region.lower() in {"us", "usa"}
+
+
+def store_class(resource: Resource, at: datetime, config: PackConfig) -> str:
+    """Residency class of the store an event touched, at the event's time."""
+    region = resource.region.lower()
+    if region in config.singapore_regions and resource.store_kind == "backup":
+        expired = at.date() >= config.singapore_backup_deletion_deadline
+        return "singapore_backup_expired" if expired else "singapore_backup"
+    if resource.provider == "own_dc":
+        return "own_dc_expired" if at.date() >= config.own_dc_phase_out else "own_dc"
+    if resource.provider == "oci":
+        return "oci_us" if _is_us_region(region) else "oci_foreign"
+    return "other_cloud"
+
+
+def legal_basis_fact(event: AccessEvent) -> str:
+    """Kind of legal process or exigency cited by a disclosure, or ``none``."""
+    return event.legal_basis.kind if event.legal_basis is not None else "none"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One request for the pack, with what a finding should say about it."""
+
+    request: Request
+    detail: str
+    related: str | None = None
+
+
+def _store_detail(store: str, config: PackConfig) -> str:
+    if store == "singapore_backup_expired":
+        return f"deadline {config.singapore_backup_deletion_deadline.isoformat()}"
+    if store == "own_dc_expired":
+        return f"phase-out {config.own_dc_phase_out.isoformat()}"
+    return store
+
+
+def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
+    """The requests every event gets: location, storage, and any external disclosure.
+
+    Access requests (one per approval state) and proxy requests (which may need a
+    colleague seen later in the log) are built by the engine.
+    """
+    config = pack.config
+    store = store_class(event.resource, event.time, config)
+    facts = [
+        Fact(("location", actor, NONE, NONE, NONE), "actor location"),
+        Fact(("storage", actor, store, event.action, NONE), _store_detail(store, config)),
+    ]
+    recipient = event.recipient
+    if recipient is not None and recipient.kind != "employee":
+        basis = legal_basis_fact(event)
+        request = (
+            "disclosure",
+            recipient_class(recipient, config),
+            category_fact(event.resource.category, pack),
+            event.action,
+            basis,
+        )
+        facts.append(Fact(request, f"legal basis: {basis}", recipient.id))
+    return facts
