@@ -1,0 +1,267 @@
+"""The audit pipeline: verify a sealed log, replay it, write and verify a signed report.
+
+This is the library entry point the CLI calls for ``replay`` and ``report verify``.
+It fails closed: if the access log (or a sealed approvals log) does not verify, it
+raises :class:`~audit.errors.IntegrityError` and writes nothing, so an unverifiable
+log is never reported as clean. It does not print; progress is a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audit import __version__
+from audit.canonical import canonical_bytes
+from audit.errors import InputError, IntegrityError
+from audit.logs.verify import LogVerifier, VerificationReport, verify_log
+from audit.models import AccessEvent, Approval, Finding, LogPosition
+from audit.policy import PolicyHistory, load_policy
+from audit.records import iter_jsonl, parse_json_line, validate
+from audit.replay.approvals import ApprovalSet, load_approvals
+from audit.replay.engine import ReplayEngine
+from audit.replay.rules import load_rules
+from audit.report.markdown import render_markdown
+from audit.report.statement import (
+    FINDINGS_SUBJECT,
+    ApprovalsSummary,
+    LogSummary,
+    PolicySummary,
+    Predicate,
+    ReportVerification,
+    Statement,
+    Subject,
+    SubjectCheck,
+    Summary,
+    build_statement,
+    check_file_subjects,
+    file_subject,
+    findings_document,
+    load_signed_statement,
+    log_subject,
+    sign_statement,
+    subject_digests,
+)
+from audit.signing.dsse import envelope_bytes
+from audit.signing.keys import Keyring, SigningKey
+
+ACCESS_RECORD_TYPE = "access-event"
+REPORT_FILE = "report.intoto.json"
+FINDINGS_FILE = "findings.json"
+MARKDOWN_FILE = "report.md"
+
+
+def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
+    """Validate a JSON Lines file record by record and yield each one's canonical bytes."""
+    model: type[AccessEvent] | type[Approval] = AccessEvent if record_type == ACCESS_RECORD_TYPE else Approval
+    for _, record in iter_jsonl(path, model):
+        yield canonical_bytes(record)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:
+    """One-line error for a log that did not verify, naming its first problem."""
+    first = report.problems[0] if report.problems else None
+    where = ""
+    if first is not None and first.segment is not None:
+        where = f" at {first.segment}" + (f":{first.line}" if first.line is not None else "")
+    detail = f"; first: {first.code}{where}: {first.message}" if first else ""
+    return IntegrityError(f"{what} failed verification ({len(report.problems)} problem(s){detail})", path=path)
+
+
+def _git(directory: Path, *args: str) -> str:
+    argv = ["git", "-C", str(directory), *args]  # fixed command; the directory is an argument, never a shell
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)  # noqa: S603
+    return done.stdout.strip()
+
+
+def policy_git_revision(directory: Path) -> str | None:
+    """``git rev-parse HEAD`` of the repository holding the policy, ``-dirty`` if changed."""
+    try:
+        head = _git(directory, "rev-parse", "HEAD")
+        dirty = _git(directory, "status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def policy_subjects(policy: PolicyHistory, root: Path) -> dict[str, Path]:
+    """Policy files by subject name (``policy/<path relative to the policy dir>``)."""
+    files: dict[str, Path] = {}
+    for pack in policy.packs:
+        for path in pack.files:
+            files[f"policy/{path.resolve().relative_to(root.resolve()).as_posix()}"] = path
+    return files
+
+
+def _events(logdir: Path, verifier: LogVerifier, on_segment: Callable[[int], None] | None,
+            ) -> Iterator[tuple[AccessEvent, LogPosition]]:
+    for segment in verifier.segments():
+        seg_path = logdir / segment.name
+        for number, raw in enumerate(segment.lines, start=1):
+            value = parse_json_line(raw, path=seg_path, line=number)
+            event = validate(AccessEvent, value, path=seg_path, line=number)
+            yield event, LogPosition(segment=segment.name, line=number)
+        if on_segment is not None:
+            on_segment(len(segment.lines))
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """What a replay produced."""
+
+    statement: Statement
+    outdir: Path
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.statement.predicate.findings
+
+
+def _approvals_subject(approvals: ApprovalSet) -> Subject:
+    if approvals.signature_verified:
+        return Subject(
+            name=f"approvals-log:{approvals.source.name}@{approvals.tree_size}",
+            digest={"sha256": approvals.digest},
+        )
+    return Subject(name=f"approvals/{approvals.source.name}", digest={"sha256": approvals.digest})
+
+
+def replay(
+    logdir: Path,
+    keyring: Keyring,
+    approvals_path: Path,
+    policy_dir: Path,
+    report_key: SigningKey,
+    outdir: Path,
+    *,
+    on_segment: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> ReplayOutcome:
+    """Verify, replay, and write ``report.intoto.json``, ``findings.json``, ``report.md``."""
+    if not logdir.is_dir():
+        raise InputError("no such log directory", path=logdir)
+    policy = load_policy(policy_dir)
+    approvals = load_approvals(approvals_path, keyring)
+    engine = ReplayEngine(policy, approvals, load_rules())
+    verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+    findings = list(engine.replay(_events(logdir, verifier, on_segment)))
+    report = verifier.report()
+    if not report.ok or report.root is None:
+        raise integrity_failure("access log", logdir, report)
+    findings.sort(key=lambda f: (f.time, f.event_ids, f.rule_id))
+    stats = engine.stats
+    summary = Summary(
+        events=stats.events,
+        findings=len(findings),
+        by_commitment=dict(sorted(stats.by_commitment.items())),
+        by_rule=dict(sorted(stats.by_rule.items())),
+    )
+    findings_bytes = findings_document(findings, summary)
+    commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
+    predicate = Predicate(
+        tool={"name": "residency-audit", "version": __version__},
+        generated_at=now or datetime.now(UTC),
+        log=LogSummary(
+            origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
+            root=report.root, segments=report.segments, verified=True,
+            last_checkpoint_sha256=report.last_checkpoint_sha256,
+        ),
+        approvals=ApprovalsSummary(
+            source=str(approvals_path), kind="sealed-log" if approvals.signature_verified else "jsonl",
+            signature_verified=approvals.signature_verified, count=len(approvals.by_id),
+            digest=approvals.digest,
+        ),
+        policy=PolicySummary(
+            directory=str(policy_dir),
+            versions=tuple(p.config.name for p in policy.packs),
+            git_revision=policy_git_revision(policy_dir),
+        ),
+        summary=summary,
+        commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
+        findings=tuple(findings),
+    )
+    subjects = [log_subject(report.origin, report.tree_size, report.root)]
+    subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
+    subjects.append(_approvals_subject(approvals))
+    subjects.append(Subject(name=FINDINGS_SUBJECT, digest={"sha256": hashlib.sha256(findings_bytes).hexdigest()}))
+    statement = build_statement(subjects, predicate)
+    envelope = sign_statement(statement, report_key)
+    outdir.mkdir(parents=True, exist_ok=True)
+    atomic_write(outdir / FINDINGS_FILE, findings_bytes)
+    atomic_write(outdir / MARKDOWN_FILE, render_markdown(statement).encode())
+    atomic_write(outdir / REPORT_FILE, envelope_bytes(envelope))
+    return ReplayOutcome(statement, outdir)
+
+
+def verify_report(
+    report_path: Path,
+    keyring: Keyring,
+    *,
+    log: Path | None = None,
+    policy: Path | None = None,
+    approvals: Path | None = None,
+) -> ReportVerification:
+    """Check the report's signature, then each subject that local material is given for.
+
+    ``findings.json`` beside the report is always checked when present.
+    """
+    statement, key_id = load_signed_statement(report_path, keyring)
+    digests = subject_digests(statement)
+    checks: list[SubjectCheck] = []
+    findings_file = report_path.parent / FINDINGS_FILE
+    if findings_file.is_file():
+        checks += check_file_subjects(statement, {FINDINGS_SUBJECT: findings_file})
+    if log is not None:
+        checks.append(_check_log(statement, digests, log, keyring))
+    if policy is not None:
+        local = policy_subjects(load_policy(policy), policy)
+        checks += check_file_subjects(statement, local)
+        extra = sorted(n for n in digests if n.startswith("policy/") and n not in local)
+        checks += [SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra]
+    if approvals is not None:
+        checks.append(_check_approvals(statement, approvals, keyring))
+    return ReportVerification(key_id, statement, tuple(checks))
+
+
+def _check_log(statement: Statement, digests: dict[str, str], logdir: Path, keyring: Keyring) -> SubjectCheck:
+    report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+    name = next((n for n in digests if n.startswith("log:")), "log")
+    if not report.ok or report.root is None:
+        first = report.problems[0] if report.problems else None
+        detail = f"{first.code}: {first.message}" if first else "no verified checkpoint"
+        return SubjectCheck(name, False, f"log does not verify: {detail}")
+    expected = log_subject(report.origin, report.tree_size, report.root)
+    if digests.get(expected.name) != report.root:
+        return SubjectCheck(name, False, f"log root {report.root} at size {report.tree_size} is not the reported one")
+    return SubjectCheck(name, True, "log verifies and its root matches")
+
+
+def _check_approvals(statement: Statement, path: Path, keyring: Keyring) -> SubjectCheck:
+    local = _approvals_subject(load_approvals(path, keyring))
+    reported = next((s for s in statement.subject if s.name.startswith("approvals")), None)
+    if reported is None:
+        return SubjectCheck(local.name, False, "report has no approvals subject")
+    ok = reported.name == local.name and reported.digest == local.digest
+    detail = "digest matches" if ok else f"{local.name} {local.digest['sha256']} != {reported.name}"
+    return SubjectCheck(local.name, ok, detail)

@@ -1,0 +1,219 @@
+"""Signed reports: an in-toto Statement v1 in a DSSE envelope, and its verification.
+
+The statement's subjects pin what the findings were computed from (the log's Merkle
+root, each policy file, the approvals source) and the findings file itself; the
+predicate carries the summary and the findings. Verification checks the signature
+first, then the signing key's validity at the signed time, then the subjects against
+local files. Rendering to other formats lives in sibling modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audit.canonical import canonical_bytes
+from audit.errors import InputError, IntegrityError
+from audit.models import Finding
+from audit.records import describe_validation_error, open_input
+from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
+from audit.signing.keys import Keyring, KeyStatus, SigningKey
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+PREDICATE_TYPE = "https://residency-audit.dev/report/v1"
+LOG_SUBJECT_PREFIX = "log:"
+FINDINGS_SUBJECT = "findings.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Subject(_Strict):
+    """An in-toto subject: a name and its SHA-256 digest."""
+
+    name: str
+    digest: dict[str, str]
+
+
+class LogSummary(_Strict):
+    """What the log verification established."""
+
+    origin: str | None
+    record_type: str | None
+    tree_size: int
+    root: str
+    segments: int
+    verified: bool
+    last_checkpoint_sha256: str | None
+
+
+class ApprovalsSummary(_Strict):
+    """Where approvals came from and whether their signatures were checked."""
+
+    source: str
+    kind: str  # "jsonl" or "sealed-log"
+    signature_verified: bool
+    count: int
+    digest: str
+
+
+class PolicySummary(_Strict):
+    """Which policy versions were in force and where they came from."""
+
+    directory: str
+    versions: tuple[str, ...]
+    git_revision: str | None
+
+
+class Summary(_Strict):
+    """Counts for a reader in a hurry."""
+
+    events: int
+    findings: int
+    by_commitment: dict[str, int]
+    by_rule: dict[str, int]
+
+
+class Predicate(_Strict):
+    """The report predicate (``PREDICATE_TYPE``)."""
+
+    tool: dict[str, str]
+    generated_at: datetime
+    log: LogSummary
+    approvals: ApprovalsSummary
+    policy: PolicySummary
+    summary: Summary
+    commitments: dict[str, str]
+    findings: tuple[Finding, ...]
+
+
+class Statement(BaseModel):
+    """An in-toto Statement v1 carrying our predicate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type_: str = Field(alias="_type")
+    subject: tuple[Subject, ...]
+    predicateType: str
+    predicate: Predicate
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_subject(name: str, path: Path) -> Subject:
+    """Subject for a local file."""
+    return Subject(name=name, digest={"sha256": sha256_file(path)})
+
+
+def log_subject(origin: str | None, tree_size: int, root: str) -> Subject:
+    """Subject for a sealed log: its Merkle root at a tree size."""
+    return Subject(name=f"{LOG_SUBJECT_PREFIX}{origin or 'unnamed'}@{tree_size}", digest={"sha256": root})
+
+
+def findings_document(findings: Sequence[Finding], summary: Summary) -> bytes:
+    """Bytes of ``findings.json`` (canonical, so its digest is reproducible)."""
+    return canonical_bytes(
+        {
+            "summary": summary.model_dump(mode="json"),
+            "findings": [f.model_dump(mode="json", exclude_none=True) for f in findings],
+        }
+    )
+
+
+def build_statement(subjects: Sequence[Subject], predicate: Predicate) -> Statement:
+    """Assemble the statement."""
+    return Statement(
+        type_=STATEMENT_TYPE, subject=tuple(subjects), predicateType=PREDICATE_TYPE, predicate=predicate
+    )
+
+
+def statement_bytes(statement: Statement) -> bytes:
+    """Canonical bytes of a statement (what gets signed)."""
+    return canonical_bytes(statement.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def sign_statement(statement: Statement, key: SigningKey) -> Envelope:
+    """DSSE envelope over the canonical statement."""
+    return sign_envelope(statement_bytes(statement), PAYLOAD_TYPE, key)
+
+
+@dataclass(frozen=True)
+class SubjectCheck:
+    """Outcome of comparing one subject with local material."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReportVerification:
+    """Result of ``report verify``: the signer and every subject check."""
+
+    key_id: str
+    statement: Statement
+    checks: tuple[SubjectCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+def load_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]:
+    """Verify the envelope's signature and key validity, then parse the statement.
+
+    Raises :class:`IntegrityError` for anything that does not verify; content is not
+    parsed before the signature is checked.
+    """
+    raw = open_input(path).read_bytes()
+    try:
+        envelope = parse_envelope(raw, path=path)
+    except InputError as exc:
+        raise IntegrityError(exc.reason, path=path) from None
+    verified = verify_envelope(envelope, keyring, expected_type=PAYLOAD_TYPE)
+    try:
+        statement = Statement.model_validate(orjson.loads(verified.payload))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise IntegrityError(f"signed payload is not a report statement: {reason}", path=path) from None
+    if statement.type_ != STATEMENT_TYPE or statement.predicateType != PREDICATE_TYPE:
+        raise IntegrityError("signed payload has an unexpected statement or predicate type", path=path)
+    status = keyring.status(verified.key_id, at=statement.predicate.generated_at)
+    if status is not KeyStatus.ok:
+        raise IntegrityError(f"report signed by key {verified.key_id} which is {status.value}", path=path)
+    return statement, verified.key_id
+
+
+def subject_digests(statement: Statement) -> dict[str, str]:
+    """Subjects by name."""
+    return {s.name: s.digest.get("sha256", "") for s in statement.subject}
+
+
+def check_file_subjects(statement: Statement, files: dict[str, Path]) -> list[SubjectCheck]:
+    """Compare named subjects with local files (missing subject = failure)."""
+    digests = subject_digests(statement)
+    checks = []
+    for name, path in files.items():
+        expected = digests.get(name)
+        if expected is None:
+            checks.append(SubjectCheck(name, False, "not a subject of the report"))
+            continue
+        actual = sha256_file(open_input(path))
+        ok = actual == expected
+        checks.append(SubjectCheck(name, ok, "digest matches" if ok else f"digest {actual} != {expected}"))
+    return checks
