@@ -1,0 +1,333 @@
+"""The ``residency-audit`` command line (typer + rich).
+
+This is the only layer that prints, catches :class:`~audit.errors.AuditError` and
+sets exit codes: 0 clean, 1 violations found, 2 usage or input error, 3 integrity
+failure or internal error. Every error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import structlog
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from audit.cli import demo as demo_mod
+from audit.cli.state import STATE, configure_logging
+from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, EXIT_VIOLATIONS, AuditError, InputError
+from audit.logs.verify import VerificationReport, verify_log
+from audit.logs.writer import seal
+from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write, replay, sealable_records, verify_report
+from audit.replay.approvals import APPROVAL_RECORD_TYPE
+from audit.signing.keys import (
+    PASSPHRASE_ENV,
+    Keyring,
+    KeyringEntry,
+    SigningKey,
+    generate_signing_key,
+    load_keyring,
+    load_private_key,
+    passphrase_from_env,
+    public_key_pem,
+    write_keyring,
+    write_private_key,
+)
+
+app = typer.Typer(
+    name="residency-audit",
+    help="Check access to user data against public commitments: seal logs, replay, sign reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log_app = typer.Typer(help="Seal and verify tamper-evident access logs.", no_args_is_help=True)
+report_app = typer.Typer(help="Verify signed reports.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+app.add_typer(report_app, name="report")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = structlog.get_logger("residency-audit")
+
+
+class LogFormat(StrEnum):
+    console = "console"
+    json = "json"
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class RecordType(StrEnum):
+    access_event = ACCESS_RECORD_TYPE
+    approval = APPROVAL_RECORD_TYPE
+
+
+@app.callback()
+def _root(
+    log_format: Annotated[LogFormat, typer.Option(help="Format of diagnostic logs on stderr.")] = LogFormat.console,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")] = False,
+) -> None:
+    """Residency audit toolkit."""
+    STATE.quiet = quiet
+    configure_logging(json=log_format is LogFormat.json, quiet=quiet)
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator[Progress]:
+    """A progress bar on stderr, silent when not a TTY or with --quiet."""
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=STATE.quiet or not err.is_terminal, transient=True,
+    )
+    with bar:
+        bar.add_task(label, total=total)
+        yield bar
+
+
+def _keyring(path: Path) -> Keyring:
+    return load_keyring(path)
+
+
+def _signing_key(path: Path) -> SigningKey:
+    return load_private_key(path, passphrase_from_env())
+
+
+# ---------------------------------------------------------------------------- keygen
+
+
+@app.command()
+def keygen(
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the private key (PKCS#8 PEM).")],
+    keyring_path: Annotated[
+        Path | None, typer.Option("--keyring", help="Add the public key to this keyring (created if missing).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Label for the keyring entry.")] = None,
+    not_before: Annotated[datetime | None, typer.Option(help="Keyring entry valid from (UTC).")] = None,
+    not_after: Annotated[datetime | None, typer.Option(help="Keyring entry valid until (UTC).")] = None,
+    unencrypted: Annotated[
+        bool, typer.Option("--unencrypted", help="Write the key unencrypted with mode 0600 (not recommended).")
+    ] = False,
+) -> int:
+    """Generate an Ed25519 signing key, encrypted with $RESIDENCY_AUDIT_KEY_PASSPHRASE."""
+    passphrase = passphrase_from_env()
+    if passphrase is None and not unencrypted:
+        raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
+    if passphrase is not None and unencrypted:
+        raise InputError(f"--unencrypted given but {PASSPHRASE_ENV} is set; choose one", path=out_path)
+    key = generate_signing_key()
+    write_private_key(out_path, key, passphrase)
+    if unencrypted:
+        err.print(f"WARNING: {out_path} holds an UNENCRYPTED private key (mode 0600). Protect it.", markup=False)
+    pub_path = out_path.with_name(out_path.name + ".pub")
+    atomic_write(pub_path, public_key_pem(key.public).encode())
+    if keyring_path is not None:
+        ring = load_keyring(keyring_path) if keyring_path.exists() else Keyring(keys=())
+        entry = KeyringEntry(
+            key_id=key.key_id, public_key=public_key_pem(key.public), label=label,
+            not_before=_utc(not_before), not_after=_utc(not_after),
+        )
+        write_keyring(keyring_path, Keyring(keys=(*ring.keys, entry)))
+    log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
+    out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
+    return EXIT_CLEAN
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------- log
+
+
+@log_app.command("seal")
+def log_seal(
+    events: Annotated[Path, typer.Argument(help="JSON Lines file of records to seal.")],
+    key_path: Annotated[Path, typer.Option("--key", help="Producer's private signing key.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Log directory to create (must not exist).")],
+    segment_size: Annotated[int, typer.Option(min=1, help="Records per segment.")] = 10000,
+    record_type: Annotated[RecordType, typer.Option(help="What the records are.")] = RecordType.access_event,
+    origin: Annotated[str | None, typer.Option(help="Log origin name (default: the directory name).")] = None,
+) -> int:
+    """Seal a JSON Lines file into a segmented, signed Merkle log."""
+    key = _signing_key(key_path)
+    result = seal(
+        sealable_records(events, record_type.value), out=out_dir, key=key, origin=origin or out_dir.name,
+        record_type=record_type.value, segment_size=segment_size,
+    )
+    log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
+    out.print(f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
+              markup=False)
+    return EXIT_CLEAN
+
+
+def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        doc = {
+            "log": str(logdir), "ok": report.ok, "tree_size": report.tree_size, "root": report.root,
+            "segments": report.segments, "origin": report.origin, "record_type": report.record_type,
+            "problems": [
+                {"code": p.code, "segment": p.segment, "line": p.line, "message": p.message} for p in report.problems
+            ],
+        }
+        out.print(orjson.dumps(doc).decode(), markup=False)
+        return
+    if report.ok:
+        out.print(f"OK {logdir}: {report.tree_size} records in {report.segments} segment(s), root {report.root}",
+                  markup=False)
+        return
+    for p in report.problems:
+        where = p.segment or str(logdir)
+        if p.line is not None:
+            where += f":{p.line}"
+        out.print(f"FAIL {where}: {p.code}: {p.message}", markup=False)
+    out.print(f"{len(report.problems)} problem(s) in {logdir}", markup=False)
+
+
+@log_app.command("verify")
+def log_verify(
+    logdir: Annotated[Path, typer.Argument(help="Sealed log directory.")],
+    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
+) -> int:
+    """Verify a sealed log: hashes, Merkle roots, checkpoint chain and signatures."""
+    if not logdir.is_dir():
+        raise InputError("no such log directory", path=logdir)
+    report = verify_log(logdir, _keyring(keyring_path))
+    _print_verification(logdir, report, fmt)
+    return EXIT_CLEAN if report.ok else EXIT_INTEGRITY
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+@app.command("replay")
+def replay_cmd(
+    logdir: Annotated[Path, typer.Argument(help="Sealed access log directory.")],
+    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys (log and approvals).")],
+    approvals: Annotated[
+        Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")
+    ],
+    report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.intoto.json, findings.json, report.md.")],
+    policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
+        "policies"
+    ),
+) -> int:
+    """Verify the log, replay every event against the policy then in force, sign a report."""
+    keyring = _keyring(keyring_path)
+    key = _signing_key(report_key)
+    with progress("replaying", None) as bar:
+        outcome = replay(
+            logdir, keyring, approvals, policy, key, out_dir,
+            on_segment=lambda n: bar.advance(bar.task_ids[0], n),
+        )
+    summary = outcome.statement.predicate.summary
+    approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"
+    log.info("replay.done", events=summary.events, findings=summary.findings, out=str(out_dir))
+    _print_summary(outcome.statement.predicate.commitments, summary.by_commitment, summary.by_rule)
+    out.print(
+        f"{summary.events} events replayed, {summary.findings} finding(s); approvals {approvals_note}; "
+        f"report in {out_dir}",
+        markup=False,
+    )
+    return EXIT_VIOLATIONS if summary.findings else EXIT_CLEAN
+
+
+def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], by_rule: dict[str, int]) -> None:
+    table = Table(title="Findings per commitment")
+    table.add_column("Commitment")
+    table.add_column("Findings", justify="right")
+    table.add_column("Commitment text")
+    for cid, text in commitments.items():
+        count = by_commitment.get(cid, 0)
+        table.add_row(cid, str(count), text, style="bold red" if count else None)
+    out.print(table)
+    rules = Table(title="Findings per rule")
+    rules.add_column("Rule")
+    rules.add_column("Findings", justify="right")
+    for rule, count in sorted(by_rule.items()):
+        rules.add_row(rule, str(count))
+    if by_rule:
+        out.print(rules)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+@report_app.command("verify")
+def report_verify(
+    report: Annotated[Path, typer.Argument(help="report.intoto.json (DSSE envelope).")],
+    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
+    log_dir: Annotated[Path | None, typer.Option("--log", help="Check the log subject against this log.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Check policy subjects against this directory.")] = None,
+    approvals: Annotated[Path | None, typer.Option(help="Check the approvals subject against this source.")] = None,
+) -> int:
+    """Verify a signed report's signature and its subjects against local files."""
+    keyring = _keyring(keyring_path)
+    result = verify_report(report, keyring, log=log_dir, policy=policy, approvals=approvals)
+    out.print(f"signature OK (key {result.key_id})", markup=False)
+    for check in result.checks:
+        out.print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", markup=False)
+    return EXIT_CLEAN if result.ok else EXIT_INTEGRITY
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Demo output directory.")] = Path("build/demo"),
+    fixtures: Annotated[Path, typer.Option(help="Fixture directory.")] = Path("fixtures"),
+    policy: Annotated[Path, typer.Option(help="Policy pack directory.")] = Path("policies"),
+) -> int:
+    """Run the whole pipeline on the bundled seed-scenario fixtures."""
+    result = demo_mod.run_demo(out_dir, fixtures, policy, say=lambda msg: out.print(msg, markup=False))
+    pred = result.statement.predicate
+    _print_summary(pred.commitments, pred.summary.by_commitment, pred.summary.by_rule)
+    out.print(
+        f"demo OK: {pred.summary.events} events, {pred.summary.findings} finding(s) across "
+        f"{len(pred.summary.by_commitment)} commitment(s); signed report verified; see {out_dir / 'report'}",
+        markup=False,
+    )
+    return EXIT_CLEAN
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this directly)."""
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = command.main(args=args, prog_name="residency-audit", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
+        err.print(f"error: {exc.format_message()}", markup=False)
+        return EXIT_INPUT
+    except typer.Abort:
+        err.print("error: aborted", markup=False)
+        return EXIT_INPUT
+    except AuditError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return exc.exit_code
+    except Exception as exc:
+        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        return EXIT_INTEGRITY
+    return rv if isinstance(rv, int) else EXIT_CLEAN
