@@ -8,35 +8,29 @@ failure or internal error. Every error is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import orjson
-import structlog
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from audit.cli import demo as demo_mod
+from audit.cli.console import err, log, out, progress, signing_key
+from audit.cli.log_cmds import log_app
+from audit.cli.report_cmds import report_app
 from audit.cli.state import STATE, configure_logging
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, EXIT_VIOLATIONS, AuditError, InputError
-from audit.logs.verify import VerificationReport, verify_log
-from audit.logs.writer import seal
-from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write, replay, sealable_records, verify_report
-from audit.replay.approvals import APPROVAL_RECORD_TYPE
+from audit.models import Finding
+from audit.pipeline import atomic_write, replay
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     Keyring,
     KeyringEntry,
-    SigningKey,
     generate_signing_key,
     load_keyring,
-    load_private_key,
     passphrase_from_env,
     public_key_pem,
     write_keyring,
@@ -50,29 +44,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-log_app = typer.Typer(help="Seal and verify tamper-evident access logs.", no_args_is_help=True)
-report_app = typer.Typer(help="Verify signed reports.", no_args_is_help=True)
+# Command groups live in their own modules; register each here, one line apiece.
 app.add_typer(log_app, name="log")
 app.add_typer(report_app, name="report")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-log = structlog.get_logger("residency-audit")
 
 
 class LogFormat(StrEnum):
     console = "console"
     json = "json"
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-class RecordType(StrEnum):
-    access_event = ACCESS_RECORD_TYPE
-    approval = APPROVAL_RECORD_TYPE
 
 
 @app.callback()
@@ -83,26 +62,6 @@ def _root(
     """Residency audit toolkit."""
     STATE.quiet = quiet
     configure_logging(json=log_format is LogFormat.json, quiet=quiet)
-
-
-@contextmanager
-def progress(label: str, total: int | None) -> Iterator[Progress]:
-    """A progress bar on stderr, silent when not a TTY or with --quiet."""
-    bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=STATE.quiet or not err.is_terminal, transient=True,
-    )
-    with bar:
-        bar.add_task(label, total=total)
-        yield bar
-
-
-def _keyring(path: Path) -> Keyring:
-    return load_keyring(path)
-
-
-def _signing_key(path: Path) -> SigningKey:
-    return load_private_key(path, passphrase_from_env())
 
 
 # ---------------------------------------------------------------------------- keygen
@@ -154,64 +113,6 @@ def _utc(value: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------------------- log
 
 
-@log_app.command("seal")
-def log_seal(
-    events: Annotated[Path, typer.Argument(help="JSON Lines file of records to seal.")],
-    key_path: Annotated[Path, typer.Option("--key", help="Producer's private signing key.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Log directory to create (must not exist).")],
-    segment_size: Annotated[int, typer.Option(min=1, help="Records per segment.")] = 10000,
-    record_type: Annotated[RecordType, typer.Option(help="What the records are.")] = RecordType.access_event,
-    origin: Annotated[str | None, typer.Option(help="Log origin name (default: the directory name).")] = None,
-) -> int:
-    """Seal a JSON Lines file into a segmented, signed Merkle log."""
-    key = _signing_key(key_path)
-    result = seal(
-        sealable_records(events, record_type.value), out=out_dir, key=key, origin=origin or out_dir.name,
-        record_type=record_type.value, segment_size=segment_size,
-    )
-    log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
-    out.print(f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
-              markup=False)
-    return EXIT_CLEAN
-
-
-def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
-        doc = {
-            "log": str(logdir), "ok": report.ok, "tree_size": report.tree_size, "root": report.root,
-            "segments": report.segments, "origin": report.origin, "record_type": report.record_type,
-            "problems": [
-                {"code": p.code, "segment": p.segment, "line": p.line, "message": p.message} for p in report.problems
-            ],
-        }
-        out.print(orjson.dumps(doc).decode(), markup=False)
-        return
-    if report.ok:
-        out.print(f"OK {logdir}: {report.tree_size} records in {report.segments} segment(s), root {report.root}",
-                  markup=False)
-        return
-    for p in report.problems:
-        where = p.segment or str(logdir)
-        if p.line is not None:
-            where += f":{p.line}"
-        out.print(f"FAIL {where}: {p.code}: {p.message}", markup=False)
-    out.print(f"{len(report.problems)} problem(s) in {logdir}", markup=False)
-
-
-@log_app.command("verify")
-def log_verify(
-    logdir: Annotated[Path, typer.Argument(help="Sealed log directory.")],
-    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
-) -> int:
-    """Verify a sealed log: hashes, Merkle roots, checkpoint chain and signatures."""
-    if not logdir.is_dir():
-        raise InputError("no such log directory", path=logdir)
-    report = verify_log(logdir, _keyring(keyring_path))
-    _print_verification(logdir, report, fmt)
-    return EXIT_CLEAN if report.ok else EXIT_INTEGRITY
-
-
 # ---------------------------------------------------------------------------- replay
 
 
@@ -229,8 +130,8 @@ def replay_cmd(
     ),
 ) -> int:
     """Verify the log, replay every event against the policy then in force, sign a report."""
-    keyring = _keyring(keyring_path)
-    key = _signing_key(report_key)
+    keyring = load_keyring(keyring_path)
+    key = signing_key(report_key)
     with progress("replaying", None) as bar:
         outcome = replay(
             logdir, keyring, approvals, policy, key, out_dir,
@@ -269,23 +170,6 @@ def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], b
 # ---------------------------------------------------------------------------- report
 
 
-@report_app.command("verify")
-def report_verify(
-    report: Annotated[Path, typer.Argument(help="report.intoto.json (DSSE envelope).")],
-    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
-    log_dir: Annotated[Path | None, typer.Option("--log", help="Check the log subject against this log.")] = None,
-    policy: Annotated[Path | None, typer.Option(help="Check policy subjects against this directory.")] = None,
-    approvals: Annotated[Path | None, typer.Option(help="Check the approvals subject against this source.")] = None,
-) -> int:
-    """Verify a signed report's signature and its subjects against local files."""
-    keyring = _keyring(keyring_path)
-    result = verify_report(report, keyring, log=log_dir, policy=policy, approvals=approvals)
-    out.print(f"signature OK (key {result.key_id})", markup=False)
-    for check in result.checks:
-        out.print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", markup=False)
-    return EXIT_CLEAN if result.ok else EXIT_INTEGRITY
-
-
 # ---------------------------------------------------------------------------- demo
 
 
@@ -299,6 +183,17 @@ def demo(
     result = demo_mod.run_demo(out_dir, fixtures, policy, say=lambda msg: out.print(msg, markup=False))
     pred = result.statement.predicate
     _print_summary(pred.commitments, pred.summary.by_commitment, pred.summary.by_rule)
+    examples = Table(title="First finding per commitment (all of them: report/report.md)")
+    for column in ("Commitment", "Rule", "Event", "Time"):
+        examples.add_column(column, no_wrap=True)
+    examples.add_column("What happened")
+    first: dict[str, Finding] = {}
+    for finding in pred.findings:
+        first.setdefault(finding.commitment, finding)
+    for cid in sorted(first, key=lambda c: int(c[1:])):
+        f = first[cid]
+        examples.add_row(cid, f.rule_id, f.event_ids[0], f.time.strftime("%Y-%m-%d"), f.message)
+    out.print(examples)
     out.print(
         f"demo OK: {pred.summary.events} events, {pred.summary.findings} finding(s) across "
         f"{len(pred.summary.by_commitment)} commitment(s); signed report verified; see {out_dir / 'report'}",

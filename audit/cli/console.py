@@ -1,0 +1,46 @@
+"""Shared CLI plumbing: consoles, progress bars, output formats and key/keyring loading.
+
+Only the CLI layer imports this module; library code never prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from audit.cli.state import STATE
+from audit.signing.keys import SigningKey, load_private_key, passphrase_from_env
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = structlog.get_logger("residency-audit")
+
+
+class OutputFormat(StrEnum):
+    """Machine or human output."""
+
+    text = "text"
+    json = "json"
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator[Progress]:
+    """A progress bar on stderr, silent when not a TTY or with --quiet."""
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=STATE.quiet or not err.is_terminal, transient=True,
+    )
+    with bar:
+        bar.add_task(label, total=total)
+        yield bar
+
+
+def signing_key(path: Path) -> SigningKey:
+    """Load a private key with the passphrase from $RESIDENCY_AUDIT_KEY_PASSPHRASE."""
+    return load_private_key(path, passphrase_from_env())
