@@ -15,6 +15,7 @@ EXIT_CLEAN = 0
 EXIT_VIOLATIONS = 1
 EXIT_INPUT = 2
 EXIT_INTEGRITY = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class AuditError(Exception):

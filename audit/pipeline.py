@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,13 +24,12 @@ from audit.errors import InputError, IntegrityError
 from audit.logs.verify import LogVerifier, VerificationReport, verify_log
 from audit.models import AccessEvent, Approval, Finding, LogPosition
 from audit.policy import PolicyHistory, load_policy
-from audit.records import iter_jsonl, parse_json_line, validate
+from audit.records import iter_jsonl, validate_lines
 from audit.replay.approvals import ApprovalSet, load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.rules import load_rules
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
-    FINDINGS_SUBJECT,
     ApprovalsSummary,
     LogSummary,
     PolicySummary,
@@ -55,6 +55,7 @@ ACCESS_RECORD_TYPE = "access-event"
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.json"
 MARKDOWN_FILE = "report.md"
+REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE})
 
 
 def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
@@ -90,7 +91,8 @@ def integrity_failure(what: str, path: Path, report: VerificationReport) -> Inte
 
 
 def _git(directory: Path, *args: str) -> str:
-    argv = ["git", "-C", str(directory), *args]  # fixed command; the directory is an argument, never a shell
+    # Fixed argv, no shell; fsmonitor disabled so a hostile .git/config cannot run a program.
+    argv = ["git", "-c", "core.fsmonitor=false", "-C", str(directory), *args]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)  # noqa: S603
     return done.stdout.strip()
 
@@ -117,10 +119,7 @@ def policy_subjects(policy: PolicyHistory, root: Path) -> dict[str, Path]:
 def _events(logdir: Path, verifier: LogVerifier, on_segment: Callable[[int], None] | None,
             ) -> Iterator[tuple[AccessEvent, LogPosition]]:
     for segment in verifier.segments():
-        seg_path = logdir / segment.name
-        for number, raw in enumerate(segment.lines, start=1):
-            value = parse_json_line(raw, path=seg_path, line=number)
-            event = validate(AccessEvent, value, path=seg_path, line=number)
+        for number, event in validate_lines(segment.lines, AccessEvent, path=logdir / segment.name):
             yield event, LogPosition(segment=segment.name, line=number)
         if on_segment is not None:
             on_segment(len(segment.lines))
@@ -141,7 +140,7 @@ class ReplayOutcome:
 def _approvals_subject(approvals: ApprovalSet) -> Subject:
     if approvals.signature_verified:
         return Subject(
-            name=f"approvals-log:{approvals.source.name}@{approvals.tree_size}",
+            name=f"approvals-log:{approvals.origin or 'unnamed'}@{approvals.tree_size}",
             digest={"sha256": approvals.digest},
         )
     return Subject(name=f"approvals/{approvals.source.name}", digest={"sha256": approvals.digest})
@@ -204,14 +203,48 @@ def replay(
     subjects = [log_subject(report.origin, report.tree_size, report.root)]
     subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
     subjects.append(_approvals_subject(approvals))
-    subjects.append(Subject(name=FINDINGS_SUBJECT, digest={"sha256": hashlib.sha256(findings_bytes).hexdigest()}))
+    subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": hashlib.sha256(findings_bytes).hexdigest()}))
+    markdown = render_markdown(predicate).encode()
+    subjects.append(Subject(name=MARKDOWN_FILE, digest={"sha256": hashlib.sha256(markdown).hexdigest()}))
     statement = build_statement(subjects, predicate)
     envelope = sign_statement(statement, report_key)
-    outdir.mkdir(parents=True, exist_ok=True)
-    atomic_write(outdir / FINDINGS_FILE, findings_bytes)
-    atomic_write(outdir / MARKDOWN_FILE, render_markdown(statement).encode())
-    atomic_write(outdir / REPORT_FILE, envelope_bytes(envelope))
+    write_report_dir(
+        outdir, {FINDINGS_FILE: findings_bytes, MARKDOWN_FILE: markdown, REPORT_FILE: envelope_bytes(envelope)}
+    )
     return ReplayOutcome(statement, outdir)
+
+
+def write_report_dir(outdir: Path, files: dict[str, bytes]) -> None:
+    """Publish a report directory all at once: build it aside, then swap it in.
+
+    An existing ``outdir`` is replaced only if it holds nothing but report files
+    (a previous run); anything else there is refused, never overwritten.
+    """
+    if outdir.exists():
+        if not outdir.is_dir():
+            raise InputError("report output path exists and is not a directory", path=outdir)
+        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in REPORT_FILES)
+        if foreign:
+            raise InputError(f"refusing to replace a directory holding other files ({foreign[0]}, ...)", path=outdir)
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+        try:
+            for name, data in files.items():
+                atomic_write(staging / name, data)
+            staging.chmod(0o755)
+            if outdir.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
+                outdir.replace(retired / outdir.name)
+                staging.replace(outdir)
+                shutil.rmtree(retired)
+            else:
+                staging.replace(outdir)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    except OSError as exc:
+        raise InputError(f"cannot write report: {exc.strerror or exc}", path=outdir) from None
 
 
 def verify_report(
@@ -224,14 +257,20 @@ def verify_report(
 ) -> ReportVerification:
     """Check the report's signature, then each subject that local material is given for.
 
-    ``findings.json`` beside the report is always checked when present.
+    The report's own files beside it (``findings.json``, ``report.md``) are always
+    checked: a missing or changed one fails.
     """
     statement, key_id = load_signed_statement(report_path, keyring)
     digests = subject_digests(statement)
     checks: list[SubjectCheck] = []
-    findings_file = report_path.parent / FINDINGS_FILE
-    if findings_file.is_file():
-        checks += check_file_subjects(statement, {FINDINGS_SUBJECT: findings_file})
+    for name in (FINDINGS_FILE, MARKDOWN_FILE):
+        beside = report_path.parent / name
+        if name not in digests:
+            checks.append(SubjectCheck(name, False, "not a subject of the report"))
+        elif not beside.is_file():
+            checks.append(SubjectCheck(name, False, f"missing: {beside}"))
+        else:
+            checks += check_file_subjects(statement, {name: beside})
     if log is not None:
         checks.append(_check_log(statement, digests, log, keyring))
     if policy is not None:

@@ -7,7 +7,8 @@ see :mod:`audit.canonical` for bytes that get signed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,3 +83,18 @@ def load_yaml(path: str | Path) -> Any:
         raise InputError(f"malformed YAML: {exc.problem}", path=p, line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {exc}", path=p) from None
+
+
+def validate_lines(lines: Iterable[bytes], model: type[M], *, path: str | Path) -> Iterator[tuple[int, M]]:
+    """Validate already-read JSON Lines records (e.g. a verified log segment)."""
+    for number, raw in enumerate(lines, start=1):
+        yield number, validate(model, parse_json_line(raw, path=path, line=number), path=path, line=number)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -146,3 +146,18 @@ def test_naive_timestamps_are_rejected() -> None:
 
 def test_times_are_normalised_to_utc() -> None:
     assert _event("2021-10-10T12:00:00+02:00").time == datetime(2021, 10, 10, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("review", "counts"),
+    [
+        ({"reviewer": "cn-eng-01", "team": "us-data-security", "reviewed_at": "2021-11-01T00:00:00Z"}, False),
+        ({"reviewer": "mgr-7", "team": "cn-eng-mgmt", "reviewed_at": "2021-11-01T00:00:00Z"}, False),
+        ({"reviewer": "sec-02", "team": "us-data-security", "reviewed_at": "2021-11-01T00:00:00Z"}, True),
+    ],
+)
+def test_break_glass_review_must_come_from_us_security_and_not_the_requester(
+    config: PackConfig, review: dict[str, str], counts: bool
+) -> None:
+    states = _states(_event(justification="INC-9"), _approval(break_glass=True, review=review), config=config)
+    assert states == (["valid"] if counts else ["break_glass_unreviewed"])

@@ -22,7 +22,15 @@ from audit.cli.console import err, log, out, progress, signing_key
 from audit.cli.log_cmds import log_app
 from audit.cli.report_cmds import report_app
 from audit.cli.state import STATE, configure_logging
-from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, EXIT_VIOLATIONS, AuditError, InputError
+from audit.errors import (
+    EXIT_CLEAN,
+    EXIT_INPUT,
+    EXIT_INTEGRITY,
+    EXIT_INTERRUPTED,
+    EXIT_VIOLATIONS,
+    AuditError,
+    InputError,
+)
 from audit.models import Finding
 from audit.pipeline import atomic_write, replay
 from audit.signing.keys import (
@@ -110,9 +118,6 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# ---------------------------------------------------------------------------- log
-
-
 # ---------------------------------------------------------------------------- replay
 
 
@@ -167,9 +172,6 @@ def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], b
         out.print(rules)
 
 
-# ---------------------------------------------------------------------------- report
-
-
 # ---------------------------------------------------------------------------- demo
 
 
@@ -222,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditError as exc:
         err.print(f"error: {exc}", markup=False)
         return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("error: interrupted; nothing was published", markup=False)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
         return EXIT_INTEGRITY

@@ -8,17 +8,17 @@ on the state this module reports.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from audit.errors import InputError, IntegrityError
 from audit.logs.verify import LogVerifier
 from audit.models import AccessEvent, Approval
 from audit.policy import PackConfig
-from audit.records import iter_jsonl, parse_json_line, validate
+from audit.records import iter_jsonl, sha256_file, validate_lines
 from audit.signing.keys import Keyring
 
 APPROVAL_RECORD_TYPE = "approval"
@@ -33,6 +33,7 @@ class ApprovalSet:
     signature_verified: bool
     digest: str  # sha256 of the JSONL file, or the Merkle root of the sealed log
     tree_size: int | None = None
+    origin: str | None = None  # the sealed log's origin
 
     def get(self, approval_id: str) -> Approval | None:
         return self.by_id.get(approval_id)
@@ -47,14 +48,6 @@ def _index(records: Iterator[tuple[str, int, Approval]]) -> dict[str, Approval]:
     return by_id
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_approvals(path: Path, keyring: Keyring | None) -> ApprovalSet:
     """Load approvals from a JSONL file, or from a sealed log directory (verified first).
 
@@ -64,10 +57,12 @@ def load_approvals(path: Path, keyring: Keyring | None) -> ApprovalSet:
     if path.is_dir():
         if keyring is None:
             raise InputError("a sealed approvals log needs a keyring", path=path)
+        if not (path / "checkpoints").is_dir():
+            raise InputError("not a sealed log directory (no checkpoints/)", path=path)
         return _load_sealed(path, keyring)
     records = ((str(path), line, approval) for line, approval in iter_jsonl(path, Approval))
     by_id = _index(records)
-    return ApprovalSet(by_id, path, signature_verified=False, digest=_file_digest(path))
+    return ApprovalSet(by_id, path, signature_verified=False, digest=sha256_file(path))
 
 
 def _load_sealed(path: Path, keyring: Keyring) -> ApprovalSet:
@@ -75,9 +70,7 @@ def _load_sealed(path: Path, keyring: Keyring) -> ApprovalSet:
     collected: list[tuple[str, int, Approval]] = []
     for segment in verifier.segments():
         seg_path = path / segment.name
-        for number, raw in enumerate(segment.lines, start=1):
-            value = parse_json_line(raw, path=seg_path, line=number)
-            collected.append((str(seg_path), number, validate(Approval, value, path=seg_path, line=number)))
+        collected += [(str(seg_path), n, a) for n, a in validate_lines(segment.lines, Approval, path=seg_path)]
     report = verifier.report()
     if not report.ok or report.root is None:
         first = report.problems[0] if report.problems else None
@@ -92,6 +85,7 @@ def _load_sealed(path: Path, keyring: Keyring) -> ApprovalSet:
         signature_verified=True,
         digest=report.root,
         tree_size=report.tree_size,
+        origin=report.origin,
     )
 
 
@@ -113,11 +107,18 @@ def _scope_problem(approval: Approval, event: AccessEvent) -> str | None:
     return None
 
 
+StateName = Literal[
+    "none", "valid", "unknown_id", "expired", "not_yet_valid", "revoked", "scope_exceeded", "self_approved",
+    "approver_not_us_security", "threshold_not_met", "wrong_requester", "break_glass_unjustified",
+    "break_glass_unreviewed",
+]
+
+
 @dataclass(frozen=True)
 class ApprovalState:
-    """One judgement of one cited approval at the event's time."""
+    """One judgement of one cited approval at the event's time (``state`` is the pack's ctx)."""
 
-    state: str
+    state: StateName
     approval_id: str | None
     detail: str
 
@@ -161,6 +162,18 @@ def _approver_states(
     return states
 
 
+def _review_problem(approval: Approval, config: PackConfig) -> str | None:
+    """Why a break-glass approval does not count as reviewed, or None if it does."""
+    review = approval.review
+    if review is None:
+        return "break-glass approval never reviewed"
+    if review.reviewer == approval.requester:
+        return f"break-glass approval reviewed by its own requester {review.reviewer}"
+    if review.team not in config.us_security_teams:
+        return f"break-glass approval reviewed by {review.reviewer} ({review.team}), not the US security team"
+    return None
+
+
 def approval_states(event: AccessEvent, approvals: ApprovalSet, config: PackConfig) -> list[ApprovalState]:
     """Judge every approval the event cites; ``none`` when it cites none."""
     if not event.approval_ids:
@@ -188,7 +201,8 @@ def approval_states(event: AccessEvent, approvals: ApprovalSet, config: PackConf
         if approval.break_glass:
             if not (event.justification or "").strip():
                 found.append(ApprovalState("break_glass_unjustified", aid, "break-glass use without justification"))
-            if approval.review is None:
-                found.append(ApprovalState("break_glass_unreviewed", aid, "break-glass approval never reviewed"))
+            review_problem = _review_problem(approval, config)
+            if review_problem is not None:
+                found.append(ApprovalState("break_glass_unreviewed", aid, review_problem))
         states.extend(found or [ApprovalState("valid", aid, "valid at event time")])
     return states

@@ -10,10 +10,11 @@ with the log. It does not read or verify logs: callers feed it verified events.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
 
 from audit.errors import InputError
 from audit.models import AccessEvent, Finding, LogPosition
@@ -25,9 +26,41 @@ from audit.replay.rules import FindingContext, Rule
 
 @dataclass(frozen=True)
 class _Pending:
+    """A proxy event waiting for the end of the stream to learn where its colleague was."""
+
     event: AccessEvent
     position: LogPosition | None
     actor_class: str
+    colleague: str
+    how: str  # "on behalf of" or "handed to"
+    stated_class: str | None = None  # the colleague's class when the event names their country
+
+
+class Whereabouts:
+    """Each actor's location class over time, kept as change points only.
+
+    Memory grows with the number of distinct actors and of their moves, not with the
+    log. Events need not arrive in time order.
+    """
+
+    def __init__(self) -> None:
+        self._points: dict[str, list[tuple[datetime, str]]] = {}
+
+    def record(self, actor_id: str, at: datetime, cls: str) -> None:
+        """Note that ``actor_id`` was of class ``cls`` at ``at``."""
+        points = self._points.setdefault(actor_id, [])
+        i = bisect_right(points, at, key=lambda p: p[0])
+        if i > 0 and points[i - 1][1] == cls:
+            return
+        points.insert(i, (at, cls))
+
+    def at(self, actor_id: str, when: datetime) -> str | None:
+        """Class at ``when``: the latest sighting before it, else the first one after."""
+        points = self._points.get(actor_id)
+        if not points:
+            return None
+        i = bisect_right(points, when, key=lambda p: p[0])
+        return points[i - 1][1] if i > 0 else points[0][1]
 
 
 @dataclass
@@ -35,7 +68,6 @@ class ReplayStats:
     """Counts for the report summary."""
 
     events: int = 0
-    findings: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     by_commitment: Counter[str] = field(default_factory=Counter)
     policy_versions: set[str] = field(default_factory=set)
@@ -60,12 +92,6 @@ def check_rules_cover_pack(policy: PolicyHistory, rules: Mapping[str, Rule]) -> 
                 )
 
 
-class _Judge(Protocol):
-    def __call__(
-        self, request: Request, detail: str, approval_id: str | None = None, related: str | None = None
-    ) -> None: ...
-
-
 class ReplayEngine:
     """Stateful evaluator of a stream of events in log order."""
 
@@ -74,82 +100,77 @@ class ReplayEngine:
         self._policy = policy
         self._approvals = approvals
         self._rules = rules
-        self._actors: dict[str, str] = {}
+        self._whereabouts = Whereabouts()
         self._pending: list[_Pending] = []
         self.stats = ReplayStats()
 
     def evaluate(self, event: AccessEvent, position: LogPosition | None = None) -> list[Finding]:
-        """Findings for one event (proxy findings may be deferred to :meth:`finish`)."""
+        """Findings for one event; proxy findings come from :meth:`finish`."""
         pack = self._policy.at(event.time)
         self.stats.events += 1
         self.stats.policy_versions.add(pack.config.name)
         actor = actor_class(event.actor, pack.config)
-        self._actors[event.actor.id] = actor
+        self._whereabouts.record(event.actor.id, event.time, actor)
         findings: dict[str, Finding] = {}
-
-        def judge(request: Request, detail: str, approval_id: str | None = None, related: str | None = None) -> None:
-            decision = pack.decide(request)
-            if decision.allowed:
-                return
-            rule_id = decision.rule_id or "policy-default-deny"
-            if rule_id in findings:
-                return
-            ctx = FindingContext(event, decision, actor, detail, approval_id, related)
-            findings[rule_id] = self._rules[rule_id].finding(ctx, position)
-
         for fact in base_facts(event, pack, actor):
-            judge(fact.request, fact.detail, related=fact.related)
+            self._judge(findings, pack, event, position, actor, fact.request, fact.detail, related=fact.related)
         category = category_fact(event.resource.category, pack)
         for state in approval_states(event, self._approvals, pack.config):
-            judge(("access", actor, category, event.action, state.state), state.detail, state.approval_id)
-        self._proxy_requests(event, position, actor, pack, judge)
+            request = ("access", actor, category, event.action, state.state)
+            self._judge(findings, pack, event, position, actor, request, state.detail, approval=state.approval_id)
+        recipient = event.recipient
+        if recipient is not None and recipient.kind == "employee":
+            stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
+            self._pending.append(_Pending(event, position, actor, recipient.id, "handed to", stated))
+        if event.on_behalf_of is not None:
+            self._pending.append(_Pending(event, position, actor, event.on_behalf_of, "on behalf of"))
         return self._record(list(findings.values()))
 
-    def _proxy_requests(
+    def _judge(
         self,
+        findings: dict[str, Finding],
+        pack: PolicyPack,
         event: AccessEvent,
         position: LogPosition | None,
         actor: str,
-        pack: PolicyPack,
-        judge: _Judge,
+        request: Request,
+        detail: str,
+        *,
+        approval: str | None = None,
+        related: str | None = None,
     ) -> None:
-        recipient = event.recipient
-        if recipient is not None and recipient.kind == "employee":
-            colleague = recipient_class(recipient, pack.config)
-            if recipient.country is None and recipient.id in self._actors:
-                colleague = self._actors[recipient.id]
-            judge(("proxy", actor, colleague, event.action, NONE), f"handed to {colleague}", related=recipient.id)
-        principal = event.on_behalf_of
-        if principal is None:
+        decision = pack.decide(request)
+        if decision.allowed:
             return
-        if principal in self._actors:
-            colleague = self._actors[principal]
-            judge(("proxy", actor, colleague, event.action, NONE), f"on behalf of {colleague}", related=principal)
-        else:
-            self._pending.append(_Pending(event, position, actor))
+        rule_id = decision.rule_id or "policy-default-deny"
+        if rule_id not in findings:
+            ctx = FindingContext(event, decision, actor, detail, approval, related)
+            findings[rule_id] = self._rules[rule_id].finding(ctx, position)
 
     def finish(self) -> list[Finding]:
-        """Resolve proxy events whose colleague appeared later in the log (or never)."""
-        out: list[Finding] = []
+        """Judge proxy events, now that every colleague's whereabouts are known.
+
+        A colleague's class is the one recorded nearest before the event (else the
+        first after it); a colleague never seen in the log counts as unlocated, which
+        the pack treats as foreign (fail closed).
+        """
+        out: dict[tuple[str, str], Finding] = {}
         for pending in self._pending:
             event = pending.event
-            principal = event.on_behalf_of
-            assert principal is not None  # only proxy events are pending
-            colleague = self._actors.get(principal, UNLOCATED)
+            colleague = pending.stated_class or self._whereabouts.at(pending.colleague, event.time)
             pack = self._policy.at(event.time)
-            decision = pack.decide(("proxy", pending.actor_class, colleague, event.action, NONE))
-            if decision.allowed:
-                continue
-            rule = self._rules[decision.rule_id or "policy-default-deny"]
-            seen = "never seen in the log" if principal not in self._actors else colleague
-            ctx = FindingContext(event, decision, pending.actor_class, f"on behalf of {seen}", None, principal)
-            out.append(rule.finding(ctx, pending.position))
+            detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
+            request = ("proxy", pending.actor_class, colleague or UNLOCATED, event.action, NONE)
+            found: dict[str, Finding] = {}
+            self._judge(found, pack, event, pending.position, pending.actor_class, request, detail,
+                        related=pending.colleague)
+            for rule_id, finding in found.items():
+                out.setdefault((event.event_id, rule_id), finding)
         self._pending.clear()
-        return self._record(out)
+        return self._record(list(out.values()))
 
     def _record(self, findings: list[Finding]) -> list[Finding]:
         for finding in findings:
-            self.stats.findings += 1
             self.stats.by_rule[finding.rule_id] += 1
             self.stats.by_commitment[finding.commitment] += 1
         return findings

@@ -5,27 +5,35 @@ Pure formatting of data already in the statement; no verification happens here.
 
 from __future__ import annotations
 
-from audit.report.statement import Statement
+from audit.report.statement import Predicate
+
+_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+!|~"})
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Untrusted text made inert: control characters dropped, Markdown/HTML escaped."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    return printable.translate(_MARKDOWN_SPECIAL)
 
 
-def render_markdown(statement: Statement) -> str:
-    """Counts per commitment, then every finding with event, actor, time and rule."""
-    pred = statement.predicate
+def render_markdown(pred: Predicate) -> str:
+    """Counts per commitment, then every finding with event, actor, time and rule.
+
+    Every string that came from a log, an approval or a path goes through
+    :func:`_cell`, so log content cannot forge headings, links or HTML.
+    """
+    e = _cell
     out = [
         "# Residency audit report",
         "",
-        f"Generated {pred.generated_at.isoformat()} by {pred.tool['name']} {pred.tool['version']}.",
+        f"Generated {pred.generated_at.isoformat()} by {e(pred.tool['name'])} {e(pred.tool['version'])}.",
         "",
-        f"- Log: `{pred.log.origin}`, {pred.log.tree_size} events in {pred.log.segments} segments, "
-        f"root `{pred.log.root}`, signatures verified: **{'yes' if pred.log.verified else 'NO'}**",
-        f"- Approvals: {pred.approvals.count} from `{pred.approvals.source}` ({pred.approvals.kind}); "
+        f"- Log: {e(pred.log.origin or 'unnamed')}, {pred.log.tree_size} events in {pred.log.segments} segments, "
+        f"root {pred.log.root}, signatures verified: **{'yes' if pred.log.verified else 'NO'}**",
+        f"- Approvals: {pred.approvals.count} from {e(pred.approvals.source)} ({e(pred.approvals.kind)}); "
         f"signature-verified: **{'yes' if pred.approvals.signature_verified else 'no'}**",
-        f"- Policy: `{pred.policy.directory}` versions {', '.join(pred.policy.versions)}"
-        f" (git {pred.policy.git_revision or 'unknown'})",
+        f"- Policy: {e(pred.policy.directory)} versions {e(', '.join(pred.policy.versions))}"
+        f" (git {e(pred.policy.git_revision or 'unknown')})",
         f"- Events replayed: {pred.summary.events}; findings: **{pred.summary.findings}**",
         "",
         "## Findings per commitment",
@@ -34,23 +42,23 @@ def render_markdown(statement: Statement) -> str:
         "|---|---:|---|",
     ]
     for cid, text in pred.commitments.items():
-        out.append(f"| {cid} | {pred.summary.by_commitment.get(cid, 0)} | {_cell(text)} |")
+        out.append(f"| {e(cid)} | {pred.summary.by_commitment.get(cid, 0)} | {e(text)} |")
     out += ["", "## Findings per rule", "", "| Rule | Findings |", "|---|---:|"]
     for rule, count in sorted(pred.summary.by_rule.items()):
-        out.append(f"| `{rule}` | {count} |")
+        out.append(f"| {e(rule)} | {count} |")
     out += ["", "## Findings", ""]
     if not pred.findings:
         out.append("No violations found.")
     for f in pred.findings:
-        where = f" at {f.position.segment}:{f.position.line}" if f.position else ""
-        row = f" (policy {f.policy_row.file}:{f.policy_row.line})" if f.policy_row else ""
+        where = f" at {e(f.position.segment)}:{f.position.line}" if f.position else ""
+        row = f" policy {e(f.policy_row.file)}:{f.policy_row.line}" if f.policy_row else " the default deny"
         out += [
-            f"### {f.severity.upper()} `{f.rule_id}` — {f.commitment}: {_cell(f.title)}",
+            f"### {f.severity.upper()} {e(f.rule_id)} ({f.commitment}): {e(f.title)}",
             "",
-            f"- Event `{', '.join(f.event_ids)}`{where}; actor `{f.actor_id}`; time {f.time.isoformat()}",
-            f"- {_cell(f.message)}",
-            f"- Commitment {f.commitment}: {_cell(pred.commitments.get(f.commitment, ''))}",
-            f"- Decided by{row}; remediation: {_cell(f.remediation)}",
+            f"- Event {e(', '.join(f.event_ids))}{where}; actor {e(f.actor_id)}; time {f.time.isoformat()}",
+            f"- {e(f.message)}",
+            f"- Commitment {f.commitment}: {e(pred.commitments.get(f.commitment, ''))}",
+            f"- Decided by{row}; remediation: {e(f.remediation)}",
             "",
         ]
     return "\n".join(out) + "\n"

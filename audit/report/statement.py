@@ -9,7 +9,6 @@ local files. Rendering to other formats lives in sibling modules.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.models import Finding
-from audit.records import describe_validation_error, open_input
+from audit.records import describe_validation_error, open_input, sha256_file
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import Keyring, KeyStatus, SigningKey
 
@@ -29,7 +28,6 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://residency-audit.dev/report/v1"
 LOG_SUBJECT_PREFIX = "log:"
-FINDINGS_SUBJECT = "findings.json"
 
 
 class _Strict(BaseModel):
@@ -104,15 +102,6 @@ class Statement(BaseModel):
     subject: tuple[Subject, ...]
     predicateType: str
     predicate: Predicate
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_subject(name: str, path: Path) -> Subject:

@@ -4,7 +4,7 @@ from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, wh
 
 
 def _explain(ctx: FindingContext) -> str:
-    return f"{who(ctx)} {what(ctx)} under break-glass approval {ctx.approval_id}, which was never reviewed"
+    return f"{who(ctx)} {what(ctx)} under break-glass approval {ctx.approval_id}: {ctx.detail}"
 
 
 RULE = Rule(
@@ -13,7 +13,7 @@ RULE = Rule(
         title="Break-glass access never reviewed",
         severity="medium",
         commitment="C1",
-        description="An emergency (break-glass) approval was used but never reviewed afterwards.",
+        description="An emergency (break-glass) approval was used but never reviewed afterwards by the US security team (a review by the requester or another team does not count).",
         remediation=(
             "Review every break-glass use promptly and record the reviewer."
         ),

@@ -1,0 +1,93 @@
+"""Replay engine unit tests: cross-event proxy resolution at the event's own time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.models import AccessEvent, Finding
+from audit.policy import load_policy
+from audit.replay.approvals import ApprovalSet
+from audit.replay.engine import ReplayEngine, Whereabouts
+from audit.replay.rules import load_rules
+from tests.conftest import POLICIES
+
+
+def _event(eid: str, time: str, actor: str, country: str | None, **over: Any) -> AccessEvent:
+    body: dict[str, Any] = {
+        "event_id": eid, "time": time, "action": "read",
+        "actor": {"id": actor, "office_country": country, "physical_country": country},
+        "resource": {"id": "r", "dataset": "us-videos", "category": "public_video", "store": "oci",
+                     "provider": "oci", "region": "us-ashburn-1"},
+    }
+    body.update(over)
+    return AccessEvent.model_validate(body)
+
+
+def _replay(*events: AccessEvent) -> list[Finding]:
+    engine = ReplayEngine(load_policy(POLICIES), ApprovalSet({}, Path("none"), False, "0" * 64), load_rules())
+    return list(engine.replay((e, None) for e in events))
+
+
+def _proxy_events(findings: list[Finding]) -> set[str]:
+    return {f.event_ids[0] for f in findings if f.rule_id == "proxy-access"}
+
+
+US = "US"
+
+
+def test_proxy_uses_the_colleagues_location_at_the_time_not_the_last_one() -> None:
+    findings = _replay(
+        _event("e1", "2021-10-01T00:00:00Z", "colleague", "CN"),
+        _event("e2", "2021-10-02T00:00:00Z", "us-1", US, on_behalf_of="colleague"),
+        _event("e3", "2021-10-09T00:00:00Z", "colleague", US),  # later moved to the US
+    )
+    assert _proxy_events(findings) == {"e2"}
+
+
+def test_proxy_for_a_colleague_who_was_in_the_us_at_the_time_is_clean() -> None:
+    findings = _replay(
+        _event("e1", "2021-10-01T00:00:00Z", "colleague", US),
+        _event("e2", "2021-10-02T00:00:00Z", "us-1", US, on_behalf_of="colleague"),
+        _event("e3", "2021-10-09T00:00:00Z", "colleague", "CN"),  # travelled abroad later
+    )
+    assert _proxy_events(findings) == set()
+
+
+def test_proxy_for_a_colleague_first_seen_later_in_the_log() -> None:
+    findings = _replay(
+        _event("e1", "2021-10-02T00:00:00Z", "us-1", US, on_behalf_of="late"),
+        _event("e2", "2021-10-20T00:00:00Z", "late", "CN"),
+    )
+    assert _proxy_events(findings) == {"e1"}
+
+
+def test_proxy_for_a_colleague_never_seen_fails_closed() -> None:
+    findings = _replay(_event("e1", "2021-10-02T00:00:00Z", "us-1", US, on_behalf_of="ghost"))
+    [finding] = [f for f in findings if f.rule_id == "proxy-access"]
+    assert "never seen" in finding.message and finding.commitment == "C8"
+
+
+@pytest.mark.parametrize(("country", "seen", "flagged"), [("CN", None, True), ("US", None, False),
+                                                          (None, "CN", True), (None, US, False)])
+def test_hand_over_to_an_employee(country: str | None, seen: str | None, flagged: bool) -> None:
+    events = [_event("e0", "2021-10-01T00:00:00Z", "peer", seen)] if seen else []
+    recipient: dict[str, Any] = {"kind": "employee", "id": "peer"}
+    if country is not None:
+        recipient["country"] = country
+    events.append(_event("e1", "2021-10-02T00:00:00Z", "us-1", US, action="export", recipient=recipient))
+    assert (_proxy_events(_replay(*events)) == {"e1"}) is flagged
+
+
+def test_whereabouts_handles_out_of_order_sightings() -> None:
+    from datetime import UTC, datetime
+
+    w = Whereabouts()
+    w.record("a", datetime(2021, 10, 10, tzinfo=UTC), "foreign_staff")
+    w.record("a", datetime(2021, 10, 1, tzinfo=UTC), "us_staff")
+    assert w.at("a", datetime(2021, 10, 5, tzinfo=UTC)) == "us_staff"
+    assert w.at("a", datetime(2021, 10, 11, tzinfo=UTC)) == "foreign_staff"
+    assert w.at("a", datetime(2021, 9, 1, tzinfo=UTC)) == "us_staff"
+    assert w.at("b", datetime(2021, 9, 1, tzinfo=UTC)) is None

@@ -1,0 +1,84 @@
+"""Signed report files: every file is authenticated, output is published whole, Markdown is inert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from audit.errors import InputError
+from audit.models import Finding
+from audit.pipeline import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, replay, verify_report
+from audit.report.markdown import render_markdown
+from audit.signing.keys import Keyring, SigningKey
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
+
+NOW = datetime(2022, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path, keyring: Keyring, auditor_key: SigningKey) -> Path:
+    out = tmp_path / "report"
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW)
+    return out
+
+
+def _failed(out: Path, keyring: Keyring) -> list[str]:
+    result = verify_report(out / REPORT_FILE, keyring)
+    return [c.name for c in result.checks if not c.ok]
+
+
+def test_untouched_report_verifies(report_dir: Path, keyring: Keyring) -> None:
+    assert _failed(report_dir, keyring) == []
+
+
+def test_replaced_markdown_summary_is_detected(report_dir: Path, keyring: Keyring) -> None:
+    (report_dir / MARKDOWN_FILE).write_text("# Residency audit report\n\nNo violations found.\n")
+    assert _failed(report_dir, keyring) == [MARKDOWN_FILE]
+
+
+@pytest.mark.parametrize("name", [FINDINGS_FILE, MARKDOWN_FILE])
+def test_deleted_report_file_is_detected(report_dir: Path, keyring: Keyring, name: str) -> None:
+    (report_dir / name).unlink()
+    assert _failed(report_dir, keyring) == [name]
+
+
+def test_rerun_replaces_a_previous_report(report_dir: Path, keyring: Keyring, auditor_key: SigningKey) -> None:
+    before = (report_dir / REPORT_FILE).read_bytes()
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, report_dir,
+           now=datetime(2022, 7, 1, tzinfo=UTC))
+    assert (report_dir / REPORT_FILE).read_bytes() != before
+    assert sorted(p.name for p in report_dir.iterdir()) == sorted([FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE])
+    assert _failed(report_dir, keyring) == []
+
+
+def test_output_directory_with_other_files_is_refused(tmp_path: Path, keyring: Keyring,
+                                                       auditor_key: SigningKey) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="refusing to replace"):
+        replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_output_path_that_is_a_file_is_an_input_error(tmp_path: Path, keyring: Keyring,
+                                                      auditor_key: SigningKey) -> None:
+    out = tmp_path / "file"
+    out.write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW)
+
+
+def test_markdown_escapes_log_content(report_dir: Path, keyring: Keyring) -> None:
+    result = verify_report(report_dir / REPORT_FILE, keyring)
+    pred = result.statement.predicate
+    evil = pred.findings[0].model_copy(
+        update={"actor_id": "cn-q`\n\n## Findings\n\nNo violations found.\n\n<!--", "event_ids": ("e[1](x)",)}
+    )
+    assert isinstance(evil, Finding)
+    text = render_markdown(pred.model_copy(update={"findings": (evil,)}))
+    assert "\n## Findings\n\nNo violations found." not in text
+    assert "<!--" not in text and "\\<\\!--" in text
+    assert "\\[1\\]\\(x\\)" in text
