@@ -22,11 +22,12 @@ from audit import __version__
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.logs.verify import LogVerifier, VerificationReport, verify_log
-from audit.models import AccessEvent, Approval, Finding, LogPosition
+from audit.models import AccessEvent, Approval, Finding
 from audit.policy import PolicyHistory, load_policy
-from audit.records import iter_jsonl, validate_lines
+from audit.records import iter_jsonl
 from audit.replay.approvals import ApprovalSet, load_approvals
 from audit.replay.engine import ReplayEngine
+from audit.replay.fast import FastReplay
 from audit.replay.rules import load_rules
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
@@ -116,13 +117,21 @@ def policy_subjects(policy: PolicyHistory, root: Path) -> dict[str, Path]:
     return files
 
 
-def _events(logdir: Path, verifier: LogVerifier, on_segment: Callable[[int], None] | None,
-            ) -> Iterator[tuple[AccessEvent, LogPosition]]:
+def replay_log(
+    logdir: Path, verifier: LogVerifier, engine: FastReplay, on_segment: Callable[[int], None] | None = None
+) -> Iterator[Finding]:
+    """Findings of every event in the log's verified segments, then the cross-event ones.
+
+    Only segments the verifier proved are replayed; the caller must still check
+    ``verifier.report()`` before trusting the result.
+    """
     for segment in verifier.segments():
-        for number, event in validate_lines(segment.lines, AccessEvent, path=logdir / segment.name):
-            yield event, LogPosition(segment=segment.name, line=number)
+        path = logdir / segment.name
+        for number, raw in enumerate(segment.lines, start=1):
+            yield from engine.evaluate_line(raw, segment.name, number, path)
         if on_segment is not None:
             on_segment(len(segment.lines))
+    yield from engine.engine.finish()
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ def replay(
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
-    findings = list(engine.replay(_events(logdir, verifier, on_segment)))
+    findings = list(replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment))
     report = verifier.report()
     if not report.ok or report.root is None:
         raise integrity_failure("access log", logdir, report)

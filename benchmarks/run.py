@@ -36,11 +36,12 @@ from audit.logs.merkle import leaf_hash  # noqa: E402
 from audit.logs.verify import LogVerifier  # noqa: E402
 from audit.logs.writer import seal  # noqa: E402
 from audit.models import AccessEvent  # noqa: E402
-from audit.pipeline import ACCESS_RECORD_TYPE, _events  # noqa: E402
+from audit.pipeline import ACCESS_RECORD_TYPE, replay_log  # noqa: E402
 from audit.policy import load_policy  # noqa: E402
 from audit.replay.approvals import load_approvals  # noqa: E402
 from audit.replay.engine import ReplayEngine  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
+from audit.replay.fast import FastReplay  # noqa: E402
 from audit.replay.rules import load_rules  # noqa: E402
 from audit.signing.keys import Keyring, KeyringEntry, public_key_pem, signing_key_from_seed  # noqa: E402
 
@@ -74,7 +75,7 @@ def measure_full(logdir: Path, keyring: Keyring) -> tuple[int, float]:
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     engine = ReplayEngine(policy, approvals, load_rules())
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
-    findings = sum(1 for _ in engine.replay(_events(logdir, verifier, None)))
+    findings = sum(1 for _ in replay_log(logdir, verifier, FastReplay(engine, policy, approvals)))
     report = verifier.report()
     if not report.ok:
         raise SystemExit(f"benchmark log did not verify: {report.problems[0]}")

@@ -45,10 +45,14 @@ def actor_class(actor: Actor, config: PackConfig) -> str:
     known and differ, the physical country decides (an engineer travelling abroad is
     abroad).
     """
-    if actor.kind in _THIRD_PARTY_KINDS:
-        return _THIRD_PARTY_KINDS[actor.kind]
-    country = actor.physical_country if actor.physical_country is not None else actor.office_country
-    return location_class(country, config)
+    return location_or_kind_class(actor.kind, actor.physical_country, actor.office_country, config)
+
+
+def location_or_kind_class(kind: str, physical: str | None, office: str | None, config: PackConfig) -> str:
+    """:func:`actor_class` on plain fields (the replay fast path has no pydantic model)."""
+    if kind in _THIRD_PARTY_KINDS:
+        return _THIRD_PARTY_KINDS[kind]
+    return location_class(physical if physical is not None else office, config)
 
 
 def recipient_class(recipient: Recipient, config: PackConfig) -> str:

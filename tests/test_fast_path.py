@@ -1,0 +1,117 @@
+"""The replay fast path agrees with the full pydantic + engine path."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from audit import models
+from audit.models import AccessEvent, Finding, LogPosition
+from audit.policy import load_policy
+from audit.replay.approvals import load_approvals
+from audit.replay.engine import ReplayEngine
+from audit.replay.fast import FastActor, FastEvent, FastLegalBasis, FastRecipient, FastReplay, FastResource, decode
+from audit.replay.rules import load_rules
+from tests.conftest import FIXTURES, POLICIES
+
+LINES = (FIXTURES / "events.jsonl").read_bytes().splitlines()
+
+MIRRORS: list[tuple[type[msgspec.Struct], type[BaseModel]]] = [
+    (FastEvent, models.AccessEvent), (FastActor, models.Actor), (FastResource, models.Resource),
+    (FastRecipient, models.Recipient), (FastLegalBasis, models.LegalBasis),
+]
+
+
+@pytest.mark.parametrize(("fast", "model"), MIRRORS)
+def test_mirror_has_the_same_fields_and_defaults(fast: type[msgspec.Struct], model: type[BaseModel]) -> None:
+    fast_fields = {f.name: f for f in msgspec.structs.fields(fast)}
+    model_fields = dict(model.model_fields)
+    model_fields.pop("source_record", None)  # imported events take the full path
+    assert set(fast_fields) == set(model_fields)
+    for name, info in model_fields.items():
+        required = info.is_required()
+        assert (fast_fields[name].required) == required, name
+        if not required:
+            assert fast_fields[name].default == info.default, name
+
+
+def test_every_fixture_event_decodes_to_the_same_model() -> None:
+    for raw in LINES:
+        fast = decode(raw)
+        assert AccessEvent.model_validate(msgspec.to_builtins(fast)) == AccessEvent.model_validate_json(raw)
+
+
+def _mutations(draw: st.DrawFn) -> dict[str, Any]:
+    record: dict[str, Any] = orjson.loads(draw(st.sampled_from(LINES)))
+    target = record
+    path = draw(st.sampled_from(["", "actor", "resource"]))
+    if path:
+        target = record[path]
+    key = draw(st.sampled_from(sorted(target)))
+    op = draw(st.sampled_from(["drop", "null", "int", "empty", "extra", "naive-time", "bool-str"]))
+    if op == "drop":
+        del target[key]
+    elif op == "null":
+        target[key] = None
+    elif op == "int":
+        target[key] = 7
+    elif op == "empty":
+        target[key] = ""
+    elif op == "extra":
+        target["unexpected"] = "x"
+    elif op == "naive-time":
+        record["time"] = "2021-10-10T10:00:00"
+    else:
+        record["break_glass"] = "true"
+    return record
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.composite(_mutations)())
+def test_fast_decoder_never_accepts_what_pydantic_rejects(record: dict[str, Any]) -> None:
+    raw = orjson.dumps(record)
+    try:
+        fast = decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return  # the fast path hands such lines to pydantic, which decides
+    if fast.time.tzinfo is None:
+        return  # the fast path hands naive times to pydantic too
+    try:
+        expected = AccessEvent.model_validate_json(raw)
+    except ValidationError:
+        pytest.fail(f"fast decoder accepted a record pydantic rejects: {record}")
+    assert AccessEvent.model_validate(msgspec.to_builtins(fast)) == expected
+
+
+def _full(lines: list[bytes]) -> list[Finding]:
+    policy = load_policy(POLICIES)
+    engine = ReplayEngine(policy, load_approvals(FIXTURES / "approvals.jsonl", None), load_rules())
+    events = ((AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n))
+              for n, raw in enumerate(lines, start=1))
+    return list(engine.replay(events))
+
+
+def _fast(lines: list[bytes]) -> tuple[list[Finding], int]:
+    policy = load_policy(POLICIES)
+    approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
+    fast = FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
+    found = [f for n, raw in enumerate(lines, start=1) for f in fast.evaluate_line(raw, "s", n, Path("s"))]
+    return found + fast.engine.finish(), fast.fast_hits
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2])
+def test_fast_and_full_paths_find_the_same(seed: int | None) -> None:
+    lines = list(LINES)
+    if seed is not None:
+        random.Random(seed).shuffle(lines)
+    fast, hits = _fast(lines)
+    assert fast == _full(lines)
+    assert hits > len(lines) // 2  # the cache really is used
