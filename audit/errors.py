@@ -29,6 +29,10 @@ class AuditError(Exception):
         self.path = str(path) if path is not None else None
         self.line = line
 
+    def __reduce__(self) -> tuple[type[AuditError], tuple[str], dict[str, str | int | None]]:
+        # Keep path and line when an error crosses a process boundary (parallel replay).
+        return (self.__class__, (self.reason,), {"path": self.path, "line": self.line})
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from audit import __version__
 from audit.canonical import canonical_bytes
@@ -28,6 +29,7 @@ from audit.records import iter_jsonl
 from audit.replay.approvals import ApprovalSet, load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
+from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
@@ -56,6 +58,7 @@ ACCESS_RECORD_TYPE = "access-event"
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.json"
 MARKDOWN_FILE = "report.md"
+EngineKind = Literal["local", "dask"]
 REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE})
 
 
@@ -165,15 +168,32 @@ def replay(
     *,
     on_segment: Callable[[int], None] | None = None,
     now: datetime | None = None,
+    workers: int = 1,
+    engine_kind: EngineKind = "local",
+    scheduler: str | None = None,
 ) -> ReplayOutcome:
-    """Verify, replay, and write ``report.intoto.json``, ``findings.json``, ``report.md``."""
+    """Verify, replay, and write ``report.intoto.json``, ``findings.json``, ``report.md``.
+
+    ``workers`` > 1 judges segments on that many processes; ``engine_kind="dask"``
+    on a dask.distributed cluster (``scheduler`` address, or a local one). Every
+    mode yields the same findings.
+    """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
-    findings = list(replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment))
+    if engine_kind == "local" and workers <= 1:
+        stream = replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment)
+    else:
+        ctx = WorkerContext(policy_dir, policy_digests(policy), approvals)
+        stream = (
+            replay_with_dask(logdir, verifier, engine, ctx, scheduler, on_segment)
+            if engine_kind == "dask"
+            else replay_with_processes(logdir, verifier, engine, ctx, workers, on_segment)
+        )
+    findings = list(stream)
     report = verifier.report()
     if not report.ok or report.root is None:
         raise integrity_failure("access log", logdir, report)

@@ -42,6 +42,7 @@ from audit.replay.approvals import load_approvals  # noqa: E402
 from audit.replay.engine import ReplayEngine  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
 from audit.replay.fast import FastReplay  # noqa: E402
+from audit.replay.parallel import WorkerContext, policy_digests, replay_with_processes  # noqa: E402
 from audit.replay.rules import load_rules  # noqa: E402
 from audit.signing.keys import Keyring, KeyringEntry, public_key_pem, signing_key_from_seed  # noqa: E402
 
@@ -69,18 +70,23 @@ def measure_floor(logdir: Path) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def measure_full(logdir: Path, keyring: Keyring) -> tuple[int, float]:
+def measure_full(logdir: Path, keyring: Keyring, workers: int = 1) -> tuple[int, float, int]:
+    """Verify + replay (findings counted, not kept): events, seconds, findings."""
     start = time.perf_counter()
     policy = load_policy(POLICY)
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     engine = ReplayEngine(policy, approvals, load_rules())
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
-    findings = sum(1 for _ in replay_log(logdir, verifier, FastReplay(engine, policy, approvals)))
+    if workers == 1:
+        stream = replay_log(logdir, verifier, FastReplay(engine, policy, approvals))
+    else:
+        ctx = WorkerContext(POLICY, policy_digests(policy), approvals)
+        stream = replay_with_processes(logdir, verifier, engine, ctx, workers)
+    findings = sum(1 for _ in stream)
     report = verifier.report()
     if not report.ok:
         raise SystemExit(f"benchmark log did not verify: {report.problems[0]}")
-    del findings
-    return engine.stats.events, time.perf_counter() - start
+    return engine.stats.events, time.perf_counter() - start, findings
 
 
 def measure_naive(logdir: Path, sample: int) -> tuple[int, float]:
@@ -107,7 +113,7 @@ def measure_naive(logdir: Path, sample: int) -> tuple[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--segment-size", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=5_000)
     args = parser.parse_args(argv)
@@ -118,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         seal(synthetic(args.events), out=logdir, key=key, origin="bench", record_type=ACCESS_RECORD_TYPE,
              segment_size=args.segment_size)
         floor_n, floor_s = measure_floor(logdir)
-        full_n, full_s = measure_full(logdir, keyring)
+        full_n, full_s, findings = measure_full(logdir, keyring)
+        two_n, two_s, two_findings = measure_full(logdir, keyring, workers=2)
         naive_n, naive_s = measure_naive(logdir, args.naive_sample)
+    if (two_n, two_findings) != (full_n, findings):
+        raise SystemExit("2 workers disagree with 1 process")
     events_per_s = full_n / full_s
     floor_per_s = floor_n / floor_s
     naive_per_s = naive_n / naive_s
@@ -130,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": round(events_per_s / naive_per_s, 2),
         "floor_events_per_s": round(floor_per_s),
         "floor_ratio": round(floor_per_s / events_per_s, 2),
+        "findings": findings,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "workers_2_events_per_s": round(two_n / two_s),
+        "workers_2_ratio": round(full_s / two_s, 2),
     }).decode())
     return 0
 

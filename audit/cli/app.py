@@ -57,6 +57,13 @@ app.add_typer(log_app, name="log")
 app.add_typer(report_app, name="report")
 
 
+class Engine(StrEnum):
+    """Where replay work runs."""
+
+    local = "local"
+    dask = "dask"
+
+
 class LogFormat(StrEnum):
     console = "console"
     json = "json"
@@ -133,14 +140,22 @@ def replay_cmd(
     policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
         "policies"
     ),
+    workers: Annotated[int, typer.Option(min=1, help="Judge segments on this many processes.")] = 1,
+    engine: Annotated[Engine, typer.Option(help="local processes, or a dask.distributed cluster.")] = Engine.local,
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask scheduler address (default: start a local cluster).")
+    ] = None,
 ) -> int:
     """Verify the log, replay every event against the policy then in force, sign a report."""
     keyring = load_keyring(keyring_path)
     key = signing_key(report_key)
+    if scheduler is not None and engine is not Engine.dask:
+        raise InputError("--scheduler needs --engine dask")
     with progress("replaying", None) as bar:
         outcome = replay(
             logdir, keyring, approvals, policy, key, out_dir,
             on_segment=lambda n: bar.advance(bar.task_ids[0], n),
+            workers=workers, engine_kind=engine.value, scheduler=scheduler,
         )
     summary = outcome.statement.predicate.summary
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"

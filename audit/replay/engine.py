@@ -61,6 +61,12 @@ class Whereabouts:
             return
         points.insert(i, (at, cls))
 
+    def merge(self, other: Whereabouts) -> None:
+        """Add every sighting recorded by another instance (e.g. a worker's)."""
+        for actor_id, points in other._points.items():
+            for at, cls in points:
+                self.record(actor_id, at, cls)
+
     def at(self, actor_id: str, when: datetime) -> str | None:
         """Class at ``when``: the latest sighting before it, else the first one after."""
         points = self._points.get(actor_id)
@@ -78,6 +84,22 @@ class ReplayStats:
     by_rule: Counter[str] = field(default_factory=Counter)
     by_commitment: Counter[str] = field(default_factory=Counter)
     policy_versions: set[str] = field(default_factory=set)
+
+    def merge(self, other: ReplayStats) -> None:
+        """Add another run's counts (e.g. a worker's)."""
+        self.events += other.events
+        self.by_rule.update(other.by_rule)
+        self.by_commitment.update(other.by_commitment)
+        self.policy_versions |= other.policy_versions
+
+
+@dataclass
+class Partial:
+    """What one worker's share of a log leaves for the merge: the cross-event state."""
+
+    stats: ReplayStats
+    whereabouts: Whereabouts
+    pending: list[_Pending]
 
 
 def check_rules_cover_pack(policy: PolicyHistory, rules: Mapping[str, Rule]) -> None:
@@ -132,6 +154,18 @@ class ReplayEngine:
         if event.on_behalf_of is not None:
             self._pending.append(_Pending(event, position, actor, event.on_behalf_of, "on behalf of"))
         return self._record(list(findings.values()))
+
+    def drain(self) -> Partial:
+        """Hand over (and reset) the cross-event state, for a merge in another engine."""
+        partial = Partial(self.stats, self._whereabouts, self._pending)
+        self.stats, self._whereabouts, self._pending = ReplayStats(), Whereabouts(), []
+        return partial
+
+    def absorb(self, partial: Partial) -> None:
+        """Merge a worker's cross-event state; :meth:`finish` then judges its proxy events."""
+        self.stats.merge(partial.stats)
+        self._whereabouts.merge(partial.whereabouts)
+        self._pending += partial.pending
 
     def note_clean(self, actor_id: str, at: datetime, actor_class: str, pack_name: str) -> None:
         """Account for an event the fast path proved clean without evaluating it."""
