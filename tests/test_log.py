@@ -425,12 +425,19 @@ def test_unreferenced_segment(log: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"not json", b'{"payload":"","payloadType":"x","signatures":[]}'],
+    ("content", "code"),
+    [
+        (b"", "undecodable-file"),
+        (b"not json", "undecodable-file"),
+        (b"\xff\xfe\x00garbage", "undecodable-file"),
+        (b'{"payload":"","payloadType":"x","signatures":[]}', "malformed-checkpoint"),
+        (b'{"payload":"%%%","payloadType":"x","signatures":[{"keyid":"k","sig":""}]}', "malformed-checkpoint"),
+    ],
 )
-def test_malformed_checkpoint(log: Path, content: bytes) -> None:
+def test_malformed_checkpoint(log: Path, content: bytes, code: str) -> None:
     (log / "checkpoints/00000002.json").write_bytes(content)
     problem = only(verify(log)[0])
-    assert (problem.code, problem.segment) == ("malformed-checkpoint", seg(2))
+    assert (problem.code, problem.segment) == (code, seg(2))
 
 
 def test_non_canonical_checkpoint_file(log: Path) -> None:

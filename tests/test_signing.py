@@ -18,7 +18,9 @@ from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import CryptoSigner, SSlibKey  # type: ignore[attr-defined]
 
+from audit.cli.app import main
 from audit.errors import InputError, IntegrityError, KeyMaterialError
+from audit.logs.writer import seal
 from audit.signing.dsse import (
     Signature,
     envelope_bytes,
@@ -33,12 +35,17 @@ from audit.signing.keys import (
     KeyringEntry,
     KeyStatus,
     SigningKey,
+    add_key,
+    entry_for_public_key,
     generate_signing_key,
     key_id_for,
     load_keyring,
     load_private_key,
     passphrase_from_env,
     public_key_pem,
+    require_signing_key_valid,
+    resolve_key_id,
+    revoke_key,
     signing_key_from_seed,
     write_keyring,
     write_private_key,
@@ -383,3 +390,88 @@ def test_load_keyring_errors(tmp_path: Path, content: bytes, reason: str) -> Non
     assert str(info.value).startswith(f"{path}")
     with pytest.raises(InputError, match="no such file"):
         load_keyring(tmp_path / "missing.json")
+
+
+# ----------------------------------------------------------------------------- key lifecycle
+
+
+def test_require_signing_key_valid_refuses_outside_the_window(key: SigningKey) -> None:
+    ring = Keyring(keys=(entry_for(key, not_before=T0, not_after=T0 + timedelta(days=30)),))
+    require_signing_key_valid(ring, key, T0)
+    require_signing_key_valid(ring, key, T0 + timedelta(days=30))  # inclusive
+    with pytest.raises(KeyMaterialError, match=r"refusing to sign at .*expired \(not_after 2024-01-31"):
+        require_signing_key_valid(ring, key, T0 + timedelta(days=31))
+    with pytest.raises(KeyMaterialError, match="not yet valid"):
+        require_signing_key_valid(ring, key, T0 - timedelta(seconds=1))
+    with pytest.raises(KeyMaterialError, match="not in the keyring"):
+        require_signing_key_valid(ring, signing_key_from_seed(b"\x05" * 32), T0)
+    revoked = revoke_key(ring, key.key_id, T0 + timedelta(days=60))
+    with pytest.raises(KeyMaterialError, match="revoked at 2024-03-01"):
+        require_signing_key_valid(revoked, key, T0)
+
+
+def test_seal_refuses_a_key_outside_its_window_before_writing(tmp_path: Path, key: SigningKey) -> None:
+    ring = Keyring(keys=(entry_for(key, not_after=T0 - timedelta(days=1)),))
+    with pytest.raises(KeyMaterialError, match="expired"):
+        seal([b'{"a":1}'], out=tmp_path / "log", key=key, origin="o", record_type="t", time=T0, keyring=ring)
+    assert not (tmp_path / "log").exists()
+
+
+def test_add_revoke_resolve(key: SigningKey) -> None:
+    ring = add_key(Keyring(keys=()), entry_for_public_key(public_key_pem(key.public), label="p", not_before=T0))
+    assert ring.keys[0].key_id == key.key_id and ring.keys[0].label == "p"
+    with pytest.raises(InputError, match="already in the keyring"):
+        add_key(ring, entry_for(key))
+    with pytest.raises(InputError, match="not a PEM"):
+        entry_for_public_key("garbage")
+    with pytest.raises(InputError, match="not_before is after not_after"):
+        entry_for_public_key(public_key_pem(key.public), not_before=T0, not_after=T0 - timedelta(days=1))
+    assert resolve_key_id(ring, key.key_id[:8].upper()) == key.key_id
+    with pytest.raises(InputError, match="at least 8"):
+        resolve_key_id(ring, key.key_id[:4])
+    with pytest.raises(InputError, match="no key"):
+        resolve_key_id(ring, "ffffffff")
+    first = revoke_key(ring, key.key_id, T0 + timedelta(days=2))
+    assert first.keys[0].revoked_at == T0 + timedelta(days=2)
+    assert revoke_key(first, key.key_id, T0 + timedelta(days=9)) == first  # the earliest revocation stands
+    assert revoke_key(first, key.key_id, T0 + timedelta(days=1)).keys[0].revoked_at == T0 + timedelta(days=1)
+    assert first.status(key.key_id, at=T0) is KeyStatus.revoked
+
+
+def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: pytest.CaptureFixture[str]) -> None:
+    pub = tmp_path / "key.pub"
+    pub.write_text(public_key_pem(key.public))
+    ring = tmp_path / "ring.json"
+    assert main(["keyring", "add", str(ring), str(pub), "--label", "producer", "--not-before",
+                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31"]) == 0
+    assert f"added key {key.key_id}" in capsys.readouterr().out
+    assert main(["keyring", "add", str(ring), str(pub)]) == 2
+    assert "already in the keyring" in capsys.readouterr().err
+    assert main(["keyring", "list", str(ring), "--at", "2024-06-01", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["keys"]
+    assert [(k["key_id"], k["status"], k["not_after"]) for k in listed] == [(key.key_id, "ok", "2024-12-31T00:00:00Z")]
+    assert main(["keyring", "list", str(ring), "--at", "2025-06-01"]) == 0
+    assert "expired" in capsys.readouterr().out
+    assert main(["keyring", "revoke", str(ring), key.key_id[:10], "--at", "2024-03-01T12:00:00+01:00"]) == 0
+    assert "revoked key" in capsys.readouterr().out
+    assert load_keyring(ring).keys[0].revoked_at == datetime(2024, 3, 1, 11, tzinfo=UTC)
+    assert main(["keyring", "revoke", str(ring), "0123", "--at", "yesterday"]) == 2
+    assert "at least 8 hex digits" in capsys.readouterr().err
+    assert main(["keyring", "add", str(ring), str(tmp_path / "missing.pub")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
+    key_path, ring = tmp_path / "producer.key", tmp_path / "ring.json"
+    assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01"]) == 0
+    assert key_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    events = tmp_path / "events.jsonl"
+    events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
+                      .splitlines()[0] + "\n")
+    args = ["log", "seal", str(events), "--key", str(key_path), "--out", str(tmp_path / "log"), "--keyring", str(ring)]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "refusing to sign" in capsys.readouterr().err and not (tmp_path / "log").exists()

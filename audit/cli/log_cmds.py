@@ -1,23 +1,43 @@
-"""``residency-audit log ...``: seal and verify tamper-evident logs."""
+"""``residency-audit log ...``: seal, append, verify tamper-evident logs; prove and check proofs."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from audit.cli.console import OutputFormat, log, out, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
-from audit.logs.verify import VerificationReport, verify_log
+from audit.logs.append import append, prepare_append
+from audit.logs.checkpoint import CHECKPOINTS_DIR
+from audit.logs.proofs import (
+    check_consistency,
+    check_inclusion,
+    load_consistency_proof,
+    load_inclusion_proof,
+    proof_bytes,
+    prove_consistency,
+    prove_inclusion,
+)
+from audit.logs.trusted import load_checkpoint
+from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
 from audit.logs.writer import seal
-from audit.pipeline import ACCESS_RECORD_TYPE, sealable_records
+from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write, sealable_records
 from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
 
-log_app = typer.Typer(help="Seal and verify tamper-evident access logs.", no_args_is_help=True)
+log_app = typer.Typer(help="Seal, append, verify and prove tamper-evident access logs.", no_args_is_help=True)
+prove_app = typer.Typer(help="Write RFC 9162 inclusion and consistency proofs as JSON files.",
+                        no_args_is_help=True)
+log_app.add_typer(prove_app, name="prove")
+
+KeyringOption = Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
 class RecordType(StrEnum):
@@ -35,12 +55,16 @@ def log_seal(
     segment_size: Annotated[int, typer.Option(min=1, help="Records per segment.")] = 10000,
     record_type: Annotated[RecordType, typer.Option(help="What the records are.")] = RecordType.access_event,
     origin: Annotated[str | None, typer.Option(help="Log origin name (default: the directory name).")] = None,
+    keyring_path: Annotated[
+        Path | None, typer.Option("--keyring", help="Refuse to seal unless the key is valid in this keyring now.")
+    ] = None,
 ) -> int:
     """Seal a JSON Lines file into a segmented, signed Merkle log."""
     key = signing_key(key_path)
+    keyring = load_keyring(keyring_path) if keyring_path is not None else None
     result = seal(
         sealable_records(events, record_type.value), out=out_dir, key=key, origin=origin or out_dir.name,
-        record_type=record_type.value, segment_size=segment_size,
+        record_type=record_type.value, segment_size=segment_size, keyring=keyring,
     )
     log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
     out.print(f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
@@ -48,20 +72,63 @@ def log_seal(
     return EXIT_CLEAN
 
 
+def _file_sha256(path: Path) -> str:
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@log_app.command("append")
+def log_append(
+    logdir: Annotated[Path, typer.Argument(help="Sealed log directory to extend.")],
+    events: Annotated[Path, typer.Argument(help="JSON Lines file of records to append.")],
+    key_path: Annotated[Path, typer.Option("--key", help="Producer's private signing key.")],
+    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys (verifies the log first).")],
+    segment_size: Annotated[int, typer.Option(min=1, help="Records per new segment.")] = 10000,
+) -> int:
+    """Verify a log, then append records as new signed segments; rerun the same command to resume a crash."""
+    keyring = load_keyring(keyring_path)
+    key = signing_key(key_path)
+    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=_file_sha256(events))
+
+    def records() -> Iterator[bytes]:
+        return sealable_records(events, plan.record_type)
+
+    result = append(plan, records, key=key, keyring=keyring, segment_size=segment_size)
+    log.info("log.appended", log=str(logdir), tree_size=result.tree_size, added=result.records_added)
+    resumed = f" (resumed: {result.skipped} record(s) were already sealed)" if result.resumed else ""
+    out.print(f"appended {result.records_added} records in {result.segments_added} segment(s) to {logdir}{resumed}; "
+              f"size {result.tree_size}, root {result.root}", markup=False)
+    return EXIT_CLEAN
+
+
+def _problem_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    return [{"code": p.code, "segment": p.segment, "line": p.line, "message": p.message} for p in problems]
+
+
+def _status(report: VerificationReport) -> str:
+    if not report.ok:
+        return "failed"
+    return "verified" if report.completeness is Completeness.proven else "verified-completeness-unproven"
+
+
 def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         doc = {
-            "log": str(logdir), "ok": report.ok, "tree_size": report.tree_size, "root": report.root,
-            "segments": report.segments, "origin": report.origin, "record_type": report.record_type,
-            "problems": [
-                {"code": p.code, "segment": p.segment, "line": p.line, "message": p.message} for p in report.problems
-            ],
+            "log": str(logdir), "ok": report.ok, "status": _status(report),
+            "completeness": report.completeness.value, "completeness_detail": report.completeness_detail,
+            "tree_size": report.tree_size, "root": report.root, "segments": report.segments,
+            "origin": report.origin, "record_type": report.record_type, "problems": _problem_dicts(report.problems),
         }
         out.print(orjson.dumps(doc).decode(), markup=False)
         return
+    completeness = f"completeness {report.completeness.value.upper()}: {report.completeness_detail}"
     if report.ok:
-        out.print(f"OK {logdir}: {report.tree_size} records in {report.segments} segment(s), root {report.root}",
+        head = "OK" if report.completeness is Completeness.proven else "OK (completeness UNPROVEN)"
+        out.print(f"{head} {logdir}: {report.tree_size} records in {report.segments} segment(s), root {report.root}",
                   markup=False)
+        out.print(completeness, markup=False)
         return
     for p in report.problems:
         where = p.segment or str(logdir)
@@ -69,17 +136,136 @@ def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFor
             where += f":{p.line}"
         out.print(f"FAIL {where}: {p.code}: {p.message}", markup=False)
     out.print(f"{len(report.problems)} problem(s) in {logdir}", markup=False)
+    out.print(completeness, markup=False)
 
 
 @log_app.command("verify")
 def log_verify(
     logdir: Annotated[Path, typer.Argument(help="Sealed log directory.")],
-    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
+    keyring_path: KeyringOption,
+    trusted_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file of this log kept from earlier: detects truncation, rollback, "
+                          "equivocation."),
+    ] = None,
+    expect_size: Annotated[
+        int | None, typer.Option(min=1, help="The log is known to hold at least this many records.")
+    ] = None,
+    require_complete: Annotated[
+        bool, typer.Option("--require-complete", help="Exit 3 unless completeness is proven by a pin.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.text,
 ) -> int:
-    """Verify a sealed log: hashes, Merkle roots, checkpoint chain and signatures."""
+    """Verify a sealed log: hashes, Merkle roots, checkpoint chain, signatures and, with a pin, completeness.
+
+    Without --trusted-checkpoint or --expect-size the log can be verified but not
+    proven complete (its tail could have been deleted with its checkpoints): the
+    output says so, and the exit code is 0 unless --require-complete.
+    """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
-    report = verify_log(logdir, load_keyring(keyring_path))
+    keyring = load_keyring(keyring_path)
+    pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
+    report = verify_log(logdir, keyring, trusted_checkpoint=pin, expected_size=expect_size)
     _print_verification(logdir, report, fmt)
-    return EXIT_CLEAN if report.ok else EXIT_INTEGRITY
+    if not report.ok:
+        return EXIT_INTEGRITY
+    if require_complete and report.completeness is not Completeness.proven:
+        return EXIT_INTEGRITY
+    return EXIT_CLEAN
+
+
+def _write_proof(path: Path, data: bytes, what: str) -> None:
+    atomic_write(path, data)
+    out.print(f"{what} written to {path}", markup=False)
+
+
+@prove_app.command("inclusion")
+def prove_inclusion_cmd(
+    logdir: Annotated[Path, typer.Argument(help="Sealed log directory.")],
+    event_id: Annotated[str, typer.Option("--event", help="event_id (or approval_id) of the record.")],
+    keyring_path: KeyringOption,
+    out_path: Annotated[Path, typer.Option("--out", help="Proof file to write (JSON).")],
+    checkpoint: Annotated[
+        int | None, typer.Option(min=0, help="Index of the checkpoint to prove against (default: the last).")
+    ] = None,
+) -> int:
+    """Prove one record is in the tree a checkpoint signs (RFC 9162 audit path)."""
+    proof = prove_inclusion(logdir, load_keyring(keyring_path), event_id=event_id, checkpoint_index=checkpoint)
+    _write_proof(out_path, proof_bytes(proof),
+                 f"inclusion proof of {event_id} (leaf {proof.leaf_index}, {proof.segment}:{proof.line}) against "
+                 f"{CHECKPOINTS_DIR}/{proof.checkpoint.index:08d}.json (size {proof.checkpoint.tree_size})")
+    return EXIT_CLEAN
+
+
+@prove_app.command("consistency")
+def prove_consistency_cmd(
+    old: Annotated[Path, typer.Argument(help="The older checkpoint file.")],
+    new: Annotated[Path, typer.Argument(help="The newer checkpoint file.")],
+    keyring_path: KeyringOption,
+    out_path: Annotated[Path, typer.Option("--out", help="Proof file to write (JSON).")],
+    logdir: Annotated[
+        Path | None, typer.Option("--log", help="The log holding the leaves (default: the directory NEW is in).")
+    ] = None,
+) -> int:
+    """Prove the OLD checkpoint's tree is a prefix of the NEW one's (RFC 9162 consistency proof)."""
+    keyring = load_keyring(keyring_path)
+    old_cp, new_cp = load_checkpoint(old, keyring), load_checkpoint(new, keyring)
+    if logdir is None:
+        if new.resolve().parent.name != CHECKPOINTS_DIR:
+            raise InputError("cannot tell which log NEW belongs to: pass --log LOGDIR", path=new)
+        logdir = new.resolve().parent.parent
+    proof = prove_consistency(logdir, keyring, old_cp, new_cp)
+    _write_proof(out_path, proof_bytes(proof),
+                 f"consistency proof from size {proof.old.tree_size} to {proof.new.tree_size} ({len(proof.proof)} "
+                 f"hash(es))")
+    return EXIT_CLEAN
+
+
+def _print_check(subject: str, problems: list[Problem], fmt: OutputFormat, details: dict[str, Any]) -> int:
+    if fmt is OutputFormat.json:
+        out.print(orjson.dumps({"ok": not problems, **details, "problems": _problem_dicts(problems)}).decode(),
+                  markup=False)
+    elif problems:
+        for p in problems:
+            out.print(f"FAIL {subject}: {p.code}: {p.message}", markup=False)
+    else:
+        out.print(f"OK {subject}", markup=False)
+    return EXIT_INTEGRITY if problems else EXIT_CLEAN
+
+
+@log_app.command("verify-inclusion")
+def verify_inclusion_cmd(
+    proof_path: Annotated[Path, typer.Argument(help="Inclusion proof file (from `log prove inclusion`).")],
+    checkpoint: Annotated[Path, typer.Option(help="The checkpoint file the proof is against.")],
+    keyring_path: KeyringOption,
+    fmt: FormatOption = OutputFormat.text,
+) -> int:
+    """Check an inclusion proof with only the checkpoint file and the keyring (no log needed)."""
+    signed = load_checkpoint(checkpoint, load_keyring(keyring_path))
+    proof = load_inclusion_proof(proof_path)
+    problems = check_inclusion(proof, signed)
+    subject = (f"{proof.event_id} is leaf {proof.leaf_index} of {signed.describe()}, root {signed.root}"
+               if not problems else str(proof_path))
+    return _print_check(subject, problems, fmt, {
+        "event_id": proof.event_id, "leaf_index": proof.leaf_index, "tree_size": signed.tree_size,
+        "root": signed.root, "origin": signed.body.origin,
+    })
+
+
+@log_app.command("verify-consistency")
+def verify_consistency_cmd(
+    proof_path: Annotated[Path, typer.Argument(help="Consistency proof file (from `log prove consistency`).")],
+    old: Annotated[Path, typer.Option(help="The older checkpoint file.")],
+    new: Annotated[Path, typer.Option(help="The newer checkpoint file.")],
+    keyring_path: KeyringOption,
+    fmt: FormatOption = OutputFormat.text,
+) -> int:
+    """Check a consistency proof with only the two checkpoint files and the keyring (no log needed)."""
+    keyring = load_keyring(keyring_path)
+    old_cp, new_cp = load_checkpoint(old, keyring), load_checkpoint(new, keyring)
+    problems = check_consistency(load_consistency_proof(proof_path), old_cp, new_cp)
+    subject = (f"{old_cp.describe()} is a prefix of {new_cp.describe()}" if not problems else str(proof_path))
+    return _print_check(subject, problems, fmt, {
+        "origin": new_cp.body.origin, "old_size": old_cp.tree_size, "new_size": new_cp.tree_size,
+    })

@@ -1,9 +1,13 @@
 """Sealed, signed, segmented access logs.
 
-:mod:`audit.logs.merkle` computes RFC 9162 Merkle tree hashes;
-:mod:`audit.logs.checkpoint` defines the signed checkpoint body and file layout;
-:mod:`audit.logs.writer` seals canonical records into a log directory;
-:mod:`audit.logs.verify` verifies one and localises tampering. The on-disk format
-is specified in ``docs/log-format.md``. This package does not validate or
-interpret records (callers hand it canonical JSON bytes and parse what it yields).
+:mod:`audit.logs.merkle` computes RFC 9162 Merkle tree hashes and proofs;
+:mod:`audit.logs.checkpoint` defines the signed checkpoint body, the append
+journal and the file layout; :mod:`audit.logs.writer` seals canonical records
+into a new log directory and :mod:`audit.logs.append` extends one, resumably;
+:mod:`audit.logs.verify` verifies one and localises tampering;
+:mod:`audit.logs.trusted` authenticates a single checkpoint file (a pin);
+:mod:`audit.logs.proofs` builds and checks inclusion and consistency proofs. The
+on-disk format is specified in ``docs/log-format.md``. This package does not
+validate or interpret records (callers hand it canonical JSON bytes and parse
+what it yields).
 """

@@ -2,7 +2,9 @@
 
 What it does: defines the pydantic models of a checkpoint body
 (:class:`CheckpointBody`, :class:`SegmentInfo`), their canonical bytes (the DSSE
-payload), the payload type, and the names of segment, leaves and checkpoint files.
+payload), the payload type, the names of segment, leaves, checkpoint and
+temporary files, and the append journal (:class:`AppendJournal`) that marks an
+append in progress.
 
 What it does not do: no signing, no file I/O, no verification — see
 :mod:`audit.logs.writer` and :mod:`audit.logs.verify`. The format is specified
@@ -27,8 +29,15 @@ CHECKPOINTS_DIR = "checkpoints"
 INDEX_DIGITS = 8
 MAX_SEGMENTS = 10**INDEX_DIGITS
 
+JOURNAL_FILE = "append-journal.json"
+"""Written directly in the log directory while ``log append`` runs; removed when it completes."""
+JOURNAL_FORMAT = "residency-audit/append-journal/v1"
+PARTIAL_SUFFIX = ".partial"
+"""Suffix of the temporary files ``log append`` writes and renames (``.NNNNNNNN.jsonl.partial``)."""
+
 SEGMENT_FILE_RE = re.compile(r"^([0-9]{8})\.(jsonl|leaves)$")
 CHECKPOINT_FILE_RE = re.compile(r"^([0-9]{8})\.json$")
+PARTIAL_FILE_RE = re.compile(r"^\.([0-9]{8})\.(jsonl|leaves|json)\.partial$")
 
 Hex256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """Lowercase hex of a 32-byte SHA-256 digest."""
@@ -103,3 +112,20 @@ def checkpoint_payload(body: CheckpointBody) -> bytes:
 def parse_checkpoint_payload(payload: bytes) -> CheckpointBody:
     """Validate payload bytes as a checkpoint body (strict JSON types; ValidationError)."""
     return CheckpointBody.model_validate_json(payload, strict=True)
+
+
+class AppendJournal(_Body):
+    """What ``log append`` is doing; present in the log directory only while it runs (or after a crash)."""
+
+    format: Literal["residency-audit/append-journal/v1"]
+    source_name: str
+    source_sha256: Hex256
+    records: int = Field(ge=1)
+    start_tree_size: int = Field(ge=1)
+    start_index: int = Field(ge=1, lt=MAX_SEGMENTS)
+    segment_size: int = Field(ge=1)
+    started: UtcDatetime
+
+    @field_serializer("started")
+    def _serialize_started(self, value: datetime) -> str:
+        return format_time(value)

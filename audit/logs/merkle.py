@@ -1,12 +1,16 @@
 """RFC 9162 (Certificate Transparency v2) Merkle tree hashing, streamed.
 
 What it does: leaf and interior node hashes with the RFC 9162 domain separation
-(0x00 for leaves, 0x01 for nodes), and the Merkle Tree Hash (MTH) of a sequence
-of leaves computed by a streaming compact-range accumulator in O(log n) memory.
+(0x00 for leaves, 0x01 for nodes), the Merkle Tree Hash (MTH) of a sequence of
+leaves computed by a streaming compact-range accumulator in O(log n) memory, and
+RFC 9162 inclusion and consistency proofs: building them from a list of leaf
+hashes (section 2.1.3.1 ``PATH`` and 2.1.4.1 ``PROOF``) and verifying them from
+the roots alone (sections 2.1.3.2 and 2.1.4.2).
 
-What it does not do: it does not store the tree, so it cannot by itself produce
-inclusion or consistency proofs; it does not hash records' JSON (callers pass
-bytes — see :func:`leaf_hash`).
+What it does not do: the streaming builder does not store the tree; proof
+construction takes the leaf hashes it needs from the caller. It does not hash
+records' JSON (callers pass bytes — see :func:`leaf_hash`) and knows nothing of
+checkpoints or files (see :mod:`audit.logs.proofs`).
 """
 
 from __future__ import annotations
@@ -129,3 +133,117 @@ def root_of(leaf_hashes: Iterable[bytes]) -> bytes:
         if len(h) != HASH_LEN:
             raise ValueError(f"leaf hash must be {HASH_LEN} bytes, got {len(h)}")
     return _mth(leaves) if leaves else EMPTY_ROOT
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than ``n`` (``n >= 2``)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """RFC 9162 audit path ``PATH(index, leaves)``, lowest sibling first; ValueError if out of range."""
+    if not 0 <= index < len(leaves):
+        raise ValueError(f"leaf index {index} is not in a tree of size {len(leaves)}")
+    path: list[bytes] = []
+    lo, hi = 0, len(leaves)
+    # Walk from the root down, collecting siblings; reversed at the end.
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index - lo < k:
+            path.append(_mth(leaves[lo + k:hi]))
+            hi = lo + k
+        else:
+            path.append(_mth(leaves[lo:lo + k]))
+            lo += k
+    path.reverse()
+    return path
+
+
+def consistency_path(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
+    """RFC 9162 consistency proof ``PROOF(old_size, leaves)``; empty when the sizes are equal.
+
+    ValueError unless ``1 <= old_size <= len(leaves)``.
+    """
+    n = len(leaves)
+    if not 1 <= old_size <= n:
+        raise ValueError(f"old size {old_size} is not between 1 and the tree size {n}")
+    proof: list[bytes] = []
+    lo, hi, m, complete = 0, n, old_size, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            proof.append(_mth(leaves[lo + k:hi]))
+            hi = lo + k
+        else:
+            proof.append(_mth(leaves[lo:lo + k]))
+            lo += k
+            m -= k
+            complete = False
+    if not complete:
+        proof.append(_mth(leaves[lo:hi]))
+    proof.reverse()
+    return proof
+
+
+def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
+    """The root an inclusion proof leads to (RFC 9162 2.1.3.2), or None if the proof is malformed."""
+    if not 0 <= index < size or len(leaf) != HASH_LEN:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0 or len(p) != HASH_LEN:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
+    """Whether ``path`` proves leaf hash ``leaf`` is at ``index`` of the tree of ``size`` with ``root``."""
+    return root_from_inclusion(leaf, index, size, path) == root
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
+                       proof: Sequence[bytes]) -> bool:
+    """Whether ``proof`` shows the tree (``old_size``, ``old_root``) is a prefix of (``new_size``, ``new_root``).
+
+    RFC 9162 2.1.4.2. Equal sizes need an empty proof and equal roots; an empty
+    old tree is a prefix of anything (and needs an empty proof).
+    """
+    if not 0 <= old_size <= new_size or any(len(c) != HASH_LEN for c in proof):
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if old_size == 0:
+        return not proof
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a node of the new tree
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0

@@ -15,11 +15,18 @@ registries hold them — :data:`LAYOUT_CHECKS` (over the directory listing, befo
 any segment is read), :data:`SEGMENT_CHECKS` (over a :class:`SegmentContext`, one
 per checkpoint index) and :data:`FINAL_CHECKS` (after the last segment). A new
 tamper class is added by writing one function and appending it to a registry.
+The problem codes are catalogued in ``docs/log-format.md`` section 9.
+
+Completeness: deleting the last segments together with their checkpoints leaves
+a log that is internally consistent. Only a pin can reveal it — a trusted
+checkpoint (:class:`~audit.logs.trusted.SignedCheckpoint`, which also reveals
+rollback and equivocation) or an expected size. The report's ``completeness``
+says whether the log was proven complete up to the pin, failed it, or was not
+pinned (``unproven``); an unpinned log is never reported as plainly complete.
 
 What it does not do: it does not parse or validate records (consumers parse
-:attr:`VerifiedSegment.lines`); it cannot notice tail truncation, rollback or
-equivocation without a pinned trusted checkpoint; it produces no inclusion or
-consistency proofs; it never prints.
+:attr:`VerifiedSegment.lines`); it produces no inclusion or consistency proofs
+(see :mod:`audit.logs.proofs`); it never prints.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from enum import StrEnum
 from pathlib import Path
 
 import orjson
@@ -40,8 +48,12 @@ from audit.logs.checkpoint import (
     CHECKPOINT_FILE_RE,
     CHECKPOINT_PAYLOAD_TYPE,
     CHECKPOINTS_DIR,
+    JOURNAL_FILE,
+    MAX_SEGMENTS,
+    PARTIAL_FILE_RE,
     SEGMENT_FILE_RE,
     SEGMENTS_DIR,
+    AppendJournal,
     CheckpointBody,
     SegmentInfo,
     checkpoint_name,
@@ -50,6 +62,7 @@ from audit.logs.checkpoint import (
     segment_name,
 )
 from audit.logs.merkle import HASH_LEN, TreeBuilder, leaf_hashes, root_of
+from audit.logs.trusted import SignedCheckpoint, read_checkpoint
 from audit.records import describe_validation_error
 from audit.signing.dsse import Envelope, envelope_bytes, parse_envelope, verify_envelope
 from audit.signing.keys import Keyring, KeyStatus
@@ -58,8 +71,10 @@ __all__ = [
     "FINAL_CHECKS",
     "LAYOUT_CHECKS",
     "MAX_LINE_PROBLEMS",
+    "PROBLEM_CODES",
     "SEGMENT_CHECKS",
     "CheckpointBody",
+    "Completeness",
     "LogState",
     "LogVerifier",
     "Problem",
@@ -67,8 +82,19 @@ __all__ = [
     "SegmentInfo",
     "VerificationReport",
     "VerifiedSegment",
+    "read_journal",
     "verify_log",
 ]
+
+PROBLEM_CODES = frozenset({
+    "empty-log", "checkpoint-missing", "segment-missing", "unexpected-file", "undecodable-file",
+    "malformed-checkpoint", "unknown-key", "bad-signature", "key-revoked", "key-expired", "key-not-yet-valid",
+    "segment-moved", "segment-replayed", "equivocation", "record-type-mismatch", "origin-mismatch",
+    "chain-broken", "tree-size-mismatch", "malformed-segment", "leaves-file-tampered", "trailing-data",
+    "event-modified", "event-deleted", "event-inserted", "events-reordered", "root-mismatch",
+    "unreferenced-segment", "append-interrupted", "fork", "rollback", "tail-truncated",
+})
+"""Every :attr:`Problem.code` the verifier can report (catalogued in docs/log-format.md section 9)."""
 
 MAX_LINE_PROBLEMS = 100
 """At most this many line-level problems are listed per segment; the rest are summarised."""
@@ -102,6 +128,17 @@ class VerifiedSegment:
     body: CheckpointBody
 
 
+class Completeness(StrEnum):
+    """Whether the log is known to hold every record up to a pinned size."""
+
+    proven = "proven"
+    """A trusted checkpoint / expected size was given and the log reaches it consistently."""
+    unproven = "unproven"
+    """No pin was given (or the log broke before reaching it): a truncated tail would go unnoticed."""
+    failed = "failed"
+    """A pin was given and the log contradicts it (truncated, rolled back, forked)."""
+
+
 @dataclass(frozen=True)
 class VerificationReport:
     """Outcome of a full verification; ``ok`` only when there are no problems.
@@ -109,6 +146,9 @@ class VerificationReport:
     ``tree_size``, ``root``, ``origin``, ``record_type`` and
     ``last_checkpoint_sha256`` describe the last segment that verified (``root``
     and the others are None if none did); ``segments`` counts verified segments.
+    ``ok`` does not imply completeness: check ``completeness`` (``unproven``
+    unless a trusted checkpoint or expected size was given), explained in one
+    sentence by ``completeness_detail``.
     """
 
     ok: bool
@@ -119,6 +159,8 @@ class VerificationReport:
     origin: str | None
     record_type: str | None
     last_checkpoint_sha256: str | None
+    completeness: Completeness = Completeness.unproven
+    completeness_detail: str = ""
 
 
 @dataclass
@@ -145,11 +187,50 @@ class LogState:
     previous: tuple[int, str] | None = None
     """(index, SHA-256 hex) of the last checkpoint file read."""
     problems: list[Problem] = field(default_factory=list)
+    trusted: SignedCheckpoint | None = None
+    """The pinned trusted checkpoint, if the caller gave one."""
+    expected_size: int | None = None
+    """The pinned minimum size, if the caller gave one."""
+    checkpoint_digests: dict[int, str] = field(default_factory=dict)
+    """SHA-256 hex of every numbered checkpoint file, by index (read before the segments)."""
+    claimed_segments: dict[str, int] = field(default_factory=dict)
+    """``segment.sha256`` -> the index its (not yet authenticated) checkpoint claims; hints only."""
+    journal: AppendJournal | None = None
+    journal_error: str | None = None
+    pending_files: list[str] = field(default_factory=list)
+    """Files an interrupted append left without a checkpoint (only with a journal)."""
+    stray: list[tuple[str, CheckpointBody]] = field(default_factory=list)
+    """Validly signed checkpoints found under other names in ``checkpoints/``."""
+    watch_sizes: set[int] = field(default_factory=set)
+    """Tree sizes whose root is recorded in ``roots_at`` while streaming (pins, strays)."""
+    roots_at: dict[int, str] = field(default_factory=dict)
+    """Recomputed root (hex) at each watched size the running tree passed through."""
+    signed_roots: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    """Tree size -> (checkpoint file, root hex, segment) of every authenticated checkpoint in place."""
+    newest: tuple[str, CheckpointBody] | None = None
+    """The authenticated, in-place checkpoint with the highest index."""
+    verified_size: int = 0
+    """Tree size of the last checkpoint whose cumulative root was recomputed from leaf 0."""
+    completeness: Completeness = Completeness.unproven
+    completeness_detail: str = ""
+    pin_failed: list[str] = field(default_factory=list)
+    """Codes of the problems that contradict a pin."""
 
     def problem(self, code: str, message: str, segment: str | None = None,
                 line: int | None = None) -> None:
         """Record a problem."""
         self.problems.append(Problem(code, message, segment, line))
+
+    def pin_problem(self, code: str, message: str, segment: str | None = None) -> None:
+        """Record a problem that contradicts a pin (so completeness ``failed``)."""
+        self.problem(code, message, segment)
+        if code not in self.pin_failed:
+            self.pin_failed.append(code)
+
+    @property
+    def newest_size(self) -> int:
+        """Tree size of the newest authenticated checkpoint in place (0 if none)."""
+        return self.newest[1].tree_size if self.newest is not None else 0
 
 
 @dataclass
@@ -179,6 +260,9 @@ class SegmentContext:
     """The signed leaf hashes from the ``.leaves`` sidecar, once authenticated."""
     trusted_leaves: list[bytes] | None = None
     """Leaf hashes known to be the sealed ones (sidecar or verified lines)."""
+    jsonl_sha256: str | None = None
+    identified: bool = False
+    """The segment file was recognised as another segment's sealed content (moved or replayed)."""
     cumulative_ok: bool = False
     halted: bool = False
     problems: list[Problem] = field(default_factory=list)
@@ -275,6 +359,44 @@ def check_missing_checkpoints(log: LogState) -> None:
             )
 
 
+def claim_pending_append(log: LogState) -> None:
+    """With an append journal present, set aside the files the append wrote but did not checkpoint.
+
+    Those are segment files at or beyond the first index without a checkpoint
+    and append's ``.partial`` temporaries; :func:`check_interrupted_append`
+    reports them (instead of ``unreferenced-segment`` / ``unexpected-file``).
+    """
+    if log.journal is None and log.journal_error is None:
+        return
+    for name, index in list(log.segment_files.items()):
+        partial = PARTIAL_FILE_RE.match(name.rpartition("/")[2]) is not None
+        if partial or (index is not None and index >= log.end):
+            log.pending_files.append(name)
+            del log.segment_files[name]
+    for name in list(log.other_files):
+        if name.startswith(f"{CHECKPOINTS_DIR}/") and PARTIAL_FILE_RE.match(name.rpartition("/")[2]):
+            log.pending_files.append(name)
+            log.other_files.remove(name)
+
+
+def collect_stray_checkpoints(log: LogState) -> None:
+    """Set aside validly signed checkpoints kept under other names in ``checkpoints/``.
+
+    They are compared with the log by :func:`check_stray_checkpoints` (equivocation).
+    """
+    for name in list(log.other_files):
+        if not name.startswith(f"{CHECKPOINTS_DIR}/"):
+            continue
+        try:
+            raw = (log.logdir / name).read_bytes()
+            signed = read_checkpoint(raw, log.keyring, path=name)
+        except (OSError, InputError, IntegrityError):
+            continue
+        log.other_files.remove(name)
+        log.stray.append((name, signed.body))
+        log.watch_sizes.add(signed.tree_size)
+
+
 def check_unexpected_files(log: LogState) -> None:
     """``unexpected-file``: entries in ``checkpoints/`` not named ``NNNNNNNN.json``."""
     for name in log.other_files:
@@ -284,6 +406,8 @@ def check_unexpected_files(log: LogState) -> None:
 LAYOUT_CHECKS: list[LayoutCheck] = [
     check_empty_log,
     check_missing_checkpoints,
+    claim_pending_append,
+    collect_stray_checkpoints,
     check_unexpected_files,
 ]
 
@@ -292,12 +416,19 @@ LAYOUT_CHECKS: list[LayoutCheck] = [
 
 
 def check_checkpoint_envelope(ctx: SegmentContext) -> None:
-    """``malformed-checkpoint``: unreadable, not a DSSE envelope, or not canonical JSON."""
+    """``undecodable-file`` / ``malformed-checkpoint``: not JSON; unreadable, not a DSSE envelope, not canonical."""
     raw = ctx.read(ctx.checkpoint_file, "malformed-checkpoint")
     ctx.checkpoint_raw = raw
     if raw is None:
         if not ctx.problems:  # listed by the layout scan but gone when read
             ctx.problem("checkpoint-missing", f"checkpoint {ctx.checkpoint_file} disappeared")
+        ctx.halted = True
+        return
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        ctx.problem("undecodable-file",
+                    f"{ctx.checkpoint_file} ({len(raw)} bytes) is not decodable JSON: {exc}")
         ctx.halted = True
         return
     try:
@@ -383,17 +514,51 @@ def check_key_status(ctx: SegmentContext) -> None:
                     f"{ctx.checkpoint_file} is signed by key {signer}, {status.value} at {when}")
 
 
-def check_checkpoint_position(ctx: SegmentContext) -> None:
-    """``checkpoint-misplaced``: the body must name this index and this segment."""
+def check_segment_position(ctx: SegmentContext) -> None:
+    """``segment-replayed`` / ``segment-moved``: the checkpoint names another index.
+
+    Replayed when the same checkpoint file is also present at its own index (a
+    copy), moved otherwise.
+    """
+    body, raw = ctx.body, ctx.checkpoint_raw
+    assert body is not None and raw is not None
+    if body.index == ctx.index and body.segment.name == ctx.name:
+        return
+    ctx.halted = True
+    if body.index == ctx.index:
+        ctx.problem("segment-moved", f"{ctx.checkpoint_file} names segment file {body.segment.name!r}, "
+                                     f"not {ctx.name}")
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    if ctx.log.checkpoint_digests.get(body.index) == digest:
+        ctx.problem("segment-replayed",
+                    f"{ctx.checkpoint_file} is a copy of {checkpoint_name(body.index)}: segment "
+                    f"{body.index} replayed at index {ctx.index}")
+        return
+    ctx.problem("segment-moved",
+                f"{ctx.checkpoint_file} is the checkpoint of index {body.index} ({body.segment.name}), "
+                f"moved to index {ctx.index}")
+
+
+def check_equivocation(ctx: SegmentContext) -> None:
+    """``equivocation``: two authenticated checkpoints in the log for one size, different roots.
+
+    Also remembers every authenticated root by size (for pins and stray
+    checkpoints) and the newest authenticated checkpoint.
+    """
     body = ctx.body
     assert body is not None
-    if body.index != ctx.index or body.segment.name != ctx.name:
-        ctx.problem(
-            "checkpoint-misplaced",
-            f"{ctx.checkpoint_file} is the checkpoint of index {body.index} "
-            f"({body.segment.name}), not of {ctx.name}",
-        )
-        ctx.halted = True
+    if ctx.problems:
+        return  # not authentic enough to be compared
+    log = ctx.log
+    seen = log.signed_roots.get(body.tree_size)
+    if seen is not None and seen[1] != body.root:
+        ctx.problem("equivocation",
+                    f"{ctx.checkpoint_file} and {seen[0]} are both validly signed for tree size "
+                    f"{body.tree_size} with different roots ({body.root} / {seen[1]})")
+    else:
+        log.signed_roots.setdefault(body.tree_size, (ctx.checkpoint_file, body.root, ctx.name))
+    log.newest = (ctx.checkpoint_file, body)
 
 
 def check_record_type(ctx: SegmentContext) -> None:
@@ -503,6 +668,38 @@ def check_leaves_file(ctx: SegmentContext) -> None:
     ctx.trusted_leaves = sealed
 
 
+def check_segment_identity(ctx: SegmentContext) -> None:
+    """``segment-replayed`` / ``segment-moved``: the segment file is another segment's sealed content.
+
+    Replayed when that other segment still holds the same content (a copy),
+    moved otherwise. Line-level localisation is skipped for such a file.
+    """
+    body, raw = ctx.body, ctx.jsonl_raw
+    assert body is not None
+    if raw is None:
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    ctx.jsonl_sha256 = digest
+    if digest == body.segment.sha256:
+        return
+    other = ctx.log.claimed_segments.get(digest)
+    if other is None or other == ctx.index:
+        return
+    other_name = segment_name(other)
+    try:
+        in_place = hashlib.sha256((ctx.log.logdir / other_name).read_bytes()).hexdigest() == digest
+    except OSError:
+        in_place = False
+    ctx.identified = True
+    if in_place:
+        ctx.problem("segment-replayed",
+                    f"{ctx.name} is a copy of sealed segment {other_name}: segment {other} "
+                    f"replayed at index {ctx.index}")
+    else:
+        ctx.problem("segment-moved",
+                    f"{ctx.name} holds the sealed content of {other_name}, moved to index {ctx.index}")
+
+
 def check_trailing_data(ctx: SegmentContext) -> None:
     """``trailing-data``: bytes after the last newline of the segment file.
 
@@ -521,18 +718,44 @@ def check_trailing_data(ctx: SegmentContext) -> None:
                     line=len(lines) + 1)
 
 
+def _decodable(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def check_segment_decodable(ctx: SegmentContext) -> None:
+    """``undecodable-file``: a changed segment file whose lines are not JSON objects (UTF-8).
+
+    Only looked at when the file does not match its signed digest, so a sealed
+    log is never parsed here. A partial last line is ``trailing-data`` instead.
+    """
+    body, lines = ctx.body, ctx.lines
+    assert body is not None
+    if lines is None or ctx.identified or ctx.jsonl_sha256 == body.segment.sha256:
+        return
+    bad = [number for number, line in enumerate(lines, start=1) if not _decodable(line)]
+    if bad:
+        ctx.problem("undecodable-file",
+                    f"{ctx.name} is corrupted: {len(bad)} of {len(lines)} line(s) are not UTF-8 JSON "
+                    f"objects ({_lines_text(bad)})",
+                    line=bad[0])
+
+
 def check_segment_lines(ctx: SegmentContext) -> None:
     """``event-modified`` / ``event-deleted`` / ``event-inserted`` / ``events-reordered``.
 
     Aligns the file's line hashes with the signed sidecar to name the lines.
     """
-    if ctx.sealed_leaves is None or ctx.line_hashes is None:
+    if ctx.sealed_leaves is None or ctx.line_hashes is None or ctx.identified:
         return
     _localise(ctx, ctx.sealed_leaves, ctx.line_hashes)
 
 
 _CONTENT_CODES = frozenset({
     "event-modified", "event-deleted", "event-inserted", "events-reordered", "trailing-data",
+    "segment-moved", "segment-replayed", "undecodable-file",
 })
 
 
@@ -548,7 +771,7 @@ def check_segment_digest(ctx: SegmentContext) -> None:
     seg = body.segment
     if ctx.problems_about(*_CONTENT_CODES):
         return
-    if hashlib.sha256(raw).hexdigest() != seg.sha256:
+    if ctx.jsonl_sha256 != seg.sha256:
         how = ("" if ctx.sealed_leaves is not None
                else "; the leaves file is not usable to localise the change")
         ctx.problem("root-mismatch", f"{ctx.name} does not match its signed sha256{how}")
@@ -566,10 +789,16 @@ def check_cumulative_root(ctx: SegmentContext) -> None:
     """``root-mismatch``: the signed root over all leaves so far must be recomputed exactly."""
     body = ctx.body
     assert body is not None
-    builder = ctx.log.builder
-    if builder is None or ctx.trusted_leaves is None:
+    log = ctx.log
+    builder, leaves = log.builder, ctx.trusted_leaves
+    if builder is None or leaves is None:
         return
-    builder.extend(ctx.trusted_leaves)
+    start, done = builder.size, 0
+    for size in sorted(s for s in log.watch_sizes if start < s <= start + len(leaves)):
+        builder.extend(leaves[done:size - start])
+        done = size - start
+        log.roots_at[size] = builder.root().hex()
+    builder.extend(leaves[done:])
     root = builder.root().hex()
     if builder.size != body.tree_size or root != body.root:
         ctx.problem("root-mismatch",
@@ -577,6 +806,7 @@ def check_cumulative_root(ctx: SegmentContext) -> None:
                     f"is not the recomputed {root} at size {builder.size}")
         return
     ctx.cumulative_ok = True
+    log.verified_size = body.tree_size
 
 
 SEGMENT_CHECKS: list[SegmentCheck] = [
@@ -584,14 +814,17 @@ SEGMENT_CHECKS: list[SegmentCheck] = [
     check_checkpoint_signature,
     check_checkpoint_body,
     check_key_status,
-    check_checkpoint_position,
+    check_segment_position,
+    check_equivocation,
     check_record_type,
     check_origin,
     check_chain,
     check_tree_size,
     check_segment_files,
     check_leaves_file,
+    check_segment_identity,
     check_trailing_data,
+    check_segment_decodable,
     check_segment_lines,
     check_segment_digest,
     check_cumulative_root,
@@ -615,8 +848,174 @@ def check_unreferenced_segments(log: LogState) -> None:
                     f"{name} is not referenced by any checkpoint", name)
 
 
+def _first_missing(log: LogState) -> str | None:
+    return segment_name(log.end) if log.end < MAX_SEGMENTS else None
+
+
+def _when(body: CheckpointBody) -> str:
+    return body.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_interrupted_append(log: LogState) -> None:
+    """``append-interrupted``: an append journal is present, so ``log append`` crashed (or is running).
+
+    Names what the append had done: records checkpointed so far, and the files
+    it wrote that no checkpoint covers yet. Running the same append again resumes it.
+    """
+    if log.journal_error is not None:
+        log.problem("append-interrupted",
+                    f"{JOURNAL_FILE} is present but unreadable ({log.journal_error}): an append was "
+                    f"interrupted; files not covered by a checkpoint: {', '.join(log.pending_files) or 'none'}",
+                    _first_missing(log))
+        return
+    journal = log.journal
+    if journal is None:
+        return
+    done = min(max(log.newest_size - journal.start_tree_size, 0), journal.records)
+    pending = ", ".join(log.pending_files) or "none"
+    segment = next((n for n in log.pending_files if SEGMENT_FILE_RE.match(n.rpartition("/")[2])),
+                   _first_missing(log))
+    log.problem(
+        "append-interrupted",
+        f"append of {journal.source_name} ({journal.records} records, sha256 {journal.source_sha256}, "
+        f"started {journal.started.strftime('%Y-%m-%dT%H:%M:%SZ')} at size {journal.start_tree_size}) "
+        f"was interrupted after {done} of {journal.records} records were checkpointed; written but not "
+        f"checkpointed: {pending}; resume with `residency-audit log append` and the same file",
+        segment,
+    )
+
+
+def check_stray_checkpoints(log: LogState) -> None:
+    """``equivocation`` / ``fork``: a validly signed checkpoint in ``checkpoints/`` that contradicts the log.
+
+    Same size and a different root than a checkpoint of the log is
+    equivocation; a root that the log's own records do not hash to at that size
+    is a fork. Stray checkpoints that agree with the log are ``unexpected-file``.
+    """
+    for name, body in log.stray:
+        size = body.tree_size
+        if log.origin is not None and body.origin != log.origin:
+            log.problem("unexpected-file",
+                        f"unexpected entry {name}: a validly signed checkpoint of another log ({body.origin!r})")
+            continue
+        seen = log.signed_roots.get(size)
+        computed = log.roots_at.get(size)
+        if seen is not None and seen[1] != body.root:
+            log.problem("equivocation",
+                        f"{name} and {seen[0]} are both validly signed for tree size {size} of "
+                        f"{body.origin!r} with different roots ({body.root} / {seen[1]})", seen[2])
+        elif computed is not None and computed != body.root:
+            log.problem("fork",
+                        f"{name} is validly signed for tree size {size} with root {body.root}, but the "
+                        f"log's first {size} records hash to {computed}")
+        else:
+            what = "agrees with the log" if computed is not None else "is for a size the log was not verified to"
+            log.problem("unexpected-file",
+                        f"unexpected entry {name}: a validly signed checkpoint (size {size}) that {what}")
+
+
+def check_trusted_consistency(log: LogState) -> None:
+    """``equivocation`` / ``fork`` / ``origin-mismatch`` against the trusted checkpoint.
+
+    Equivocation: a checkpoint of the log has the trusted size and another
+    root. Fork: the log's first ``tree_size`` records do not hash to the trusted
+    root (the log was rewritten, not extended).
+    """
+    trusted = log.trusted
+    if trusted is None:
+        return
+    body, size = trusted.body, trusted.tree_size
+    if log.origin is not None and body.origin != log.origin:
+        log.pin_problem("origin-mismatch",
+                        f"trusted checkpoint {trusted.path} is for origin {body.origin!r}, the log is "
+                        f"{log.origin!r}")
+        return
+    seen = log.signed_roots.get(size)
+    computed = log.roots_at.get(size)
+    if seen is not None and seen[1] != body.root:
+        log.pin_problem("equivocation",
+                        f"trusted checkpoint {trusted.path} and {seen[0]} are both validly signed for tree "
+                        f"size {size} with different roots ({body.root} / {seen[1]}): the producer "
+                        f"equivocated", seen[2])
+    elif computed is not None and computed != body.root:
+        log.pin_problem("fork",
+                        f"the log's first {size} records hash to {computed}, not to the root {body.root} of "
+                        f"trusted checkpoint {trusted.path}: the log was rewritten, not extended")
+
+
+def check_rollback(log: LogState) -> None:
+    """``rollback``: the newest checkpoint is older than the trusted one (smaller and sealed earlier)."""
+    trusted, newest = log.trusted, log.newest
+    if trusted is None or newest is None:
+        return
+    name, body = newest
+    if body.tree_size < trusted.tree_size and body.time < trusted.body.time:
+        log.pin_problem("rollback",
+                        f"the newest checkpoint {name} (size {body.tree_size}, sealed {_when(body)}) is older "
+                        f"than trusted checkpoint {trusted.path} (size {trusted.tree_size}, sealed "
+                        f"{_when(trusted.body)}): the log was rolled back to an earlier state",
+                        _first_missing(log))
+
+
+def check_tail_truncation(log: LogState) -> None:
+    """``tail-truncated``: the log ends before a pinned size (trusted checkpoint or expected size)."""
+    size = log.newest_size
+    where = (f"its newest authenticated checkpoint {log.newest[0]}" if log.newest is not None
+             else "it has no authenticated checkpoint")
+    pins: list[tuple[int, str]] = []
+    if log.trusted is not None:
+        trusted = log.trusted
+        gone = ""
+        if trusted.body.index >= log.end:
+            count = trusted.body.index - log.end + 1
+            gone = (f"; {_span(log.end, trusted.body.index, segment_name)} "
+                    f"({count} segment(s)) and {'its' if count == 1 else 'their'} checkpoint(s) are gone")
+        pins.append((trusted.tree_size, f"trusted checkpoint {trusted.path} is at size {trusted.tree_size}{gone}"))
+    if log.expected_size is not None:
+        pins.append((log.expected_size, f"at least {log.expected_size} records were expected"))
+    for pinned, why in pins:
+        if size < pinned:
+            log.pin_problem("tail-truncated",
+                            f"the log is truncated: {pinned - size} record(s) missing at the end — it reaches "
+                            f"size {size} ({where}), but {why}", _first_missing(log))
+
+
+def settle_completeness(log: LogState) -> None:
+    """Decide :class:`Completeness` from the pins (reports nothing itself)."""
+    pins: list[tuple[int, str, str | None]] = []
+    if log.trusted is not None:
+        pins.append((log.trusted.tree_size, f"trusted checkpoint {log.trusted.path}", log.trusted.root))
+    if log.expected_size is not None:
+        pins.append((log.expected_size, f"expected size {log.expected_size}", None))
+    if not pins:
+        log.completeness = Completeness.unproven
+        log.completeness_detail = (
+            "no --trusted-checkpoint or --expect-size given: records deleted from the end of the log "
+            "together with their checkpoints would not be detected")
+        return
+    if log.pin_failed:
+        log.completeness = Completeness.failed
+        log.completeness_detail = f"the log contradicts its pin(s): {', '.join(log.pin_failed)}"
+        return
+    for size, label, root in pins:
+        if size > log.verified_size or (root is not None and log.roots_at.get(size) != root):
+            log.completeness = Completeness.unproven
+            log.completeness_detail = (f"the log could not be verified from its first record up to the size "
+                                       f"pinned by {label} ({size})")
+            return
+    log.completeness = Completeness.proven
+    log.completeness_detail = (f"the log holds every record up to size {max(p[0] for p in pins)} "
+                               f"({'; '.join(p[1] for p in pins)}); it verifies to size {log.verified_size}")
+
+
 FINAL_CHECKS: list[FinalCheck] = [
+    check_interrupted_append,
     check_unreferenced_segments,
+    check_stray_checkpoints,
+    check_trusted_consistency,
+    check_rollback,
+    check_tail_truncation,
+    settle_completeness,
 ]
 
 
@@ -702,8 +1101,42 @@ def _localise(ctx: SegmentContext, sealed: list[bytes], actual: list[bytes]) -> 
 # --------------------------------------------------------------------------- driver
 
 
+def _claimed_body(raw: bytes) -> CheckpointBody | None:
+    """The body a checkpoint file carries, without authenticating it (for hints only)."""
+    try:
+        envelope = parse_envelope(raw, path="", integrity=True)
+        return parse_checkpoint_payload(envelope.payload_bytes())
+    except (IntegrityError, ValidationError, ValueError):
+        return None
+
+
+def read_journal(logdir: Path) -> AppendJournal | None:
+    """The append journal of ``logdir``, None if there is none; IntegrityError naming it if unreadable."""
+    path = Path(logdir) / JOURNAL_FILE
+    if not path.exists():
+        return None
+    try:
+        return AppendJournal.model_validate_json(path.read_bytes(), strict=True)
+    except OSError as exc:
+        raise IntegrityError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    except ValidationError as exc:
+        raise IntegrityError(describe_validation_error(exc), path=path) from None
+
+
+def _read_journal(log: LogState) -> None:
+    try:
+        log.journal = read_journal(log.logdir)
+    except IntegrityError as exc:
+        log.journal_error = exc.reason
+
+
 def _scan(log: LogState) -> None:
-    """Fill the directory listing of ``log``."""
+    """Fill the directory listing of ``log``, and read what is needed before the segments.
+
+    That is the append journal, the digest of every numbered checkpoint file and
+    the segment digest each one claims (used to recognise moved and replayed
+    segments).
+    """
     checkpoints = log.logdir / CHECKPOINTS_DIR
     segments = log.logdir / SEGMENTS_DIR
     for directory in (checkpoints, segments):
@@ -722,6 +1155,16 @@ def _scan(log: LogState) -> None:
             index = int(match.group(1)) if match is not None else None
             log.segment_files[f"{SEGMENTS_DIR}/{entry.name}"] = index
     log.end = max(log.checkpoint_indexes) + 1 if log.checkpoint_indexes else 0
+    _read_journal(log)
+    for index in sorted(log.checkpoint_indexes):
+        try:
+            raw = (log.logdir / checkpoint_name(index)).read_bytes()
+        except OSError:
+            continue
+        log.checkpoint_digests[index] = hashlib.sha256(raw).hexdigest()
+        body = _claimed_body(raw)
+        if body is not None:
+            log.claimed_segments.setdefault(body.segment.sha256, body.index)
 
 
 def _sort_key(problem: Problem) -> tuple[bool, str, int]:
@@ -735,15 +1178,28 @@ class LogVerifier:
     then call :meth:`report`. A missing or non-directory ``logdir`` raises
     :class:`InputError`; anything wrong inside it becomes a :class:`Problem`.
     ``record_type``, if given, is the record type every checkpoint must name.
+
+    Pins (optional, both allowed): ``trusted_checkpoint``, an authenticated
+    checkpoint of this log seen earlier (:func:`audit.logs.trusted.load_checkpoint`),
+    detects tail truncation, rollback and equivocation; ``expected_size``, the
+    number of records the log is known to hold at least, detects tail truncation.
+    Without either the report's ``completeness`` is ``unproven``.
     """
 
-    def __init__(self, logdir: Path, keyring: Keyring, *, record_type: str | None = None):
+    def __init__(self, logdir: Path, keyring: Keyring, *, record_type: str | None = None,
+                 trusted_checkpoint: SignedCheckpoint | None = None,
+                 expected_size: int | None = None):
         self.logdir = Path(logdir)
         if not self.logdir.exists():
             raise InputError("no such log directory", path=self.logdir)
         if not self.logdir.is_dir():
             raise InputError("not a directory", path=self.logdir)
-        self._log = LogState(logdir=self.logdir, keyring=keyring, record_type=record_type)
+        if expected_size is not None and expected_size < 1:
+            raise InputError(f"expected size must be at least 1, got {expected_size}")
+        self._log = LogState(logdir=self.logdir, keyring=keyring, record_type=record_type,
+                             trusted=trusted_checkpoint, expected_size=expected_size)
+        if trusted_checkpoint is not None:
+            self._log.watch_sizes.add(trusted_checkpoint.tree_size)
         self._started = False
         self._report: VerificationReport | None = None
 
@@ -806,6 +1262,8 @@ class LogVerifier:
             origin=body.origin if body is not None else None,
             record_type=body.record_type if body is not None else None,
             last_checkpoint_sha256=last[1] if last is not None else None,
+            completeness=log.completeness,
+            completeness_detail=log.completeness_detail,
         )
 
     def report(self) -> VerificationReport:
@@ -815,10 +1273,12 @@ class LogVerifier:
         return self._report
 
 
-def verify_log(logdir: Path, keyring: Keyring, *,
-               record_type: str | None = None) -> VerificationReport:
+def verify_log(logdir: Path, keyring: Keyring, *, record_type: str | None = None,
+               trusted_checkpoint: SignedCheckpoint | None = None,
+               expected_size: int | None = None) -> VerificationReport:
     """Verify a whole log directory and return its report (segments are discarded)."""
-    verifier = LogVerifier(logdir, keyring, record_type=record_type)
+    verifier = LogVerifier(logdir, keyring, record_type=record_type,
+                           trusted_checkpoint=trusted_checkpoint, expected_size=expected_size)
     for _ in verifier.segments():
         pass
     return verifier.report()

@@ -7,10 +7,15 @@ one (layout and bytes: ``docs/log-format.md``). Everything is written into a
 temporary directory next to ``out`` and renamed to ``out`` only when complete;
 on any failure the temporary directory is removed and ``out`` is untouched.
 
+Given a keyring, it refuses to seal with a key the keyring would not trust at
+the sealing time (absent, revoked, or outside its validity window), before
+anything is written.
+
 What it does not do: it does not validate or canonicalise records (the caller
 does; this module only rejects empty records and records containing a newline),
-it does not append to an existing log, and it never holds more than the leaf
-hashes of the current segment (32 bytes per record) in memory.
+it does not append to an existing log (see :mod:`audit.logs.append`), and it
+never holds more than the leaf hashes of the current segment (32 bytes per
+record) in memory.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from audit.logs.checkpoint import (
 )
 from audit.logs.merkle import TreeBuilder, leaf_hash, root_of
 from audit.signing.dsse import envelope_bytes, sign_envelope
-from audit.signing.keys import SigningKey
+from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ def seal(
     record_type: str,
     segment_size: int = 10000,
     time: datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> SealResult:
     """Seal ``records`` into a new log directory ``out`` and sign its checkpoints.
 
@@ -131,6 +137,8 @@ def seal(
     canonicalised by the caller). ``time`` (timezone-aware) goes into every
     checkpoint; ``None`` means now in UTC, truncated to whole seconds. With a fixed
     ``time`` the output is byte-for-byte deterministic (Ed25519 is deterministic).
+    With ``keyring``, a key it would not trust at ``time`` is refused
+    (:class:`~audit.errors.KeyMaterialError`) before anything is written.
 
     Raises :class:`InputError` if ``out`` exists and is not an empty directory,
     ``segment_size < 1``, there are no records, a record is empty or contains a
@@ -146,6 +154,8 @@ def seal(
     elif time.tzinfo is None or time.utcoffset() is None:
         raise InputError("seal time must be timezone-aware")
     time = time.astimezone(UTC)
+    if keyring is not None:
+        require_signing_key_valid(keyring, key, time)
     _check_out(out)
     parent = out.parent
     try:
@@ -196,6 +206,44 @@ def seal(
         raise
 
 
+def signed_checkpoint(
+    *,
+    index: int,
+    first: int,
+    hashes: list[bytes],
+    jsonl_sha256: str,
+    leaves_sha256: str,
+    total: TreeBuilder,
+    previous: str | None,
+    key: SigningKey,
+    origin: str,
+    record_type: str,
+    time: datetime,
+) -> bytes:
+    """Extend ``total`` with a finished segment's leaf ``hashes`` and return its checkpoint file bytes."""
+    total.extend(hashes)
+    body = CheckpointBody(
+        format=LOG_FORMAT,
+        origin=origin,
+        record_type=record_type,
+        index=index,
+        segment=SegmentInfo(
+            name=segment_name(index),
+            sha256=jsonl_sha256,
+            leaves_sha256=leaves_sha256,
+            first=first,
+            count=len(hashes),
+            root=root_of(hashes).hex(),
+        ),
+        tree_size=total.size,
+        root=total.root().hex(),
+        previous=previous,
+        time=time,
+        key_id=key.key_id,
+    )
+    return envelope_bytes(sign_envelope(checkpoint_payload(body), CHECKPOINT_PAYLOAD_TYPE, key))
+
+
 def _finish(
     root: Path,
     segment: _OpenSegment,
@@ -208,27 +256,11 @@ def _finish(
 ) -> str:
     """Close ``segment``, write its signed checkpoint; return the checkpoint file's SHA-256 hex."""
     segment.close()
-    total.extend(segment.hashes)
-    body = CheckpointBody(
-        format=LOG_FORMAT,
-        origin=origin,
-        record_type=record_type,
-        index=segment.index,
-        segment=SegmentInfo(
-            name=segment_name(segment.index),
-            sha256=segment.jsonl_sha.hexdigest(),
-            leaves_sha256=segment.leaves_sha.hexdigest(),
-            first=segment.first,
-            count=segment.count,
-            root=root_of(segment.hashes).hex(),
-        ),
-        tree_size=total.size,
-        root=total.root().hex(),
-        previous=previous,
-        time=time,
-        key_id=key.key_id,
+    data = signed_checkpoint(
+        index=segment.index, first=segment.first, hashes=segment.hashes,
+        jsonl_sha256=segment.jsonl_sha.hexdigest(), leaves_sha256=segment.leaves_sha.hexdigest(),
+        total=total, previous=previous, key=key, origin=origin, record_type=record_type, time=time,
     )
-    data = envelope_bytes(sign_envelope(checkpoint_payload(body), CHECKPOINT_PAYLOAD_TYPE, key))
     with (root / checkpoint_name(segment.index)).open("xb") as fh:
         fh.write(data)
         fh.flush()

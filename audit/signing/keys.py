@@ -10,10 +10,13 @@ What it does:
   type, unencrypted key readable by others),
 * models the keyring (``{"keys": [...]}`` JSON): trusted public keys with a
   validity window and an optional revocation time, and answers "what is the
-  status of key K at time T".
+  status of key K at time T",
+* edits keyrings (add a key, revoke one) and refuses to sign with a key that is
+  not valid at the signing time (:func:`require_signing_key_valid`).
 
 What it does not do: it never logs, prints or puts key bytes into error messages;
-it does not sign or verify envelopes (see :mod:`audit.signing.dsse`); it does not
+it does not sign the keyring (it must come from a trusted place); it does not
+sign or verify envelopes (see :mod:`audit.signing.dsse`); it does not
 decide what time a signature was made at (callers pass the signed time to
 :meth:`Keyring.status`).
 """
@@ -25,7 +28,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
@@ -37,11 +40,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from pydantic import BaseModel, ConfigDict, PrivateAttr, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from audit.errors import InputError, IntegrityError, KeyMaterialError
 from audit.models import UtcDatetime
-from audit.records import open_input, validate
+from audit.records import describe_validation_error, open_input, validate
 
 PASSPHRASE_ENV = "RESIDENCY_AUDIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 """Environment variable holding the passphrase that protects private key files."""
@@ -50,6 +53,7 @@ KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """A key id: lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
 
 _SEED_LEN = 32
+_MIN_KEY_ID_PREFIX = 8
 
 
 def key_id_for(public_key: Ed25519PublicKey) -> str:
@@ -358,6 +362,91 @@ class Keyring(BaseModel):
         if entry is None:
             raise IntegrityError(f"unknown key {key_id}")
         return entry.key()
+
+
+def _describe_status(entry: KeyringEntry, status: KeyStatus) -> str:
+    if status is KeyStatus.revoked and entry.revoked_at is not None:
+        return f"revoked at {entry.revoked_at.isoformat()}"
+    if status is KeyStatus.expired and entry.not_after is not None:
+        return f"expired (not_after {entry.not_after.isoformat()})"
+    if status is KeyStatus.not_yet_valid and entry.not_before is not None:
+        return f"not yet valid (not_before {entry.not_before.isoformat()})"
+    return status.value
+
+
+def entry_for_public_key(
+    pem: str,
+    *,
+    label: str | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> KeyringEntry:
+    """A keyring entry for a PEM Ed25519 public key (its key id computed); InputError if it is not one."""
+    try:
+        key = _load_public_pem(pem)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        return KeyringEntry(key_id=key_id_for(key), public_key=public_key_pem(key), label=label,
+                            not_before=not_before, not_after=not_after)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc)) from None
+
+
+def require_signing_key_valid(keyring: Keyring, key: SigningKey, at: datetime) -> None:
+    """Refuse (:class:`KeyMaterialError`) to sign at ``at`` with a key the keyring would not trust then.
+
+    That is a key absent from the keyring, revoked, or outside its validity window.
+    """
+    entry = keyring.get(key.key_id)
+    if entry is None:
+        raise KeyMaterialError(f"refusing to sign: key {key.key_id} is not in the keyring")
+    status = entry.status(at)
+    if status is not KeyStatus.ok:
+        when = at.astimezone(UTC).isoformat()
+        raise KeyMaterialError(
+            f"refusing to sign at {when}: key {key.key_id} is {_describe_status(entry, status)}"
+        )
+
+
+def add_key(keyring: Keyring, entry: KeyringEntry) -> Keyring:
+    """A keyring with ``entry`` added; :class:`InputError` if its key id is already present."""
+    if keyring.get(entry.key_id) is not None:
+        raise InputError(f"key {entry.key_id} is already in the keyring")
+    return Keyring(keys=(*keyring.keys, entry))
+
+
+def resolve_key_id(keyring: Keyring, prefix: str) -> str:
+    """The key id in ``keyring`` starting with ``prefix`` (at least 8 hex digits); InputError otherwise."""
+    prefix = prefix.lower()
+    if len(prefix) < _MIN_KEY_ID_PREFIX:
+        raise InputError(f"key id {prefix!r} is too short: give at least 8 hex digits")
+    matches = [entry.key_id for entry in keyring.keys if entry.key_id.startswith(prefix)]
+    if not matches:
+        raise InputError(f"no key {prefix} in the keyring")
+    if len(matches) > 1:
+        raise InputError(f"key id prefix {prefix} is ambiguous ({len(matches)} keys)")
+    return matches[0]
+
+
+def revoke_key(keyring: Keyring, key_id: str, at: datetime) -> Keyring:
+    """A keyring where ``key_id`` is revoked at ``at`` (kept if already revoked earlier).
+
+    Revocation means compromise: once ``revoked_at`` is set, nothing the key ever
+    signed is trusted (see :meth:`KeyringEntry.status`).
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InputError("revocation time must be timezone-aware")
+    entry = keyring.get(key_id)
+    if entry is None:
+        raise InputError(f"no key {key_id} in the keyring")
+    when = at.astimezone(UTC)
+    if entry.revoked_at is not None and entry.revoked_at <= when:
+        return keyring
+    value = entry.model_dump(mode="json", exclude_none=True)
+    value["revoked_at"] = when
+    revoked = KeyringEntry.model_validate(value)
+    return Keyring(keys=tuple(revoked if e.key_id == key_id else e for e in keyring.keys))
 
 
 def load_keyring(path: Path) -> Keyring:
