@@ -61,9 +61,9 @@ _SECTIONS = {
     "matchers": "m",
 }
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEADER = re.compile(r"#\s*(C[0-9]+(?:\s*,\s*C[0-9]+)*)\s*:")
-_FIELD = re.compile(r"[A-Za-z0-9_.*:@/-]+")
-_RULE_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+HEADER_PATTERN = re.compile(r"#\s*(C[0-9]+(?:\s*,\s*C[0-9]+)*)\s*:")
+FIELD_PATTERN = re.compile(r"[A-Za-z0-9_.*:@/-]+")
+RULE_ID_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _scan_model(path: Path, text: str) -> list[_ModelEntry]:
 
 
 def _load_model(path: Path) -> _Model:
-    text = _read_text(path)
+    text = read_text(path)
     entries = _scan_model(path, text)
     lines: dict[str, int] = {}
     for entry in entries:
@@ -229,7 +229,7 @@ class _Header:
 def _parse_rows(
     path: Path, model: _Model, commitments: Mapping[str, Commitment]
 ) -> list[PolicyRow]:
-    text = _read_text(path)
+    text = read_text(path)
     rows: list[PolicyRow] = []
     seen: dict[tuple[str, tuple[str, ...]], int] = {}
     priorities: dict[int, int] = {}
@@ -240,7 +240,7 @@ def _parse_rows(
         if not line:
             continue
         if line.startswith("#"):
-            match = _HEADER.match(line)
+            match = HEADER_PATTERN.match(line)
             if match is not None:
                 cited = tuple(part.strip() for part in match.group(1).split(","))
                 for cid in cited:
@@ -315,7 +315,7 @@ def _check_field(path: Path, line: int, name: str, value: str) -> None:
             path=path,
             line=line,
         )
-    if not _FIELD.fullmatch(value):
+    if not FIELD_PATTERN.fullmatch(value):
         raise InputError(
             f"field {name} {value!r} has characters outside [A-Za-z0-9_.*:@/-]",
             path=path,
@@ -365,7 +365,7 @@ def _policy_row(
     if eft == "deny":
         if rule == NO_RULE:
             raise InputError("deny row names no rule id", path=path, line=line)
-        if not _RULE_ID.fullmatch(rule):
+        if not RULE_ID_PATTERN.fullmatch(rule):
             raise InputError(f"rule id {rule!r} is not lower-kebab-case", path=path, line=line)
         rule_id: str | None = rule
     else:
@@ -396,13 +396,14 @@ def _yaml_key_lines(text: str) -> dict[str, int]:
     }
 
 
-def _load_config(path: Path) -> PackConfig:
+def load_config(path: Path) -> PackConfig:
+    """Read and validate ``pack.yaml``; errors name the line of the offending key."""
     data = load_yaml(path)
     try:
         return PackConfig.model_validate(data)
     except ValidationError as exc:
         loc = exc.errors(include_url=False)[0]["loc"]
-        lines = _yaml_key_lines(_read_text(path))
+        lines = _yaml_key_lines(read_text(path))
         line = lines.get(str(loc[0])) if loc else None
         raise InputError(describe_validation_error(exc), path=path, line=line) from None
 
@@ -410,7 +411,7 @@ def _load_config(path: Path) -> PackConfig:
 # ---------------------------------------------------------------- the pack
 
 
-class _RowsAdapter(Adapter):  # type: ignore[misc]  # pycasbin ships no type hints
+class RowsAdapter(Adapter):  # type: ignore[misc]  # pycasbin ships no type hints
     """Feeds pycasbin exactly the rows this module validated."""
 
     def __init__(self, rows: Sequence[PolicyRow]) -> None:
@@ -421,7 +422,8 @@ class _RowsAdapter(Adapter):  # type: ignore[misc]  # pycasbin ships no type hin
             model[row.ptype[0]][row.ptype].policy.append(list(row.fields))
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A file's text, decoded as UTF-8; unreadable or non-UTF-8 files are an ``InputError``."""
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -433,7 +435,7 @@ def _read_text(path: Path) -> str:
 def _build_enforcer(path: Path, model: _Model, rows: Sequence[PolicyRow]) -> Any:
     disabled_logging()  # pycasbin logs the model and roles while it loads
     try:
-        enforcer = casbin.Enforcer(model.casbin_model, _RowsAdapter(rows), enable_log=False)
+        enforcer = casbin.Enforcer(model.casbin_model, RowsAdapter(rows), enable_log=False)
     except Exception as exc:  # pycasbin raises bare exceptions without locations
         raise InputError(f"pycasbin rejected the pack: {exc}", path=path) from None
     probe = ["-"] * len(model.request_fields)
@@ -466,7 +468,7 @@ def load_pack(directory: Path) -> PolicyPack:
             "no policy row matches a request",
             path=register_path,
         )
-    config = _load_config(config_path)
+    config = load_config(config_path)
     model = _load_model(model_path)
     rows = _parse_rows(policy_path, model, commitments)
     if not any(row.ptype == "p" for row in rows):
@@ -505,7 +507,7 @@ def load_policy(path: Path) -> PolicyHistory:
     for version in versions:
         pack = load_pack(version)
         config_path = version / CONFIG_FILE
-        lines = _yaml_key_lines(_read_text(config_path))
+        lines = _yaml_key_lines(read_text(config_path))
         other = by_date.get(pack.config.effective_from)
         if other is not None:
             raise InputError(

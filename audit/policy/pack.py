@@ -150,6 +150,11 @@ class PolicyPack:
         return f"PolicyPack({self.config.name!r}, {str(self.directory)!r}, {len(self.rows)} rows)"
 
     @property
+    def matcher(self) -> str:
+        """The matcher pycasbin evaluates, as it holds it (``r.sub`` written ``r_sub``)."""
+        return str(self._enforcer.model["m"]["m"].value)
+
+    @property
     def rule_ids(self) -> frozenset[str]:
         """Every rule id some row names (allow rows name none)."""
         return frozenset(row.rule_id for row in self.rows if row.rule_id is not None)
