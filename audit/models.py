@@ -78,6 +78,21 @@ class LegalBasis(Record):
     reference: NonEmpty
 
 
+class SourceRecord(Record):
+    """Where an imported event came from, so a finding can be traced to the vendor record.
+
+    ``file`` is the vendor file's name, ``index`` the 1-based record number in it,
+    ``vendor_event_id`` the vendor's own id. ``unresolved`` lists what the people
+    directory or data catalogue could not resolve (the event is kept, judged fail-closed).
+    """
+
+    source: NonEmpty
+    file: NonEmpty
+    index: int = Field(ge=1)
+    vendor_event_id: str | None = None
+    unresolved: tuple[Literal["principal", "resource"], ...] = ()
+
+
 class AccessEvent(Record):
     """One access to user data, as recorded by the producing system."""
 
@@ -93,6 +108,7 @@ class AccessEvent(Record):
     justification: str | None = None
     break_glass: bool = False
     source_system: str | None = None
+    source_record: SourceRecord | None = None
 
 
 class Approver(Record):

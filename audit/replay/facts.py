@@ -109,7 +109,7 @@ def _store_detail(store: str, config: PackConfig) -> str:
 
 
 def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
-    """The requests every event gets: location, storage, and any external disclosure.
+    """The requests every event gets: location, storage, classification, and any disclosure.
 
     Access requests (one per approval state) and proxy requests (which may need a
     colleague seen later in the log) are built by the engine.
@@ -119,6 +119,8 @@ def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     facts = [
         Fact(("location", actor, NONE, NONE, NONE), "actor location"),
         Fact(("storage", actor, store, event.action, NONE), _store_detail(store, config)),
+        Fact(("classification", actor, category_fact(event.resource.category, pack), event.action, NONE),
+             f"category {event.resource.category}"),
     ]
     recipient = event.recipient
     if recipient is not None and recipient.kind != "employee":

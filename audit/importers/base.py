@@ -1,0 +1,363 @@
+"""The importer interface and the streaming readers every vendor parser shares.
+
+A :class:`Source` names a vendor format and converts one vendor record (a parsed
+JSON object) into zero or more :class:`~audit.models.AccessEvent`\\ s, or says why the
+record is out of scope. :func:`iter_records` streams the records of one file, plain
+or gzip (detected by its magic bytes), whether it is a JSON array, an object with one
+array member (CloudTrail's ``{"Records": [...]}``) or JSON Lines, holding one record
+at a time in memory. Problems with a record raise :class:`RecordError`, which the
+import pipeline turns into a one-line ``file:line: record N: reason`` input error.
+
+This module does not enrich, seal or validate digests.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, cast
+
+from pydantic import ValidationError
+
+from audit.errors import InputError
+from audit.importers.enrichment import Enrichment
+from audit.models import AccessEvent, Action
+from audit.records import describe_validation_error
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 20
+MAX_RECORD = 16 << 20  # a value still incomplete after this many bytes is reported as malformed
+_WS = re.compile(r"\s*")
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+class RecordError(Exception):
+    """A vendor record cannot be converted: malformed, missing a field, unknown shape."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """The value of a JSON Lines record that does not parse (converted into a RecordError)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One vendor record as read from a file: 1-based index and starting line."""
+
+    path: Path
+    index: int
+    line: int
+    value: Any
+
+
+@dataclass(frozen=True)
+class OutOfScope:
+    """A well-formed record that is not an access to user data (counted, not sealed)."""
+
+    reason: str
+
+
+Converted = AccessEvent | OutOfScope
+
+
+@dataclass(frozen=True)
+class Source:
+    """One vendor format: its name, the array key of its files, and its converter."""
+
+    name: str
+    vendor: str
+    array_key: str | None
+    convert: Callable[[RawRecord, Enrichment], Iterable[Converted]]
+
+
+# ------------------------------------------------------------------ streaming readers
+
+
+def _open_text(path: Path) -> IO[bytes]:
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == GZIP_MAGIC:
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+class _Reader:
+    """Incremental UTF-8 text buffer over a (possibly gzip) file, tracking line numbers."""
+
+    def __init__(self, fh: IO[bytes], path: Path) -> None:
+        self._fh = fh
+        self._path = path
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""
+        self.pos = 0
+        self.line = 1  # line of buf[pos]
+        self.eof = False
+
+    def more(self) -> bool:
+        """Read another chunk into the buffer; False at end of file."""
+        if self.eof:
+            return False
+        try:
+            data = self._fh.read(CHUNK)
+            text = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8: {exc.reason}", path=self._path, line=self.line) from None
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"cannot read: {exc}", path=self._path, line=self.line) from None
+        if not data:
+            self.eof = True
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        return bool(data) or bool(text)
+
+    def advance(self, end: int) -> None:
+        self.line += self.buf.count("\n", self.pos, end)
+        self.pos = end
+
+    def skip_ws(self) -> str | None:
+        """Skip whitespace; the next character, or None at end of file."""
+        while True:
+            match = _WS.match(self.buf, self.pos)
+            assert match is not None
+            self.advance(match.end())
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return None
+
+    def value(self, what: str) -> Any:
+        """Decode one JSON value at the cursor, reading more input as needed."""
+        if self.skip_ws() is None:
+            raise InputError(f"{what}: unexpected end of file", path=self._path, line=self.line)
+        decoder = json.JSONDecoder()
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if len(self.buf) - self.pos <= MAX_RECORD and self.more():
+                    continue  # the value may continue in the next chunk
+                raise InputError(f"{what}: malformed JSON: {exc.msg}", path=self._path, line=self.line) from None
+            if end == len(self.buf) and isinstance(value, int | float) and self.more():
+                continue  # a number may continue in the next chunk
+            self.advance(end)
+            return value
+
+    def expect(self, chars: str, what: str) -> str:
+        char = self.skip_ws()
+        if char is None or char not in chars:
+            found = "end of file" if char is None else repr(char)
+            raise InputError(f"{what}: expected one of {chars!r}, found {found}", path=self._path, line=self.line)
+        self.advance(self.pos + 1)
+        return char
+
+
+def _array_items(reader: _Reader, path: Path, first_index: int = 1) -> Iterator[RawRecord]:
+    index = first_index
+    if reader.skip_ws() == "]":
+        reader.advance(reader.pos + 1)
+        return
+    while True:
+        reader.skip_ws()
+        line = reader.line
+        yield RawRecord(path, index, line, reader.value(f"record {index}"))
+        index += 1
+        if reader.expect(",]", f"after record {index - 1}") == "]":
+            return
+
+
+def _lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    try:
+        for number, raw in enumerate(fh, start=1):
+            yield number, raw
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read: {exc}", path=path, line=number + 1) from None
+
+
+def _json_lines(fh: IO[bytes], path: Path) -> Iterator[RawRecord]:
+    index = 0
+    for number, raw in _lines(fh, path):
+        if not raw.strip():
+            continue
+        index += 1
+        try:
+            value: Any = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            value = Malformed(f"malformed JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}")
+        yield RawRecord(path, index, number, value)
+
+
+def iter_records(path: Path, array_key: str | None) -> Iterator[RawRecord]:
+    """Stream the records of a JSON array file, an ``{array_key: [...]}`` file, or JSON Lines.
+
+    A JSON Lines line that does not parse is yielded as :class:`Malformed` (later lines
+    can still be read); malformed JSON inside an array raises :class:`InputError`.
+    """
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if not path.is_file():
+        raise InputError("not a regular file", path=path)
+    with _open_text(path) as fh:
+        reader = _Reader(fh, path)
+        first = reader.skip_ws()
+        if first is None:
+            raise InputError("empty file", path=path)
+        if first == "[":
+            reader.advance(reader.pos + 1)
+            yield from _array_items(reader, path)
+            _expect_end(reader, path)
+            return
+        if first == "{" and array_key is not None and _starts_with_key(reader, array_key):
+            yield from _keyed_array(reader, path, array_key)
+            return
+    with _open_text(path) as fh:
+        yield from _json_lines(fh, path)
+
+
+def _starts_with_key(reader: _Reader, key: str) -> bool:
+    """Whether the object at the cursor's first member is ``key`` (cursor not moved)."""
+    pattern = re.compile(r"\{\s*" + re.escape(json.dumps(key)) + r"\s*:")
+    while len(reader.buf) - reader.pos < 64 + len(key) and reader.more():
+        pass
+    return pattern.match(reader.buf, reader.pos) is not None
+
+
+def _keyed_array(reader: _Reader, path: Path, key: str) -> Iterator[RawRecord]:
+    reader.expect("{", "file")
+    seen = False
+    while True:
+        name = reader.value("member name")
+        if not isinstance(name, str):
+            raise InputError("member name is not a string", path=path, line=reader.line)
+        reader.expect(":", f"member {name!r}")
+        if name == key and not seen:
+            seen = True
+            reader.expect("[", f"member {name!r}")
+            yield from _array_items(reader, path)
+        else:
+            reader.value(f"member {name!r}")
+        if reader.expect(",}", "top-level object") == "}":
+            break
+    _expect_end(reader, path)
+
+
+def _expect_end(reader: _Reader, path: Path) -> None:
+    if reader.skip_ws() is not None:
+        raise InputError("trailing data after the JSON document", path=path, line=reader.line)
+
+
+# ------------------------------------------------------------------ field helpers
+
+
+def field(record: Any, dotted: str, *, required: bool = True) -> Any:
+    """``record["a"]["b"]`` for ``"a.b"``; RecordError naming the path when required and absent."""
+    value = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or value.get(part) is None:
+            if required:
+                raise RecordError(f"missing required field {dotted}")
+            return None
+        value = value[part]
+    return value
+
+
+def text_field(record: Any, dotted: str, *, required: bool = True) -> str | None:
+    """A string field (non-empty when required)."""
+    value = field(record, dotted, required=required)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise RecordError(f"field {dotted} is not a non-empty string")
+    return value
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    """RFC 3339 text (fractions up to nanoseconds, ``Z``) or epoch milliseconds, as UTC."""
+    if isinstance(value, bool):
+        raise RecordError(f"field {name} is not a timestamp")
+    if isinstance(value, int | float):
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
+    if not isinstance(value, str):
+        raise RecordError(f"field {name} is not a timestamp")
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip(), count=1)
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise RecordError(f"field {name}: {value!r} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise RecordError(f"field {name}: {value!r} has no timezone")
+    return parsed.astimezone(UTC)
+
+
+# Operation verbs (the leading word of an API operation name) and the action they are.
+_VERBS: tuple[tuple[str, Action], ...] = (
+    ("BatchGet", "read"),
+    ("BatchWrite", "write"),
+    ("Select", "query"),
+    ("Query", "query"),
+    ("Scan", "query"),
+    ("ExecuteStatement", "query"),
+    ("Search", "query"),
+    ("Get", "read"),
+    ("Head", "read"),
+    ("List", "read"),
+    ("Read", "read"),
+    ("Describe", "read"),
+    ("Download", "download"),
+    ("Export", "export"),
+    ("Copy", "copy"),
+    ("Restore", "copy"),
+    ("Put", "write"),
+    ("Post", "write"),
+    ("Create", "write"),
+    ("Update", "write"),
+    ("Upload", "write"),
+    ("Write", "write"),
+    ("Patch", "write"),
+    ("Delete", "delete"),
+    ("Remove", "delete"),
+)
+
+
+def action_for_operation(operation: str) -> Action | None:
+    """The action an API operation name performs, by its leading verb (``GetObject`` -> read)."""
+    for verb, action in _VERBS:
+        if operation.startswith(verb) and operation[len(verb) : len(verb) + 1] in ("", *_UPPER):
+            return action
+    return None
+
+
+_UPPER = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def build_event(
+    source: Source | str,
+    raw: RawRecord,
+    vendor_event_id: str,
+    *,
+    suffix: str = "",
+    unresolved: Iterable[str] = (),
+    **fields: Any,
+) -> AccessEvent:
+    """An AccessEvent with its id (``source:vendor-id[suffix]``) and pointer to the vendor record."""
+    name = source if isinstance(source, str) else source.name
+    value = {
+        "event_id": f"{name}:{vendor_event_id}{suffix}",
+        "source_record": {
+            "source": name, "file": raw.path.name, "index": raw.index,
+            "vendor_event_id": vendor_event_id, "unresolved": tuple(unresolved),
+        },
+        **fields,
+    }
+    try:
+        return AccessEvent.model_validate(value)
+    except ValidationError as exc:
+        raise RecordError(describe_validation_error(exc)) from None

@@ -1,0 +1,125 @@
+"""Google Cloud Access Transparency importer: Google staff accesses to access events.
+
+An Access Transparency log entry says where the Google employee was
+(``principalOfficeCountry``, ``principalPhysicalLocationCountry``), who employs them
+(``principalEmployingEntity``), their job title, why they accessed (``reason[]``),
+what they touched (``accesses[].methodName``/``resourceName``) and which Access
+Approval requests covered it (``accessApprovals[]``). These map directly onto the
+actor's location, the justification and the approval ids; one event is made per
+entry of ``accesses[]``. The entries are read as JSON Lines or a JSON array (as
+``gcloud logging read --format=json`` writes), plain or gzip.
+
+A country field may hold ``??`` or a continent code such as ``NAM`` or ``ANY``; these
+are kept as they are and are never proof of US presence (replay judges such an actor
+as unlocated, i.e. foreign). The log names no individual: the actor id is the
+employing entity, which approvals name as their requester and the directory may
+describe further (kind, team); without a directory entry the actor is a contractor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from audit.importers.base import (
+    Converted,
+    OutOfScope,
+    RawRecord,
+    RecordError,
+    Source,
+    action_for_operation,
+    build_event,
+    field,
+    parse_time,
+    text_field,
+)
+from audit.importers.enrichment import Enrichment
+
+NAME = "gcp-access-transparency"
+_LOCATION = ("principalOfficeCountry", "principalPhysicalLocationCountry", "principalEmployingEntity")
+
+
+def _location(payload: dict[str, Any]) -> dict[str, Any]:
+    nested = payload.get("location")
+    source = nested if isinstance(nested, dict) else payload
+    values = {name: source.get(name, payload.get(name)) for name in _LOCATION}
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"field {name} is not a string")
+    if not values["principalEmployingEntity"]:
+        raise RecordError("missing required field location.principalEmployingEntity")
+    return values
+
+
+def _justification(payload: dict[str, Any]) -> str | None:
+    reasons = payload.get("reason") or []
+    if not isinstance(reasons, list):
+        raise RecordError("field reason is not a list")
+    parts = []
+    for reason in reasons:
+        if not isinstance(reason, dict):
+            raise RecordError("reason[] entries must be objects")
+        text = ": ".join(str(reason[k]) for k in ("type", "detail") if reason.get(k))
+        if text:
+            parts.append(text)
+    return "; ".join(parts) or None
+
+
+def _approvals(payload: dict[str, Any]) -> list[str]:
+    approvals = payload.get("accessApprovals") or []
+    if not isinstance(approvals, list) or not all(isinstance(a, str) and a for a in approvals):
+        raise RecordError("field accessApprovals is not a list of approval request names")
+    return approvals
+
+
+def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
+    """One access event per ``accesses[]`` entry."""
+    record = raw.value
+    if not isinstance(record, dict):
+        raise RecordError("record is not a JSON object")
+    payload = field(record, "jsonPayload")
+    if not isinstance(payload, dict):
+        raise RecordError("field jsonPayload is not an object")
+    kind = payload.get("@type", "")
+    if not isinstance(kind, str) or not kind.endswith(("TransparencyLog", "AccessTransparencyLog")):
+        raise RecordError(f"jsonPayload @type {kind!r} is not an Access Transparency log")
+    vendor_id = text_field(payload, "eventId", required=False) or text_field(record, "insertId")
+    assert vendor_id is not None
+    time = parse_time(field(record, "timestamp"), "timestamp")
+    location = _location(payload)
+    accesses = field(payload, "accesses")
+    if not isinstance(accesses, list) or not accesses:
+        raise RecordError("field accesses is not a non-empty list")
+    entity = location["principalEmployingEntity"]
+    actor, actor_ok = enrichment.actor(
+        [entity],
+        observed={
+            "employer": entity,
+            "office_country": location["principalOfficeCountry"],
+            "physical_country": location["principalPhysicalLocationCountry"],
+            "role": text_field(payload, "principalJobTitle", required=False),
+        },
+        defaults={"kind": "contractor"},
+    )
+    justification = _justification(payload)
+    approvals = _approvals(payload)
+    for number, access in enumerate(accesses, start=1):
+        method = text_field(access, "methodName")
+        name = text_field(access, "resourceName")
+        assert method is not None and name is not None
+        action = action_for_operation(method.rsplit(".", 1)[-1])
+        if action is None:
+            raise RecordError(f"accesses[{number - 1}].methodName {method!r} is not a known access operation")
+        resource, resource_ok = enrichment.resource([name], provider="gcp", region=None)
+        if resource is None:
+            yield OutOfScope("not user data (data catalogue)")
+            continue
+        unresolved = [k for k, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok]
+        yield build_event(
+            NAME, raw, vendor_id, suffix=f"#{number}", unresolved=unresolved, time=time, actor=actor,
+            action=action, resource=resource, justification=justification, approval_ids=approvals,
+            source_system="gcp-access-transparency",
+        )
+
+
+SOURCE = Source(name=NAME, vendor="Google Cloud Access Transparency", array_key=None, convert=convert)

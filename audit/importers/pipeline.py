@@ -1,0 +1,236 @@
+"""Import vendor log files into a sealed, signed access log, with an import report.
+
+:func:`run_import` streams every record of every file through its source's
+converter, validates each resulting :class:`~audit.models.AccessEvent`, spools the
+canonical bytes to a temporary file (constant memory), then seals them with
+:func:`audit.logs.writer.seal`. A bad record stops the import with one
+``file:line: record N: reason`` :class:`~audit.errors.InputError` and nothing is
+written; with ``skip_invalid`` it is listed in the import report instead.
+
+The import report (``LOGDIR/import-report.json``, RFC 8785 bytes) lists the input
+files with their SHA-256, the enrichment files, counts of events, out-of-scope
+records, unresolved principals and resources, every skipped record, and the
+CloudTrail digest validation when one ran. Its SHA-256 is part of the log's
+*origin* (``NAME;import-report=sha256:HEX``), which every signed checkpoint carries
+and which a replay report names in its log subject, so the signed report references
+the import report and :func:`check_import_report` can prove a copy authentic. The
+log directory appears only when complete (staged, then renamed).
+
+This module does not parse vendor formats (see the per-source modules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from audit.canonical import canonical_bytes
+from audit.errors import InputError, IntegrityError
+from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
+from audit.importers.base import Malformed, OutOfScope, RawRecord, RecordError, Source, iter_records
+from audit.importers.enrichment import Enrichment
+from audit.logs.verify import verify_log
+from audit.logs.writer import SealResult, seal
+from audit.models import AccessEvent
+from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write
+from audit.signing.keys import Keyring, SigningKey
+
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (cloudtrail.SOURCE, oci_audit.SOURCE, gcp_access_transparency.SOURCE, ocsf.SOURCE)
+}
+IMPORT_REPORT_FILE = "import-report.json"
+IMPORT_REPORT_FORMAT = "residency-audit/import-report/v1"
+ORIGIN_MARK = ";import-report=sha256:"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class ImportStats:
+    """What an import saw; becomes the import report."""
+
+    records: int = 0
+    events: int = 0
+    per_file: dict[str, int] = field(default_factory=dict)
+    out_of_scope: Counter[str] = field(default_factory=Counter)
+    unresolved: Counter[str] = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _vendor_hint(raw: RawRecord) -> str:
+    value = raw.value
+    if isinstance(value, dict):
+        for key in ("eventID", "eventId", "id", "insertId"):
+            if isinstance(value.get(key), str):
+                return f" ({key} {value[key]})"
+        uid = value.get("metadata", {}).get("uid") if isinstance(value.get("metadata"), dict) else None
+        if isinstance(uid, str):
+            return f" (metadata.uid {uid})"
+    return ""
+
+
+def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[AccessEvent | OutOfScope]:
+    if isinstance(raw.value, Malformed):
+        raise RecordError(raw.value.reason)
+    return list(source.convert(raw, enrichment))
+
+
+def convert_files(source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats,
+                  *, skip_invalid: bool = False) -> Iterator[AccessEvent]:
+    """Stream the access events of ``files`` in order, counting everything in ``stats``."""
+    for path in files:
+        count = 0
+        try:
+            for raw in iter_records(path, source.array_key):
+                count += 1
+                stats.records += 1
+                try:
+                    converted = _convert(source, raw, enrichment)
+                except RecordError as exc:
+                    reason = f"record {raw.index}{_vendor_hint(raw)}: {exc}"
+                    if not skip_invalid:
+                        raise InputError(reason, path=path, line=raw.line) from None
+                    stats.skipped.append({"file": path.name, "record": raw.index, "line": raw.line, "reason": reason})
+                    continue
+                for item in converted:
+                    if isinstance(item, OutOfScope):
+                        stats.out_of_scope[item.reason] += 1
+                        continue
+                    stats.events += 1
+                    assert item.source_record is not None
+                    stats.unresolved.update(item.source_record.unresolved)
+                    yield item
+        except InputError as exc:
+            if not skip_invalid or exc.path != str(path):
+                raise
+            stats.skipped.append({"file": path.name, "record": count + 1, "line": exc.line,
+                                  "reason": f"rest of file unreadable: {exc.reason}"})
+        stats.per_file[path.name] = count
+
+
+def import_report(source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *,
+                  skip_invalid: bool, digests: dict[str, Any] | None) -> bytes:
+    """Canonical bytes of the import report."""
+    return canonical_bytes({
+        "format": IMPORT_REPORT_FORMAT,
+        "source": source.name,
+        "vendor": source.vendor,
+        "files": [{"name": p.name, "sha256": file_sha256(p), "records": stats.per_file.get(p.name, 0)} for p in files],
+        "directory": {"name": enrichment.directory.source.name, "sha256": file_sha256(enrichment.directory.source)},
+        "catalogue": {"name": enrichment.catalogue.source.name, "sha256": file_sha256(enrichment.catalogue.source)},
+        "records": stats.records,
+        "events": stats.events,
+        "out_of_scope": dict(sorted(stats.out_of_scope.items())),
+        "unresolved": {"principal": stats.unresolved["principal"], "resource": stats.unresolved["resource"]},
+        "skip_invalid": skip_invalid,
+        "skipped": stats.skipped,
+        "cloudtrail_digests": digests,
+    })
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """A finished import: the sealed log, its report's digest and the counts."""
+
+    seal: SealResult
+    origin: str
+    report_sha256: str
+    stats: ImportStats
+
+
+def _check_inputs(files: Sequence[Path], out: Path) -> None:
+    if not files:
+        raise InputError("no input files")
+    names: dict[str, Path] = {}
+    for path in files:
+        if not path.is_file():
+            raise InputError("no such file" if not path.exists() else "not a regular file", path=path)
+        if path.name in names:
+            raise InputError(f"two input files are named {path.name!r} ({names[path.name]})", path=path)
+        names[path.name] = path
+    if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+        raise InputError("output exists and is not an empty directory", path=out)
+
+
+def run_import(
+    source: Source,
+    files: Sequence[Path],
+    enrichment: Enrichment,
+    *,
+    key: SigningKey,
+    out: Path,
+    origin: str | None = None,
+    segment_size: int = 10000,
+    skip_invalid: bool = False,
+    digests: dict[str, Any] | None = None,
+    time: datetime | None = None,
+) -> ImportResult:
+    """Convert, spool, seal into ``out`` and write ``out/import-report.json``; all or nothing."""
+    files = [Path(p) for p in files]
+    _check_inputs(files, out)
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".importing", dir=parent))
+    try:
+        stats = ImportStats()
+        spool = staging / "events.jsonl"
+        with spool.open("wb") as fh:
+            for event in convert_files(source, files, enrichment, stats, skip_invalid=skip_invalid):
+                fh.write(canonical_bytes(event) + b"\n")
+        if stats.events == 0:
+            raise InputError(f"no access events to seal ({stats.records} record(s) read)", path=files[0])
+        report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
+        report_sha = hashlib.sha256(report).hexdigest()
+        full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{report_sha}"
+        staged = staging / "log"
+        with spool.open("rb") as fh:
+            result = seal((line.rstrip(b"\n") for line in fh), out=staged, key=key, origin=full_origin,
+                          record_type=ACCESS_RECORD_TYPE, segment_size=segment_size, time=time)
+        atomic_write(staged / IMPORT_REPORT_FILE, report)
+        try:
+            os.replace(staged, out)
+        except OSError as exc:
+            raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
+        final = SealResult(result.tree_size, result.root, result.segments, out)
+        return ImportResult(final, full_origin, report_sha, stats)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def report_digest_in_origin(origin: str | None) -> str | None:
+    """The import report's SHA-256 recorded in a log origin, if any."""
+    if origin is None or ORIGIN_MARK not in origin:
+        return None
+    return origin.rsplit(ORIGIN_MARK, 1)[1]
+
+
+def check_import_report(logdir: Path, keyring: Keyring) -> str:
+    """Verify the log and that ``import-report.json`` is the one its origin names; return the digest."""
+    report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+    if not report.ok:
+        raise IntegrityError(f"log does not verify ({len(report.problems)} problem(s))", path=logdir)
+    expected = report_digest_in_origin(report.origin)
+    if expected is None:
+        raise InputError("the log's origin names no import report", path=logdir)
+    path = logdir / IMPORT_REPORT_FILE
+    if not path.is_file():
+        raise IntegrityError("import report missing", path=path)
+    actual = file_sha256(path)
+    if actual != expected:
+        raise IntegrityError(f"import report SHA-256 {actual} is not {expected} named by the signed log", path=path)
+    return actual
