@@ -33,6 +33,7 @@ from audit.replay.parallel import WorkerContext, policy_digests, replay_with_das
 from audit.replay.rules import load_rules
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
+    RESIDENCY_SUBJECT,
     ApprovalsSummary,
     LogSummary,
     PolicySummary,
@@ -51,6 +52,9 @@ from audit.report.statement import (
     sign_statement,
     subject_digests,
 )
+from audit.residency.models import ScanResult
+from audit.residency.render import residency_markdown
+from audit.residency.scanner import inventory_document, residency_section
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey
 
@@ -59,7 +63,7 @@ REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.json"
 MARKDOWN_FILE = "report.md"
 EngineKind = Literal["local", "dask"]
-REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE})
+REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT})
 
 
 def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
@@ -276,6 +280,32 @@ def write_report_dir(outdir: Path, files: dict[str, bytes]) -> None:
         raise InputError(f"cannot write report: {exc.strerror or exc}", path=outdir) from None
 
 
+def add_residency_to_report(
+    outdir: Path, keyring: Keyring, report_key: SigningKey, result: ScanResult, *, now: datetime | None = None
+) -> Statement:
+    """Fold a residency scan into the signed report in ``outdir`` and re-sign it.
+
+    The existing report must verify against ``keyring`` first. The scanned stores
+    are written to ``residency-inventory.json`` and pinned as a subject; the
+    predicate gains (or replaces) its ``residency`` section; ``report.md`` gains a
+    Residency section. The directory is republished all at once.
+    """
+    report_path = outdir / REPORT_FILE
+    statement, _ = load_signed_statement(report_path, keyring)
+    inventory = inventory_document(result)
+    section = residency_section(result)
+    predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": now or datetime.now(UTC)})
+    markdown = (render_markdown(predicate) + residency_markdown(section)).encode()
+    replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
+    subjects = [s for s in statement.subject if s.name not in replaced]
+    subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
+    signed = build_statement(subjects, predicate)
+    files = {p.name: p.read_bytes() for p in outdir.iterdir() if p.name in REPORT_FILES and p.is_file()}
+    files |= replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}
+    write_report_dir(outdir, files)
+    return signed
+
+
 def verify_report(
     report_path: Path,
     keyring: Keyring,
@@ -292,7 +322,8 @@ def verify_report(
     statement, key_id = load_signed_statement(report_path, keyring)
     digests = subject_digests(statement)
     checks: list[SubjectCheck] = []
-    for name in (FINDINGS_FILE, MARKDOWN_FILE):
+    residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
+    for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency):
         beside = report_path.parent / name
         if name not in digests:
             checks.append(SubjectCheck(name, False, "not a subject of the report"))

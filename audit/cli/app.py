@@ -19,8 +19,12 @@ from rich.table import Table
 
 from audit.cli import demo as demo_mod
 from audit.cli.console import err, log, out, progress, signing_key
+from audit.cli.import_cmds import import_app
+from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
+from audit.cli.policy_cmds import policy_app
 from audit.cli.report_cmds import report_app
+from audit.cli.residency_cmds import residency_app
 from audit.cli.state import STATE, configure_logging
 from audit.errors import (
     EXIT_CLEAN,
@@ -44,6 +48,7 @@ from audit.signing.keys import (
     write_keyring,
     write_private_key,
 )
+from audit.sources.s3 import local_log_dir
 
 app = typer.Typer(
     name="residency-audit",
@@ -55,6 +60,10 @@ app = typer.Typer(
 # Command groups live in their own modules; register each here, one line apiece.
 app.add_typer(log_app, name="log")
 app.add_typer(report_app, name="report")
+app.add_typer(keyring_app, name="keyring")
+app.add_typer(residency_app, name="residency")
+app.add_typer(policy_app, name="policy")
+app.add_typer(import_app, name="import")
 
 
 class Engine(StrEnum):
@@ -130,7 +139,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @app.command("replay")
 def replay_cmd(
-    logdir: Annotated[Path, typer.Argument(help="Sealed access log directory.")],
+    logdir: Annotated[str, typer.Argument(help="Sealed access log directory, or s3://bucket/prefix.")],
     keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys (log and approvals).")],
     approvals: Annotated[
         Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")
@@ -151,9 +160,9 @@ def replay_cmd(
     key = signing_key(report_key)
     if scheduler is not None and engine is not Engine.dask:
         raise InputError("--scheduler needs --engine dask")
-    with progress("replaying", None) as bar:
+    with local_log_dir(logdir) as local_logdir, progress("replaying", None) as bar:
         outcome = replay(
-            logdir, keyring, approvals, policy, key, out_dir,
+            local_logdir, keyring, approvals, policy, key, out_dir,
             on_segment=lambda n: bar.advance(bar.task_ids[0], n),
             workers=workers, engine_kind=engine.value, scheduler=scheduler,
         )
@@ -211,6 +220,16 @@ def demo(
         f = first[cid]
         examples.add_row(cid, f.rule_id, f.event_ids[0], f.time.strftime("%Y-%m-%d"), f.message)
     out.print(examples)
+    if pred.residency is not None:
+        res = pred.residency.summary
+        rows = Table(title=f"Residency findings as of {pred.residency.as_of.isoformat()}")
+        for column in ("Commitment", "Rule", "Where"):
+            rows.add_column(column, no_wrap=True)
+        rows.add_column("Resource", overflow="fold")
+        for rf in pred.residency.findings:
+            rows.add_row(rf.commitment, rf.rule_id, f"{rf.provider} {rf.region or '?'}", rf.resource)
+        out.print(rows)
+        out.print(f"residency: {res.stores} stores, {res.violations} violation(s), {res.unknown} unknown", markup=False)
     out.print(
         f"demo OK: {pred.summary.events} events, {pred.summary.findings} finding(s) across "
         f"{len(pred.summary.by_commitment)} commitment(s); signed report verified; see {out_dir / 'report'}",

@@ -2,13 +2,18 @@
 
 Seals the fixture events and approvals with the fixture (TEST-ONLY) keys, verifies
 the log, replays it, writes the signed report and verifies it against the log,
-policy and approvals. Refuses to write into a non-empty directory it did not create.
+policy and approvals. Then scans residency as of June 2022 (the fixture inventory,
+plus the fixture AWS estate seeded into moto's in-process mock when moto is
+installed), folds the findings into the report, re-signs and re-verifies it.
+Refuses to write into a non-empty directory it did not create.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from audit.errors import InputError, IntegrityError
@@ -18,18 +23,27 @@ from audit.pipeline import (
     ACCESS_RECORD_TYPE,
     REPORT_FILE,
     ReplayOutcome,
+    add_residency_to_report,
     integrity_failure,
     replay,
     sealable_records,
     verify_report,
 )
+from audit.policy import load_policy
 from audit.replay.approvals import APPROVAL_RECORD_TYPE
+from audit.residency.estate import load_estate, moto_estate
+from audit.residency.models import ScanResult
+from audit.residency.providers.aws import AwsProvider
+from audit.residency.providers.inventory import InventoryProvider
+from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.signing.keys import load_keyring, load_private_key
 
 #: Passphrase of the fixture keys in fixtures/keys/. Public on purpose: those keys
 #: are labelled TEST-ONLY and must never sign anything real.
 FIXTURE_PASSPHRASE = b"residency-audit-fixtures-TEST-ONLY"
 MARKER = ".residency-audit-demo"
+DEMO_AS_OF = date(2022, 6, 30)
+"""The residency stage judges stores as of the senators' letter (30 June 2022)."""
 
 __all__ = ["FIXTURE_PASSPHRASE", "run_demo"]
 
@@ -80,4 +94,26 @@ def run_demo(out_dir: Path, fixtures: Path, policy: Path, *, say: Callable[[str]
         failed = next(c for c in check.checks if not c.ok)
         raise IntegrityError(f"demo report did not verify: {failed.name}: {failed.detail}", path=report_dir)
     say(f"5/5 verified the signed report (key {check.key_id}) against log, policy and approvals")
-    return outcome
+    residency = _residency_scan(fixtures / "residency", policy, say)
+    statement = add_residency_to_report(report_dir, keyring, auditor, residency)
+    summary = summarize(residency)
+    say(f"residency 1/2: scan as of {DEMO_AS_OF.isoformat()}: {summary.stores} stores, {summary.violations} "
+        f"violation(s), {summary.unknown} unknown; folded into the signed report")
+    check = verify_report(report_dir / REPORT_FILE, keyring, log=log_dir, policy=policy, approvals=approvals_dir)
+    if not check.ok:
+        failed = next(c for c in check.checks if not c.ok)
+        raise IntegrityError(f"demo report did not verify: {failed.name}: {failed.detail}", path=report_dir)
+    say(f"residency 2/2: verified the re-signed report with its residency section (key {check.key_id})")
+    return ReplayOutcome(statement, report_dir)
+
+
+def _residency_scan(folder: Path, policy: Path, say: Callable[[str], None]) -> ScanResult:
+    """The June 2022 inventory, plus the AWS estate seeded into in-process moto when moto is installed."""
+    settings = settings_from_policy(load_policy(policy), as_of=DEMO_AS_OF)
+    inventory = InventoryProvider(paths=(folder / "inventory-2022-06.yaml",))
+    if importlib.util.find_spec("moto") is None:
+        say("    moto is not installed: residency scan of the inventory file only")
+        return scan([inventory], settings)
+    estate = load_estate(folder / "aws-estate-2022-06.yaml")
+    with moto_estate(estate):
+        return scan([AwsProvider(regions=estate.regions()), inventory], settings)

@@ -21,6 +21,7 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.models import Finding
 from audit.records import describe_validation_error, open_input, sha256_file
+from audit.residency.models import ResidencySection
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import Keyring, KeyStatus, SigningKey
 
@@ -28,6 +29,8 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://residency-audit.dev/report/v1"
 LOG_SUBJECT_PREFIX = "log:"
+RESIDENCY_SUBJECT = "residency-inventory.json"
+"""Subject (and file beside the report) pinning the stores a residency section was judged on."""
 
 
 class _Strict(BaseModel):
@@ -91,6 +94,7 @@ class Predicate(_Strict):
     summary: Summary
     commitments: dict[str, str]
     findings: tuple[Finding, ...]
+    residency: ResidencySection | None = None  # added by ``residency scan --into-report``
 
 
 class Statement(BaseModel):

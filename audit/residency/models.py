@@ -1,0 +1,168 @@
+"""Records of the residency scanner: data stores, their copies, settings and findings.
+
+A :class:`DataStore` is one place that may hold user data (a bucket, a backup vault,
+a snapshot, a data-centre store), as a provider reported it or an inventory file
+declared it, with its classification and the copies that leave it. A
+:class:`ResidencyFinding` is one broken (or unverifiable) commitment about a store.
+:class:`ResidencySection` is what a signed report carries. This module validates
+shape only; the rules in :mod:`audit.residency.rules` decide what breaks what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.errors import EXIT_INTEGRITY, AuditError
+from audit.models import CommitmentId, NonEmpty, Provider, Severity
+
+CopyKind = Literal["replication", "backup-copy", "snapshot-copy"]
+FindingStatus = Literal["violation", "unknown"]
+ClassificationSource = Literal["tags", "inventory", "inherited"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Classification(_Frozen):
+    """Whose data a store holds and of which kind.
+
+    ``subject_regions`` are ISO country codes of the data subjects (empty: no user
+    data); ``source`` says where this came from, and ``inherited_from`` names the
+    store a copy took its classification from.
+    """
+
+    subject_regions: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    source: ClassificationSource
+    inherited_from: str | None = None
+
+
+class StoreCopy(_Frozen):
+    """A copy of a store's data elsewhere: replication target, backup or snapshot copy.
+
+    ``region`` is ``None`` when the destination's location could not be determined;
+    an unknown location is never treated as being in the US.
+    """
+
+    kind: CopyKind
+    target: NonEmpty
+    provider: Provider
+    region: str | None
+    country: str | None = None
+
+
+class DataStore(_Frozen):
+    """One store that may hold user data, and where its copies go."""
+
+    provider: Provider
+    account: NonEmpty
+    region: NonEmpty
+    resource: NonEmpty
+    name: NonEmpty
+    kind: NonEmpty
+    country: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    classification: Classification | None = None
+    copies: tuple[StoreCopy, ...] = ()
+    copy_of: str | None = None
+    source: NonEmpty
+
+
+class ResidencyFinding(_Frozen):
+    """A store (or one of its copies) that breaks a commitment, or cannot be judged."""
+
+    rule_id: NonEmpty
+    commitment: CommitmentId
+    severity: Severity
+    status: FindingStatus
+    title: NonEmpty
+    message: NonEmpty
+    remediation: NonEmpty
+    provider: Provider
+    account: NonEmpty
+    region: str | None
+    resource: NonEmpty
+    kind: NonEmpty
+    store: NonEmpty
+
+
+class ResidencySummary(_Frozen):
+    """Counts for a reader in a hurry."""
+
+    stores: int
+    stores_with_us_data: int
+    unclassified: int
+    findings: int
+    violations: int
+    unknown: int
+    by_commitment: dict[str, int]
+    by_rule: dict[str, int]
+
+
+class ScanScope(_Frozen):
+    """What one provider scan covered (``provider``: aws, oci or inventory)."""
+
+    provider: NonEmpty
+    account: str
+    regions: tuple[str, ...]
+    source: str
+
+
+class ResidencySection(_Frozen):
+    """The residency part of a signed report's predicate."""
+
+    as_of: date
+    singapore_deadline: date
+    own_dc_phase_out: date
+    scopes: tuple[ScanScope, ...]
+    inventory_sha256: str
+    summary: ResidencySummary
+    findings: tuple[ResidencyFinding, ...]
+
+
+@dataclass(frozen=True)
+class ResidencySettings:
+    """What the rules judge stores with: dates, places and tag keys.
+
+    Built from the policy pack (``pack.yaml``) and command-line overrides.
+    """
+
+    as_of: date
+    singapore_deadline: date
+    own_dc_phase_out: date
+    us_country_codes: tuple[str, ...]
+    singapore_regions: tuple[str, ...]
+    region_tag: str = "data-subject-region"
+    category_tag: str = "data-category"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything one scan produced."""
+
+    settings: ResidencySettings
+    scopes: tuple[ScanScope, ...]
+    stores: tuple[DataStore, ...]
+    findings: tuple[ResidencyFinding, ...]
+    generated_at: datetime
+
+
+class ScanError(AuditError):
+    """A provider could not be scanned: authentication, permission or network (exit 3).
+
+    The message names the provider, the region and the call that failed, so a scan
+    that could not see everything is never mistaken for a clean one.
+    """
+
+    exit_code = EXIT_INTEGRITY
+
+    def __init__(self, provider: str, region: str | None, operation: str, detail: str) -> None:
+        super().__init__(f"{provider} {region or 'global'}: {operation} failed: {detail}")
+        self.provider = provider
+        self.region = region
+        self.operation = operation
