@@ -22,7 +22,8 @@ from typing import Literal
 from audit import __version__
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
-from audit.logs.verify import LogVerifier, VerificationReport, verify_log
+from audit.logs.trusted import SignedCheckpoint
+from audit.logs.verify import Completeness, LogVerifier, VerificationReport, verify_log
 from audit.models import AccessEvent, Approval, Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.records import iter_jsonl
@@ -175,19 +176,25 @@ def replay(
     workers: int = 1,
     engine_kind: EngineKind = "local",
     scheduler: str | None = None,
+    trusted_checkpoint: SignedCheckpoint | None = None,
+    expected_size: int | None = None,
+    require_complete: bool = False,
 ) -> ReplayOutcome:
     """Verify, replay, and write ``report.intoto.json``, ``findings.json``, ``report.md``.
 
     ``workers`` > 1 judges segments on that many processes; ``engine_kind="dask"``
     on a dask.distributed cluster (``scheduler`` address, or a local one). Every
-    mode yields the same findings.
+    mode yields the same findings. ``trusted_checkpoint``/``expected_size`` pin the
+    log so truncation, rollback and equivocation fail verification; without a pin
+    the report says completeness is unproven (``require_complete`` refuses that).
     """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
-    verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+    verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE,
+                           trusted_checkpoint=trusted_checkpoint, expected_size=expected_size)
     if engine_kind == "local" and workers <= 1:
         stream = replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment)
     else:
@@ -201,6 +208,8 @@ def replay(
     report = verifier.report()
     if not report.ok or report.root is None:
         raise integrity_failure("access log", logdir, report)
+    if require_complete and report.completeness is not Completeness.proven:
+        raise IntegrityError(f"access log completeness is unproven: {report.completeness_detail}", path=logdir)
     findings.sort(key=lambda f: (f.time, f.event_ids, f.rule_id))
     stats = engine.stats
     summary = Summary(
@@ -216,7 +225,8 @@ def replay(
         generated_at=now or datetime.now(UTC),
         log=LogSummary(
             origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
-            root=report.root, segments=report.segments, verified=True,
+            root=report.root, segments=report.segments, completeness=report.completeness.value,
+            completeness_detail=report.completeness_detail,
             last_checkpoint_sha256=report.last_checkpoint_sha256,
         ),
         approvals=ApprovalsSummary(

@@ -188,3 +188,13 @@ def test_demo_shows_residency_findings_in_a_verified_report(
     rules = {(f.rule_id, f.provider) for f in residency.findings}
     assert ("store-not-on-oci", "aws") in rules and ("singapore-after-deadline", "aws") in rules
     assert ("own-dc-not-phased-out", "own_dc") in rules
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_log_verify_reads_a_sealed_log_from_s3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        _upload("audit-logs", "prod/access/", ACCESS_LOG)
+        assert main(["log", "verify", "s3://audit-logs/prod/access", "--keyring", KEYRING, "--format", "json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["log"] == "s3://audit-logs/prod/access" and doc["tree_size"] == 2993
+        assert main(["log", "verify", "s3://audit-logs/nothing-here/", "--keyring", KEYRING]) == EXIT_INPUT

@@ -35,6 +35,7 @@ from audit.errors import (
     AuditError,
     InputError,
 )
+from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
 from audit.pipeline import atomic_write, replay
 from audit.signing.keys import (
@@ -154,20 +155,33 @@ def replay_cmd(
     scheduler: Annotated[
         str | None, typer.Option(help="dask scheduler address (default: start a local cluster).")
     ] = None,
+    trusted_checkpoint: Annotated[
+        Path | None, typer.Option(help="A checkpoint of this log kept from earlier: proves completeness.")
+    ] = None,
+    expect_size: Annotated[int | None, typer.Option(min=1, help="The log holds at least this many events.")] = None,
+    require_complete: Annotated[
+        bool, typer.Option("--require-complete", help="Exit 3 unless a pin proves the log complete.")
+    ] = False,
 ) -> int:
     """Verify the log, replay every event against the policy then in force, sign a report."""
     keyring = load_keyring(keyring_path)
     key = signing_key(report_key)
     if scheduler is not None and engine is not Engine.dask:
         raise InputError("--scheduler needs --engine dask")
+    pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
     with local_log_dir(logdir) as local_logdir, progress("replaying", None) as bar:
         outcome = replay(
             local_logdir, keyring, approvals, policy, key, out_dir,
             on_segment=lambda n: bar.advance(bar.task_ids[0], n),
             workers=workers, engine_kind=engine.value, scheduler=scheduler,
+            trusted_checkpoint=pin, expected_size=expect_size, require_complete=require_complete,
         )
     summary = outcome.statement.predicate.summary
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"
+    log_summary = outcome.statement.predicate.log
+    if log_summary.completeness != "proven":
+        err.print(f"WARNING: log completeness {log_summary.completeness.upper()}: {log_summary.completeness_detail}",
+                  markup=False)
     log.info("replay.done", events=summary.events, findings=summary.findings, out=str(out_dir))
     _print_summary(outcome.statement.predicate.commitments, summary.by_commitment, summary.by_rule)
     out.print(

@@ -30,6 +30,7 @@ from audit.logs.writer import seal
 from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write, sealable_records
 from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
+from audit.sources.s3 import local_log_dir
 
 log_app = typer.Typer(help="Seal, append, verify and prove tamper-evident access logs.", no_args_is_help=True)
 prove_app = typer.Typer(help="Write RFC 9162 inclusion and consistency proofs as JSON files.",
@@ -113,7 +114,7 @@ def _status(report: VerificationReport) -> str:
     return "verified" if report.completeness is Completeness.proven else "verified-completeness-unproven"
 
 
-def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFormat) -> None:
+def _print_verification(logdir: str | Path, report: VerificationReport, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         doc = {
             "log": str(logdir), "ok": report.ok, "status": _status(report),
@@ -141,7 +142,7 @@ def _print_verification(logdir: Path, report: VerificationReport, fmt: OutputFor
 
 @log_app.command("verify")
 def log_verify(
-    logdir: Annotated[Path, typer.Argument(help="Sealed log directory.")],
+    logdir: Annotated[str, typer.Argument(help="Sealed log directory, or s3://bucket/prefix.")],
     keyring_path: KeyringOption,
     trusted_checkpoint: Annotated[
         Path | None,
@@ -162,11 +163,12 @@ def log_verify(
     proven complete (its tail could have been deleted with its checkpoints): the
     output says so, and the exit code is 0 unless --require-complete.
     """
-    if not logdir.is_dir():
-        raise InputError("no such log directory", path=logdir)
     keyring = load_keyring(keyring_path)
     pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
-    report = verify_log(logdir, keyring, trusted_checkpoint=pin, expected_size=expect_size)
+    with local_log_dir(logdir) as local:
+        if not local.is_dir():
+            raise InputError("no such log directory", path=logdir)
+        report = verify_log(local, keyring, trusted_checkpoint=pin, expected_size=expect_size)
     _print_verification(logdir, report, fmt)
     if not report.ok:
         return EXIT_INTEGRITY

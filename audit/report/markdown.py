@@ -29,7 +29,8 @@ def render_markdown(pred: Predicate) -> str:
         f"Generated {pred.generated_at.isoformat()} by {e(pred.tool['name'])} {e(pred.tool['version'])}.",
         "",
         f"- Log: {e(pred.log.origin or 'unnamed')}, {pred.log.tree_size} events in {pred.log.segments} segments, "
-        f"root {pred.log.root}, signatures verified: **{'yes' if pred.log.verified else 'NO'}**",
+        f"root {pred.log.root}, signatures verified: **yes**; completeness: "
+        f"**{e(pred.log.completeness.upper())}** ({e(pred.log.completeness_detail)})",
         f"- Approvals: {pred.approvals.count} from {e(pred.approvals.source)} ({e(pred.approvals.kind)}); "
         f"signature-verified: **{'yes' if pred.approvals.signature_verified else 'no'}**",
         f"- Policy: {e(pred.policy.directory)} versions {e(', '.join(pred.policy.versions))}"

@@ -52,7 +52,8 @@ class LogSummary(_Strict):
     tree_size: int
     root: str
     segments: int
-    verified: bool
+    completeness: str  # "proven" (checked against a pin) or "unproven" (tail could be missing)
+    completeness_detail: str
     last_checkpoint_sha256: str | None
 
 
