@@ -184,15 +184,20 @@ def test_keygen_requires_passphrase_or_explicit_unencrypted(
     assert main(["keygen", "--out", str(key)]) == EXIT_INPUT
     assert PASSPHRASE_ENV in _one_line_error(capsys)
     assert not key.exists()
-    assert main(["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json")]) == 0
+    assert main(["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json")]) == 2
+    assert "--purpose" in _one_line_error(capsys) and not key.exists()
+    assert main(["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json"),
+                 "--purpose", "log"]) == 0
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert "UNENCRYPTED" in capsys.readouterr().err
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
     enc = tmp_path / "e.key"
-    assert main(["keygen", "--out", str(enc), "--keyring", str(tmp_path / "ring.json"), "--label", "prod"]) == 0
+    assert main(["keygen", "--out", str(enc), "--keyring", str(tmp_path / "ring.json"), "--label", "prod",
+                 "--purpose", "report", "--purpose", "approvals"]) == 0
     assert b"ENCRYPTED PRIVATE KEY" in enc.read_bytes()
     ring = json.loads((tmp_path / "ring.json").read_text())
     assert len(ring["keys"]) == 2 and ring["keys"][1]["label"] == "prod"
+    assert ring["keys"][0]["purposes"] == ["log"] and ring["keys"][1]["purposes"] == ["report", "approvals"]
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,6 +38,7 @@ REQUIRED = {
     "unreferenced injected segment": ["injected_segment"],
     "trailing bytes / appended record": ["trailing_bytes", "appended_record"],
     "unknown, expired or revoked key": ["unknown_key", "expired_key", "revoked_key"],
+    "key not trusted for this purpose": ["wrong_purpose_key"],
     "rollback": ["rollback"],
     "equivocation": ["equivocation_trusted", "equivocation_in_directory"],
     "corrupted / undecodable file": ["undecodable_segment", "undecodable_checkpoint"],

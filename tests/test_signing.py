@@ -443,13 +443,18 @@ def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: py
     pub.write_text(public_key_pem(key.public))
     ring = tmp_path / "ring.json"
     assert main(["keyring", "add", str(ring), str(pub), "--label", "producer", "--not-before",
-                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31"]) == 0
+                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31"]) == 2
+    assert "--purpose" in capsys.readouterr().err
+    assert main(["keyring", "add", str(ring), str(pub), "--label", "producer", "--not-before",
+                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31", "--purpose", "log"]) == 0
     assert f"added key {key.key_id}" in capsys.readouterr().out
-    assert main(["keyring", "add", str(ring), str(pub)]) == 2
+    assert main(["keyring", "add", str(ring), str(pub), "--purpose", "log"]) == 2
     assert "already in the keyring" in capsys.readouterr().err
     assert main(["keyring", "list", str(ring), "--at", "2024-06-01", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)["keys"]
-    assert [(k["key_id"], k["status"], k["not_after"]) for k in listed] == [(key.key_id, "ok", "2024-12-31T00:00:00Z")]
+    assert [(k["key_id"], k["status"], k["not_after"], k["purposes"]) for k in listed] == [
+        (key.key_id, "ok", "2024-12-31T00:00:00Z", "log")
+    ]
     assert main(["keyring", "list", str(ring), "--at", "2025-06-01"]) == 0
     assert "expired" in capsys.readouterr().out
     assert main(["keyring", "revoke", str(ring), key.key_id[:10], "--at", "2024-03-01T12:00:00+01:00"]) == 0
@@ -457,7 +462,7 @@ def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: py
     assert load_keyring(ring).keys[0].revoked_at == datetime(2024, 3, 1, 11, tzinfo=UTC)
     assert main(["keyring", "revoke", str(ring), "0123", "--at", "yesterday"]) == 2
     assert "at least 8 hex digits" in capsys.readouterr().err
-    assert main(["keyring", "add", str(ring), str(tmp_path / "missing.pub")]) == 2
+    assert main(["keyring", "add", str(ring), str(tmp_path / "missing.pub"), "--purpose", "log"]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -466,7 +471,8 @@ def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
     key_path, ring = tmp_path / "producer.key", tmp_path / "ring.json"
-    assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01"]) == 0
+    assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01",
+                 "--purpose", "log"]) == 0
     assert key_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     events = tmp_path / "events.jsonl"
     events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()

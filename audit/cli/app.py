@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from audit.cli import demo as demo_mod
-from audit.cli.console import err, log, out, progress, signing_key
+from audit.cli.console import KeyPurpose, err, log, out, progress, purposes, signing_key
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
@@ -41,7 +41,8 @@ from audit.pipeline import atomic_write, replay
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     Keyring,
-    KeyringEntry,
+    add_key,
+    entry_for_public_key,
     generate_signing_key,
     load_keyring,
     passphrase_from_env,
@@ -104,8 +105,13 @@ def keygen(
     unencrypted: Annotated[
         bool, typer.Option("--unencrypted", help="Write the key unencrypted with mode 0600 (not recommended).")
     ] = False,
+    purpose: Annotated[
+        list[KeyPurpose], typer.Option(help="With --keyring: what the key may sign (log, approvals, report).")
+    ] = [],  # noqa: B006 - typer reads the default; it is never mutated
 ) -> int:
     """Generate an Ed25519 signing key, encrypted with $RESIDENCY_AUDIT_KEY_PASSPHRASE."""
+    if keyring_path is not None and not purpose:
+        raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
     passphrase = passphrase_from_env()
     if passphrase is None and not unencrypted:
         raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
@@ -119,11 +125,9 @@ def keygen(
     atomic_write(pub_path, public_key_pem(key.public).encode())
     if keyring_path is not None:
         ring = load_keyring(keyring_path) if keyring_path.exists() else Keyring(keys=())
-        entry = KeyringEntry(
-            key_id=key.key_id, public_key=public_key_pem(key.public), label=label,
-            not_before=_utc(not_before), not_after=_utc(not_after),
-        )
-        write_keyring(keyring_path, Keyring(keys=(*ring.keys, entry)))
+        entry = entry_for_public_key(public_key_pem(key.public), label=label, not_before=_utc(not_before),
+                                     not_after=_utc(not_after), purposes=purposes(purpose))
+        write_keyring(keyring_path, add_key(ring, entry))
     log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
     return EXIT_CLEAN

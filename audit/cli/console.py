@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from audit.cli.state import STATE
-from audit.signing.keys import SigningKey, load_private_key, passphrase_from_env
+from audit.signing.keys import Purpose, SigningKey, load_private_key, passphrase_from_env
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,6 +27,20 @@ class OutputFormat(StrEnum):
 
     text = "text"
     json = "json"
+
+
+class KeyPurpose(StrEnum):
+    """What a key may sign (``--purpose``, repeatable)."""
+
+    log = "log"
+    approvals = "approvals"
+    report = "report"
+
+
+def purposes(values: list[KeyPurpose]) -> tuple[Purpose, ...]:
+    """Distinct purposes in the order given."""
+    chosen: tuple[Purpose, ...] = tuple(dict.fromkeys(v.value for v in values))
+    return chosen
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from audit.cli.console import OutputFormat, log, out
+from audit.cli.console import KeyPurpose, OutputFormat, log, out, purposes
 from audit.errors import EXIT_CLEAN, InputError
 from audit.records import open_input
 from audit.signing.keys import (
@@ -55,8 +55,13 @@ def keyring_add(
     label: Annotated[str | None, typer.Option(help="Who or what the key belongs to.")] = None,
     not_before: Annotated[str | None, typer.Option(help="Valid from (RFC 3339; UTC if no zone).")] = None,
     not_after: Annotated[str | None, typer.Option(help="Valid until (RFC 3339; UTC if no zone).")] = None,
+    purpose: Annotated[
+        list[KeyPurpose], typer.Option(help="What the key may sign: log, approvals, report (repeat for several).")
+    ] = [],  # noqa: B006 - typer reads the default; it is never mutated
 ) -> int:
-    """Add a public key with its validity window (the keyring is created if missing)."""
+    """Add a public key with its validity window and purposes (the keyring is created if missing)."""
+    if not purpose:
+        raise InputError("give --purpose log|approvals|report (repeatable): what this key may sign")
     pem_path = open_input(public_key)
     try:
         pem = pem_path.read_text(encoding="ascii")
@@ -64,7 +69,7 @@ def keyring_add(
         raise InputError(f"cannot read public key: {exc}", path=pem_path) from None
     try:
         entry = entry_for_public_key(pem, label=label, not_before=_time(not_before, "--not-before"),
-                                     not_after=_time(not_after, "--not-after"))
+                                     not_after=_time(not_after, "--not-after"), purposes=purposes(purpose))
     except InputError as exc:
         raise InputError(exc.reason, path=pem_path) from None
     current = load_keyring(ring) if ring.exists() else Keyring(keys=())
@@ -107,7 +112,7 @@ def keyring_list(
     rows = [
         {"key_id": e.key_id, "label": e.label, "not_before": e.not_before and _iso(e.not_before),
          "not_after": e.not_after and _iso(e.not_after), "revoked_at": e.revoked_at and _iso(e.revoked_at),
-         "status": e.status(when).value}
+         "purposes": ",".join(e.purposes), "status": e.status(when).value}
         for e in keyring.keys
     ]
     if fmt is OutputFormat.json:
@@ -117,5 +122,5 @@ def keyring_list(
     for row in rows:
         revoked = f" revoked {row['revoked_at']}" if row["revoked_at"] else ""
         out.print(f"{row['key_id']} {row['status']:<13} valid {row['not_before'] or '-'} .. {row['not_after'] or '-'}"
-                  f"{revoked}  {row['label'] or ''}".rstrip(), markup=False)
+                  f"{revoked} for {row['purposes']}  {row['label'] or ''}".rstrip(), markup=False)
     return EXIT_CLEAN

@@ -55,7 +55,7 @@ from audit.logs.checkpoint import (
 from audit.logs.merkle import TreeBuilder, leaf_hashes
 from audit.logs.verify import LogVerifier, read_journal
 from audit.logs.writer import signed_checkpoint
-from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
 RecordSource = Callable[[], Iterable[bytes]]
 """Returns a fresh iterator over the records to append (called twice: validate, then write)."""
@@ -232,7 +232,7 @@ def append(
     elif time.tzinfo is None or time.utcoffset() is None:
         raise InputError("append time must be timezone-aware")
     time = time.astimezone(UTC)
-    require_signing_key_valid(keyring, key, time)
+    require_signing_key_valid(keyring, key, time, purpose_for_record_type(plan.record_type))
     journal = plan.journal
     size = journal.segment_size if journal is not None else segment_size
     if size < 1:

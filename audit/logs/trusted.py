@@ -29,7 +29,7 @@ from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import CHECKPOINT_PAYLOAD_TYPE, CheckpointBody, parse_checkpoint_payload
 from audit.records import describe_validation_error, open_input
 from audit.signing.dsse import envelope_bytes, parse_envelope, verify_envelope
-from audit.signing.keys import Keyring, KeyStatus
+from audit.signing.keys import Keyring, KeyStatus, purpose_for_record_type
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def read_checkpoint(raw: bytes, keyring: Keyring, *, path: str | Path) -> Signed
         raise IntegrityError("signed body is not canonical (RFC 8785) JSON", path=path)
     if body.key_id != verified.key_id:
         raise IntegrityError(f"body names key {body.key_id} but is signed by {verified.key_id}", path=path)
-    status = keyring.status(verified.key_id, at=body.time)
+    status = keyring.status(verified.key_id, at=body.time, purpose=purpose_for_record_type(body.record_type))
     if status is not KeyStatus.ok:
         when = body.time.strftime("%Y-%m-%dT%H:%M:%SZ")
         raise IntegrityError(f"signed by key {verified.key_id}, {status.value} at {when}", path=path)

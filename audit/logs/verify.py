@@ -65,7 +65,7 @@ from audit.logs.merkle import HASH_LEN, TreeBuilder, leaf_hashes, root_of
 from audit.logs.trusted import SignedCheckpoint, read_checkpoint
 from audit.records import describe_validation_error
 from audit.signing.dsse import Envelope, envelope_bytes, parse_envelope, verify_envelope
-from audit.signing.keys import Keyring, KeyStatus
+from audit.signing.keys import Keyring, KeyStatus, purpose_for_record_type
 
 __all__ = [
     "FINAL_CHECKS",
@@ -89,6 +89,7 @@ __all__ = [
 PROBLEM_CODES = frozenset({
     "empty-log", "checkpoint-missing", "segment-missing", "unexpected-file", "undecodable-file",
     "malformed-checkpoint", "unknown-key", "bad-signature", "key-revoked", "key-expired", "key-not-yet-valid",
+    "key-wrong-purpose",
     "segment-moved", "segment-replayed", "equivocation", "record-type-mismatch", "origin-mismatch",
     "chain-broken", "tree-size-mismatch", "malformed-segment", "leaves-file-tampered", "trailing-data",
     "event-modified", "event-deleted", "event-inserted", "events-reordered", "root-mismatch",
@@ -500,14 +501,16 @@ _STATUS_CODES = {
     KeyStatus.revoked: "key-revoked",
     KeyStatus.expired: "key-expired",
     KeyStatus.not_yet_valid: "key-not-yet-valid",
+    KeyStatus.wrong_purpose: "key-wrong-purpose",
 }
 
 
 def check_key_status(ctx: SegmentContext) -> None:
-    """``key-revoked`` / ``key-expired`` / ``key-not-yet-valid`` at the checkpoint's time."""
+    """``key-revoked`` / ``key-expired`` / ``key-not-yet-valid`` at the checkpoint's time, and
+    ``key-wrong-purpose`` for a key not trusted to sign logs of this record type."""
     body, signer = ctx.body, ctx.signer
     assert body is not None and signer is not None
-    status = ctx.log.keyring.status(signer, at=body.time)
+    status = ctx.log.keyring.status(signer, at=body.time, purpose=purpose_for_record_type(body.record_type))
     if status is not KeyStatus.ok:
         when = body.time.strftime("%Y-%m-%dT%H:%M:%SZ")
         ctx.problem(_STATUS_CODES[status],

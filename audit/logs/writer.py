@@ -47,7 +47,7 @@ from audit.logs.checkpoint import (
 )
 from audit.logs.merkle import TreeBuilder, leaf_hash, root_of
 from audit.signing.dsse import envelope_bytes, sign_envelope
-from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def seal(
         raise InputError("seal time must be timezone-aware")
     time = time.astimezone(UTC)
     if keyring is not None:
-        require_signing_key_valid(keyring, key, time)
+        require_signing_key_valid(keyring, key, time, purpose_for_record_type(record_type))
     _check_out(out)
     parent = out.parent
     try:

@@ -187,7 +187,7 @@ def load_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]
         raise IntegrityError(f"signed payload is not a report statement: {reason}", path=path) from None
     if statement.type_ != STATEMENT_TYPE or statement.predicateType != PREDICATE_TYPE:
         raise IntegrityError("signed payload has an unexpected statement or predicate type", path=path)
-    status = keyring.status(verified.key_id, at=statement.predicate.generated_at)
+    status = keyring.status(verified.key_id, at=statement.predicate.generated_at, purpose="report")
     if status is not KeyStatus.ok:
         raise IntegrityError(f"report signed by key {verified.key_id} which is {status.value}", path=path)
     return statement, verified.key_id

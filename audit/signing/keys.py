@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from pydantic import BaseModel, ConfigDict, PrivateAttr, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from audit.errors import InputError, IntegrityError, KeyMaterialError
 from audit.models import UtcDatetime
@@ -253,13 +253,26 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
 
 
 class KeyStatus(StrEnum):
-    """Whether a key may be trusted for a signature made at a given time."""
+    """Whether a key may be trusted for a signature made at a given time, for a purpose."""
 
     ok = "ok"
     unknown = "unknown"
     revoked = "revoked"
     not_yet_valid = "not_yet_valid"
     expired = "expired"
+    wrong_purpose = "wrong_purpose"
+
+
+#: What a key may sign: access-log checkpoints, approvals-log checkpoints, reports.
+#: Separating them stops one party's key from vouching for another's artefact (a
+#: log producer's key signing a "clean" audit report, say).
+Purpose = Literal["log", "approvals", "report"]
+ALL_PURPOSES: tuple[Purpose, ...] = ("log", "approvals", "report")
+
+
+def purpose_for_record_type(record_type: str | None) -> Purpose:
+    """The key purpose a sealed log of ``record_type`` records must be signed for."""
+    return "approvals" if record_type == "approval" else "log"
 
 
 def _load_public_pem(text: str) -> Ed25519PublicKey:
@@ -283,6 +296,9 @@ class KeyringEntry(BaseModel):
     not_before: UtcDatetime | None = None
     not_after: UtcDatetime | None = None
     revoked_at: UtcDatetime | None = None
+    #: Omitted in keyrings written before purposes existed: such a key is trusted for
+    #: every purpose. ``keygen``/``keyring add`` always write explicit purposes.
+    purposes: tuple[Purpose, ...] = Field(default=ALL_PURPOSES, min_length=1)
 
     _key: Ed25519PublicKey | None = PrivateAttr(default=None)
 
@@ -307,14 +323,16 @@ class KeyringEntry(BaseModel):
             self._key = _load_public_pem(self.public_key)
         return self._key
 
-    def status(self, at: datetime) -> KeyStatus:
-        """Status of this key for a signature made at ``at`` (timezone-aware)."""
+    def status(self, at: datetime, purpose: Purpose | None = None) -> KeyStatus:
+        """Status of this key for a signature made at ``at`` (timezone-aware) for ``purpose``."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise InputError("key status needs a timezone-aware time")
         if self.revoked_at is not None:
             # A revoked key is treated as compromised: nothing it signed is trusted,
             # whatever time the signature claims.
             return KeyStatus.revoked
+        if purpose is not None and purpose not in self.purposes:
+            return KeyStatus.wrong_purpose
         if self.not_before is not None and at < self.not_before:
             return KeyStatus.not_yet_valid
         if self.not_after is not None and at > self.not_after:
@@ -345,16 +363,17 @@ class Keyring(BaseModel):
         """The entry for ``key_id``, or None."""
         return self._by_id.get(key_id)
 
-    def status(self, key_id: str, at: datetime) -> KeyStatus:
-        """Status of ``key_id`` for a signature made at ``at``.
+    def status(self, key_id: str, at: datetime, purpose: Purpose | None = None) -> KeyStatus:
+        """Status of ``key_id`` for a signature made at ``at`` for ``purpose``.
 
         ``revoked`` wins whenever ``revoked_at`` is set (regardless of ``at``);
-        ``not_before``/``not_after`` are inclusive bounds.
+        ``not_before``/``not_after`` are inclusive bounds; a key not listed for
+        ``purpose`` is ``wrong_purpose``.
         """
         entry = self.get(key_id)
         if entry is None:
             return KeyStatus.unknown
-        return entry.status(at)
+        return entry.status(at, purpose)
 
     def public_key(self, key_id: str) -> Ed25519PublicKey:
         """The public key for ``key_id``; :class:`IntegrityError` if it is not in the keyring."""
@@ -371,6 +390,8 @@ def _describe_status(entry: KeyringEntry, status: KeyStatus) -> str:
         return f"expired (not_after {entry.not_after.isoformat()})"
     if status is KeyStatus.not_yet_valid and entry.not_before is not None:
         return f"not yet valid (not_before {entry.not_before.isoformat()})"
+    if status is KeyStatus.wrong_purpose:
+        return f"not trusted for this purpose (its purposes: {', '.join(entry.purposes)})"
     return status.value
 
 
@@ -380,6 +401,7 @@ def entry_for_public_key(
     label: str | None = None,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    purposes: tuple[Purpose, ...] = ALL_PURPOSES,
 ) -> KeyringEntry:
     """A keyring entry for a PEM Ed25519 public key (its key id computed); InputError if it is not one."""
     try:
@@ -388,20 +410,23 @@ def entry_for_public_key(
         raise InputError(str(exc)) from None
     try:
         return KeyringEntry(key_id=key_id_for(key), public_key=public_key_pem(key), label=label,
-                            not_before=not_before, not_after=not_after)
+                            not_before=not_before, not_after=not_after, purposes=purposes)
     except ValidationError as exc:
         raise InputError(describe_validation_error(exc)) from None
 
 
-def require_signing_key_valid(keyring: Keyring, key: SigningKey, at: datetime) -> None:
+def require_signing_key_valid(
+    keyring: Keyring, key: SigningKey, at: datetime, purpose: Purpose | None = None
+) -> None:
     """Refuse (:class:`KeyMaterialError`) to sign at ``at`` with a key the keyring would not trust then.
 
-    That is a key absent from the keyring, revoked, or outside its validity window.
+    That is a key absent from the keyring, revoked, outside its validity window, or
+    not listed for ``purpose``.
     """
     entry = keyring.get(key.key_id)
     if entry is None:
         raise KeyMaterialError(f"refusing to sign: key {key.key_id} is not in the keyring")
-    status = entry.status(at)
+    status = entry.status(at, purpose)
     if status is not KeyStatus.ok:
         when = at.astimezone(UTC).isoformat()
         raise KeyMaterialError(

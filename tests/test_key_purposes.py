@@ -1,0 +1,50 @@
+"""Key purposes: a log producer's key cannot vouch for a report or an approvals log, and vice versa."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from audit.cli.demo import FIXTURE_PASSPHRASE
+from audit.errors import IntegrityError, KeyMaterialError
+from audit.logs.verify import verify_log
+from audit.logs.writer import seal
+from audit.pipeline import REPORT_FILE, replay, sealable_records, verify_report
+from audit.replay.approvals import APPROVAL_RECORD_TYPE, load_approvals
+from audit.signing.keys import Keyring, SigningKey, load_private_key
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES
+
+NOW = datetime(2022, 6, 30, tzinfo=UTC)
+
+
+def _key(name: str) -> SigningKey:
+    return load_private_key(KEYS / f"{name}.key", FIXTURE_PASSPHRASE)
+
+
+def test_report_signed_by_the_log_producer_is_refused(tmp_path: Path, keyring: Keyring) -> None:
+    out = tmp_path / "report"
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, _key("log-producer"), out, now=NOW)
+    with pytest.raises(IntegrityError, match="wrong_purpose"):
+        verify_report(out / REPORT_FILE, keyring)
+
+
+def test_approvals_sealed_by_the_auditor_are_refused(tmp_path: Path, keyring: Keyring) -> None:
+    approvals = tmp_path / "approvals"
+    seal(sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE), out=approvals, key=_key("auditor"),
+         origin="forged", record_type=APPROVAL_RECORD_TYPE)
+    assert "key-wrong-purpose" in {p.code for p in verify_log(approvals, keyring).problems}
+    with pytest.raises(IntegrityError, match="approvals log failed verification"):
+        load_approvals(approvals, keyring)
+
+
+def test_sealing_refuses_a_key_not_listed_for_the_purpose(tmp_path: Path, keyring: Keyring) -> None:
+    with pytest.raises(KeyMaterialError, match="not trusted for this purpose"):
+        seal(sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE), out=tmp_path / "a",
+             key=_key("log-producer"), origin="x", record_type=APPROVAL_RECORD_TYPE, keyring=keyring)
+    assert not (tmp_path / "a").exists()
+
+
+def test_fixture_keys_each_have_one_purpose(keyring: Keyring) -> None:
+    assert sorted(e.purposes for e in keyring.keys) == [("approvals",), ("log",), ("report",)]
