@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -110,6 +110,13 @@ class AccessEvent(Record):
     source_system: str | None = None
     source_record: SourceRecord | None = None
 
+    @model_validator(mode="after")
+    def _disclosure_names_its_recipient(self) -> AccessEvent:
+        # Without a recipient a disclosure could not be judged against C5/C9 at all.
+        if self.action == "disclose" and self.recipient is None:
+            raise ValueError("a disclose event must name its recipient")
+        return self
+
 
 class Approver(Record):
     """One approver's sign-off on an approval."""
@@ -151,6 +158,12 @@ class Approval(Record):
     break_glass: bool = False
     review: Review | None = None
     reason: str | None = None
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> Approval:
+        if self.not_after < self.not_before:
+            raise ValueError("not_after is before not_before")
+        return self
 
 
 class CommitmentSource(Record):

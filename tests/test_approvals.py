@@ -161,3 +161,13 @@ def test_break_glass_review_must_come_from_us_security_and_not_the_requester(
 ) -> None:
     states = _states(_event(justification="INC-9"), _approval(break_glass=True, review=review), config=config)
     assert states == (["valid"] if counts else ["break_glass_unreviewed"])
+
+
+def test_approval_window_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="not_after is before not_before"):
+        _approval(not_before="2021-10-31T00:00:00Z", not_after="2021-10-01T00:00:00Z")
+
+
+def test_disclosure_must_name_its_recipient() -> None:
+    with pytest.raises(ValueError, match="disclose event must name its recipient"):
+        _event(action="disclose")

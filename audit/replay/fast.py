@@ -108,9 +108,7 @@ class FastReplay:
             event = _DECODER.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return self._full(raw, segment, line, path)
-        if event.time.tzinfo is None or event.on_behalf_of is not None or (
-            event.recipient is not None and event.recipient.kind == "employee"
-        ):
+        if needs_full_path(event):
             return self._full(raw, segment, line, path)
         pack = self._policy.at(event.time)
         key = self._key(event, pack)
@@ -169,9 +167,20 @@ class FastReplay:
         return tuple(parts)
 
 
-def as_pydantic(event: FastEvent) -> AccessEvent:
-    """The pydantic model of a decoded event (used by tests to prove the mirror agrees)."""
-    return AccessEvent.model_validate(msgspec.to_builtins(event))
+def needs_full_path(event: FastEvent) -> bool:
+    """Events the fast path must hand to pydantic and the engine.
+
+    Proxy events need the whole log; naive times and a disclosure without a
+    recipient are rejected by the pydantic model's validators, which msgspec does
+    not mirror, so pydantic must see them to report the error.
+    """
+    recipient = event.recipient
+    return (
+        event.time.tzinfo is None
+        or event.on_behalf_of is not None
+        or (recipient is not None and recipient.kind == "employee")
+        or (event.action == "disclose" and recipient is None)
+    )
 
 
 def decode(raw: bytes) -> FastEvent:
