@@ -13,6 +13,7 @@ import typer
 
 from audit.cli.console import OutputFormat, log, out, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
+from audit.fsio import atomic_write
 from audit.logs.append import append, prepare_append
 from audit.logs.checkpoint import CHECKPOINTS_DIR
 from audit.logs.proofs import (
@@ -27,7 +28,7 @@ from audit.logs.proofs import (
 from audit.logs.trusted import load_checkpoint
 from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
 from audit.logs.writer import seal
-from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write, sealable_records
+from audit.pipeline import ACCESS_RECORD_TYPE, sealable_records
 from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
-from audit.pipeline import atomic_write
+from audit.fsio import atomic_write
 from audit.policy.diagnostics import CHECKS, SEVERITY_RANK, Diagnostic, Severity, diagnostic
 from audit.policy.diff import DiffReport, diff
 from audit.policy.lint import lint_paths

@@ -34,13 +34,14 @@ from typing import Any
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
+from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
 from audit.importers.base import Malformed, OutOfScope, RawRecord, RecordError, Source, iter_records
 from audit.importers.enrichment import Enrichment
 from audit.logs.verify import verify_log
 from audit.logs.writer import SealResult, seal
 from audit.models import AccessEvent
-from audit.pipeline import ACCESS_RECORD_TYPE, atomic_write
+from audit.pipeline import ACCESS_RECORD_TYPE
 from audit.signing.keys import Keyring, SigningKey
 
 SOURCES: dict[str, Source] = {

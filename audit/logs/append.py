@@ -27,7 +27,6 @@ short); it does not protect against writers that ignore the journal.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -38,6 +37,7 @@ from pathlib import Path
 import orjson
 
 from audit.errors import InputError, IntegrityError
+from audit.fsio import fsync_dir
 from audit.logs.checkpoint import (
     CHECKPOINTS_DIR,
     JOURNAL_FILE,
@@ -142,18 +142,6 @@ def prepare_append(logdir: Path, keyring: Keyring, *, source_name: str, source_s
     )
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     """Write ``path`` through its ``.partial`` temporary name; never replaces an existing file."""
     tmp = path.parent / f".{path.name}{PARTIAL_SUFFIX}"
@@ -170,7 +158,7 @@ def _write_file(path: Path, data: bytes) -> None:
         raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _remove_uncommitted(logdir: Path, next_index: int) -> None:
@@ -182,7 +170,7 @@ def _remove_uncommitted(logdir: Path, next_index: int) -> None:
                 directory.name == SEGMENTS_DIR and match is not None and int(match.group(1)) >= next_index)
             if stale:
                 entry.unlink()
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
 
 def _check_record(number: int, record: bytes) -> None:
@@ -266,7 +254,7 @@ def append(
         _segment(plan, index, pending, key, time)
         index += 1
     (plan.logdir / JOURNAL_FILE).unlink()
-    _fsync_dir(plan.logdir)
+    fsync_dir(plan.logdir)
     return AppendResult(
         tree_size=plan.builder.size, root=plan.builder.root().hex(), segments_added=index - plan.next_index,
         records_added=count - skipped, resumed=plan.journal is not None, skipped=skipped,

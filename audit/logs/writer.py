@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audit.errors import InputError
+from audit.fsio import fsync_dir
 from audit.logs.checkpoint import (
     CHECKPOINT_PAYLOAD_TYPE,
     CHECKPOINTS_DIR,
@@ -108,18 +109,6 @@ def _check_out(out: Path) -> None:
             raise InputError("output directory exists and is not empty", path=out)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def seal(
     records: Iterable[bytes],
     *,
@@ -191,13 +180,13 @@ def seal(
             segment = None
         if segments == 0:
             raise InputError("no records to seal", path=out)
-        _fsync_dir(tmp / SEGMENTS_DIR)
-        _fsync_dir(tmp / CHECKPOINTS_DIR)
+        fsync_dir(tmp / SEGMENTS_DIR)
+        fsync_dir(tmp / CHECKPOINTS_DIR)
         try:
             os.replace(tmp, out)
         except OSError as exc:
             raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
-        _fsync_dir(parent)
+        fsync_dir(parent)
         return SealResult(tree_size=total.size, root=total.root().hex(), segments=segments, out=out)
     except BaseException:
         if segment is not None:

@@ -23,7 +23,6 @@ decide what time a signature was made at (callers pass the signed time to
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
@@ -43,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from audit.errors import InputError, IntegrityError, KeyMaterialError
+from audit.fsio import atomic_write
 from audit.models import UtcDatetime
 from audit.records import describe_validation_error, open_input, validate
 
@@ -118,59 +118,6 @@ def public_key_pem(key: Ed25519PublicKey) -> str:
     ).decode("ascii")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Best effort: make a rename in ``directory`` durable."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes, *, mode: int, exclusive: bool) -> None:
-    """Write ``data`` to ``path`` through a temp file (created with ``mode``) and a rename.
-
-    With ``exclusive`` the final step refuses to replace an existing file (hard
-    link, which fails if the name exists); otherwise ``os.replace`` is used.
-    """
-    directory = path.parent
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create directory: {exc.strerror}", path=directory) from None
-    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if exclusive:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise InputError("refusing to overwrite an existing file", path=path) from None
-            except OSError:
-                # File systems without hard links: check, then rename.
-                if path.exists():
-                    raise InputError("refusing to overwrite an existing file", path=path) from None
-                os.replace(tmp, path)
-        else:
-            os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(directory)
-
-
 def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
     """Write ``key`` as PKCS#8 PEM: encrypted if ``passphrase`` is given, else unencrypted.
 
@@ -191,7 +138,7 @@ def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None) -> 
     pem = key.private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    _atomic_write(path, pem, mode=0o600, exclusive=True)
+    atomic_write(path, pem, mode=0o600, exclusive=True)
 
 
 def _type_name(key: object) -> str:
@@ -498,4 +445,4 @@ def write_keyring(path: Path, keyring: Keyring) -> None:
     """
     value = keyring.model_dump(mode="json", exclude_none=True)
     data = orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
-    _atomic_write(Path(path), data, mode=0o644, exclusive=False)
+    atomic_write(Path(path), data, mode=0o644, exclusive=False)

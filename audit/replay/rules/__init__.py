@@ -8,10 +8,9 @@ that decision into a readable :class:`~audit.models.Finding`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping
 
+from audit.plugins import load_rule_modules
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 
 __all__ = ["FindingContext", "Rule", "RuleMetadata", "load_rules"]
@@ -19,15 +18,4 @@ __all__ = ["FindingContext", "Rule", "RuleMetadata", "load_rules"]
 
 def load_rules() -> Mapping[str, Rule]:
     """Every rule shipped in this package, by id (ids are unique)."""
-    rules: dict[str, Rule] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        rule = module.RULE
-        if not isinstance(rule, Rule):
-            raise TypeError(f"{module.__name__}.RULE is not a Rule")
-        if rule.id in rules:
-            raise ValueError(f"duplicate rule id {rule.id!r} in {module.__name__}")
-        rules[rule.id] = rule
-    return rules
+    return load_rule_modules(__name__, __path__, Rule)

@@ -7,9 +7,7 @@ read stores; the scanner collects and links them (:mod:`audit.residency.scanner`
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from audit.plugins import load_rule_modules
 from audit.residency.rules.base import Hit, ResidencyRule, ResidencyRuleMetadata, StoreContext
 
 __all__ = ["Hit", "ResidencyRule", "ResidencyRuleMetadata", "StoreContext", "load_rules"]
@@ -17,15 +15,4 @@ __all__ = ["Hit", "ResidencyRule", "ResidencyRuleMetadata", "StoreContext", "loa
 
 def load_rules() -> tuple[ResidencyRule, ...]:
     """Every rule shipped in this package, ordered by module name (ids are unique)."""
-    rules: dict[str, ResidencyRule] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        rule = module.RULE
-        if not isinstance(rule, ResidencyRule):
-            raise TypeError(f"{module.__name__}.RULE is not a ResidencyRule")
-        if rule.id in rules:
-            raise ValueError(f"duplicate residency rule id {rule.id!r} in {module.__name__}")
-        rules[rule.id] = rule
-    return tuple(rules.values())
+    return tuple(load_rule_modules(__name__, __path__, ResidencyRule).values())
