@@ -9,7 +9,6 @@ log is never reported as clean. It does not print; progress is a callback.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ from typing import Literal
 from audit import __version__
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
+from audit.fsio import atomic_write
 from audit.logs.trusted import SignedCheckpoint
 from audit.logs.verify import Completeness, LogVerifier, VerificationReport, verify_log
 from audit.models import AccessEvent, Approval, Finding
@@ -57,7 +57,7 @@ from audit.residency.models import ScanResult
 from audit.residency.render import residency_markdown
 from audit.residency.scanner import inventory_document, residency_section
 from audit.signing.dsse import envelope_bytes
-from audit.signing.keys import Keyring, SigningKey
+from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
 
 ACCESS_RECORD_TYPE = "access-event"
 REPORT_FILE = "report.intoto.json"
@@ -72,21 +72,6 @@ def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
     model: type[AccessEvent] | type[Approval] = AccessEvent if record_type == ACCESS_RECORD_TYPE else Approval
     for _, record in iter_jsonl(path, model):
         yield canonical_bytes(record)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:
@@ -190,6 +175,8 @@ def replay(
     """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
+    generated_at = now or datetime.now(UTC)
+    require_signing_key_valid(keyring, report_key, generated_at, "report")
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
@@ -222,7 +209,7 @@ def replay(
     commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
     predicate = Predicate(
         tool={"name": "residency-audit", "version": __version__},
-        generated_at=now or datetime.now(UTC),
+        generated_at=generated_at,
         log=LogSummary(
             origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
             root=report.root, segments=report.segments, completeness=report.completeness.value,
@@ -304,7 +291,9 @@ def add_residency_to_report(
     statement, _ = load_signed_statement(report_path, keyring)
     inventory = inventory_document(result)
     section = residency_section(result)
-    predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": now or datetime.now(UTC)})
+    generated_at = now or datetime.now(UTC)
+    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
     markdown = (render_markdown(predicate) + residency_markdown(section)).encode()
     replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
     subjects = [s for s in statement.subject if s.name not in replaced]

@@ -137,7 +137,11 @@ def test_report_verify_detects_one_changed_byte_in_the_report(
         assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_INTEGRITY, offset
         assert "Traceback" not in capsys.readouterr().err
         report.write_bytes(original)
+    capsys.readouterr()
     assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_CLEAN
+    printed = capsys.readouterr().out
+    assert "NOT CHECKED log:" in printed and "NOT CHECKED policy/policy.csv" in printed
+    assert "NOT CHECKED findings.json" not in printed
     flip_byte(out / "findings.json", 50)
     assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_INTEGRITY
 

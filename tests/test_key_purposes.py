@@ -13,6 +13,8 @@ from audit.logs.verify import verify_log
 from audit.logs.writer import seal
 from audit.pipeline import REPORT_FILE, replay, sealable_records, verify_report
 from audit.replay.approvals import APPROVAL_RECORD_TYPE, load_approvals
+from audit.report.statement import sign_statement
+from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES
 
@@ -23,9 +25,18 @@ def _key(name: str) -> SigningKey:
     return load_private_key(KEYS / f"{name}.key", FIXTURE_PASSPHRASE)
 
 
+def test_replay_refuses_to_sign_with_a_key_not_trusted_for_reports(tmp_path: Path, keyring: Keyring) -> None:
+    out = tmp_path / "report"
+    with pytest.raises(KeyMaterialError, match="not trusted for this purpose"):
+        replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, _key("log-producer"), out, now=NOW)
+    assert not out.exists()
+
+
 def test_report_signed_by_the_log_producer_is_refused(tmp_path: Path, keyring: Keyring) -> None:
     out = tmp_path / "report"
-    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, _key("log-producer"), out, now=NOW)
+    outcome = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, _key("auditor"), out, now=NOW)
+    forged = sign_statement(outcome.statement, _key("log-producer"))
+    (out / REPORT_FILE).write_bytes(envelope_bytes(forged))
     with pytest.raises(IntegrityError, match="wrong_purpose"):
         verify_report(out / REPORT_FILE, keyring)
 

@@ -82,3 +82,15 @@ def test_markdown_escapes_log_content(report_dir: Path, keyring: Keyring) -> Non
     assert "\n## Findings\n\nNo violations found." not in text
     assert "<!--" not in text and "\\<\\!--" in text
     assert "\\[1\\]\\(x\\)" in text
+
+
+def test_report_of_a_policy_outside_git_verifies(tmp_path: Path, keyring: Keyring, auditor_key: SigningKey) -> None:
+    import shutil
+
+    policy = tmp_path / "not-a-repo" / "policies"
+    shutil.copytree(POLICIES, policy)
+    out = tmp_path / "report"
+    outcome = replay(ACCESS_LOG, keyring, APPROVALS_LOG, policy, auditor_key, out, now=NOW)
+    assert outcome.statement.predicate.policy.git_revision is None
+    result = verify_report(out / REPORT_FILE, keyring, policy=policy)
+    assert result.ok and result.statement.predicate.policy.git_revision is None

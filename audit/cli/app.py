@@ -35,9 +35,10 @@ from audit.errors import (
     AuditError,
     InputError,
 )
+from audit.fsio import atomic_write
 from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
-from audit.pipeline import atomic_write, replay
+from audit.pipeline import replay
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     Keyring,

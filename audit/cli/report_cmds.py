@@ -29,4 +29,8 @@ def report_verify(
     out.print(f"signature OK (key {result.key_id})", markup=False)
     for check in result.checks:
         out.print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", markup=False)
+    checked = {check.name for check in result.checks}
+    for subject in result.statement.subject:
+        if subject.name not in checked:
+            out.print(f"NOT CHECKED {subject.name}: pass --log, --policy or --approvals to compare it", markup=False)
     return EXIT_CLEAN if result.ok else EXIT_INTEGRITY

@@ -204,7 +204,13 @@ def _load(path: Path, problems: list[DigestProblem]) -> _Loaded | None:
         problems.append(DigestProblem("digest-malformed", str(path), describe_validation_error(exc)))
         return None
     sig_path = path.with_name(path.name + SIGNATURE_SUFFIX)
-    signature = sig_path.read_text(encoding="ascii").strip() if sig_path.is_file() else None
+    signature: str | None = None
+    if sig_path.is_file():
+        try:
+            signature = sig_path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(DigestProblem("digest-bad-signature", str(sig_path), f"unreadable signature file: {exc}"))
+            return None
     return _Loaded(path, digest, str(value["digestEndTime"]), hashlib.sha256(content).hexdigest(), signature)
 
 

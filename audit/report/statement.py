@@ -47,14 +47,14 @@ class Subject(_Strict):
 class LogSummary(_Strict):
     """What the log verification established."""
 
-    origin: str | None
-    record_type: str | None
+    origin: str | None = None
+    record_type: str | None = None
     tree_size: int
     root: str
     segments: int
     completeness: str  # "proven" (checked against a pin) or "unproven" (tail could be missing)
     completeness_detail: str
-    last_checkpoint_sha256: str | None
+    last_checkpoint_sha256: str | None = None
 
 
 class ApprovalsSummary(_Strict):
@@ -72,7 +72,7 @@ class PolicySummary(_Strict):
 
     directory: str
     versions: tuple[str, ...]
-    git_revision: str | None
+    git_revision: str | None = None
 
 
 class Summary(_Strict):
