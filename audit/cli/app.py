@@ -174,7 +174,7 @@ def replay_cmd(
     if scheduler is not None and engine is not Engine.dask:
         raise InputError("--scheduler needs --engine dask")
     pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
-    with local_log_dir(logdir) as local_logdir, progress("replaying", None) as bar:
+    with local_log_dir(logdir) as local_logdir, progress("replaying events", None) as bar:
         outcome = replay(
             local_logdir, keyring, approvals, policy, key, out_dir,
             on_segment=lambda n: bar.advance(bar.task_ids[0], n),

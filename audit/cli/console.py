@@ -12,7 +12,16 @@ from pathlib import Path
 
 import structlog
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from audit.cli.state import STATE
 from audit.signing.keys import Purpose, SigningKey, load_private_key, passphrase_from_env
@@ -43,11 +52,18 @@ def purposes(values: list[KeyPurpose]) -> tuple[Purpose, ...]:
     return chosen
 
 
+class _RateColumn(ProgressColumn):
+    """Items per second, as rich estimates it."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "")
+
+
 @contextmanager
 def progress(label: str, total: int | None) -> Iterator[Progress]:
-    """A progress bar on stderr, silent when not a TTY or with --quiet."""
+    """A progress bar with a rate on stderr, silent when not a TTY or with --quiet."""
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeElapsedColumn(),
         console=err, disable=STATE.quiet or not err.is_terminal, transient=True,
     )
     with bar:
