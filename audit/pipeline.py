@@ -23,7 +23,7 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.fsio import atomic_write
 from audit.logs.trusted import SignedCheckpoint
-from audit.logs.verify import Completeness, LogVerifier, VerificationReport, verify_log
+from audit.logs.verify import Completeness, LogVerifier, VerificationReport, describe_problems, verify_log
 from audit.models import AccessEvent, Approval, Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.records import iter_jsonl
@@ -76,12 +76,7 @@ def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
 
 def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:
     """One-line error for a log that did not verify, naming its first problem."""
-    first = report.problems[0] if report.problems else None
-    where = ""
-    if first is not None and first.segment is not None:
-        where = f" at {first.segment}" + (f":{first.line}" if first.line is not None else "")
-    detail = f"; first: {first.code}{where}: {first.message}" if first else ""
-    return IntegrityError(f"{what} failed verification ({len(report.problems)} problem(s){detail})", path=path)
+    return IntegrityError(f"{what} failed verification ({describe_problems(report.problems)})", path=path)
 
 
 def _git(directory: Path, *args: str) -> str:
@@ -346,9 +341,7 @@ def _check_log(statement: Statement, digests: dict[str, str], logdir: Path, keyr
     report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
     name = next((n for n in digests if n.startswith("log:")), "log")
     if not report.ok or report.root is None:
-        first = report.problems[0] if report.problems else None
-        detail = f"{first.code}: {first.message}" if first else "no verified checkpoint"
-        return SubjectCheck(name, False, f"log does not verify: {detail}")
+        return SubjectCheck(name, False, f"log does not verify: {describe_problems(report.problems)}")
     expected = log_subject(report.origin, report.tree_size, report.root)
     if digests.get(expected.name) != report.root:
         return SubjectCheck(name, False, f"log root {report.root} at size {report.tree_size} is not the reported one")

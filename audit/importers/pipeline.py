@@ -38,7 +38,7 @@ from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
 from audit.importers.base import Malformed, OutOfScope, RawRecord, RecordError, Source, iter_records
 from audit.importers.enrichment import Enrichment
-from audit.logs.verify import verify_log
+from audit.logs.verify import describe_problems, verify_log
 from audit.logs.writer import SealResult, seal
 from audit.models import AccessEvent
 from audit.pipeline import ACCESS_RECORD_TYPE
@@ -224,7 +224,7 @@ def check_import_report(logdir: Path, keyring: Keyring) -> str:
     """Verify the log and that ``import-report.json`` is the one its origin names; return the digest."""
     report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
     if not report.ok:
-        raise IntegrityError(f"log does not verify ({len(report.problems)} problem(s))", path=logdir)
+        raise IntegrityError(f"log does not verify ({describe_problems(report.problems)})", path=logdir)
     expected = report_digest_in_origin(report.origin)
     if expected is None:
         raise InputError("the log's origin names no import report", path=logdir)

@@ -53,7 +53,7 @@ from audit.logs.checkpoint import (
     segment_name,
 )
 from audit.logs.merkle import TreeBuilder, leaf_hashes
-from audit.logs.verify import LogVerifier, read_journal
+from audit.logs.verify import LogVerifier, describe_problems, read_journal
 from audit.logs.writer import signed_checkpoint
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
@@ -120,11 +120,8 @@ def prepare_append(logdir: Path, keyring: Keyring, *, source_name: str, source_s
     report = verifier.report()
     problems = [p for p in report.problems if not (journal is not None and p.code == "append-interrupted")]
     if problems:
-        first = problems[0]
-        where = f"{first.segment}: " if first.segment else ""
         raise IntegrityError(
-            f"refusing to append: the log does not verify ({len(problems)} problem(s); first: "
-            f"{first.code}: {where}{first.message})", path=logdir)
+            f"refusing to append: the log does not verify ({describe_problems(problems)})", path=logdir)
     if report.origin is None or report.record_type is None or report.last_checkpoint_sha256 is None:
         raise InputError("no verified checkpoint: not a sealed log (use `log seal` to create one)", path=logdir)
     if journal is not None:

@@ -29,7 +29,7 @@ from audit.logs.merkle import consistency_path, inclusion_path, leaf_hash, leaf_
 from audit.logs.merkle import verify_consistency as merkle_consistent
 from audit.logs.merkle import verify_inclusion as merkle_includes
 from audit.logs.trusted import SignedCheckpoint
-from audit.logs.verify import LogVerifier, Problem, VerificationReport
+from audit.logs.verify import LogVerifier, Problem, VerificationReport, describe_problems
 from audit.records import describe_validation_error, open_input
 from audit.signing.keys import Keyring
 
@@ -116,10 +116,9 @@ def load_consistency_proof(path: str | Path) -> ConsistencyProof:
 def _require_ok(logdir: Path, report: VerificationReport) -> None:
     if report.ok:
         return
-    first = report.problems[0]
-    where = f"{first.segment}: " if first.segment else ""
-    raise IntegrityError(f"refusing to prove from a log that does not verify ({len(report.problems)} "
-                         f"problem(s); first: {first.code}: {where}{first.message})", path=logdir)
+    raise IntegrityError(
+        f"refusing to prove from a log that does not verify ({describe_problems(report.problems)})", path=logdir
+    )
 
 
 def _record_id(line: bytes) -> str | None:

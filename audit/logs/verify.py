@@ -82,6 +82,7 @@ __all__ = [
     "SegmentInfo",
     "VerificationReport",
     "VerifiedSegment",
+    "describe_problems",
     "read_journal",
     "verify_log",
 ]
@@ -162,6 +163,17 @@ class VerificationReport:
     last_checkpoint_sha256: str | None
     completeness: Completeness = Completeness.unproven
     completeness_detail: str = ""
+
+
+def describe_problems(problems: Sequence[Problem]) -> str:
+    """``N problem(s); first: CODE at SEGMENT:LINE: MESSAGE``, for one-line errors."""
+    if not problems:
+        return "no problems, but no verified checkpoint either"
+    first = problems[0]
+    where = ""
+    if first.segment is not None:
+        where = f" at {first.segment}" + (f":{first.line}" if first.line is not None else "")
+    return f"{len(problems)} problem(s); first: {first.code}{where}: {first.message}"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from audit.errors import InputError, IntegrityError
-from audit.logs.verify import LogVerifier
+from audit.logs.verify import LogVerifier, describe_problems
 from audit.models import AccessEvent, Approval
 from audit.policy import PackConfig
 from audit.records import iter_jsonl, sha256_file, validate_lines
@@ -73,12 +73,7 @@ def _load_sealed(path: Path, keyring: Keyring) -> ApprovalSet:
         collected += [(str(seg_path), n, a) for n, a in validate_lines(segment.lines, Approval, path=seg_path)]
     report = verifier.report()
     if not report.ok or report.root is None:
-        first = report.problems[0] if report.problems else None
-        detail = f"{first.code}: {first.message}" if first else "no verified checkpoint"
-        raise IntegrityError(
-            f"approvals log failed verification ({len(report.problems)} problem(s)); first: {detail}",
-            path=path,
-        )
+        raise IntegrityError(f"approvals log failed verification ({describe_problems(report.problems)})", path=path)
     return ApprovalSet(
         _index(iter(collected)),
         path,
