@@ -124,3 +124,19 @@ def test_fast_and_full_paths_find_the_same(seed: int | None) -> None:
     fast, hits = _fast(lines)
     assert fast == _full(lines)
     assert hits > len(lines) // 2  # the cache really is used
+
+
+def test_deadlines_are_judged_on_the_utc_date_on_both_paths() -> None:
+    def sg_read(eid: str, time: str) -> bytes:
+        body = orjson.loads(LINES[0])
+        body.update(event_id=eid, time=time, approval_ids=[], action="read")
+        body["actor"] = {"id": "us-x", "office_country": "US", "physical_country": "US"}
+        body["resource"] = {"id": "r", "dataset": "us-videos", "category": "public_video", "store": "sg-backup-01",
+                            "provider": "own_dc", "region": "singapore", "store_kind": "backup"}
+        return orjson.dumps(body)
+
+    # Same local date; the second is already 2021-12-01 (the deadline) in UTC.
+    lines = [sg_read("before", "2021-11-30T10:00:00Z"), sg_read("after", "2021-11-30T23:30:00-02:00")]
+    fast, _ = _fast(lines)
+    assert fast == _full(lines)
+    assert [f.event_ids[0] for f in fast if f.rule_id == "singapore-backup-after-deadline"] == ["after"]

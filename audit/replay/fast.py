@@ -13,7 +13,7 @@ error messages, are produced in one place only. It does not verify logs.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -137,7 +137,7 @@ class FastReplay:
     def _key(self, e: FastEvent, pack: PolicyPack) -> Hashable:
         """Everything the full engine reads to decide, and nothing else."""
         res, actor, cfg = e.resource, e.actor, pack.config
-        day = e.time.date()
+        day = e.time.astimezone(UTC).date()  # deadlines are UTC dates, as in the engine
         recipient = (e.recipient.kind, e.recipient.country) if e.recipient is not None else None
         return (
             id(pack), actor.kind, actor.physical_country, actor.office_country,
