@@ -26,14 +26,26 @@ from audit.replay.rules import FindingContext, Rule
 
 @dataclass(frozen=True)
 class _Pending:
-    """A proxy event waiting for the end of the stream to learn where its colleague was."""
+    """A proxy event waiting for the end of the stream to learn where its colleague was.
 
-    event: AccessEvent
+    Kept compact (the event as its JSON bytes, rebuilt only if it yields a finding):
+    a log can hold many proxy events, and they cross process boundaries.
+    """
+
+    event_json: bytes
+    time: datetime
+    action: str
     position: LogPosition | None
     actor_class: str
     colleague: str
     how: str  # "on behalf of" or "handed to"
     stated_class: str | None = None  # the colleague's class when the event names their country
+
+    @classmethod
+    def of(cls, event: AccessEvent, position: LogPosition | None, actor_class: str, colleague: str, how: str,
+           stated_class: str | None = None) -> _Pending:
+        return cls(event.model_dump_json(exclude_none=True).encode(), event.time, event.action, position,
+                   actor_class, colleague, how, stated_class)
 
 
 class Whereabouts:
@@ -150,9 +162,9 @@ class ReplayEngine:
         recipient = event.recipient
         if recipient is not None and recipient.kind == "employee":
             stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
-            self._pending.append(_Pending(event, position, actor, recipient.id, "handed to", stated))
+            self._pending.append(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
         if event.on_behalf_of is not None:
-            self._pending.append(_Pending(event, position, actor, event.on_behalf_of, "on behalf of"))
+            self._pending.append(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
         return self._record(list(findings.values()))
 
     def drain(self) -> Partial:
@@ -203,11 +215,13 @@ class ReplayEngine:
         """
         out: dict[tuple[str, str], Finding] = {}
         for pending in self._pending:
-            event = pending.event
-            colleague = pending.stated_class or self._whereabouts.at(pending.colleague, event.time)
-            pack = self._policy.at(event.time)
+            colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
+            pack = self._policy.at(pending.time)
+            request = ("proxy", pending.actor_class, colleague or UNLOCATED, pending.action, NONE)
+            if pack.decide(request).allowed:
+                continue
+            event = AccessEvent.model_validate_json(pending.event_json)
             detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
-            request = ("proxy", pending.actor_class, colleague or UNLOCATED, event.action, NONE)
             found: dict[str, Finding] = {}
             self._judge(found, pack, event, pending.position, pending.actor_class, request, detail,
                         related=pending.colleague)
