@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import rfc8785
 from pydantic import BaseModel
 
@@ -18,3 +19,11 @@ def canonical_bytes(value: Any) -> bytes:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", exclude_none=True)
     return rfc8785.dumps(value)
+
+
+def is_canonical(data: bytes) -> bool:
+    """Whether ``data`` is exactly the RFC 8785 form of the JSON value it encodes."""
+    try:
+        return rfc8785.dumps(orjson.loads(data)) == data
+    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError):
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +28,7 @@ from audit.logs.trusted import load_checkpoint
 from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
 from audit.logs.writer import seal
 from audit.pipeline import ACCESS_RECORD_TYPE, sealable_records
+from audit.records import open_input, sha256_file
 from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir
@@ -74,13 +74,6 @@ def log_seal(
     return EXIT_CLEAN
 
 
-def _file_sha256(path: Path) -> str:
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 @log_app.command("append")
 def log_append(
     logdir: Annotated[Path, typer.Argument(help="Sealed log directory to extend.")],
@@ -92,7 +85,7 @@ def log_append(
     """Verify a log, then append records as new signed segments; rerun the same command to resume a crash."""
     keyring = load_keyring(keyring_path)
     key = signing_key(key_path)
-    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=_file_sha256(events))
+    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=sha256_file(open_input(events)))
 
     def records() -> Iterator[bytes]:
         return sealable_records(events, plan.record_type)

@@ -42,6 +42,7 @@ from audit.logs.verify import describe_problems, verify_log
 from audit.logs.writer import SealResult, seal
 from audit.models import AccessEvent
 from audit.pipeline import ACCESS_RECORD_TYPE
+from audit.records import sha256_file
 from audit.signing.keys import Keyring, SigningKey
 
 SOURCES: dict[str, Source] = {
@@ -50,15 +51,6 @@ SOURCES: dict[str, Source] = {
 IMPORT_REPORT_FILE = "import-report.json"
 IMPORT_REPORT_FORMAT = "residency-audit/import-report/v1"
 ORIGIN_MARK = ";import-report=sha256:"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -131,9 +123,9 @@ def import_report(source: Source, files: Sequence[Path], enrichment: Enrichment,
         "format": IMPORT_REPORT_FORMAT,
         "source": source.name,
         "vendor": source.vendor,
-        "files": [{"name": p.name, "sha256": file_sha256(p), "records": stats.per_file.get(p.name, 0)} for p in files],
-        "directory": {"name": enrichment.directory.source.name, "sha256": file_sha256(enrichment.directory.source)},
-        "catalogue": {"name": enrichment.catalogue.source.name, "sha256": file_sha256(enrichment.catalogue.source)},
+        "files": [{"name": p.name, "sha256": sha256_file(p), "records": stats.per_file.get(p.name, 0)} for p in files],
+        "directory": {"name": enrichment.directory.source.name, "sha256": sha256_file(enrichment.directory.source)},
+        "catalogue": {"name": enrichment.catalogue.source.name, "sha256": sha256_file(enrichment.catalogue.source)},
         "records": stats.records,
         "events": stats.events,
         "out_of_scope": dict(sorted(stats.out_of_scope.items())),
@@ -231,7 +223,7 @@ def check_import_report(logdir: Path, keyring: Keyring) -> str:
     path = logdir / IMPORT_REPORT_FILE
     if not path.is_file():
         raise IntegrityError("import report missing", path=path)
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise IntegrityError(f"import report SHA-256 {actual} is not {expected} named by the signed log", path=path)
     return actual

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import rfc8785
 from pydantic import ValidationError
 
+from audit.canonical import is_canonical
 from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import CHECKPOINT_PAYLOAD_TYPE, CheckpointBody, parse_checkpoint_payload
 from audit.records import describe_validation_error, open_input
@@ -79,11 +79,7 @@ def read_checkpoint(raw: bytes, keyring: Keyring, *, path: str | Path) -> Signed
     except ValidationError as exc:
         raise IntegrityError(f"signed body is not a checkpoint: {describe_validation_error(exc)}",
                              path=path) from None
-    try:
-        canonical = rfc8785.dumps(orjson.loads(verified.payload)) == verified.payload
-    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError):
-        canonical = False
-    if not canonical:
+    if not is_canonical(verified.payload):
         raise IntegrityError("signed body is not canonical (RFC 8785) JSON", path=path)
     if body.key_id != verified.key_id:
         raise IntegrityError(f"body names key {body.key_id} but is signed by {verified.key_id}", path=path)

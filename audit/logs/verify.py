@@ -40,9 +40,9 @@ from enum import StrEnum
 from pathlib import Path
 
 import orjson
-import rfc8785
 from pydantic import ValidationError
 
+from audit.canonical import is_canonical
 from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import (
     CHECKPOINT_FILE_RE,
@@ -495,11 +495,7 @@ def check_checkpoint_body(ctx: SegmentContext) -> None:
         ctx.halted = True
         return
     ctx.body = body
-    try:
-        canonical = rfc8785.dumps(orjson.loads(payload)) == payload
-    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError):
-        canonical = False
-    if not canonical:
+    if not is_canonical(payload):
         ctx.problem("malformed-checkpoint",
                     f"{ctx.checkpoint_file}: signed body is not canonical (RFC 8785) JSON")
     if body.key_id != signer:
