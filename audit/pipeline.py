@@ -13,10 +13,12 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from audit import __version__
 from audit.canonical import canonical_bytes
@@ -32,6 +34,7 @@ from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
+from audit.report.findings import FindingsSpool, iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
@@ -47,7 +50,6 @@ from audit.report.statement import (
     build_statement,
     check_file_subjects,
     file_subject,
-    findings_document,
     load_signed_statement,
     log_subject,
     sign_statement,
@@ -61,9 +63,10 @@ from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
 
 ACCESS_RECORD_TYPE = "access-event"
 REPORT_FILE = "report.intoto.json"
-FINDINGS_FILE = "findings.json"
+FINDINGS_FILE = "findings.jsonl"
 MARKDOWN_FILE = "report.md"
 EngineKind = Literal["local", "dask"]
+T = TypeVar("T")
 REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT})
 
 
@@ -131,7 +134,8 @@ class ReplayOutcome:
 
     @property
     def findings(self) -> tuple[Finding, ...]:
-        return self.statement.predicate.findings
+        """All findings, read back from ``findings.jsonl`` (use :func:`iter_findings` for large reports)."""
+        return tuple(iter_findings(self.outdir / FINDINGS_FILE))
 
 
 def _approvals_subject(approvals: ApprovalSet) -> Subject:
@@ -160,7 +164,7 @@ def replay(
     expected_size: int | None = None,
     require_complete: bool = False,
 ) -> ReplayOutcome:
-    """Verify, replay, and write ``report.intoto.json``, ``findings.json``, ``report.md``.
+    """Verify, replay, and write ``report.intoto.json``, ``findings.jsonl``, ``report.md``.
 
     ``workers`` > 1 judges segments on that many processes; ``engine_kind="dask"``
     on a dask.distributed cluster (``scheduler`` address, or a local one). Every
@@ -186,64 +190,77 @@ def replay(
             if engine_kind == "dask"
             else replay_with_processes(logdir, verifier, engine, ctx, workers, on_segment)
         )
-    findings = list(stream)
-    report = verifier.report()
-    if not report.ok or report.root is None:
-        raise integrity_failure("access log", logdir, report)
-    if require_complete and report.completeness is not Completeness.proven:
-        raise IntegrityError(f"access log completeness is unproven: {report.completeness_detail}", path=logdir)
-    findings.sort(key=lambda f: (f.time, f.event_ids, f.rule_id))
-    stats = engine.stats
-    summary = Summary(
-        events=stats.events,
-        findings=len(findings),
-        by_commitment=dict(sorted(stats.by_commitment.items())),
-        by_rule=dict(sorted(stats.by_rule.items())),
-    )
-    findings_bytes = findings_document(findings, summary)
-    commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
-    predicate = Predicate(
-        tool={"name": "residency-audit", "version": __version__},
-        generated_at=generated_at,
-        log=LogSummary(
-            origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
-            root=report.root, segments=report.segments, completeness=report.completeness.value,
-            completeness_detail=report.completeness_detail,
-            last_checkpoint_sha256=report.last_checkpoint_sha256,
-        ),
-        approvals=ApprovalsSummary(
-            source=str(approvals_path), kind="sealed-log" if approvals.signature_verified else "jsonl",
-            signature_verified=approvals.signature_verified, count=len(approvals.by_id),
-            digest=approvals.digest,
-        ),
-        policy=PolicySummary(
-            directory=str(policy_dir),
-            versions=tuple(p.config.name for p in policy.packs),
-            git_revision=policy_git_revision(policy_dir),
-        ),
-        summary=summary,
-        commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
-        findings=tuple(findings),
-    )
-    subjects = [log_subject(report.origin, report.tree_size, report.root)]
-    subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
-    subjects.append(_approvals_subject(approvals))
-    subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": hashlib.sha256(findings_bytes).hexdigest()}))
-    markdown = render_markdown(predicate).encode()
-    subjects.append(Subject(name=MARKDOWN_FILE, digest={"sha256": hashlib.sha256(markdown).hexdigest()}))
-    statement = build_statement(subjects, predicate)
-    envelope = sign_statement(statement, report_key)
-    write_report_dir(
-        outdir, {FINDINGS_FILE: findings_bytes, MARKDOWN_FILE: markdown, REPORT_FILE: envelope_bytes(envelope)}
-    )
+    with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
+        for finding in stream:
+            spool.add(finding)
+        report = verifier.report()
+        if not report.ok or report.root is None:
+            raise integrity_failure("access log", logdir, report)
+        if require_complete and report.completeness is not Completeness.proven:
+            raise IntegrityError(f"access log completeness is unproven: {report.completeness_detail}", path=logdir)
+        findings_path = staging / FINDINGS_FILE
+        written = _guard_write(lambda: spool.write(findings_path), outdir)
+        stats = engine.stats
+        summary = Summary(
+            events=stats.events,
+            findings=written.count,
+            by_commitment=dict(sorted(stats.by_commitment.items())),
+            by_rule=dict(sorted(stats.by_rule.items())),
+        )
+        commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
+        predicate = Predicate(
+            tool={"name": "residency-audit", "version": __version__},
+            generated_at=generated_at,
+            log=LogSummary(
+                origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
+                root=report.root, segments=report.segments, completeness=report.completeness.value,
+                completeness_detail=report.completeness_detail,
+                last_checkpoint_sha256=report.last_checkpoint_sha256,
+            ),
+            approvals=ApprovalsSummary(
+                source=str(approvals_path), kind="sealed-log" if approvals.signature_verified else "jsonl",
+                signature_verified=approvals.signature_verified, count=len(approvals.by_id),
+                digest=approvals.digest,
+            ),
+            policy=PolicySummary(
+                directory=str(policy_dir),
+                versions=tuple(p.config.name for p in policy.packs),
+                git_revision=policy_git_revision(policy_dir),
+            ),
+            summary=summary,
+            commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
+        )
+        subjects = [log_subject(report.origin, report.tree_size, report.root)]
+        subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
+        subjects.append(_approvals_subject(approvals))
+        subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
+        markdown = render_markdown(predicate, iter_findings(findings_path)).encode()
+        subjects.append(Subject(name=MARKDOWN_FILE, digest={"sha256": hashlib.sha256(markdown).hexdigest()}))
+        statement = build_statement(subjects, predicate)
+        envelope = sign_statement(statement, report_key)
+        _write_files(staging, {MARKDOWN_FILE: markdown, REPORT_FILE: envelope_bytes(envelope)}, outdir)
     return ReplayOutcome(statement, outdir)
 
 
-def write_report_dir(outdir: Path, files: dict[str, bytes]) -> None:
-    """Publish a report directory all at once: build it aside, then swap it in.
+def _guard_write(write: Callable[[], T], outdir: Path) -> T:
+    try:
+        return write()
+    except OSError as exc:
+        raise InputError(f"cannot write report: {exc.strerror or exc}", path=outdir) from None
+
+
+def _write_files(staging: Path, files: dict[str, bytes], outdir: Path) -> None:
+    for name, data in files.items():
+        _guard_write(partial(atomic_write, staging / name, data), outdir)
+
+
+@contextmanager
+def report_staging(outdir: Path) -> Iterator[Path]:
+    """A fresh directory beside ``outdir`` to build a report in, published whole on success.
 
     An existing ``outdir`` is replaced only if it holds nothing but report files
-    (a previous run); anything else there is refused, never overwritten.
+    (a previous run); anything else there is refused, never overwritten. If the
+    body raises, the staging directory is removed and ``outdir`` is untouched.
     """
     if outdir.exists():
         if not outdir.is_dir():
@@ -251,25 +268,35 @@ def write_report_dir(outdir: Path, files: dict[str, bytes]) -> None:
         foreign = sorted(p.name for p in outdir.iterdir() if p.name not in REPORT_FILES)
         if foreign:
             raise InputError(f"refusing to replace a directory holding other files ({foreign[0]}, ...)", path=outdir)
+    staging = _guard_write(lambda: _make_staging(outdir), outdir)
     try:
-        outdir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-        try:
-            for name, data in files.items():
-                atomic_write(staging / name, data)
-            staging.chmod(0o755)
-            if outdir.exists():
-                retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
-                outdir.replace(retired / outdir.name)
-                staging.replace(outdir)
-                shutil.rmtree(retired)
-            else:
-                staging.replace(outdir)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
-    except OSError as exc:
-        raise InputError(f"cannot write report: {exc.strerror or exc}", path=outdir) from None
+        yield staging
+        _guard_write(lambda: _publish(staging, outdir), outdir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _make_staging(outdir: Path) -> Path:
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+
+
+def _publish(staging: Path, outdir: Path) -> None:
+    staging.chmod(0o755)
+    if outdir.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
+        outdir.replace(retired / outdir.name)
+        staging.replace(outdir)
+        shutil.rmtree(retired)
+    else:
+        staging.replace(outdir)
+
+
+def write_report_dir(outdir: Path, files: dict[str, bytes]) -> None:
+    """Publish a report directory holding exactly ``files``, all at once (see :func:`report_staging`)."""
+    with report_staging(outdir) as staging:
+        _write_files(staging, files, outdir)
 
 
 def add_residency_to_report(
@@ -288,15 +315,22 @@ def add_residency_to_report(
     section = residency_section(result)
     generated_at = now or datetime.now(UTC)
     require_signing_key_valid(keyring, report_key, generated_at, "report")
+    findings_path = outdir / FINDINGS_FILE
+    check = check_file_subjects(statement, {FINDINGS_FILE: findings_path})[0] if findings_path.is_file() else None
+    if check is None or not check.ok:
+        detail = check.detail if check is not None else "missing"
+        raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {detail}", path=findings_path)
     predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
-    markdown = (render_markdown(predicate) + residency_markdown(section)).encode()
+    markdown = (render_markdown(predicate, iter_findings(findings_path)) + residency_markdown(section)).encode()
     replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
     subjects = [s for s in statement.subject if s.name not in replaced]
     subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
     signed = build_statement(subjects, predicate)
-    files = {p.name: p.read_bytes() for p in outdir.iterdir() if p.name in REPORT_FILES and p.is_file()}
-    files |= replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}
-    write_report_dir(outdir, files)
+    with report_staging(outdir) as staging:
+        kept = [p for p in outdir.iterdir() if p.name in REPORT_FILES and p.name not in replaced and p.is_file()]
+        for path in kept:
+            _guard_write(partial(shutil.copyfile, path, staging / path.name), outdir)
+        _write_files(staging, replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}, outdir)
     return signed
 
 
@@ -310,7 +344,7 @@ def verify_report(
 ) -> ReportVerification:
     """Check the report's signature, then each subject that local material is given for.
 
-    The report's own files beside it (``findings.json``, ``report.md``) are always
+    The report's own files beside it (``findings.jsonl``, ``report.md``) are always
     checked: a missing or changed one fails.
     """
     statement, key_id = load_signed_statement(report_path, keyring)

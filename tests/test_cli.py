@@ -110,7 +110,7 @@ def test_replay_report_and_verify_cycle(tmp_path: Path, capsys: pytest.CaptureFi
     code = main(["replay", str(log), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG),
                  "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)])
     assert code == EXIT_VIOLATIONS
-    assert {p.name for p in out.iterdir()} == {"report.intoto.json", "findings.json", "report.md"}
+    assert {p.name for p in out.iterdir()} == {"report.intoto.json", "findings.jsonl", "report.md"}
     assert "C8" in (out / "report.md").read_text()
     report = str(out / "report.intoto.json")
     verify = ["report", "verify", report, "--keyring", KEYRING, "--log", str(log), "--policy", str(POLICIES),
@@ -141,8 +141,8 @@ def test_report_verify_detects_one_changed_byte_in_the_report(
     assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_CLEAN
     printed = capsys.readouterr().out
     assert "NOT CHECKED log:" in printed and "NOT CHECKED policy/policy.csv" in printed
-    assert "NOT CHECKED findings.json" not in printed
-    flip_byte(out / "findings.json", 50)
+    assert "NOT CHECKED findings.jsonl" not in printed
+    flip_byte(out / "findings.jsonl", 50)
     assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_INTEGRITY
 
 

@@ -16,6 +16,7 @@ from audit.importers.enrichment import load_enrichment
 from audit.importers.pipeline import IMPORT_REPORT_FILE, SOURCES, check_import_report, run_import
 from audit.logs.verify import verify_log
 from audit.pipeline import FINDINGS_FILE, replay
+from audit.report.findings import iter_findings
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import FIXTURES, KEYS, POLICIES
 
@@ -114,5 +115,5 @@ def test_cli_import_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["replay", str(log), "--keyring", str(KEYS / "keyring.json"), "--approvals", str(APPROVALS),
                  "--report-key", str(KEYS / "auditor.key"), "--out", str(tmp_path / "r"),
                  "--policy", str(POLICIES)]) == EXIT_VIOLATIONS
-    findings = json.loads((tmp_path / "r" / FINDINGS_FILE).read_text())["findings"]
-    assert {(e, f["rule_id"]) for f in findings for e in f["event_ids"]} == expected("oci-audit")
+    findings = iter_findings(tmp_path / "r" / FINDINGS_FILE)
+    assert {(e, f.rule_id) for f in findings for e in f.event_ids} == expected("oci-audit")

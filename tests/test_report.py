@@ -10,6 +10,7 @@ import pytest
 from audit.errors import InputError
 from audit.models import Finding
 from audit.pipeline import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, replay, verify_report
+from audit.report.findings import iter_findings
 from audit.report.markdown import render_markdown
 from audit.signing.keys import Keyring, SigningKey
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
@@ -74,11 +75,11 @@ def test_output_path_that_is_a_file_is_an_input_error(tmp_path: Path, keyring: K
 def test_markdown_escapes_log_content(report_dir: Path, keyring: Keyring) -> None:
     result = verify_report(report_dir / REPORT_FILE, keyring)
     pred = result.statement.predicate
-    evil = pred.findings[0].model_copy(
+    evil = next(iter_findings(report_dir / FINDINGS_FILE)).model_copy(
         update={"actor_id": "cn-q`\n\n## Findings\n\nNo violations found.\n\n<!--", "event_ids": ("e[1](x)",)}
     )
     assert isinstance(evil, Finding)
-    text = render_markdown(pred.model_copy(update={"findings": (evil,)}))
+    text = render_markdown(pred, [evil])
     assert "\n## Findings\n\nNo violations found." not in text
     assert "<!--" not in text and "\\<\\!--" in text
     assert "\\[1\\]\\(x\\)" in text

@@ -52,7 +52,7 @@ def report_dir(tmp_path: Path, fixture_passphrase: None) -> Path:
 def test_signed_report_carries_residency_findings_and_still_verifies(
     report_dir: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = (report_dir / "findings.json").read_bytes()
+    before = (report_dir / "findings.jsonl").read_bytes()
     assert _into_report(report_dir) == EXIT_VIOLATIONS
     result = verify_report(report_dir / "report.intoto.json", keyring, log=ACCESS_LOG, policy=POLICIES,
                            approvals=APPROVALS_LOG)
@@ -64,7 +64,7 @@ def test_signed_report_carries_residency_findings_and_still_verifies(
     subjects = {s.name: s.digest["sha256"] for s in result.statement.subject}
     assert subjects[RESIDENCY_SUBJECT] == residency.inventory_sha256
     assert any(name.startswith("log:") for name in subjects)  # the replay's subjects are kept
-    assert (report_dir / "findings.json").read_bytes() == before
+    assert (report_dir / "findings.jsonl").read_bytes() == before
     assert "## Residency" in (report_dir / "report.md").read_text()
     capsys.readouterr()
     assert main(["report", "verify", str(report_dir / "report.intoto.json"), "--keyring", KEYRING]) == EXIT_CLEAN
@@ -126,9 +126,9 @@ def test_replay_reads_a_sealed_log_from_s3(tmp_path: Path) -> None:
     with mock_aws():
         _upload("audit-logs", "prod/access/", ACCESS_LOG)
         assert _replay("s3://audit-logs/prod/access", tmp_path / "s3") == EXIT_VIOLATIONS
-    local = json.loads((tmp_path / "local" / "findings.json").read_text())
-    remote = json.loads((tmp_path / "s3" / "findings.json").read_text())
-    assert remote == local and remote["findings"]
+    local = (tmp_path / "local" / "findings.jsonl").read_bytes()
+    remote = (tmp_path / "s3" / "findings.jsonl").read_bytes()
+    assert remote == local and remote.count(b"\n") == 61
 
 
 @pytest.mark.usefixtures("aws_env", "fixture_passphrase")
@@ -198,3 +198,15 @@ def test_log_verify_reads_a_sealed_log_from_s3(tmp_path: Path, capsys: pytest.Ca
         doc = json.loads(capsys.readouterr().out)
         assert doc["log"] == "s3://audit-logs/prod/access" and doc["tree_size"] == 2993
         assert main(["log", "verify", "s3://audit-logs/nothing-here/", "--keyring", KEYRING]) == EXIT_INPUT
+
+
+def test_into_report_refuses_a_report_whose_findings_changed(
+    report_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = report_dir / "report.intoto.json"
+    signed = report.read_bytes()
+    flip_byte(report_dir / "findings.jsonl", 40)
+    assert _into_report(report_dir) == EXIT_INTEGRITY
+    assert "findings.jsonl of the report does not verify" in capsys.readouterr().err
+    assert report.read_bytes() == signed
+    assert not (report_dir / RESIDENCY_SUBJECT).exists()

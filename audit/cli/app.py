@@ -151,7 +151,7 @@ def replay_cmd(
         Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")
     ],
     report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.intoto.json, findings.json, report.md.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.intoto.json, findings.jsonl, report.md.")],
     policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
         "policies"
     ),
@@ -233,7 +233,7 @@ def demo(
         examples.add_column(column, no_wrap=True)
     examples.add_column("What happened")
     first: dict[str, Finding] = {}
-    for finding in pred.findings:
+    for finding in result.findings:  # verified with the report at the end of run_demo
         first.setdefault(finding.commitment, finding)
     for cid in sorted(first, key=lambda c: int(c[1:])):
         f = first[cid]

@@ -5,7 +5,13 @@ Pure formatting of data already in the statement; no verification happens here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from audit.models import Finding
 from audit.report.statement import Predicate
+
+MAX_LISTED_FINDINGS = 1_000
+"""Findings written out in ``report.md``; the rest are counted (all are in ``findings.jsonl``)."""
 
 _MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+!|~"})
 
@@ -16,8 +22,8 @@ def _cell(text: str) -> str:
     return printable.translate(_MARKDOWN_SPECIAL)
 
 
-def render_markdown(pred: Predicate) -> str:
-    """Counts per commitment, then every finding with event, actor, time and rule.
+def render_markdown(pred: Predicate, findings: Iterable[Finding], limit: int = MAX_LISTED_FINDINGS) -> str:
+    """Counts per commitment, then the first ``limit`` findings with event, actor, time and rule.
 
     Every string that came from a log, an approval or a path goes through
     :func:`_cell`, so log content cannot forge headings, links or HTML.
@@ -48,9 +54,12 @@ def render_markdown(pred: Predicate) -> str:
     for rule, count in sorted(pred.summary.by_rule.items()):
         out.append(f"| {e(rule)} | {count} |")
     out += ["", "## Findings", ""]
-    if not pred.findings:
+    if not pred.summary.findings:
         out.append("No violations found.")
-    for f in pred.findings:
+    for listed, f in enumerate(findings):
+        if listed == limit:
+            out.append(f"... and {pred.summary.findings - limit} more finding(s), all listed in findings.jsonl.")
+            break
         where = f" at {e(f.position.segment)}:{f.position.line}" if f.position else ""
         row = f" policy {e(f.policy_row.file)}:{f.policy_row.line}" if f.policy_row else " the default deny"
         out += [

@@ -1,8 +1,9 @@
 """Signed reports: an in-toto Statement v1 in a DSSE envelope, and its verification.
 
 The statement's subjects pin what the findings were computed from (the log's Merkle
-root, each policy file, the approvals source) and the findings file itself; the
-predicate carries the summary and the findings. Verification checks the signature
+root, each policy file, the approvals source) and the report's own files (the
+findings, one per line in ``findings.jsonl``, and ``report.md``); the predicate
+carries what was checked and the counts. Verification checks the signature
 first, then the signing key's validity at the signed time, then the subjects against
 local files. Rendering to other formats lives in sibling modules.
 """
@@ -19,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
-from audit.models import Finding
 from audit.records import describe_validation_error, open_input, sha256_file
 from audit.residency.models import ResidencySection
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
@@ -27,7 +27,8 @@ from audit.signing.keys import Keyring, KeyStatus, SigningKey
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-PREDICATE_TYPE = "https://residency-audit.dev/report/v1"
+PREDICATE_TYPE = "https://residency-audit.dev/report/v2"
+"""v2: findings live in ``findings.jsonl`` (a subject), no longer in the predicate."""
 LOG_SUBJECT_PREFIX = "log:"
 RESIDENCY_SUBJECT = "residency-inventory.json"
 """Subject (and file beside the report) pinning the stores a residency section was judged on."""
@@ -94,7 +95,6 @@ class Predicate(_Strict):
     policy: PolicySummary
     summary: Summary
     commitments: dict[str, str]
-    findings: tuple[Finding, ...]
     residency: ResidencySection | None = None  # added by ``residency scan --into-report``
 
 
@@ -117,16 +117,6 @@ def file_subject(name: str, path: Path) -> Subject:
 def log_subject(origin: str | None, tree_size: int, root: str) -> Subject:
     """Subject for a sealed log: its Merkle root at a tree size."""
     return Subject(name=f"{LOG_SUBJECT_PREFIX}{origin or 'unnamed'}@{tree_size}", digest={"sha256": root})
-
-
-def findings_document(findings: Sequence[Finding], summary: Summary) -> bytes:
-    """Bytes of ``findings.json`` (canonical, so its digest is reproducible)."""
-    return canonical_bytes(
-        {
-            "summary": summary.model_dump(mode="json"),
-            "findings": [f.model_dump(mode="json", exclude_none=True) for f in findings],
-        }
-    )
 
 
 def build_statement(subjects: Sequence[Subject], predicate: Predicate) -> Statement:

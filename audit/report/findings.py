@@ -1,0 +1,123 @@
+"""Findings of a replay, streamed to disk as ``findings.jsonl``.
+
+What it does: :class:`FindingsSpool` takes findings in any order, keeps at most
+``run_size`` of them in memory, spills sorted runs to a scratch directory, and
+merges the runs into ``findings.jsonl`` - one canonical JSON finding per line,
+ordered by time, event ids and rule - hashing the bytes as it writes them. So a
+replay with millions of findings needs memory for one run, not for all of them.
+:func:`iter_findings` reads the file back line by line.
+
+What it does not do: sign or verify. The file's digest is a subject of the signed
+report statement; callers check that digest before they read the file
+(:func:`audit.pipeline.verify_report`, :func:`audit.pipeline.add_residency_to_report`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import orjson
+
+from audit.canonical import canonical_bytes
+from audit.models import Finding
+from audit.records import iter_jsonl
+
+RUN_SIZE = 10_000
+"""Findings held in memory before a sorted run is spilled to disk."""
+
+_SortKey = tuple[str, tuple[str, ...], str]
+
+
+def _sort_key(finding: Finding) -> _SortKey:
+    # Finding.time is UTC, so its fixed-width ISO form sorts as the instant does.
+    return finding.time.strftime("%Y-%m-%dT%H:%M:%S.%f"), finding.event_ids, finding.rule_id
+
+
+@dataclass(frozen=True)
+class WrittenFindings:
+    """What :meth:`FindingsSpool.write` produced."""
+
+    path: Path
+    count: int
+    sha256: str
+
+
+class FindingsSpool:
+    """Collect findings with bounded memory; :meth:`write` merges them into one sorted file.
+
+    Use as a context manager: the scratch runs are removed on exit, whatever happens.
+    """
+
+    def __init__(self, scratch: Path, run_size: int = RUN_SIZE) -> None:
+        self._scratch = scratch
+        self._run_size = run_size
+        self._buffer: list[tuple[_SortKey, bytes]] = []
+        self._runs: list[Path] = []
+        self.count = 0
+
+    def __enter__(self) -> FindingsSpool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for run in self._runs:
+            run.unlink(missing_ok=True)
+        self._runs.clear()
+        self._buffer.clear()
+
+    def add(self, finding: Finding) -> None:
+        """Take one finding (any order)."""
+        self._buffer.append((_sort_key(finding), canonical_bytes(finding)))
+        self.count += 1
+        if len(self._buffer) >= self._run_size:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._buffer.sort(key=lambda item: item[0])
+        run = self._scratch / f".findings-run-{len(self._runs):06d}"
+        with run.open("xb") as fh:
+            for key, line in self._buffer:
+                fh.write(orjson.dumps(key) + b"\t" + line + b"\n")  # canonical JSON has no raw tab
+        self._runs.append(run)
+        self._buffer.clear()
+
+    def _merged(self) -> Iterator[bytes]:
+        self._buffer.sort(key=lambda item: item[0])
+        streams: list[Iterator[tuple[_SortKey, bytes]]] = [iter(self._buffer)]
+        handles = [run.open("rb") for run in self._runs]
+        try:
+            streams += [map(_read_run_line, fh) for fh in handles]
+            for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+                yield line
+        finally:
+            for fh in handles:
+                fh.close()
+
+    def write(self, path: Path) -> WrittenFindings:
+        """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
+        digest = hashlib.sha256()
+        with path.open("xb") as fh:
+            for line in self._merged():
+                data = line + b"\n"
+                digest.update(data)
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return WrittenFindings(path, self.count, digest.hexdigest())
+
+
+def _read_run_line(raw: bytes) -> tuple[_SortKey, bytes]:
+    key, _, line = raw.rstrip(b"\n").partition(b"\t")
+    when, ids, rule = orjson.loads(key)
+    return (when, tuple(ids), rule), line
+
+
+def iter_findings(path: Path) -> Iterator[Finding]:
+    """Findings of a ``findings.jsonl`` file, one line at a time (InputError on a bad line)."""
+    for _, finding in iter_jsonl(path, Finding):
+        yield finding

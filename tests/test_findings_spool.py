@@ -1,0 +1,66 @@
+"""Findings stream to disk in sorted runs and merge into one sorted, hashed findings.jsonl."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from audit.models import Finding
+from audit.pipeline import FINDINGS_FILE, REPORT_FILE, replay, verify_report
+from audit.report.findings import FindingsSpool, iter_findings
+from audit.report.markdown import render_markdown
+from audit.report.statement import Predicate
+from audit.signing.keys import Keyring, SigningKey
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
+
+T0 = datetime(2021, 9, 1, tzinfo=UTC)
+
+
+def _finding(i: int) -> Finding:
+    # Same instant written in different offsets, shared event ids and rules: the sort key matters.
+    when = (T0 + timedelta(minutes=i % 7)).astimezone(timezone(timedelta(hours=i % 3)))
+    return Finding(
+        rule_id=f"rule-{i % 4}", commitment="C1", severity="high", title="t", message=f"m{i}", remediation="r",
+        event_ids=(f"e{i % 5}", f"x{i}"), time=when, actor_id=f"a{i}",
+    )
+
+
+def _written(tmp: Path, findings: list[Finding], run_size: int) -> tuple[bytes, str, int]:
+    tmp.mkdir()
+    with FindingsSpool(tmp, run_size=run_size) as spool:
+        for finding in findings:
+            spool.add(finding)
+        written = spool.write(tmp / "findings.jsonl")
+    assert [p.name for p in tmp.iterdir()] == ["findings.jsonl"], "sorted runs left behind"
+    return (tmp / "findings.jsonl").read_bytes(), written.sha256, written.count
+
+
+def test_spilled_runs_merge_to_the_same_bytes_as_one_in_memory_sort(tmp_path: Path) -> None:
+    findings = [_finding(i) for i in range(101)]
+    random.Random(7).shuffle(findings)
+    one, digest_one, count = _written(tmp_path / "one", findings, run_size=1_000)
+    many, digest_many, _ = _written(tmp_path / "many", findings, run_size=3)
+    assert many == one and count == 101
+    assert digest_one == digest_many == hashlib.sha256(one).hexdigest()
+    back = list(iter_findings(tmp_path / "one" / "findings.jsonl"))
+    keys = [(f.time, f.event_ids, f.rule_id) for f in back]
+    assert keys == sorted((f.time, f.event_ids, f.rule_id) for f in findings)
+
+
+def test_empty_spool_writes_an_empty_file(tmp_path: Path) -> None:
+    data, digest, count = _written(tmp_path / "none", [], run_size=2)
+    assert (data, count) == (b"", 0) and digest == hashlib.sha256(b"").hexdigest()
+
+
+def test_markdown_lists_at_most_the_limit_and_counts_the_rest(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    outcome = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "r")
+    pred: Predicate = verify_report(tmp_path / "r" / REPORT_FILE, keyring).statement.predicate
+    findings = iter_findings(outcome.outdir / FINDINGS_FILE)
+    text = render_markdown(pred, findings, limit=5)
+    assert text.count("\n### ") == 5
+    assert f"... and {pred.summary.findings - 5} more finding(s), all listed in findings.jsonl." in text
+    assert "more finding(s)" not in render_markdown(pred, iter_findings(outcome.outdir / FINDINGS_FILE))
