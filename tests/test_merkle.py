@@ -15,6 +15,7 @@ from audit.logs.merkle import (
     leaf_hashes,
     node_hash,
     root_of,
+    tree_levels,
 )
 
 
@@ -98,3 +99,24 @@ def test_mixed_appends_and_extends_match_naive(chunks: list[int], salt: bytes) -
         done += size
         assert builder.root() == naive_mth(all_leaves[:done])
     assert builder.size == len(all_leaves)
+
+
+@given(st.integers(0, 70), st.integers(1, 90), st.data())
+def test_extend_levels_equals_extend_for_any_offset_and_cut(prefix: int, count: int, data: st.DataObject) -> None:
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(prefix + count)]
+    plain, reused = TreeBuilder(), TreeBuilder()
+    plain.extend(leaves)
+    reused.extend(leaves[:prefix])
+    levels = tree_levels(leaves[prefix:])
+    assert levels[-1][0] == root_of(leaves[prefix:])
+    cut = data.draw(st.integers(0, count))
+    reused.extend_levels(levels, 0, cut)
+    reused.extend_levels(levels, cut)
+    assert (reused.size, reused.root()) == (plain.size, plain.root())
+
+
+def test_tree_levels_rejects_empty_and_short_hashes() -> None:
+    with pytest.raises(ValueError, match="at least one leaf"):
+        tree_levels([])
+    with pytest.raises(ValueError, match="32 bytes"):
+        tree_levels([b"short"])

@@ -151,7 +151,7 @@ def replay_cmd(
         Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")
     ],
     report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.intoto.json, findings.jsonl, report.md.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the signed report and its files.")],
     policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
         "policies"
     ),

@@ -61,6 +61,34 @@ def _mth(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def tree_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the RFC 9162 tree over a non-empty run of leaf hashes, leaves first.
+
+    ``levels[h][i]`` is the root of leaves ``[i * 2**h, (i + 1) * 2**h)`` whenever that
+    range is whole; ``levels[-1][0]`` is the MTH. ValueError on an empty run or a
+    hash that is not 32 bytes. Kept so :meth:`TreeBuilder.extend_levels` can reuse
+    the interior nodes instead of hashing the same leaves twice.
+    """
+    if not leaf_hashes:
+        raise ValueError("tree_levels needs at least one leaf")
+    for h in leaf_hashes:
+        if len(h) != HASH_LEN:
+            raise ValueError(f"leaf hash must be {HASH_LEN} bytes, got {len(h)}")
+    sha = hashlib.sha256
+    levels = [list(leaf_hashes)]
+    level = levels[0]
+    while len(level) > 1:
+        paired = [
+            sha(_NODE_PREFIX + level[i] + level[i + 1]).digest()
+            for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            paired.append(level[-1])
+        levels.append(paired)
+        level = paired
+    return levels
+
+
 class TreeBuilder:
     """Streaming MTH accumulator over appended leaf hashes.
 
@@ -112,6 +140,26 @@ class TreeBuilder:
                 chunk = min(chunk, self._size & -self._size)
             height = chunk.bit_length() - 1
             self._push(_mth(leaves[start:start + chunk]), height)
+            start += chunk
+            remaining -= chunk
+
+    def extend_levels(self, levels: Sequence[Sequence[bytes]], begin: int = 0, end: int | None = None) -> None:
+        """Append leaves ``levels[0][begin:end]`` of a :func:`tree_levels` result.
+
+        Each perfect subtree the builder closes is taken from ``levels`` when it is
+        aligned there too, else hashed from the largest aligned nodes below it; a
+        segment starting at a multiple of ``2**k`` leaves costs about ``1/2**k`` of
+        :meth:`extend`'s hashing.
+        """
+        stop = len(levels[0]) if end is None else end
+        start, remaining = begin, stop - begin
+        while remaining > 0:
+            chunk = 1 << (remaining.bit_length() - 1)
+            if self._size:
+                chunk = min(chunk, self._size & -self._size)
+            height = chunk.bit_length() - 1
+            reuse = min(height, (start & -start).bit_length() - 1) if start else height
+            self._push(_mth(levels[reuse][start >> reuse:(start + chunk) >> reuse]), height)
             start += chunk
             remaining -= chunk
 

@@ -61,7 +61,7 @@ from audit.logs.checkpoint import (
     parse_checkpoint_payload,
     segment_name,
 )
-from audit.logs.merkle import HASH_LEN, TreeBuilder, leaf_hashes, root_of
+from audit.logs.merkle import HASH_LEN, TreeBuilder, leaf_hashes, tree_levels
 from audit.logs.trusted import SignedCheckpoint, read_checkpoint
 from audit.records import describe_validation_error
 from audit.signing.dsse import Envelope, envelope_bytes, parse_envelope, verify_envelope
@@ -271,8 +271,9 @@ class SegmentContext:
     line_hashes: list[bytes] | None = None
     sealed_leaves: list[bytes] | None = None
     """The signed leaf hashes from the ``.leaves`` sidecar, once authenticated."""
-    trusted_leaves: list[bytes] | None = None
-    """Leaf hashes known to be the sealed ones (sidecar or verified lines)."""
+    trusted_levels: list[list[bytes]] | None = None
+    """Tree levels (:func:`tree_levels`) over the leaf hashes known to be the sealed ones
+    (sidecar or verified lines); ``[0]`` are the leaves."""
     jsonl_sha256: str | None = None
     identified: bool = False
     """The segment file was recognised as another segment's sealed content (moved or replayed)."""
@@ -671,12 +672,13 @@ def check_leaves_file(ctx: SegmentContext) -> None:
                     f"checkpoint count is {seg.count}")
         return
     sealed = [raw[i:i + HASH_LEN] for i in range(0, len(raw), HASH_LEN)]
-    if root_of(sealed).hex() != seg.root:
+    levels = tree_levels(sealed)
+    if levels[-1][0].hex() != seg.root:
         ctx.problem("root-mismatch",
                     f"signed leaves of {leaves} do not hash to the signed segment root")
         return
     ctx.sealed_leaves = sealed
-    ctx.trusted_leaves = sealed
+    ctx.trusted_levels = levels
 
 
 def check_segment_identity(ctx: SegmentContext) -> None:
@@ -789,11 +791,12 @@ def check_segment_digest(ctx: SegmentContext) -> None:
         return
     if ctx.sealed_leaves is not None:
         return  # lines equal the authentic sidecar, whose root was checked
-    if len(hashes) != seg.count or root_of(hashes).hex() != seg.root:
+    levels = tree_levels(hashes) if hashes else None
+    if len(hashes) != seg.count or levels is None or levels[-1][0].hex() != seg.root:
         ctx.problem("root-mismatch",
                     f"{ctx.name} matches its signed sha256 but not the signed count/root")
         return
-    ctx.trusted_leaves = hashes
+    ctx.trusted_levels = levels
 
 
 def check_cumulative_root(ctx: SegmentContext) -> None:
@@ -801,15 +804,15 @@ def check_cumulative_root(ctx: SegmentContext) -> None:
     body = ctx.body
     assert body is not None
     log = ctx.log
-    builder, leaves = log.builder, ctx.trusted_leaves
-    if builder is None or leaves is None:
+    builder, levels = log.builder, ctx.trusted_levels
+    if builder is None or levels is None:
         return
     start, done = builder.size, 0
-    for size in sorted(s for s in log.watch_sizes if start < s <= start + len(leaves)):
-        builder.extend(leaves[done:size - start])
+    for size in sorted(s for s in log.watch_sizes if start < s <= start + len(levels[0])):
+        builder.extend_levels(levels, done, size - start)
         done = size - start
         log.roots_at[size] = builder.root().hex()
-    builder.extend(leaves[done:])
+    builder.extend_levels(levels, done)
     root = builder.root().hex()
     if builder.size != body.tree_size or root != body.root:
         ctx.problem("root-mismatch",

@@ -46,7 +46,7 @@ from audit.logs.checkpoint import (
     leaves_name,
     segment_name,
 )
-from audit.logs.merkle import TreeBuilder, leaf_hash, root_of
+from audit.logs.merkle import TreeBuilder, leaf_hash, tree_levels
 from audit.signing.dsse import envelope_bytes, sign_envelope
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
@@ -210,7 +210,8 @@ def signed_checkpoint(
     time: datetime,
 ) -> bytes:
     """Extend ``total`` with a finished segment's leaf ``hashes`` and return its checkpoint file bytes."""
-    total.extend(hashes)
+    levels = tree_levels(hashes)
+    total.extend_levels(levels)
     body = CheckpointBody(
         format=LOG_FORMAT,
         origin=origin,
@@ -222,7 +223,7 @@ def signed_checkpoint(
             leaves_sha256=leaves_sha256,
             first=first,
             count=len(hashes),
-            root=root_of(hashes).hex(),
+            root=levels[-1][0].hex(),
         ),
         tree_size=total.size,
         root=total.root().hex(),
