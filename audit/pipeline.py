@@ -34,6 +34,7 @@ from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
+from audit.replay.tuning import fewer_collections
 from audit.report.findings import FindingsSpool, iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
@@ -117,9 +118,7 @@ def replay_log(
     ``verifier.report()`` before trusting the result.
     """
     for segment in verifier.segments():
-        path = logdir / segment.name
-        for number, raw in enumerate(segment.lines, start=1):
-            yield from engine.evaluate_line(raw, segment.name, number, path)
+        yield from engine.evaluate_segment(segment.lines, segment.name, logdir / segment.name)
         if on_segment is not None:
             on_segment(len(segment.lines))
     yield from engine.engine.finish()
@@ -191,8 +190,9 @@ def replay(
             else replay_with_processes(logdir, verifier, engine, ctx, workers, on_segment)
         )
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
-        for finding in stream:
-            spool.add(finding)
+        with fewer_collections():
+            for finding in stream:
+                spool.add(finding)
         report = verifier.report()
         if not report.ok or report.root is None:
             raise integrity_failure("access log", logdir, report)

@@ -44,6 +44,7 @@ from audit.replay.facts import actor_class, base_facts  # noqa: E402
 from audit.replay.fast import FastReplay  # noqa: E402
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_processes  # noqa: E402
 from audit.replay.rules import load_rules  # noqa: E402
+from audit.replay.tuning import fewer_collections  # noqa: E402
 from audit.signing.keys import Keyring, KeyringEntry, public_key_pem, signing_key_from_seed  # noqa: E402
 
 FIXTURES = REPO / "fixtures"
@@ -82,7 +83,8 @@ def measure_full(logdir: Path, keyring: Keyring, workers: int = 1) -> tuple[int,
     else:
         ctx = WorkerContext(POLICY, policy_digests(policy), approvals)
         stream = replay_with_processes(logdir, verifier, engine, ctx, workers)
-    findings = sum(1 for _ in stream)
+    with fewer_collections():
+        findings = sum(1 for _ in stream)
     report = verifier.report()
     if not report.ok:
         raise SystemExit(f"benchmark log did not verify: {report.problems[0]}")

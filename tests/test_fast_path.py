@@ -112,7 +112,7 @@ def _fast(lines: list[bytes]) -> tuple[list[Finding], int]:
     policy = load_policy(POLICIES)
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     fast = FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
-    found = [f for n, raw in enumerate(lines, start=1) for f in fast.evaluate_line(raw, "s", n, Path("s"))]
+    found = fast.evaluate_segment(lines, "s", Path("s"))
     return found + fast.engine.finish(), fast.fast_hits
 
 

@@ -1048,6 +1048,8 @@ def _lines_text(numbers: Sequence[int]) -> str:
 
 def _localise(ctx: SegmentContext, sealed: list[bytes], actual: list[bytes]) -> None:
     """Name the lines where ``actual`` (file) departs from ``sealed`` (signed leaves)."""
+    if sealed == actual:  # the usual case, compared in C
+        return
     n, m = len(sealed), len(actual)
     p = 0
     while p < n and p < m and sealed[p] == actual[p]:

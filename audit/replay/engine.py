@@ -179,11 +179,10 @@ class ReplayEngine:
         self._whereabouts.merge(partial.whereabouts)
         self._pending += partial.pending
 
-    def note_clean(self, actor_id: str, at: datetime, actor_class: str, pack_name: str) -> None:
-        """Account for an event the fast path proved clean without evaluating it."""
-        self.stats.events += 1
-        self.stats.policy_versions.add(pack_name)
-        self._whereabouts.record(actor_id, at, actor_class)
+    @property
+    def whereabouts(self) -> Whereabouts:
+        """Who was where; the fast path records the events it proves clean here (and counts them in ``stats``)."""
+        return self._whereabouts
 
     def _judge(
         self,

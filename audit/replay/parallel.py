@@ -30,6 +30,7 @@ from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.rules import load_rules
+from audit.replay.tuning import fewer_collections
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,8 @@ def _fast_replay(ctx: WorkerContext) -> FastReplay:
 def run_segment(ctx: WorkerContext, job: SegmentJob) -> SegmentResult:
     """Judge one segment's events in a worker; cross-event state goes back to the parent."""
     fast = _fast_replay(ctx)
-    findings = [
-        finding
-        for number, raw in enumerate(job.lines, start=1)
-        for finding in fast.evaluate_line(raw, job.name, number, job.path)
-    ]
+    with fewer_collections():
+        findings = fast.evaluate_segment(job.lines, job.name, job.path)
     return SegmentResult(findings, fast.engine.drain())
 
 
