@@ -1,8 +1,12 @@
 """The one canonical serializer for bytes that get hashed or signed.
 
-RFC 8785 (JSON Canonicalization Scheme) via the ``rfc8785`` package. Nothing that
-is hashed or signed may be produced by ``json.dumps``/``orjson.dumps`` directly.
-Does not parse: readers keep the bytes they were given.
+RFC 8785 (JSON Canonicalization Scheme). Values whose RFC 8785 form orjson writes
+byte for byte - no floats, integers within +/-(2**53 - 1), ASCII object keys (so
+code-point and UTF-16 key order agree) - go through ``orjson`` with sorted keys;
+everything else through the ``rfc8785`` package. A property test holds the two
+equal (docs/adr/0003-canonical-json-fast-path.md). Nothing that is hashed or signed
+may be produced by ``json.dumps``/``orjson.dumps`` outside this module. Does not
+parse: readers keep the bytes they were given.
 """
 
 from __future__ import annotations
@@ -13,17 +17,49 @@ import orjson
 import rfc8785
 from pydantic import BaseModel
 
+_SAFE_INT = 2**53  # RFC 8785 numbers are IEEE 754 doubles: integers are exact below this
+
+
+def orjson_is_canonical_for(value: Any) -> bool:
+    """Whether orjson with sorted keys writes exactly the RFC 8785 bytes of ``value``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -_SAFE_INT < item < _SAFE_INT:
+                continue
+            return False
+        if kind is dict:
+            for key, member in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(member)
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+            continue
+        return False  # floats and anything else: rfc8785 decides
+    return True
+
 
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON value or a pydantic model (``None`` fields omitted)."""
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", exclude_none=True)
+    if orjson_is_canonical_for(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate: rfc8785 raises its own error
     return rfc8785.dumps(value)
 
 
 def is_canonical(data: bytes) -> bool:
     """Whether ``data`` is exactly the RFC 8785 form of the JSON value it encodes."""
     try:
-        return rfc8785.dumps(orjson.loads(data)) == data
+        return canonical_bytes(orjson.loads(data)) == data
     except (orjson.JSONDecodeError, rfc8785.CanonicalizationError):
         return False
