@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
-from audit.models import AccessEvent, Finding
+from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
+from audit.replay import engine as engine_module
 from audit.replay.approvals import ApprovalSet
-from audit.replay.engine import ReplayEngine, Whereabouts
+from audit.replay.engine import PendingStore, ReplayEngine, Whereabouts, _Pending
 from audit.replay.rules import load_rules
 from tests.conftest import POLICIES
 
@@ -91,3 +93,38 @@ def test_whereabouts_handles_out_of_order_sightings() -> None:
     assert w.at("a", datetime(2021, 10, 11, tzinfo=UTC)) == "foreign_staff"
     assert w.at("a", datetime(2021, 9, 1, tzinfo=UTC)) == "us_staff"
     assert w.at("b", datetime(2021, 9, 1, tzinfo=UTC)) is None
+
+
+def test_pending_proxy_events_spill_to_disk_and_come_back_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [_event("c", "2021-10-01T00:00:00Z", "colleague", "CN")]
+    events += [_event(f"p{i}", f"2021-10-02T00:00:{i:02d}Z", "us-1", US, on_behalf_of="colleague") for i in range(5)]
+    events.append(_event("h", "2021-10-03T00:00:00Z", "us-1", US,
+                         recipient={"kind": "employee", "id": "colleague", "country": "CN"}, action="disclose"))
+    in_memory = _replay(*events)
+    spills: list[IO[bytes]] = []
+    make = tempfile.TemporaryFile
+
+    def temporary_file() -> IO[bytes]:
+        spills.append(make())
+        return spills[-1]
+
+    monkeypatch.setattr(engine_module, "PENDING_IN_MEMORY", 2)
+    monkeypatch.setattr(engine_module.tempfile, "TemporaryFile", temporary_file)
+    spilled = _replay(*events)
+    assert spilled == in_memory
+    assert len(spills) == 1 and spills[0].closed  # four spilled, the file closed at the end
+    assert _proxy_events(spilled) == {"p0", "p1", "p2", "p3", "p4", "h"}
+
+
+def test_pending_store_round_trips_every_field() -> None:
+    store = PendingStore(in_memory=1)
+    events = [
+        _Pending.of(_event("a", "2021-10-02T00:00:00Z", "us-1", US), LogPosition(segment="s", line=3), "us",
+                    "colleague", "on behalf of", "foreign"),
+        _Pending.of(_event("b", "2021-10-02T01:00:00+02:00", "us-1", US), None, "us", "c2", "handed to"),
+    ]
+    for pending in events:
+        store.add(pending)
+    assert list(store) == events and store.count == 2
+    store.clear()
+    assert list(store) == [] and store.count == 0

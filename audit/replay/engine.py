@@ -4,17 +4,21 @@ For every event the engine picks the policy version in force at the event's time
 derives fact requests (:mod:`audit.replay.facts`, :mod:`audit.replay.approvals`),
 asks the pack to decide each one, and turns every deny into a finding through the
 rule the deciding row names. It keeps only what cross-event rules need (who is where,
-and proxy events whose colleague has not been seen yet), so memory does not grow
-with the log. It does not read or verify logs: callers feed it verified events.
+and proxy events whose colleague has not been seen yet - spilled to a temporary file
+beyond a limit), so memory does not grow with the log. It does not read or verify logs: callers feed it verified events.
 """
 
 from __future__ import annotations
 
+import tempfile
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import IO
+
+import orjson
 
 from audit.errors import InputError
 from audit.models import AccessEvent, Finding, LogPosition
@@ -46,6 +50,67 @@ class _Pending:
            stated_class: str | None = None) -> _Pending:
         return cls(event.model_dump_json(exclude_none=True).encode(), event.time, event.action, position,
                    actor_class, colleague, how, stated_class)
+
+    def to_line(self) -> bytes:
+        """One JSON line for :class:`PendingStore`'s spill file."""
+        pos = self.position
+        return orjson.dumps([
+            self.event_json.decode(), self.time.isoformat(), self.action, pos.segment if pos else None,
+            pos.line if pos else None, self.actor_class, self.colleague, self.how, self.stated_class,
+        ]) + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> _Pending:
+        """Inverse of :meth:`to_line`."""
+        event, when, action, segment, number, actor_class, colleague, how, stated = orjson.loads(line)
+        position = LogPosition(segment=segment, line=number) if segment is not None else None
+        return cls(event.encode(), datetime.fromisoformat(when), action, position, actor_class, colleague, how,
+                   stated)
+
+
+PENDING_IN_MEMORY = 10_000
+"""Proxy events held in memory before the rest spill to a temporary file."""
+
+
+class PendingStore:
+    """Proxy events waiting for the end of the stream, in arrival order.
+
+    The first :data:`PENDING_IN_MEMORY` stay in memory; the rest go to an unnamed
+    temporary file (gone when closed, or if the process dies), so memory stays flat
+    however many proxy events a log holds.
+    """
+
+    def __init__(self, in_memory: int | None = None) -> None:
+        self._limit = PENDING_IN_MEMORY if in_memory is None else in_memory
+        self._memory: list[_Pending] = []
+        self._spill: IO[bytes] | None = None
+        self.count = 0
+
+    def add(self, pending: _Pending) -> None:
+        """Keep one more, in memory or spilled."""
+        self.count += 1
+        if len(self._memory) < self._limit:
+            self._memory.append(pending)
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed by clear()
+        self._spill.write(pending.to_line())
+
+    def __iter__(self) -> Iterator[_Pending]:
+        yield from self._memory
+        if self._spill is not None:
+            self._spill.flush()
+            self._spill.seek(0)
+            for line in self._spill:
+                yield _Pending.from_line(line)
+
+    def clear(self) -> None:
+        """Forget everything (closing the spill file)."""
+        self._memory = []
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+        self.count = 0
 
 
 class Whereabouts:
@@ -142,7 +207,7 @@ class ReplayEngine:
         self._approvals = approvals
         self._rules = rules
         self._whereabouts = Whereabouts()
-        self._pending: list[_Pending] = []
+        self._pending = PendingStore()
         self.stats = ReplayStats()
 
     def evaluate(self, event: AccessEvent, position: LogPosition | None = None) -> list[Finding]:
@@ -162,22 +227,24 @@ class ReplayEngine:
         recipient = event.recipient
         if recipient is not None and recipient.kind == "employee":
             stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
-            self._pending.append(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
+            self._pending.add(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
         if event.on_behalf_of is not None:
-            self._pending.append(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
+            self._pending.add(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
         return self._record(list(findings.values()))
 
     def drain(self) -> Partial:
         """Hand over (and reset) the cross-event state, for a merge in another engine."""
-        partial = Partial(self.stats, self._whereabouts, self._pending)
-        self.stats, self._whereabouts, self._pending = ReplayStats(), Whereabouts(), []
+        partial = Partial(self.stats, self._whereabouts, list(self._pending))
+        self._pending.clear()
+        self.stats, self._whereabouts = ReplayStats(), Whereabouts()
         return partial
 
     def absorb(self, partial: Partial) -> None:
         """Merge a worker's cross-event state; :meth:`finish` then judges its proxy events."""
         self.stats.merge(partial.stats)
         self._whereabouts.merge(partial.whereabouts)
-        self._pending += partial.pending
+        for pending in partial.pending:
+            self._pending.add(pending)
 
     @property
     def whereabouts(self) -> Whereabouts:
