@@ -118,9 +118,9 @@ def replay_log(
     ``verifier.report()`` before trusting the result.
     """
     for segment in verifier.segments():
-        yield from engine.evaluate_segment(segment.lines, segment.name, logdir / segment.name)
+        yield from engine.evaluate_segment(segment.records, segment.name, logdir / segment.name)
         if on_segment is not None:
-            on_segment(len(segment.lines))
+            on_segment(len(segment.records))
     yield from engine.engine.finish()
 
 
@@ -178,16 +178,19 @@ def replay(
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
-    verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE,
-                           trusted_checkpoint=trusted_checkpoint, expected_size=expected_size)
-    if engine_kind == "local" and workers <= 1:
+    single = engine_kind == "local" and workers <= 1
+    verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE, trusted_checkpoint=trusted_checkpoint,
+                           expected_size=expected_size, defer_content=not single)
+    if single:
         stream = replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment)
     else:
         ctx = WorkerContext(policy_dir, policy_digests(policy), approvals)
         stream = (
             replay_with_dask(logdir, verifier, engine, ctx, scheduler, on_segment)
             if engine_kind == "dask"
-            else replay_with_processes(logdir, verifier, engine, ctx, workers, on_segment)
+            else replay_with_processes(logdir, verifier, engine, ctx, workers,
+                                       FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals),
+                                       on_segment)
         )
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
         with fewer_collections():

@@ -18,8 +18,15 @@ import pytest
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY
 from audit.logs.trusted import SignedCheckpoint, load_checkpoint
-from audit.logs.verify import PROBLEM_CODES, Completeness, verify_log
-from audit.signing.keys import load_keyring
+from audit.logs.verify import (
+    PROBLEM_CODES,
+    Completeness,
+    LogVerifier,
+    VerificationReport,
+    segment_lines,
+    verify_log,
+)
+from audit.signing.keys import Keyring, load_keyring
 from tests.conftest import FIXTURES
 
 TAMPERED = FIXTURES / "tampered"
@@ -98,10 +105,8 @@ def test_log_verify_json_names_the_case(case: Path, capsys: pytest.CaptureFixtur
 
 def problems(case: str) -> list[tuple[str, str | None, int | None]]:
     c = TAMPERED / case
-    doc = case_doc(c)
     ring = load_keyring(c / "keyring.json")
-    pin = load_checkpoint(c / "trusted-checkpoint.json", ring) if (c / "trusted-checkpoint.json").exists() else None
-    size = int(doc["args"][1]) if doc["args"][:1] == ["--expect-size"] else None
+    pin, size = _pins(c, ring)
     report = verify_log(c / "log", ring, trusted_checkpoint=pin, expected_size=size)
     return [(p.code, p.segment, p.line) for p in report.problems]
 
@@ -235,3 +240,49 @@ def test_the_spec_catalogues_exactly_the_codes_the_verifier_reports() -> None:
         assert code is None or code in PROBLEM_CODES
         if code is not None:
             assert f"`{case.name}`" in section, case.name  # the spec names each fixture
+
+
+
+def _pins(c: Path, ring: Keyring) -> tuple[SignedCheckpoint | None, int | None]:
+    doc = case_doc(c)
+    pin = load_checkpoint(c / "trusted-checkpoint.json", ring) if (c / "trusted-checkpoint.json").exists() else None
+    size = int(doc["args"][1]) if doc["args"][:1] == ["--expect-size"] else None
+    return pin, size
+
+
+def _deferred_report(log: Path, ring: Keyring, pin: SignedCheckpoint | None, size: int | None) -> VerificationReport:
+    """What a parallel replay sees: deferred content, each segment file checked by its reader."""
+    verifier = LogVerifier(log, ring, trusted_checkpoint=pin, expected_size=size, defer_content=True)
+    for segment in verifier.segments():
+        assert segment.lines is None
+        raw = (log / segment.name).read_bytes()
+        if segment_lines(raw, segment.body.segment) is None:
+            verifier.content_mismatch(segment.name)
+    return verifier.report()
+
+
+@pytest.mark.parametrize("case", CASE_DIRS, ids=lambda p: p.name)
+def test_deferred_content_reports_exactly_what_a_full_verification_reports(case: Path) -> None:
+    ring = load_keyring(case / "keyring.json")
+    pin, size = _pins(case, ring)
+    full = verify_log(case / "log", ring, trusted_checkpoint=pin, expected_size=size)
+    assert _deferred_report(case / "log", ring, pin, size) == full
+
+
+def test_deferred_segment_that_changes_back_is_still_a_problem(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    shutil.copytree(TAMPERED / "untouched" / "log", log)
+    ring = load_keyring(TAMPERED / "untouched" / "keyring.json")
+    verifier = LogVerifier(log, ring, defer_content=True)
+    segments = verifier.segments()
+    first = next(segments)
+    original = (log / first.name).read_bytes()
+    (log / first.name).write_bytes(original.replace(b"read", b"READ", 1))
+    assert segment_lines((log / first.name).read_bytes(), first.body.segment) is None
+    verifier.content_mismatch(first.name)
+    (log / first.name).write_bytes(original)  # restored before the report re-verifies
+    for _ in segments:
+        pass
+    report = verifier.report()
+    assert not report.ok
+    assert [(p.code, p.segment) for p in report.problems] == [("root-mismatch", first.name)]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from audit.canonical import canonical_bytes
+from audit.errors import IntegrityError
 from audit.logs.writer import seal
 from audit.models import AccessEvent
 from audit.pipeline import ACCESS_RECORD_TYPE, EngineKind, replay
 from audit.signing.keys import Keyring, SigningKey, load_private_key
-from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, flip_byte
 
 NOW = datetime(2022, 6, 30, tzinfo=UTC)
 
@@ -66,3 +68,22 @@ def test_dask_local_cluster_finds_exactly_what_one_process_finds(
     pytest.importorskip("dask.distributed")
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
     assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "dask", engine_kind=kind) == single
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_workers_fail_closed_on_a_changed_segment_with_the_single_process_diagnosis(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, kind: EngineKind
+) -> None:
+    if kind == "dask":
+        pytest.importorskip("dask.distributed")
+    log = tmp_path / "log"
+    shutil.copytree(ACCESS_LOG, log)
+    flip_byte(log / "segments" / "00000001.jsonl", 100)  # only workers read segment files
+    errors = []
+    for name, kw in (("one", {}), ("many", {"workers": 2, "engine_kind": kind})):
+        with pytest.raises(IntegrityError) as caught:
+            replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW, **kw)  # type: ignore[arg-type]
+        assert not (tmp_path / name).exists()
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert "event-modified at segments/00000001.jsonl" in errors[0]

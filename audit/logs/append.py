@@ -115,7 +115,7 @@ def prepare_append(logdir: Path, keyring: Keyring, *, source_name: str, source_s
     builder = TreeBuilder()
     next_index = 0
     for segment in verifier.segments():
-        builder.extend(leaf_hashes(segment.lines))
+        builder.extend(leaf_hashes(segment.records))
         next_index = segment.index + 1
     report = verifier.report()
     problems = [p for p in report.problems if not (journal is not None and p.code == "append-interrupted")]

@@ -150,10 +150,10 @@ def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
     hits: list[tuple[int, str, int, bytes]] = []
     sizes: dict[int, int] = {}
     for segment in verifier.segments():
-        for number, raw in enumerate(segment.lines, start=1):
+        for number, raw in enumerate(segment.records, start=1):
             if _record_id(raw) == event_id:
                 hits.append((segment.first + number - 1, segment.name, number, raw))
-        leaves.extend(leaf_hashes(segment.lines))
+        leaves.extend(leaf_hashes(segment.records))
         sizes[segment.index] = segment.body.tree_size
     report = verifier.report()
     _require_ok(logdir, report)
@@ -200,7 +200,7 @@ def prove_consistency(logdir: Path, keyring: Keyring, old: SignedCheckpoint,
     leaves: list[bytes] = []
     for segment in verifier.segments():
         if len(leaves) < new.tree_size:
-            leaves.extend(leaf_hashes(segment.lines))
+            leaves.extend(leaf_hashes(segment.records))
     report = verifier.report()
     _require_ok(logdir, report)
     for label, checkpoint in (("OLD", old), ("NEW", new)):

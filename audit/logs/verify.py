@@ -24,6 +24,15 @@ rollback and equivocation) or an expected size. The report's ``completeness``
 says whether the log was proven complete up to the pin, failed it, or was not
 pinned (``unproven``); an unpinned log is never reported as plainly complete.
 
+Deferred content (``defer_content=True``, for parallel replay): the verifier
+checks everything but the segment files themselves - checkpoints, chain, signed
+leaves, segment and cumulative roots, completeness - and yields segments without
+their lines. Whoever reads a segment file must check it with
+:func:`segment_lines` (digest, count, and leaf hashes equal to the signed ones) and
+report a mismatch with :meth:`LogVerifier.content_mismatch`. If anything is wrong,
+:meth:`LogVerifier.report` re-verifies the whole log in full so the problems listed
+are exactly those of a normal verification; it never reports a flagged log as ok.
+
 What it does not do: it does not parse or validate records (consumers parse
 :attr:`VerifiedSegment.lines`); it produces no inclusion or consistency proofs
 (see :mod:`audit.logs.proofs`); it never prints.
@@ -34,7 +43,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from enum import StrEnum
 from pathlib import Path
@@ -84,6 +93,7 @@ __all__ = [
     "VerifiedSegment",
     "describe_problems",
     "read_journal",
+    "segment_lines",
     "verify_log",
 ]
 
@@ -119,15 +129,23 @@ class Problem:
 class VerifiedSegment:
     """A segment whose checkpoint, files and roots all verified.
 
-    ``lines`` are the records exactly as hashed (no trailing newline); ``first``
-    is the global leaf index of ``lines[0]``.
+    ``lines`` are the records exactly as hashed (no trailing newline), or None when
+    the verifier deferred the content (read the file and check it with
+    :func:`segment_lines`); ``first`` is the global leaf index of the first record.
     """
 
     index: int
     name: str
     first: int
-    lines: list[bytes]
+    lines: list[bytes] | None
     body: CheckpointBody
+
+    @property
+    def records(self) -> list[bytes]:
+        """``lines``, for verifiers that read the files; RuntimeError if content was deferred."""
+        if self.lines is None:
+            raise RuntimeError(f"{self.name}: content was deferred; read it with segment_lines()")
+        return self.lines
 
 
 class Completeness(StrEnum):
@@ -228,6 +246,8 @@ class LogState:
     completeness_detail: str = ""
     pin_failed: list[str] = field(default_factory=list)
     """Codes of the problems that contradict a pin."""
+    defer_content: bool = False
+    """Leave the segment files to the consumer (:func:`segment_lines`)."""
 
     def problem(self, code: str, message: str, segment: str | None = None,
                 line: int | None = None) -> None:
@@ -637,10 +657,19 @@ def check_tree_size(ctx: SegmentContext) -> None:
 
 
 def check_segment_files(ctx: SegmentContext) -> None:
-    """``segment-missing`` / ``malformed-segment``: read the segment and its leaves file."""
-    ctx.jsonl_raw = ctx.read(ctx.name, "malformed-segment")
+    """``segment-missing`` / ``malformed-segment``: read the segment and its leaves file.
+
+    With deferred content the segment file is only looked for, not read.
+    """
     leaves = leaves_name(ctx.index)
     ctx.leaves_raw = ctx.read(leaves, "malformed-segment")
+    if ctx.log.defer_content:
+        if not (ctx.log.logdir / ctx.name).is_file():
+            ctx.problem("segment-missing", f"segment file {ctx.name} is missing")
+        elif ctx.leaves_raw is None and not ctx.problems_about("malformed-segment"):
+            ctx.problem("leaves-file-tampered", f"leaves file {leaves} is missing")
+        return
+    ctx.jsonl_raw = ctx.read(ctx.name, "malformed-segment")
     if ctx.jsonl_raw is None and not ctx.problems_about("malformed-segment"):
         also = "" if ctx.leaves_raw is not None else f" (and {leaves})"
         ctx.problem("segment-missing", f"segment file {ctx.name}{also} is missing")
@@ -1204,7 +1233,7 @@ class LogVerifier:
 
     def __init__(self, logdir: Path, keyring: Keyring, *, record_type: str | None = None,
                  trusted_checkpoint: SignedCheckpoint | None = None,
-                 expected_size: int | None = None):
+                 expected_size: int | None = None, defer_content: bool = False):
         self.logdir = Path(logdir)
         if not self.logdir.exists():
             raise InputError("no such log directory", path=self.logdir)
@@ -1213,7 +1242,9 @@ class LogVerifier:
         if expected_size is not None and expected_size < 1:
             raise InputError(f"expected size must be at least 1, got {expected_size}")
         self._log = LogState(logdir=self.logdir, keyring=keyring, record_type=record_type,
-                             trusted=trusted_checkpoint, expected_size=expected_size)
+                             trusted=trusted_checkpoint, expected_size=expected_size,
+                             defer_content=defer_content)
+        self._mismatched: list[str] = []
         if trusted_checkpoint is not None:
             self._log.watch_sizes.add(trusted_checkpoint.tree_size)
         self._started = False
@@ -1256,11 +1287,13 @@ class LogVerifier:
             digest = (hashlib.sha256(ctx.checkpoint_raw).hexdigest()
                       if ctx.checkpoint_raw is not None else None)
             log.previous = (index, digest) if digest is not None else None
+            if log.defer_content and not ctx.problems and not ctx.cumulative_ok:
+                ctx.problem("root-mismatch", f"{ctx.name} could not be verified from its signed leaves alone")
             log.problems.extend(ctx.problems)
             if ctx.problems or not ctx.cumulative_ok:
                 continue
             body, lines = ctx.body, ctx.lines
-            assert body is not None and lines is not None and digest is not None
+            assert body is not None and digest is not None and (lines is not None or log.defer_content)
             verified += 1
             last = (body, digest)
             yield VerifiedSegment(index=index, name=ctx.name, first=body.segment.first,
@@ -1282,11 +1315,48 @@ class LogVerifier:
             completeness_detail=log.completeness_detail,
         )
 
+    def content_mismatch(self, segment: str) -> None:
+        """Record that a deferred segment's file did not pass :func:`segment_lines`."""
+        self._mismatched.append(segment)
+
     def report(self) -> VerificationReport:
-        """The report; RuntimeError unless :meth:`segments` was iterated to the end."""
+        """The report; RuntimeError unless :meth:`segments` was iterated to the end.
+
+        With deferred content, a report with problems or flagged segments is replaced
+        by a full verification's; flagged segments the full verification finds intact
+        (changed back since) stay problems.
+        """
         if self._report is None:
             raise RuntimeError("LogVerifier.report() called before segments() was exhausted")
+        log = self._log
+        if log.defer_content and (self._mismatched or not self._report.ok):
+            full = verify_log(self.logdir, log.keyring, record_type=log.record_type,
+                              trusted_checkpoint=log.trusted, expected_size=log.expected_size)
+            if full.ok and self._mismatched:
+                changed = tuple(Problem("root-mismatch", f"{name} did not match its signed digest and leaves "
+                                        "when it was replayed (changed while the log was read?)", name)
+                                for name in self._mismatched)
+                full = replace(full, ok=False, problems=changed)
+            self._report, self._mismatched = full, []
         return self._report
+
+
+def segment_lines(raw: bytes, seg: SegmentInfo) -> list[bytes] | None:
+    """The records of a segment file if it is exactly the sealed one, else None.
+
+    What a deferred verification leaves to whoever reads the file: its SHA-256 and
+    record count must be the signed ones, nothing may follow the last newline, and
+    the records' leaf hashes must hash to the signed leaves digest (so they are the
+    leaves the verified roots were computed from).
+    """
+    if hashlib.sha256(raw).hexdigest() != seg.sha256:
+        return None
+    lines = raw.split(b"\n")
+    if lines.pop() or len(lines) != seg.count:
+        return None
+    if hashlib.sha256(b"".join(leaf_hashes(lines))).hexdigest() != seg.leaves_sha256:
+        return None
+    return lines
 
 
 def verify_log(logdir: Path, keyring: Keyring, *, record_type: str | None = None,

@@ -70,7 +70,7 @@ def _load_sealed(path: Path, keyring: Keyring) -> ApprovalSet:
     collected: list[tuple[str, int, Approval]] = []
     for segment in verifier.segments():
         seg_path = path / segment.name
-        collected += [(str(seg_path), n, a) for n, a in validate_lines(segment.lines, Approval, path=seg_path)]
+        collected += [(str(seg_path), n, a) for n, a in validate_lines(segment.records, Approval, path=seg_path)]
     report = verifier.report()
     if not report.ok or report.root is None:
         raise IntegrityError(f"approvals log failed verification ({describe_problems(report.problems)})", path=path)

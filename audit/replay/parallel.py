@@ -1,10 +1,14 @@
 """Replay verified segments on several processes, or on a dask.distributed cluster.
 
-The parent verifies the log and streams verified segments out (a bounded number in
-flight, so memory stays flat). Each worker decodes and judges its segment's events
-with its own engine - judging one event needs only the policy, the approvals and the
-event - and returns the findings plus the cross-event state: who was where and when,
-the proxy events that need it, and counts. The parent merges that state and judges
+The parent verifies the log's checkpoints, signed leaves and roots (deferring the
+segment files) and hands verified segments out, a bounded number in flight, so
+memory stays flat. Each worker reads its segment file, checks it against the
+signed digests (:func:`~audit.logs.verify.segment_lines`), then decodes and judges
+its events with its own engine - judging one event needs only the policy, the
+approvals and the event - and returns the findings plus the cross-event state: who
+was where and when, the proxy events that need it, and counts. A file that does not
+match is reported back and fails the verification. With local processes the parent
+judges segments too whenever every worker is busy. The parent merges that state and judges
 the proxy events at the end, so the findings equal a single-process run whatever
 the segment boundaries. Workers reload the policy from disk and refuse to run if its
 files differ from what the parent loaded (and will sign). This module does not
@@ -15,14 +19,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
 
 from audit.errors import IntegrityError
-from audit.logs.verify import LogVerifier
+from audit.logs.checkpoint import SegmentInfo
+from audit.logs.verify import LogVerifier, segment_lines
 from audit.models import Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
@@ -44,19 +49,25 @@ class WorkerContext:
 
 @dataclass(frozen=True)
 class SegmentJob:
-    """One verified segment's lines."""
+    """One segment for a worker: where it is and what it must hash to.
+
+    ``raw`` carries the file's bytes when the worker may not see the log directory
+    (a remote cluster); otherwise the worker reads ``path`` itself.
+    """
 
     name: str
     path: Path
-    lines: list[bytes]
+    info: SegmentInfo
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """A worker's answer for one segment."""
+    """A worker's answer for one segment; ``partial`` is None if the file was not the sealed one."""
 
     findings: list[Finding]
-    partial: Partial
+    partial: Partial | None
+    events: int
 
 
 def policy_digests(policy: PolicyHistory) -> tuple[tuple[str, str], ...]:
@@ -79,16 +90,34 @@ def _fast_replay(ctx: WorkerContext) -> FastReplay:
     return fast
 
 
+def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
+    """Check the segment file against its signed digests, then judge its events."""
+    try:
+        raw = job.raw if job.raw is not None else job.path.read_bytes()
+    except OSError:
+        raw = b""
+    lines = segment_lines(raw, job.info)
+    if lines is None:
+        return SegmentResult([], None, 0)
+    findings = fast.evaluate_segment(lines, job.name, job.path)
+    return SegmentResult(findings, fast.engine.drain(), len(lines))
+
+
 def run_segment(ctx: WorkerContext, job: SegmentJob) -> SegmentResult:
-    """Judge one segment's events in a worker; cross-event state goes back to the parent."""
+    """Worker entry point: :func:`judge_segment` with this process's cached replay."""
     fast = _fast_replay(ctx)
     with fewer_collections():
-        findings = fast.evaluate_segment(job.lines, job.name, job.path)
-    return SegmentResult(findings, fast.engine.drain())
+        return judge_segment(fast, job)
 
 
 class _Submit(Protocol):
     def __call__(self, job: SegmentJob) -> Future[SegmentResult]: ...
+
+
+def _done(result: SegmentResult) -> Future[SegmentResult]:
+    future: Future[SegmentResult] = Future()
+    future.set_result(result)
+    return future
 
 
 def _pipelined(
@@ -98,20 +127,43 @@ def _pipelined(
     submit: _Submit,
     window: int,
     on_segment: Callable[[int], None] | None,
+    *,
+    local: Callable[[SegmentJob], SegmentResult] | None = None,
+    ship_bytes: bool = False,
 ) -> Iterator[Finding]:
-    in_flight: deque[tuple[Future[SegmentResult], int]] = deque()
+    """Hand verified segments out, at most ``window`` unfinished at a time; merge in log order.
+
+    With ``local``, a segment that finds every worker busy is judged right here, so
+    this process works too instead of waiting (and while workers start).
+    """
+    in_flight: deque[tuple[Future[SegmentResult], str]] = deque()
+    bound = window if local is None else 4 * window  # local results may wait behind a slow segment
 
     def collect() -> list[Finding]:
-        future, count = in_flight.popleft()
+        future, name = in_flight.popleft()
         result = future.result()
+        if result.partial is None:
+            verifier.content_mismatch(name)
+            return []
         parent.absorb(result.partial)
         if on_segment is not None:
-            on_segment(count)
+            on_segment(result.events)
         return result.findings
 
     for segment in verifier.segments():
-        in_flight.append((submit(SegmentJob(segment.name, logdir / segment.name, segment.lines)), len(segment.lines)))
-        if len(in_flight) >= window:
+        raw = None
+        if ship_bytes:
+            try:
+                raw = (logdir / segment.name).read_bytes()
+            except OSError:
+                raw = b""  # fails the digest check, so the log is re-verified and reported
+        job = SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
+        busy = sum(1 for future, _ in in_flight if not future.done())
+        future = _done(local(job)) if local is not None and busy >= window else submit(job)
+        in_flight.append((future, segment.name))
+        while in_flight and in_flight[0][0].done():
+            yield from collect()
+        while len(in_flight) >= bound:
             yield from collect()
     while in_flight:
         yield from collect()
@@ -124,13 +176,20 @@ def replay_with_processes(
     parent: ReplayEngine,
     ctx: WorkerContext,
     workers: int,
+    here: FastReplay,
     on_segment: Callable[[int], None] | None = None,
 ) -> Iterator[Finding]:
-    """Findings of every verified segment, judged on ``workers`` processes."""
-    executor: Executor
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as executor:
+    """Findings of every verified segment, judged by ``workers`` processes: this one and ``workers - 1`` more.
+
+    ``verifier`` should defer content (each process checks the segment files it reads);
+    ``here`` judges this process's share (a replay of its own, drained per segment
+    like a worker's, never ``parent``).
+    """
+    children = max(1, workers - 1)
+    with ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn")) as executor:
         yield from _pipelined(
-            logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job), 2 * workers, on_segment
+            logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job), 2 * children,
+            on_segment, local=lambda job: judge_segment(here, job),
         )
 
 
@@ -161,7 +220,7 @@ def replay_with_dask(
             window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
             yield from _pipelined(
                 logdir, verifier, parent, lambda job: client.submit(run_segment, shared, job, pure=False), window,
-                on_segment,
+                on_segment, ship_bytes=True,
             )
     finally:
         if cluster is not None:
