@@ -210,29 +210,7 @@ def replay(
             by_commitment=dict(sorted(stats.by_commitment.items())),
             by_rule=dict(sorted(stats.by_rule.items())),
         )
-        commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
-        predicate = Predicate(
-            tool={"name": "residency-audit", "version": __version__},
-            generated_at=generated_at,
-            log=LogSummary(
-                origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
-                root=report.root, segments=report.segments, completeness=report.completeness.value,
-                completeness_detail=report.completeness_detail,
-                last_checkpoint_sha256=report.last_checkpoint_sha256,
-            ),
-            approvals=ApprovalsSummary(
-                source=str(approvals_path), kind="sealed-log" if approvals.signature_verified else "jsonl",
-                signature_verified=approvals.signature_verified, count=len(approvals.by_id),
-                digest=approvals.digest,
-            ),
-            policy=PolicySummary(
-                directory=str(policy_dir),
-                versions=tuple(p.config.name for p in policy.packs),
-                git_revision=policy_git_revision(policy_dir),
-            ),
-            summary=summary,
-            commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
-        )
+        predicate = _predicate(generated_at, report, approvals_path, approvals, policy_dir, policy, summary)
         subjects = [log_subject(report.origin, report.tree_size, report.root)]
         subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
         subjects.append(_approvals_subject(approvals))
@@ -243,6 +221,41 @@ def replay(
         envelope = sign_statement(statement, report_key)
         _write_files(staging, {MARKDOWN_FILE: markdown, REPORT_FILE: envelope_bytes(envelope)}, outdir)
     return ReplayOutcome(statement, outdir)
+
+
+def _predicate(
+    generated_at: datetime,
+    report: VerificationReport,
+    approvals_path: Path,
+    approvals: ApprovalSet,
+    policy_dir: Path,
+    policy: PolicyHistory,
+    summary: Summary,
+) -> Predicate:
+    assert report.root is not None
+    commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
+    return Predicate(
+        tool={"name": "residency-audit", "version": __version__},
+        generated_at=generated_at,
+        log=LogSummary(
+            origin=report.origin, record_type=report.record_type, tree_size=report.tree_size,
+            root=report.root, segments=report.segments, completeness=report.completeness.value,
+            completeness_detail=report.completeness_detail,
+            last_checkpoint_sha256=report.last_checkpoint_sha256,
+        ),
+        approvals=ApprovalsSummary(
+            source=str(approvals_path), kind="sealed-log" if approvals.signature_verified else "jsonl",
+            signature_verified=approvals.signature_verified, count=len(approvals.by_id),
+            digest=approvals.digest,
+        ),
+        policy=PolicySummary(
+            directory=str(policy_dir),
+            versions=tuple(p.config.name for p in policy.packs),
+            git_revision=policy_git_revision(policy_dir),
+        ),
+        summary=summary,
+        commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
+    )
 
 
 def _guard_write(write: Callable[[], T], outdir: Path) -> T:

@@ -1244,6 +1244,7 @@ class LogVerifier:
         self._log = LogState(logdir=self.logdir, keyring=keyring, record_type=record_type,
                              trusted=trusted_checkpoint, expected_size=expected_size,
                              defer_content=defer_content)
+        self._record_type = record_type  # as given: the full re-verification starts from the same
         self._mismatched: list[str] = []
         if trusted_checkpoint is not None:
             self._log.watch_sizes.add(trusted_checkpoint.tree_size)
@@ -1330,7 +1331,7 @@ class LogVerifier:
             raise RuntimeError("LogVerifier.report() called before segments() was exhausted")
         log = self._log
         if log.defer_content and (self._mismatched or not self._report.ok):
-            full = verify_log(self.logdir, log.keyring, record_type=log.record_type,
+            full = verify_log(self.logdir, log.keyring, record_type=self._record_type,
                               trusted_checkpoint=log.trusted, expected_size=log.expected_size)
             if full.ok and self._mismatched:
                 changed = tuple(Problem("root-mismatch", f"{name} did not match its signed digest and leaves "

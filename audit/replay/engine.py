@@ -68,7 +68,7 @@ class _Pending:
                    stated)
 
 
-PENDING_IN_MEMORY = 10_000
+PENDING_IN_MEMORY = 2_000
 """Proxy events held in memory before the rest spill to a temporary file."""
 
 
