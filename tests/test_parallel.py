@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 
 from audit.canonical import canonical_bytes
-from audit.errors import IntegrityError
+from audit.errors import InputError, IntegrityError
+from audit.logs.verify import LogVerifier
 from audit.logs.writer import seal
 from audit.models import AccessEvent
 from audit.pipeline import ACCESS_RECORD_TYPE, EngineKind, replay
+from audit.policy import load_policy
+from audit.replay.approvals import load_approvals
+from audit.replay.engine import ReplayEngine
+from audit.replay.fast import FastReplay
+from audit.replay.parallel import SegmentJob, judge_segment
+from audit.replay.rules import load_rules
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, flip_byte
 
@@ -87,3 +94,22 @@ def test_workers_fail_closed_on_a_changed_segment_with_the_single_process_diagno
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
     assert "event-modified at segments/00000001.jsonl" in errors[0]
+
+
+def test_a_segment_that_fails_leaves_no_state_behind_in_a_reused_worker(tmp_path: Path, keyring: Keyring) -> None:
+    bad = b'{"event_id":"bad","time":"2021-10-01T00:00:00Z"}'  # sealed as is, rejected on replay
+    good = [_event("a", "2021-10-01T00:00:00Z", "us-1", "US"), _event("b", "2021-10-02T00:00:00Z", "us-2", "US")]
+    records = [good[0], bad, good[1]]
+    log = tmp_path / "log"
+    producer = load_private_key(KEYS / "log-producer.key", b"residency-audit-fixtures-TEST-ONLY")
+    seal(iter(records), out=log, key=producer, origin="fail", record_type=ACCESS_RECORD_TYPE, segment_size=2)
+    verifier = LogVerifier(log, keyring, defer_content=True)
+    first, second = list(verifier.segments())
+    policy = load_policy(POLICIES)
+    approvals = load_approvals(APPROVALS_LOG, keyring)
+    worker = FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
+    with pytest.raises(InputError, match=r"00000000.jsonl:2: actor: Field required"):
+        judge_segment(worker, SegmentJob(first.name, log / first.name, first.body.segment))
+    result = judge_segment(worker, SegmentJob(second.name, log / second.name, second.body.segment))
+    assert result.partial is not None
+    assert result.partial.stats.events == 1 and result.events == 1

@@ -48,17 +48,19 @@ def _mth(leaves: Sequence[bytes]) -> bytes:
     Pairing left to right and promoting an odd last node unchanged gives exactly
     the RFC 9162 tree (the left subtree is always the largest perfect one).
     """
-    sha = hashlib.sha256
     level = list(leaves)
     while len(level) > 1:
-        paired = [
-            sha(_NODE_PREFIX + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
-        ]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
+        level = _parent_level(level)
     return level[0]
+
+
+def _parent_level(level: Sequence[bytes]) -> list[bytes]:
+    """The next level up: pairs hashed left to right, an odd last node promoted unchanged."""
+    sha = hashlib.sha256
+    paired = [sha(_NODE_PREFIX + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        paired.append(level[-1])
+    return paired
 
 
 def tree_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
@@ -74,18 +76,9 @@ def tree_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
     for h in leaf_hashes:
         if len(h) != HASH_LEN:
             raise ValueError(f"leaf hash must be {HASH_LEN} bytes, got {len(h)}")
-    sha = hashlib.sha256
     levels = [list(leaf_hashes)]
-    level = levels[0]
-    while len(level) > 1:
-        paired = [
-            sha(_NODE_PREFIX + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
-        ]
-        if len(level) % 2:
-            paired.append(level[-1])
-        levels.append(paired)
-        level = paired
+    while len(levels[-1]) > 1:
+        levels.append(_parent_level(levels[-1]))
     return levels
 
 

@@ -99,7 +99,11 @@ def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
     lines = segment_lines(raw, job.info)
     if lines is None:
         return SegmentResult([], None, 0)
-    findings = fast.evaluate_segment(lines, job.name, job.path)
+    try:
+        findings = fast.evaluate_segment(lines, job.name, job.path)
+    except BaseException:
+        fast.engine.drain()  # a reused worker must not carry a half-judged segment into its next job
+        raise
     return SegmentResult(findings, fast.engine.drain(), len(lines))
 
 
