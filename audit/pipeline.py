@@ -276,14 +276,11 @@ def report_staging(outdir: Path) -> Iterator[Path]:
 
     An existing ``outdir`` is replaced only if it holds nothing but report files
     (a previous run); anything else there is refused, never overwritten. If the
-    body raises, the staging directory is removed and ``outdir`` is untouched.
+    body raises, the staging directory is removed and ``outdir`` is untouched. The
+    check runs before the body and again just before publishing (a replay can take
+    hours).
     """
-    if outdir.exists():
-        if not outdir.is_dir():
-            raise InputError("report output path exists and is not a directory", path=outdir)
-        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in REPORT_FILES)
-        if foreign:
-            raise InputError(f"refusing to replace a directory holding other files ({foreign[0]}, ...)", path=outdir)
+    _refuse_foreign(outdir)
     staging = _guard_write(lambda: _make_staging(outdir), outdir)
     try:
         yield staging
@@ -293,12 +290,22 @@ def report_staging(outdir: Path) -> Iterator[Path]:
             shutil.rmtree(staging)
 
 
+def _refuse_foreign(outdir: Path) -> None:
+    if outdir.exists():
+        if not outdir.is_dir():
+            raise InputError("report output path exists and is not a directory", path=outdir)
+        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in REPORT_FILES)
+        if foreign:
+            raise InputError(f"refusing to replace a directory holding other files ({foreign[0]}, ...)", path=outdir)
+
+
 def _make_staging(outdir: Path) -> Path:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
 
 
 def _publish(staging: Path, outdir: Path) -> None:
+    _refuse_foreign(outdir)
     staging.chmod(0o755)
     if outdir.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
@@ -331,21 +338,20 @@ def add_residency_to_report(
     section = residency_section(result)
     generated_at = now or datetime.now(UTC)
     require_signing_key_valid(keyring, report_key, generated_at, "report")
-    findings_path = outdir / FINDINGS_FILE
-    check = check_file_subjects(statement, {FINDINGS_FILE: findings_path})[0] if findings_path.is_file() else None
-    if check is None or not check.ok:
-        detail = check.detail if check is not None else "missing"
-        raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {detail}", path=findings_path)
     predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
-    markdown = (render_markdown(predicate, iter_findings(findings_path)) + residency_markdown(section)).encode()
-    replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
-    subjects = [s for s in statement.subject if s.name not in replaced]
-    subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
-    signed = build_statement(subjects, predicate)
     with report_staging(outdir) as staging:
-        kept = [p for p in outdir.iterdir() if p.name in REPORT_FILES and p.name not in replaced and p.is_file()]
-        for path in kept:
-            _guard_write(partial(shutil.copyfile, path, staging / path.name), outdir)
+        original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE
+        if original.is_file():  # copied first, then checked and read from the copy
+            _guard_write(partial(shutil.copyfile, original, findings), outdir)
+        check = check_file_subjects(statement, {FINDINGS_FILE: findings})[0] if findings.is_file() else None
+        if check is None or not check.ok:
+            detail = check.detail if check is not None else "missing"
+            raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {detail}", path=original)
+        markdown = (render_markdown(predicate, iter_findings(findings)) + residency_markdown(section)).encode()
+        replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
+        subjects = [s for s in statement.subject if s.name not in replaced]
+        subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
+        signed = build_statement(subjects, predicate)
         _write_files(staging, replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}, outdir)
     return signed
 

@@ -7,8 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from audit.models import Finding
 from audit.pipeline import FINDINGS_FILE, REPORT_FILE, replay, verify_report
+from audit.report import findings as findings_module
 from audit.report.findings import FindingsSpool, iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.statement import Predicate
@@ -47,6 +50,24 @@ def test_spilled_runs_merge_to_the_same_bytes_as_one_in_memory_sort(tmp_path: Pa
     back = list(iter_findings(tmp_path / "one" / "findings.jsonl"))
     keys = [(f.time, f.event_ids, f.rule_id) for f in back]
     assert keys == sorted((f.time, f.event_ids, f.rule_id) for f in findings)
+
+
+def test_merge_is_stable_and_bounded_in_open_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Equal keys (same time, events, rule) keep arrival order, across runs, the
+    # in-memory tail, and the extra merge passes a small merge width forces.
+    twins = [_finding(0).model_copy(update={"message": f"arrival {i}"}) for i in range(23)]
+    monkeypatch.setattr(findings_module, "MERGE_WIDTH", 3)
+    data, _, count = _written(tmp_path / "twins", twins, run_size=2)
+    back = [f.message for f in iter_findings(tmp_path / "twins" / "findings.jsonl")]
+    assert count == 23 and back == [f"arrival {i}" for i in range(23)]
+    assert data.count(b"\n") == 23
+
+
+def test_sort_key_pads_early_years(tmp_path: Path) -> None:
+    early = _finding(1).model_copy(update={"time": datetime(999, 1, 1, tzinfo=UTC)})
+    late = _finding(1).model_copy(update={"time": datetime(2021, 1, 1, tzinfo=UTC)})
+    _written(tmp_path / "years", [late, early], run_size=1)
+    assert [f.time.year for f in iter_findings(tmp_path / "years" / "findings.jsonl")] == [999, 2021]
 
 
 def test_empty_spool_writes_an_empty_file(tmp_path: Path) -> None:

@@ -286,3 +286,21 @@ def test_deferred_segment_that_changes_back_is_still_a_problem(tmp_path: Path) -
     report = verifier.report()
     assert not report.ok
     assert [(p.code, p.segment) for p in report.problems] == [("root-mismatch", first.name)]
+
+
+def test_deferred_problem_gone_by_the_report_still_fails(tmp_path: Path) -> None:
+    # A problem seen while reading (here a segment file briefly missing, as during a
+    # concurrent append) must not turn into a clean report because the log is fine later.
+    log = tmp_path / "log"
+    shutil.copytree(TAMPERED / "untouched" / "log", log)
+    ring = load_keyring(TAMPERED / "untouched" / "keyring.json")
+    moved = log / "segments" / "00000001.jsonl"
+    moved.rename(tmp_path / "aside")
+    verifier = LogVerifier(log, ring, defer_content=True)
+    names = [segment.name for segment in verifier.segments()]
+    assert "segments/00000001.jsonl" not in names
+    (tmp_path / "aside").rename(moved)
+    report = verifier.report()
+    assert verify_log(log, ring).ok
+    assert not report.ok
+    assert [(p.code, p.segment) for p in report.problems][:1] == [("segment-missing", "segments/00000001.jsonl")]

@@ -9,7 +9,7 @@ import pytest
 
 from audit.errors import InputError
 from audit.models import Finding
-from audit.pipeline import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, replay, verify_report
+from audit.pipeline import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, replay, report_staging, verify_report
 from audit.report.findings import iter_findings
 from audit.report.markdown import render_markdown
 from audit.signing.keys import Keyring, SigningKey
@@ -95,3 +95,12 @@ def test_report_of_a_policy_outside_git_verifies(tmp_path: Path, keyring: Keyrin
     assert outcome.statement.predicate.policy.git_revision is None
     result = verify_report(out / REPORT_FILE, keyring, policy=policy)
     assert result.ok and result.statement.predicate.policy.git_revision is None
+
+
+def test_file_added_to_the_output_during_a_run_is_never_deleted(report_dir: Path) -> None:
+    before = sorted(p.name for p in report_dir.iterdir())
+    with pytest.raises(InputError, match="refusing to replace"), report_staging(report_dir) as staging:
+        (staging / REPORT_FILE).write_text("new")
+        (report_dir / "notes.txt").write_text("written while the replay ran")
+    assert sorted(p.name for p in report_dir.iterdir()) == sorted([*before, "notes.txt"])
+    assert not [p for p in report_dir.parent.iterdir() if p.name.startswith(f".{report_dir.name}.")]

@@ -1324,8 +1324,9 @@ class LogVerifier:
         """The report; RuntimeError unless :meth:`segments` was iterated to the end.
 
         With deferred content, a report with problems or flagged segments is replaced
-        by a full verification's; flagged segments the full verification finds intact
-        (changed back since) stay problems.
+        by a full verification's. If that one finds nothing (the log changed since it
+        was read, e.g. an append finished), the report keeps what was seen while
+        reading and is never ok.
         """
         if self._report is None:
             raise RuntimeError("LogVerifier.report() called before segments() was exhausted")
@@ -1333,11 +1334,12 @@ class LogVerifier:
         if log.defer_content and (self._mismatched or not self._report.ok):
             full = verify_log(self.logdir, log.keyring, record_type=self._record_type,
                               trusted_checkpoint=log.trusted, expected_size=log.expected_size)
-            if full.ok and self._mismatched:
-                changed = tuple(Problem("root-mismatch", f"{name} did not match its signed digest and leaves "
-                                        "when it was replayed (changed while the log was read?)", name)
-                                for name in self._mismatched)
-                full = replace(full, ok=False, problems=changed)
+            if full.ok:  # the log changed since it was read: fail with what was seen then
+                changed = [Problem("root-mismatch", f"{name} did not match its signed digest and leaves "
+                                   "when it was replayed (changed while the log was read?)", name)
+                           for name in self._mismatched]
+                seen = sorted([*self._report.problems, *changed], key=_sort_key)
+                full = replace(self._report, ok=False, problems=tuple(seen))
             self._report, self._mismatched = full, []
         return self._report
 

@@ -190,11 +190,17 @@ def replay_with_processes(
     like a worker's, never ``parent``).
     """
     children = max(1, workers - 1)
-    with ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn")) as executor:
+    executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn"))
+    try:
         yield from _pipelined(
             logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job), 2 * children,
             on_segment, local=lambda job: judge_segment(here, job),
         )
+    except BaseException:
+        executor.shutdown(cancel_futures=True)  # a failed run does not wait for queued segments
+        raise
+    finally:
+        executor.shutdown()
 
 
 def replay_with_dask(

@@ -30,13 +30,15 @@ from audit.records import iter_jsonl
 
 RUN_SIZE = 5_000
 """Findings held in memory before a sorted run is spilled to disk."""
+MERGE_WIDTH = 128
+"""Runs merged at once; more are first merged into longer runs (open files stay bounded)."""
 
 _SortKey = tuple[str, tuple[str, ...], str]
 
 
 def _sort_key(finding: Finding) -> _SortKey:
-    # Finding.time is UTC, so its fixed-width ISO form sorts as the instant does.
-    return finding.time.strftime("%Y-%m-%dT%H:%M:%S.%f"), finding.event_ids, finding.rule_id
+    # Finding.time is UTC, so its fixed-width ISO form (4-digit year, microseconds) sorts as the instant does.
+    return finding.time.isoformat(timespec="microseconds"), finding.event_ids, finding.rule_id
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class FindingsSpool:
         self._run_size = run_size
         self._buffer: list[tuple[_SortKey, bytes]] = []
         self._runs: list[Path] = []
+        self._next_run = 0
         self.count = 0
 
     def __enter__(self) -> FindingsSpool:
@@ -79,25 +82,38 @@ class FindingsSpool:
             self._spill()
 
     def _spill(self) -> None:
-        self._buffer.sort(key=lambda item: item[0])
-        run = self._scratch / f".findings-run-{len(self._runs):06d}"
-        with run.open("xb") as fh:
-            for key, line in self._buffer:
-                fh.write(orjson.dumps(key) + b"\t" + line)  # canonical JSON has no raw tab
-        self._runs.append(run)
+        self._buffer.sort(key=lambda item: item[0])  # stable: equal keys keep arrival order
+        self._runs.append(self._write_run(iter(self._buffer)))
         self._buffer.clear()
 
-    def _merged(self) -> Iterator[bytes]:
-        self._buffer.sort(key=lambda item: item[0])
-        streams: list[Iterator[tuple[_SortKey, bytes]]] = [iter(self._buffer)]
-        handles = [run.open("rb") for run in self._runs]
+    def _write_run(self, items: Iterator[tuple[_SortKey, bytes]]) -> Path:
+        run = self._scratch / f".findings-run-{self._next_run:06d}"
+        self._next_run += 1
+        with run.open("xb") as fh:
+            for key, line in items:
+                fh.write(orjson.dumps(key) + b"\t" + line)  # canonical JSON has no raw tab
+        return run
+
+    def _merge(self, runs: list[Path], tail: Iterator[tuple[_SortKey, bytes]]) -> Iterator[tuple[_SortKey, bytes]]:
+        """Items of ``runs`` then ``tail`` (in arrival order), merged stably by key."""
+        handles = [run.open("rb") for run in runs]
         try:
-            streams += [map(_read_run_line, fh) for fh in handles]
-            for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-                yield line
+            streams = [*(map(_read_run_line, fh) for fh in handles), tail]
+            yield from heapq.merge(*streams, key=lambda item: item[0])
         finally:
             for fh in handles:
                 fh.close()
+
+    def _merged(self) -> Iterator[bytes]:
+        while len(self._runs) > MERGE_WIDTH:  # the earliest runs first, so arrival order is kept
+            first = self._runs[:MERGE_WIDTH]
+            merged = self._write_run(self._merge(first, iter(())))
+            for run in first:
+                run.unlink()
+            self._runs[:MERGE_WIDTH] = [merged]
+        self._buffer.sort(key=lambda item: item[0])
+        for _, line in self._merge(self._runs, iter(self._buffer)):
+            yield line
 
     def write(self, path: Path) -> WrittenFindings:
         """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
