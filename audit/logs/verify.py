@@ -1246,6 +1246,7 @@ class LogVerifier:
                              defer_content=defer_content)
         self._record_type = record_type  # as given: the full re-verification starts from the same
         self._mismatched: list[str] = []
+        self._settled = False  # a deferred report was already replaced by the full one
         if trusted_checkpoint is not None:
             self._log.watch_sizes.add(trusted_checkpoint.tree_size)
         self._started = False
@@ -1331,7 +1332,7 @@ class LogVerifier:
         if self._report is None:
             raise RuntimeError("LogVerifier.report() called before segments() was exhausted")
         log = self._log
-        if log.defer_content and (self._mismatched or not self._report.ok):
+        if log.defer_content and not self._settled and (self._mismatched or not self._report.ok):
             full = verify_log(self.logdir, log.keyring, record_type=self._record_type,
                               trusted_checkpoint=log.trusted, expected_size=log.expected_size)
             if full.ok:  # the log changed since it was read: fail with what was seen then
@@ -1340,7 +1341,7 @@ class LogVerifier:
                            for name in self._mismatched]
                 seen = sorted([*self._report.problems, *changed], key=_sort_key)
                 full = replace(self._report, ok=False, problems=tuple(seen))
-            self._report, self._mismatched = full, []
+            self._report, self._mismatched, self._settled = full, [], True
         return self._report
 
 
