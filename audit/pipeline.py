@@ -189,8 +189,7 @@ def replay(
             replay_with_dask(logdir, verifier, engine, ctx, scheduler, on_segment)
             if engine_kind == "dask"
             else replay_with_processes(logdir, verifier, engine, ctx, workers,
-                                       FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals),
-                                       on_segment)
+                                       FastReplay.for_policy(policy, approvals), on_segment)
         )
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
         with fewer_collections():
@@ -343,10 +342,9 @@ def add_residency_to_report(
         original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE
         if original.is_file():  # copied first, then checked and read from the copy
             _guard_write(partial(shutil.copyfile, original, findings), outdir)
-        check = check_file_subjects(statement, {FINDINGS_FILE: findings})[0] if findings.is_file() else None
-        if check is None or not check.ok:
-            detail = check.detail if check is not None else "missing"
-            raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {detail}", path=original)
+        check = _check_report_file(statement, FINDINGS_FILE, findings)
+        if not check.ok:
+            raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
         markdown = (render_markdown(predicate, iter_findings(findings)) + residency_markdown(section)).encode()
         replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
         subjects = [s for s in statement.subject if s.name not in replaced]
@@ -373,14 +371,8 @@ def verify_report(
     digests = subject_digests(statement)
     checks: list[SubjectCheck] = []
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
-    for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency):
-        beside = report_path.parent / name
-        if name not in digests:
-            checks.append(SubjectCheck(name, False, "not a subject of the report"))
-        elif not beside.is_file():
-            checks.append(SubjectCheck(name, False, f"missing: {beside}"))
-        else:
-            checks += check_file_subjects(statement, {name: beside})
+    checks += [_check_report_file(statement, name, report_path.parent / name)
+               for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency)]
     if log is not None:
         checks.append(_check_log(statement, digests, log, keyring))
     if policy is not None:
@@ -391,6 +383,15 @@ def verify_report(
     if approvals is not None:
         checks.append(_check_approvals(statement, approvals, keyring))
     return ReportVerification(key_id, statement, tuple(checks))
+
+
+def _check_report_file(statement: Statement, name: str, path: Path) -> SubjectCheck:
+    """One of the report's own files against its subject: absent subject, missing or changed file fails."""
+    if name not in subject_digests(statement):
+        return SubjectCheck(name, False, "not a subject of the report")
+    if not path.is_file():
+        return SubjectCheck(name, False, f"missing: {path}")
+    return check_file_subjects(statement, {name: path})[0]
 
 
 def _check_log(statement: Statement, digests: dict[str, str], logdir: Path, keyring: Keyring) -> SubjectCheck:

@@ -111,7 +111,7 @@ def _full(lines: list[bytes]) -> list[Finding]:
 def _fast(lines: list[bytes]) -> tuple[list[Finding], int]:
     policy = load_policy(POLICIES)
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
-    fast = FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
+    fast = FastReplay.for_policy(policy, approvals)
     found = fast.evaluate_segment(lines, "s", Path("s"))
     return found + fast.engine.finish(), fast.fast_hits
 

@@ -16,10 +16,8 @@ from audit.models import AccessEvent
 from audit.pipeline import ACCESS_RECORD_TYPE, EngineKind, replay
 from audit.policy import load_policy
 from audit.replay.approvals import load_approvals
-from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import SegmentJob, judge_segment
-from audit.replay.rules import load_rules
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, flip_byte
 
@@ -107,7 +105,7 @@ def test_a_segment_that_fails_leaves_no_state_behind_in_a_reused_worker(tmp_path
     first, second = list(verifier.segments())
     policy = load_policy(POLICIES)
     approvals = load_approvals(APPROVALS_LOG, keyring)
-    worker = FastReplay(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
+    worker = FastReplay.for_policy(policy, approvals)
     with pytest.raises(InputError, match=r"00000000.jsonl:2: actor: Field required"):
         judge_segment(worker, SegmentJob(first.name, log / first.name, first.body.segment))
     result = judge_segment(worker, SegmentJob(second.name, log / second.name, second.body.segment))

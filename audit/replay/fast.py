@@ -25,6 +25,7 @@ from audit.records import parse_json_line, validate
 from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import ReplayEngine
 from audit.replay.facts import location_or_kind_class
+from audit.replay.rules import load_rules
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -106,6 +107,11 @@ class FastReplay:
             for pack in policy.packs
         }
         self.fast_hits = 0
+
+    @classmethod
+    def for_policy(cls, policy: PolicyHistory, approvals: ApprovalSet) -> FastReplay:
+        """A fast replay over a fresh engine with every rule loaded."""
+        return cls(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
 
     def evaluate_segment(self, lines: Sequence[bytes], segment: str, path: Path) -> list[Finding]:
         """Findings for a verified segment's lines (proxy findings come from ``engine.finish()``).

@@ -34,7 +34,6 @@ from audit.records import sha256_file
 from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
-from audit.replay.rules import load_rules
 from audit.replay.tuning import fewer_collections
 
 
@@ -85,7 +84,7 @@ def _fast_replay(ctx: WorkerContext) -> FastReplay:
         policy = load_policy(ctx.policy_dir)
         if policy_digests(policy) != ctx.policy_digests:
             raise IntegrityError("policy files changed while the replay was running", path=ctx.policy_dir)
-        fast = FastReplay(ReplayEngine(policy, ctx.approvals, load_rules()), policy, ctx.approvals)
+        fast = FastReplay.for_policy(policy, ctx.approvals)
         _WORKER_CACHE[key] = fast
     return fast
 
