@@ -85,6 +85,17 @@ def test_markdown_escapes_log_content(report_dir: Path, keyring: Keyring) -> Non
     assert "\\[1\\]\\(x\\)" in text
 
 
+def test_markdown_drops_control_and_bidi_characters(report_dir: Path, keyring: Keyring) -> None:
+    pred = verify_report(report_dir / REPORT_FILE, keyring).statement.predicate
+    finding = next(iter_findings(report_dir / FINDINGS_FILE))
+    evil = finding.model_copy(update={"actor_id": "cn\x1b[31m-eng\u202e-01_x"})
+    text = render_markdown(pred, [evil])
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "cn [31m-eng -01\\_x" in text.replace("\\[", "[")
+    plain = render_markdown(pred, [finding.model_copy(update={"actor_id": "us-eng_01"})])
+    assert "us-eng\\_01" in plain
+
+
 def test_report_of_a_policy_outside_git_verifies(tmp_path: Path, keyring: Keyring, auditor_key: SigningKey) -> None:
     import shutil
 

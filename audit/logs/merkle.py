@@ -26,9 +26,16 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
 
+_LEAF_STATE = hashlib.sha256(_LEAF_PREFIX)
+"""SHA-256 state after the leaf prefix: copying it is cheaper than a new hash of prefix + data
+(no OpenSSL algorithm fetch, no concatenated copy of the record)."""
+
+
 def leaf_hash(data: bytes) -> bytes:
     """SHA-256(0x00 || data)."""
-    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+    h = _LEAF_STATE.copy()
+    h.update(data)
+    return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -38,8 +45,13 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def leaf_hashes(records: Iterable[bytes]) -> list[bytes]:
     """``leaf_hash`` of each record, in order (a faster bulk form)."""
-    sha = hashlib.sha256
-    return [sha(_LEAF_PREFIX + data).digest() for data in records]
+    fresh = _LEAF_STATE.copy
+    hashes = []
+    for data in records:
+        h = fresh()
+        h.update(data)
+        hashes.append(h.digest())
+    return hashes
 
 
 def _mth(leaves: Sequence[bytes]) -> bytes:
@@ -57,7 +69,8 @@ def _mth(leaves: Sequence[bytes]) -> bytes:
 def _parent_level(level: Sequence[bytes]) -> list[bytes]:
     """The next level up: pairs hashed left to right, an odd last node promoted unchanged."""
     sha = hashlib.sha256
-    paired = [sha(_NODE_PREFIX + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+    pairs = iter(level)  # zipped with itself: consecutive pairs; an odd last node is promoted below
+    paired = [sha(_NODE_PREFIX + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
     if len(level) % 2:
         paired.append(level[-1])
     return paired

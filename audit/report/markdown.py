@@ -18,8 +18,9 @@ _MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+!|~"})
 
 def _cell(text: str) -> str:
     """Untrusted text made inert: control characters dropped, Markdown/HTML escaped."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    return printable.translate(_MARKDOWN_SPECIAL)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def render_markdown(pred: Predicate, findings: Iterable[Finding], limit: int = MAX_LISTED_FINDINGS) -> str:
