@@ -34,7 +34,7 @@ fixtures-check: $(STAMP)
 	$(BIN)/python fixtures/generate.py --check
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py $(if $(EVENTS),--events $(EVENTS),)
+	$(BIN)/python benchmarks/run.py $(if $(EVENTS),--events $(EVENTS),) $(if $(REPEAT),--repeat $(REPEAT),)
 
 clean:
 	rm -rf build .mypy_cache .pytest_cache .ruff_cache

@@ -35,7 +35,7 @@ from audit.replay.fast import FastReplay
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
 from audit.replay.tuning import fewer_collections
-from audit.report.findings import FindingsSpool, iter_findings
+from audit.report.findings import EncodedFinding, FindingsSpool, encode_finding, iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
@@ -181,8 +181,9 @@ def replay(
     single = engine_kind == "local" and workers <= 1
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE, trusted_checkpoint=trusted_checkpoint,
                            expected_size=expected_size, defer_content=not single)
+    stream: Iterator[EncodedFinding]
     if single:
-        stream = replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment)
+        stream = map(encode_finding, replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment))
     else:
         ctx = WorkerContext(policy_dir, policy_digests(policy), approvals)
         stream = (
@@ -193,8 +194,8 @@ def replay(
         )
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
         with fewer_collections():
-            for finding in stream:
-                spool.add(finding)
+            for item in stream:
+                spool.add_encoded(item)
         report = verifier.report()
         if not report.ok or report.root is None:
             raise integrity_failure("access log", logdir, report)

@@ -28,13 +28,13 @@ from typing import Any, Protocol
 from audit.errors import IntegrityError
 from audit.logs.checkpoint import SegmentInfo
 from audit.logs.verify import LogVerifier, segment_lines
-from audit.models import Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
 from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.tuning import fewer_collections
+from audit.report.findings import EncodedFinding, encode_finding
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,13 @@ class SegmentJob:
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """A worker's answer for one segment; ``partial`` is None if the file was not the sealed one."""
+    """A worker's answer for one segment; ``partial`` is None if the file was not the sealed one.
 
-    findings: list[Finding]
+    Findings come encoded (:func:`~audit.report.findings.encode_finding`): the worker
+    pays for serialising them, and the parent only stores bytes.
+    """
+
+    findings: list[EncodedFinding]
     partial: Partial | None
     events: int
 
@@ -99,7 +103,7 @@ def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
     if lines is None:
         return SegmentResult([], None, 0)
     try:
-        findings = fast.evaluate_segment(lines, job.name, job.path)
+        findings = [encode_finding(f) for f in fast.evaluate_segment(lines, job.name, job.path)]
     except BaseException:
         fast.engine.drain()  # a reused worker must not carry a half-judged segment into its next job
         raise
@@ -133,7 +137,7 @@ def _pipelined(
     *,
     local: Callable[[SegmentJob], SegmentResult] | None = None,
     ship_bytes: bool = False,
-) -> Iterator[Finding]:
+) -> Iterator[EncodedFinding]:
     """Hand verified segments out, at most ``window`` unfinished at a time; merge in log order.
 
     With ``local``, a segment that finds every worker busy is judged right here, so
@@ -142,7 +146,7 @@ def _pipelined(
     in_flight: deque[tuple[Future[SegmentResult], str]] = deque()
     bound = window if local is None else 4 * window  # local results may wait behind a slow segment
 
-    def collect() -> list[Finding]:
+    def collect() -> list[EncodedFinding]:
         future, name = in_flight.popleft()
         result = future.result()
         if result.partial is None:
@@ -170,7 +174,7 @@ def _pipelined(
             yield from collect()
     while in_flight:
         yield from collect()
-    yield from parent.finish()
+    yield from map(encode_finding, parent.finish())
 
 
 def replay_with_processes(
@@ -181,8 +185,8 @@ def replay_with_processes(
     workers: int,
     here: FastReplay,
     on_segment: Callable[[int], None] | None = None,
-) -> Iterator[Finding]:
-    """Findings of every verified segment, judged by ``workers`` processes: this one and ``workers - 1`` more.
+) -> Iterator[EncodedFinding]:
+    """Encoded findings of every verified segment, judged by ``workers`` processes: this one and ``workers - 1`` more.
 
     ``verifier`` should defer content (each process checks the segment files it reads);
     ``here`` judges this process's share (a replay of its own, drained per segment
@@ -209,8 +213,8 @@ def replay_with_dask(
     ctx: WorkerContext,
     scheduler: str | None,
     on_segment: Callable[[int], None] | None = None,
-) -> Iterator[Finding]:
-    """Findings of every verified segment, judged on a dask.distributed cluster.
+) -> Iterator[EncodedFinding]:
+    """Encoded findings of every verified segment, judged on a dask.distributed cluster.
 
     ``scheduler`` is the address of a running scheduler; ``None`` starts a local
     cluster for the duration of the replay.

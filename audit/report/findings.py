@@ -34,11 +34,19 @@ MERGE_WIDTH = 128
 """Runs merged at once; more are first merged into longer runs (open files stay bounded)."""
 
 _SortKey = tuple[str, tuple[str, ...], str]
+EncodedFinding = tuple[_SortKey, bytes]
+"""A finding as the spool keeps it: sort key and canonical line (cheap to pickle between processes)."""
 
 
 def _sort_key(finding: Finding) -> _SortKey:
     # Finding.time is UTC, so its fixed-width ISO form (4-digit year, microseconds) sorts as the instant does.
     return finding.time.isoformat(timespec="microseconds"), finding.event_ids, finding.rule_id
+
+
+def encode_finding(finding: Finding) -> EncodedFinding:
+    """What :meth:`FindingsSpool.add` stores for ``finding``; workers encode their own findings."""
+    # A new, exactly sized object: orjson's own output over-allocates (4 KiB).
+    return _sort_key(finding), canonical_bytes(finding) + b"\n"
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,11 @@ class FindingsSpool:
 
     def add(self, finding: Finding) -> None:
         """Take one finding (any order)."""
-        # A new, exactly sized object: orjson's own output over-allocates (4 KiB).
-        self._buffer.append((_sort_key(finding), canonical_bytes(finding) + b"\n"))
+        self.add_encoded(encode_finding(finding))
+
+    def add_encoded(self, item: EncodedFinding) -> None:
+        """Take one finding already passed through :func:`encode_finding` (any order)."""
+        self._buffer.append(item)
         self.count += 1
         if len(self._buffer) >= self._run_size:
             self._spill()

@@ -1,0 +1,33 @@
+"""The benchmark script still runs and checks itself (a smoke run; nothing here is timed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--events", "3000", "--segment-size", "500",
+         "--repeat", "1", "--naive-sample", "50"],
+        capture_output=True, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result = orjson.loads(done.stdout.splitlines()[-1])
+    assert result["events"] == 3000 and result["findings"] > 0
+    for name in ("events_per_s", "naive_events_per_s", "floor_events_per_s", "workers_2_events_per_s"):
+        assert result[name] > 0, name
+    assert set(result["spread"]) == {"floor", "floor_2", "events", "workers_2"}
+    efficiency = result["workers_2_ratio"] / result["machine_2_ratio"]
+    assert abs(result["workers_2_efficiency"] - efficiency) < 0.02
+
+
+def test_benchmark_rejects_a_zero_repeat() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--repeat", "0"],
+                          capture_output=True, check=False, timeout=60)
+    assert done.returncode == 2 and b"--repeat" in done.stderr
