@@ -22,7 +22,7 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
     assert result["events"] == 3000 and result["findings"] > 0
     for name in ("events_per_s", "naive_events_per_s", "floor_events_per_s", "workers_2_events_per_s"):
         assert result[name] > 0, name
-    assert set(result["spread"]) == {"floor", "floor_2", "events", "workers_2"}
+    assert set(result["spread"]) == {"floor", "machine_1", "machine_2", "events", "workers_2"}
     efficiency = result["workers_2_ratio"] / result["machine_2_ratio"]
     assert abs(result["workers_2_efficiency"] - efficiency) < 0.02
 
