@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,11 +14,13 @@ from audit.errors import InputError, IntegrityError
 from audit.logs.verify import LogVerifier
 from audit.logs.writer import seal
 from audit.models import AccessEvent
-from audit.pipeline import ACCESS_RECORD_TYPE, EngineKind, replay
+from audit.pipeline import ACCESS_RECORD_TYPE, FINDINGS_FILE, EngineKind, replay
 from audit.policy import load_policy
 from audit.replay.approvals import load_approvals
+from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
-from audit.replay.parallel import SegmentJob, judge_segment
+from audit.replay.parallel import SegmentJob, SegmentResult, _pipelined, judge_segment
+from audit.replay.rules import load_rules
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, flip_byte
 
@@ -111,3 +114,32 @@ def test_a_segment_that_fails_leaves_no_state_behind_in_a_reused_worker(tmp_path
     result = judge_segment(worker, SegmentJob(second.name, log / second.name, second.body.segment))
     assert result.partial is not None
     assert result.partial.stats.events == 1 and result.events == 1
+
+
+def test_segments_no_worker_started_are_judged_here_at_the_end(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    # Workers that never start a job: every segment stays pending, so each must be
+    # taken back and judged by this process once the whole log has been read.
+    single = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "one", now=NOW)
+    expected = (tmp_path / "one" / FINDINGS_FILE).read_bytes().splitlines(keepends=True)
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    here = FastReplay.for_policy(policy, approvals)
+    never_started: list[Future[SegmentResult]] = []
+
+    class NeverStarted(Future[SegmentResult]):
+        def result(self, timeout: float | None = None) -> SegmentResult:
+            raise AssertionError("waited for a segment no worker started")
+
+    def submit(job: SegmentJob) -> Future[SegmentResult]:
+        never_started.append(NeverStarted())
+        return never_started[-1]
+
+    verifier = LogVerifier(ACCESS_LOG, keyring, defer_content=True)
+    parent = ReplayEngine(policy, approvals, load_rules())
+    stream = _pipelined(ACCESS_LOG, verifier, parent, submit, 10_000, None, local=lambda job: judge_segment(here, job))
+    lines = sorted(line for _, line in stream)
+    assert len(never_started) == single.statement.predicate.log.segments
+    assert all(future.cancelled() for future in never_started)
+    assert verifier.report().ok
+    assert lines == sorted(expected) and len(lines) == 61

@@ -33,7 +33,7 @@ from audit.records import sha256_file
 from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
-from audit.replay.tuning import fewer_collections
+from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.findings import EncodedFinding, encode_finding
 
 
@@ -141,13 +141,15 @@ def _pipelined(
     """Hand verified segments out, at most ``window`` unfinished at a time; merge in log order.
 
     With ``local``, a segment that finds every worker busy is judged right here, so
-    this process works too instead of waiting (and while workers start).
+    this process works too instead of waiting (and while workers start); at the end
+    it also judges the segments no worker has started yet.
     """
-    in_flight: deque[tuple[Future[SegmentResult], str]] = deque()
+    in_flight: deque[tuple[Future[SegmentResult], SegmentJob]] = deque()
     bound = window if local is None else 4 * window  # local results may wait behind a slow segment
 
     def collect() -> list[EncodedFinding]:
-        future, name = in_flight.popleft()
+        future, job = in_flight.popleft()
+        name = job.name
         result = future.result()
         if result.partial is None:
             verifier.content_mismatch(name)
@@ -167,14 +169,21 @@ def _pipelined(
         job = SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
         busy = sum(1 for future, _ in in_flight if not future.done())
         future = _done(local(job)) if local is not None and busy >= window else submit(job)
-        in_flight.append((future, segment.name))
+        in_flight.append((future, job))
         while in_flight and in_flight[0][0].done():
             yield from collect()
         while len(in_flight) >= bound:
             yield from collect()
+    if local is not None:  # no more segments: take back what no worker has started
+        in_flight = deque((_done(local(job)) if future.cancel() else future, job) for future, job in in_flight)
     while in_flight:
         yield from collect()
     yield from map(encode_finding, parent.finish())
+
+
+QUEUED_PER_CHILD = 3
+"""Segments handed to each child process at a time: one running, the rest queued, so a
+child rarely waits for this process (busy judging a segment itself) to feed it."""
 
 
 def replay_with_processes(
@@ -195,10 +204,11 @@ def replay_with_processes(
     children = max(1, workers - 1)
     executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn"))
     try:
-        yield from _pipelined(
-            logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job), 2 * children,
-            on_segment, local=lambda job: judge_segment(here, job),
-        )
+        with quick_thread_handoff():
+            yield from _pipelined(
+                logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job),
+                QUEUED_PER_CHILD * children, on_segment, local=lambda job: judge_segment(here, job),
+            )
     except BaseException:
         executor.shutdown(cancel_futures=True)  # a failed run does not wait for queued segments
         raise
