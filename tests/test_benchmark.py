@@ -20,7 +20,8 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
     assert done.returncode == 0, done.stderr.decode()
     result = orjson.loads(done.stdout.splitlines()[-1])
     assert result["events"] == 3000 and result["findings"] > 0
-    for name in ("events_per_s", "naive_events_per_s", "floor_events_per_s", "workers_2_events_per_s"):
+    for name in ("events_per_s", "naive_events_per_s", "floor_events_per_s", "workers_2_events_per_s",
+                 "peak_rss_mb", "worker_peak_rss_mb"):
         assert result[name] > 0, name
     assert set(result["spread"]) == {"floor", "machine_1", "machine_2", "events", "workers_2"}
     efficiency = result["workers_2_ratio"] / result["machine_2_ratio"]
