@@ -12,8 +12,8 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -34,7 +34,7 @@ from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
-from audit.replay.tuning import fewer_collections
+from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.findings import EncodedFinding, FindingsSpool, encode_finding, iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.statement import (
@@ -181,9 +181,10 @@ def replay(
     single = engine_kind == "local" and workers <= 1
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE, trusted_checkpoint=trusted_checkpoint,
                            expected_size=expected_size, defer_content=not single)
-    stream: Iterator[EncodedFinding]
+    stream: Generator[EncodedFinding, None, None]
     if single:
-        stream = map(encode_finding, replay_log(logdir, verifier, FastReplay(engine, policy, approvals), on_segment))
+        stream = (encode_finding(f) for f in replay_log(logdir, verifier, FastReplay(engine, policy, approvals),
+                                                          on_segment))
     else:
         ctx = WorkerContext(policy_dir, policy_digests(policy), approvals)
         stream = (
@@ -193,7 +194,8 @@ def replay(
                                        FastReplay.for_policy(policy, approvals), on_segment)
         )
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
-        with fewer_collections():
+        # closing(): a failure here also stops the workers now, not when the generator is collected.
+        with closing(stream), fewer_collections(), nullcontext() if single else quick_thread_handoff():
             for item in stream:
                 spool.add_encoded(item)
         report = verifier.report()

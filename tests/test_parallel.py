@@ -32,12 +32,13 @@ def _findings(tmp: Path, log: Path, keyring: Keyring, key: SigningKey, name: str
     return [f.model_dump_json() for f in outcome.findings]
 
 
-def test_two_workers_find_exactly_what_one_process_finds(
-    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_find_exactly_what_one_process_finds(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, workers: int
 ) -> None:
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
     assert len(single) == 61
-    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "two", workers=2) == single
+    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "many", workers=workers) == single
 
 
 def _event(eid: str, time: str, actor: str, country: str, **extra: object) -> bytes:
@@ -119,8 +120,8 @@ def test_a_segment_that_fails_leaves_no_state_behind_in_a_reused_worker(tmp_path
 def test_segments_no_worker_started_are_judged_here_at_the_end(
     tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
 ) -> None:
-    # Workers that never start a job: every segment stays pending, so each must be
-    # taken back and judged by this process once the whole log has been read.
+    # Workers that are never handed a job: every segment stays pending, so each must
+    # be taken back and judged by this process once the whole log has been read.
     single = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "one", now=NOW)
     expected = (tmp_path / "one" / FINDINGS_FILE).read_bytes().splitlines(keepends=True)
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
@@ -143,3 +144,61 @@ def test_segments_no_worker_started_are_judged_here_at_the_end(
     assert all(future.cancelled() for future in never_started)
     assert verifier.report().ok
     assert lines == sorted(expected) and len(lines) == 61
+
+
+def test_taking_back_stops_at_segments_a_worker_already_has(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    # One worker thread, held on its first segment until this process judges one:
+    # that first segment must stay with the worker, the last must be taken back.
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "one", now=NOW)
+    expected = (tmp_path / "one" / FINDINGS_FILE).read_bytes().splitlines(keepends=True)
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    here, there = FastReplay.for_policy(policy, approvals), FastReplay.for_policy(policy, approvals)
+    released, handed = Event(), []
+
+    def work(job: SegmentJob) -> SegmentResult:
+        assert released.wait(10)
+        return judge_segment(there, job)
+
+    def local(job: SegmentJob) -> SegmentResult:
+        released.set()
+        return judge_segment(here, job)
+
+    verifier = LogVerifier(ACCESS_LOG, keyring, defer_content=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        def submit(job: SegmentJob) -> Future[SegmentResult]:
+            handed.append(pool.submit(work, job))
+            return handed[-1]
+
+        stream = _pipelined(ACCESS_LOG, verifier, ReplayEngine(policy, approvals, load_rules()), submit, 10_000,
+                            None, local=local)
+        lines = sorted(line for _, line in stream)
+    assert len(handed) >= 3
+    assert not handed[0].cancelled() and handed[-1].cancelled()
+    assert verifier.report().ok and lines == sorted(expected)
+
+
+def test_a_worker_running_segments_in_threads_gives_each_its_own_replay(keyring: Keyring) -> None:
+    # A dask worker with several threads runs segments at once: each thread needs its
+    # own replay state, and pycasbin must not be entered by two threads at a time.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.replay.parallel import WorkerContext, policy_digests, run_segment
+
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    jobs = [SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
+            for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()]
+    alone = FastReplay.for_policy(policy, approvals)
+    expected = [judge_segment(alone, job) for job in jobs]
+    ctx = WorkerContext(POLICIES, policy_digests(policy), approvals)
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda job: run_segment(ctx, job), jobs * 2))
+        for got, want in zip(results, expected * 2, strict=True):
+            assert got.findings == want.findings
+            assert got.partial is not None and want.partial is not None
+            assert got.partial.stats.events == want.partial.stats.events == got.events

@@ -5,7 +5,9 @@ engine from one event. :meth:`PolicyPack.decide` hands it to pycasbin's
 ``enforce_ex`` and maps the deciding row back to the :class:`PolicyRow` it came
 from (file, line, commitment, rule id). Decisions are cached per request: the fact
 vocabulary is small and finite, so a replay of millions of events asks Casbin only
-a few hundred distinct questions.
+a few hundred distinct questions. pycasbin is not thread-safe (and CPython 3.11
+can fail compiling its matcher in two threads at once), so uncached decisions are
+taken one at a time in a process; cached ones take no lock.
 
 This module holds the types and the decision step only. Reading and validating a
 pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``)
@@ -15,6 +17,7 @@ is :mod:`audit.policy.load`; deriving requests from events is :mod:`audit.replay
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -177,7 +180,8 @@ class PolicyPack:
             raise ValueError(
                 f"request has {len(request)} fields, model.conf defines {self._request_size}"
             )
-        allowed, explain = self._enforcer.enforce_ex(*request)
+        with _ENFORCE_LOCK:
+            allowed, explain = self._enforcer.enforce_ex(*request)
         if not explain:
             if allowed:
                 raise RuntimeError(f"pycasbin allowed {request} without a matching row")
@@ -194,6 +198,9 @@ class PolicyPack:
     def cache_size(self) -> int:
         """How many distinct requests have been decided so far."""
         return len(self._cache)
+
+
+_ENFORCE_LOCK = threading.Lock()
 
 
 def _categories(rows: Sequence[PolicyRow]) -> frozenset[str]:

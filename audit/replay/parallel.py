@@ -17,8 +17,9 @@ verify logs.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -33,7 +34,7 @@ from audit.records import sha256_file
 from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
-from audit.replay.tuning import fewer_collections, quick_thread_handoff
+from audit.replay.tuning import fewer_collections
 from audit.report.findings import EncodedFinding, encode_finding
 
 
@@ -78,18 +79,26 @@ def policy_digests(policy: PolicyHistory) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(p), sha256_file(p)) for pack in policy.packs for p in pack.files))
 
 
-_WORKER_CACHE: dict[tuple[Path, tuple[tuple[str, str], ...], str], FastReplay] = {}
+class _ReplaysOfThisThread(threading.local):
+    """One cached replay per (policy, approvals) and thread: a replay's state is not
+    shared, and a dask worker may run several segments at once in threads."""
+
+    def __init__(self) -> None:
+        self.replays: dict[tuple[Path, tuple[tuple[str, str], ...], str], FastReplay] = {}
+
+
+_WORKER_CACHE = _ReplaysOfThisThread()
 
 
 def _fast_replay(ctx: WorkerContext) -> FastReplay:
     key = (ctx.policy_dir, ctx.policy_digests, ctx.approvals.digest)
-    fast = _WORKER_CACHE.get(key)
+    fast = _WORKER_CACHE.replays.get(key)
     if fast is None:
         policy = load_policy(ctx.policy_dir)
         if policy_digests(policy) != ctx.policy_digests:
             raise IntegrityError("policy files changed while the replay was running", path=ctx.policy_dir)
         fast = FastReplay.for_policy(policy, ctx.approvals)
-        _WORKER_CACHE[key] = fast
+        _WORKER_CACHE.replays[key] = fast
     return fast
 
 
@@ -141,8 +150,9 @@ def _pipelined(
     """Hand verified segments out, at most ``window`` unfinished at a time; merge in log order.
 
     With ``local``, a segment that finds every worker busy is judged right here, so
-    this process works too instead of waiting (and while workers start); at the end
-    it also judges the segments no worker has started yet.
+    this process works too instead of waiting (and while workers start). Once the log
+    is read, it takes back segments not yet handed to a worker, the last first and one
+    at a time, so it works through the tail alongside the workers instead of waiting.
     """
     in_flight: deque[tuple[Future[SegmentResult], SegmentJob]] = deque()
     bound = window if local is None else 4 * window  # local results may wait behind a slow segment
@@ -174,16 +184,30 @@ def _pipelined(
             yield from collect()
         while len(in_flight) >= bound:
             yield from collect()
-    if local is not None:  # no more segments: take back what no worker has started
-        in_flight = deque((_done(local(job)) if future.cancel() else future, job) for future, job in in_flight)
+    def take_back() -> bool:
+        """Judge here the last segment no worker was handed yet; False if there is none."""
+        assert local is not None
+        for i in range(len(in_flight) - 1, -1, -1):
+            future, job = in_flight[i]
+            if future.done():
+                continue
+            if not future.cancel():  # handed to a worker: so were the ones before it
+                return False
+            in_flight[i] = (_done(local(job)), job)
+            return True
+        return False
+
+    while local is not None and in_flight and take_back():
+        while in_flight and in_flight[0][0].done():
+            yield from collect()
     while in_flight:
         yield from collect()
     yield from map(encode_finding, parent.finish())
 
 
 QUEUED_PER_CHILD = 3
-"""Segments handed to each child process at a time: one running, the rest queued, so a
-child rarely waits for this process (busy judging a segment itself) to feed it."""
+"""Segments given to the pool per child process before this one judges a segment itself:
+a child that finishes one finds the next waiting, even while this process is busy."""
 
 
 def replay_with_processes(
@@ -194,7 +218,7 @@ def replay_with_processes(
     workers: int,
     here: FastReplay,
     on_segment: Callable[[int], None] | None = None,
-) -> Iterator[EncodedFinding]:
+) -> Generator[EncodedFinding, None, None]:
     """Encoded findings of every verified segment, judged by ``workers`` processes: this one and ``workers - 1`` more.
 
     ``verifier`` should defer content (each process checks the segment files it reads);
@@ -204,11 +228,10 @@ def replay_with_processes(
     children = max(1, workers - 1)
     executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn"))
     try:
-        with quick_thread_handoff():
-            yield from _pipelined(
-                logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job),
-                QUEUED_PER_CHILD * children, on_segment, local=lambda job: judge_segment(here, job),
-            )
+        yield from _pipelined(
+            logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job),
+            QUEUED_PER_CHILD * children, on_segment, local=lambda job: judge_segment(here, job),
+        )
     except BaseException:
         executor.shutdown(cancel_futures=True)  # a failed run does not wait for queued segments
         raise
@@ -223,7 +246,7 @@ def replay_with_dask(
     ctx: WorkerContext,
     scheduler: str | None,
     on_segment: Callable[[int], None] | None = None,
-) -> Iterator[EncodedFinding]:
+) -> Generator[EncodedFinding, None, None]:
     """Encoded findings of every verified segment, judged on a dask.distributed cluster.
 
     ``scheduler`` is the address of a running scheduler; ``None`` starts a local
