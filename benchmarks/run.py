@@ -52,8 +52,8 @@ from audit.policy import load_policy  # noqa: E402
 from audit.records import sha256_file  # noqa: E402
 from audit.replay.approvals import load_approvals  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
-from audit.replay.fast import decode  # noqa: E402
-from audit.replay.parallel import SegmentJob, WorkerContext, policy_digests, run_segment  # noqa: E402
+from audit.replay.fast import FastReplay, decode  # noqa: E402
+from audit.replay.parallel import SegmentJob, WorkerContext, judge_segment, policy_digests  # noqa: E402
 from audit.replay.tuning import fewer_collections  # noqa: E402
 from audit.signing.keys import (  # noqa: E402
     Keyring,
@@ -121,15 +121,27 @@ def measure_floor(segments: list[Path]) -> tuple[int, float, str]:
 
 
 def judge_pass(ctx: WorkerContext, jobs: list[SegmentJob]) -> float:
-    """What a replay worker does for each segment - read, check, decode, judge; then this process's peak RSS in MB.
+    """A new worker's job: read, check, decode and judge each segment, starting cold; then its peak RSS in MB.
 
-    The peak is VmHWM: a spawned child's ``ru_maxrss`` also counts the parent's pages
-    it shared between fork and exec.
+    The peak is VmHWM where Linux has it: a spawned child's ``ru_maxrss`` also counts
+    the parent's pages it shared between fork and exec.
     """
-    for job in jobs:
-        run_segment(ctx, job)
-    status = Path("/proc/self/status").read_text().splitlines()
-    return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    fast = FastReplay.for_policy(load_policy(ctx.policy_dir), ctx.approvals)
+    with fewer_collections():
+        for job in jobs:
+            judge_segment(fast, job)
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return maxrss_mb()
+
+
+def maxrss_mb() -> float:
+    """This process's peak RSS in MB (``ru_maxrss`` is in KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def measure_machine_2(pool: Pool, ctx: WorkerContext, jobs: list[SegmentJob]) -> tuple[float, float, float]:
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     keyring = Keyring(keys=(KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public)),))
     times: dict[str, list[float]] = {"floor": [], "machine_1": [], "machine_2": [], "events": [], "workers_2": []}
     with tempfile.TemporaryDirectory() as tmp, get_context("spawn").Pool(2) as pool:
-        pool.map(time.sleep, [0.5, 0.5])  # both processes up before anything is timed
+        pool.map(time.sleep, [0.5, 0.5])  # give both processes time to start before anything is timed
         logdir = Path(tmp) / "log"
         seal(synthetic(args.events), out=logdir, key=key, origin="bench", record_type=ACCESS_RECORD_TYPE,
              segment_size=args.segment_size)
@@ -234,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor_parser": floor_parser,
         "floor_ratio": round(floor_per_s / events_per_s, 2),
         "findings": findings,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(maxrss_mb(), 1),
         "worker_peak_rss_mb": round(worker_peak, 1),
         "workers_2_events_per_s": round(full_n / best["workers_2"]),
         "workers_2_ratio": round(workers_2_ratio, 2),
