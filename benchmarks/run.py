@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-sample", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions; the fastest of each is kept")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.events < 1:
-        parser.error("--events and --repeat must be at least 1")
+    for name in ("events", "segment_size", "naive_sample", "repeat"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     key = signing_key_from_seed(hashlib.sha256(b"residency-audit TEST-ONLY bench key").digest())
     keyring = Keyring(keys=(KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public)),))
     times: dict[str, list[float]] = {"floor": [], "machine_1": [], "machine_2": [], "events": [], "workers_2": []}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,8 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
     assert abs(result["workers_2_efficiency"] - efficiency) < 0.02
 
 
-def test_benchmark_rejects_a_zero_repeat() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--repeat", "0"],
+@pytest.mark.parametrize("flag", ["--events", "--segment-size", "--naive-sample", "--repeat"])
+def test_benchmark_rejects_a_zero_count(flag: str) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), flag, "0"],
                           capture_output=True, check=False, timeout=60)
-    assert done.returncode == 2 and b"--repeat" in done.stderr
+    assert done.returncode == 2 and f"{flag} must be at least 1".encode() in done.stderr
