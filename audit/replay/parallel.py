@@ -184,6 +184,7 @@ def _pipelined(
             yield from collect()
         while len(in_flight) >= bound:
             yield from collect()
+
     def take_back() -> bool:
         """Judge here the last segment no worker was handed yet; False if there is none."""
         assert local is not None
