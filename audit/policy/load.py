@@ -35,6 +35,7 @@ from audit.commitments import load_commitments
 from audit.errors import InputError
 from audit.models import Commitment
 from audit.policy.pack import (
+    CASBIN_LOCK,
     DEFAULT_COMMITMENT,
     PackConfig,
     PolicyHistory,
@@ -440,7 +441,8 @@ def _build_enforcer(path: Path, model: _Model, rows: Sequence[PolicyRow]) -> Any
         raise InputError(f"pycasbin rejected the pack: {exc}", path=path) from None
     probe = ["-"] * len(model.request_fields)
     try:
-        enforcer.enforce_ex(*probe)
+        with CASBIN_LOCK:  # packs may be loaded in several threads at once (dask workers)
+            enforcer.enforce_ex(*probe)
     except Exception as exc:  # the matcher is only compiled on first use
         raise InputError(
             f"matcher does not evaluate: {exc}", path=path, line=model.lines.get("m")

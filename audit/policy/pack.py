@@ -180,7 +180,7 @@ class PolicyPack:
             raise ValueError(
                 f"request has {len(request)} fields, model.conf defines {self._request_size}"
             )
-        with _ENFORCE_LOCK:
+        with CASBIN_LOCK:
             allowed, explain = self._enforcer.enforce_ex(*request)
         if not explain:
             if allowed:
@@ -200,7 +200,8 @@ class PolicyPack:
         return len(self._cache)
 
 
-_ENFORCE_LOCK = threading.Lock()
+CASBIN_LOCK = threading.Lock()
+"""Held around every pycasbin evaluation that may run while other threads do (see the module docstring)."""
 
 
 def _categories(rows: Sequence[PolicyRow]) -> frozenset[str]:
