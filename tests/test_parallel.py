@@ -202,3 +202,26 @@ def test_a_worker_running_segments_in_threads_gives_each_its_own_replay(keyring:
             assert got.findings == want.findings
             assert got.partial is not None and want.partial is not None
             assert got.partial.stats.events == want.partial.stats.events == got.events
+
+
+def test_workers_report_the_first_bad_event_in_log_order_like_one_process(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    # Two malformed events, in the second and the last segment: whichever process
+    # judges them first, the error reported is the earlier one, as in one process.
+    records = [
+        _event("a", "2021-10-01T00:00:00Z", "us-1", "US"),
+        b'{"event_id":"bad-1","time":"2021-10-01T00:00:00Z"}',
+        *(_event(f"g{i}", "2021-10-02T00:00:00Z", "us-2", "US") for i in range(6)),
+        b'{"action":"read","event_id":"bad-2","time":"2021-10-03T00:00:00Z"}',
+    ]
+    log = tmp_path / "log"
+    producer = load_private_key(KEYS / "log-producer.key", b"residency-audit-fixtures-TEST-ONLY")
+    seal(iter(records), out=log, key=producer, origin="bad", record_type=ACCESS_RECORD_TYPE, segment_size=1)
+    errors = []
+    for name, workers in (("one", 1), ("two", 2), ("four", 4)):
+        with pytest.raises(InputError) as caught:
+            replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW, workers=workers)
+        errors.append(str(caught.value))
+    assert "00000001.jsonl:1" in errors[0]
+    assert errors[1] == errors[0] and errors[2] == errors[0]

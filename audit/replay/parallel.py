@@ -130,9 +130,14 @@ class _Submit(Protocol):
     def __call__(self, job: SegmentJob) -> Future[SegmentResult]: ...
 
 
-def _done(result: SegmentResult) -> Future[SegmentResult]:
+def _judged_here(local: Callable[[SegmentJob], SegmentResult], job: SegmentJob) -> Future[SegmentResult]:
+    """``local(job)`` as a finished future: its error is raised when the segment's turn
+    comes, so the first error reported is the first in log order, as in one process."""
     future: Future[SegmentResult] = Future()
-    future.set_result(result)
+    try:
+        future.set_result(local(job))
+    except Exception as exc:  # raised again by future.result() in collect()
+        future.set_exception(exc)
     return future
 
 
@@ -178,7 +183,7 @@ def _pipelined(
                 raw = b""  # fails the digest check, so the log is re-verified and reported
         job = SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
         busy = sum(1 for future, _ in in_flight if not future.done())
-        future = _done(local(job)) if local is not None and busy >= window else submit(job)
+        future = _judged_here(local, job) if local is not None and busy >= window else submit(job)
         in_flight.append((future, job))
         while in_flight and in_flight[0][0].done():
             yield from collect()
@@ -194,7 +199,7 @@ def _pipelined(
                 continue
             if not future.cancel():  # handed to a worker: so were the ones before it
                 return False
-            in_flight[i] = (_done(local(job)), job)
+            in_flight[i] = (_judged_here(local, job), job)
             return True
         return False
 
