@@ -61,22 +61,19 @@ class SnapshotCopySpec(_Spec):
     copy_tags: bool = True
 
 
-class RdsSnapshotSpec(_Spec):
+class _SnapshotSpec(_Spec):
+    id: NonEmpty
+    region: NonEmpty
+    tags: dict[str, str] = Field(default_factory=dict)
+    copies: tuple[SnapshotCopySpec, ...] = ()
+
+
+class RdsSnapshotSpec(_SnapshotSpec):
     """An RDS DB snapshot (of a small instance created for it) and its copies."""
 
-    id: NonEmpty
-    region: NonEmpty
-    tags: dict[str, str] = Field(default_factory=dict)
-    copies: tuple[SnapshotCopySpec, ...] = ()
 
-
-class EbsSnapshotSpec(_Spec):
+class EbsSnapshotSpec(_SnapshotSpec):
     """An EBS snapshot (of a 1 GiB volume created for it, named by its Name tag) and its copies."""
-
-    id: NonEmpty
-    region: NonEmpty
-    tags: dict[str, str] = Field(default_factory=dict)
-    copies: tuple[SnapshotCopySpec, ...] = ()
 
 
 class AwsEstate(_Spec):
