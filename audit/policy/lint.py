@@ -50,7 +50,6 @@ from audit.policy.load import (
     COMMITMENTS_FILE,
     CONFIG_FILE,
     FIELD_PATTERN,
-    HEADER_PATTERN,
     MODEL_FILE,
     NO_RULE,
     POLICY_FILE,
@@ -60,6 +59,7 @@ from audit.policy.load import (
     RowsAdapter,
     load_config,
     load_pack,
+    policy_lines,
     read_text,
 )
 from audit.policy.pack import PolicyPack, PolicyRow, Request
@@ -382,15 +382,10 @@ def _read_rows(path: str, text: str, sink: _Sink) -> tuple[list[_Row], list[_Hea
     rows: list[_Row] = []
     headers: list[_HeaderAt] = []
     header: tuple[tuple[str, ...], int] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            match = HEADER_PATTERN.match(line)
-            if match is not None:
-                header = (tuple(part.strip() for part in match.group(1).split(",")), number)
-                headers.append(header)
+    for number, raw, cited in policy_lines(text):
+        if cited is not None:
+            header = (cited, number)
+            headers.append(header)
             continue
         tokens, problem = split_row(raw)
         if problem is not None:

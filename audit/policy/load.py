@@ -19,7 +19,7 @@ quality beyond well-formedness (unreachable rows, coverage: ``policy lint``/``te
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -227,6 +227,22 @@ class _Header:
     line: int
 
 
+def policy_lines(text: str) -> Iterator[tuple[int, str, tuple[str, ...] | None]]:
+    """``(line number, line, None)`` for each row of a ``policy.csv`` text, and
+    ``(line number, line, cited commitment ids)`` for each block header; blank lines
+    and other comments are skipped. Shared by the loader and the linter."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            yield number, raw, None
+            continue
+        match = HEADER_PATTERN.match(line)
+        if match is not None:
+            yield number, raw, tuple(part.strip() for part in match.group(1).split(","))
+
+
 def _parse_rows(
     path: Path, model: _Model, commitments: Mapping[str, Commitment]
 ) -> list[PolicyRow]:
@@ -236,24 +252,18 @@ def _parse_rows(
     priorities: dict[int, int] = {}
     header: _Header | None = None
     file = str(path)
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
+    for number, raw, cited in policy_lines(text):
+        if cited is not None:
+            for cid in cited:
+                if cid not in commitments:
+                    raise InputError(
+                        f"block header cites {cid}, which is not in the commitment register",
+                        path=path,
+                        line=number,
+                    )
+            header = _Header(cited, number)
             continue
-        if line.startswith("#"):
-            match = HEADER_PATTERN.match(line)
-            if match is not None:
-                cited = tuple(part.strip() for part in match.group(1).split(","))
-                for cid in cited:
-                    if cid not in commitments:
-                        raise InputError(
-                            f"block header cites {cid}, which is not in the commitment register",
-                            path=path,
-                            line=number,
-                        )
-                header = _Header(cited, number)
-            continue
-        tokens = [token.strip() for token in line.split(",")]
+        tokens = [token.strip() for token in raw.strip().split(",")]
         ptype, values = tokens[0], tuple(tokens[1:])
         names = model.definitions.get(ptype)
         if names is None:
