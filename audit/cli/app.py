@@ -2,12 +2,14 @@
 
 This is the only layer that prints, catches :class:`~audit.errors.AuditError` and
 sets exit codes: 0 clean, 1 violations found, 2 usage or input error, 3 integrity
-failure or internal error. Every error is one line on stderr, never a traceback.
+failure, 4 internal error (a bug). Every error is one line on stderr, never a
+traceback unless ``--debug`` asks for one.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,11 +31,12 @@ from audit.cli.state import STATE, configure_logging
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
-    EXIT_INTEGRITY,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_VIOLATIONS,
     AuditError,
     InputError,
+    InternalError,
 )
 from audit.fsio import atomic_write
 from audit.logs.trusted import load_checkpoint
@@ -85,9 +88,11 @@ class LogFormat(StrEnum):
 def _root(
     log_format: Annotated[LogFormat, typer.Option(help="Format of diagnostic logs on stderr.")] = LogFormat.console,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an internal error.")] = False,
 ) -> None:
     """Residency audit toolkit."""
     STATE.quiet = quiet
+    STATE.debug = debug
     configure_logging(json=log_format is LogFormat.json, quiet=quiet)
 
 
@@ -274,13 +279,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         err.print("error: aborted", markup=False)
         return EXIT_INPUT
+    except InternalError as exc:
+        return _internal_error(exc, str(exc))
     except AuditError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc.diagnostic()}", markup=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("error: interrupted; nothing was published", markup=False)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
-        return EXIT_INTEGRITY
+        return _internal_error(exc, f"{type(exc).__name__}: {exc}")
     return rv if isinstance(rv, int) else EXIT_CLEAN
+
+
+def _internal_error(exc: BaseException, what: str) -> int:
+    """One line (a traceback first with ``--debug``) saying this is a bug to report: exit 4."""
+    if STATE.debug:
+        err.print("".join(traceback.format_exception(exc)), markup=False, end="")
+    first = what.splitlines()[0] if what else type(exc).__name__
+    hint = "" if STATE.debug else "; rerun with --debug for the traceback"
+    err.print(f"internal error: {first} (a bug in residency-audit: please report it{hint})", markup=False)
+    return EXIT_INTERNAL

@@ -15,9 +15,10 @@ import structlog
 
 @dataclass
 class CliState:
-    """Options set by the root callback."""
+    """Options the root callback sets at every invocation."""
 
     quiet: bool = False
+    debug: bool = False
 
 
 STATE = CliState()

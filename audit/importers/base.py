@@ -25,7 +25,7 @@ from typing import IO, Any, cast
 
 from pydantic import ValidationError
 
-from audit.errors import InputError
+from audit.errors import InputError, RecordError
 from audit.importers.enrichment import Enrichment
 from audit.models import AccessEvent, Action
 from audit.records import describe_validation_error
@@ -35,10 +35,6 @@ CHUNK = 1 << 20
 MAX_RECORD = 16 << 20  # a value still incomplete after this many bytes is reported as malformed
 _WS = re.compile(r"\s*")
 _FRACTION = re.compile(r"\.(\d+)")
-
-
-class RecordError(Exception):
-    """A vendor record cannot be converted: malformed, missing a field, unknown shape."""
 
 
 @dataclass(frozen=True)

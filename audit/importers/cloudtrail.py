@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from audit.errors import RecordError
 from audit.importers.base import (
     Converted,
     OutOfScope,
     RawRecord,
-    RecordError,
     Source,
     action_for_operation,
     build_event,

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.canonical import canonical_bytes
-from audit.errors import InputError, IntegrityError
+from audit.errors import InputError, IntegrityError, RecordError
 from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
-from audit.importers.base import Malformed, OutOfScope, RawRecord, RecordError, Source, iter_records
+from audit.importers.base import Malformed, OutOfScope, RawRecord, Source, iter_records
 from audit.importers.enrichment import Enrichment
 from audit.logs.verify import describe_problems, verify_log
 from audit.logs.writer import SealResult, seal

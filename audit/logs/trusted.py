@@ -25,7 +25,7 @@ import orjson
 from pydantic import ValidationError
 
 from audit.canonical import is_canonical
-from audit.errors import InputError, IntegrityError
+from audit.errors import InputError, IntegrityError, SignatureError
 from audit.logs.checkpoint import CHECKPOINT_PAYLOAD_TYPE, CheckpointBody, parse_checkpoint_payload
 from audit.records import describe_validation_error, open_input
 from audit.signing.dsse import envelope_bytes, parse_envelope, verify_envelope
@@ -82,11 +82,11 @@ def read_checkpoint(raw: bytes, keyring: Keyring, *, path: str | Path) -> Signed
     if not is_canonical(verified.payload):
         raise IntegrityError("signed body is not canonical (RFC 8785) JSON", path=path)
     if body.key_id != verified.key_id:
-        raise IntegrityError(f"body names key {body.key_id} but is signed by {verified.key_id}", path=path)
+        raise SignatureError(f"body names key {body.key_id} but is signed by {verified.key_id}", path=path)
     status = keyring.status(verified.key_id, at=body.time, purpose=purpose_for_record_type(body.record_type))
     if status is not KeyStatus.ok:
         when = body.time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        raise IntegrityError(f"signed by key {verified.key_id}, {status.value} at {when}", path=path)
+        raise SignatureError(f"signed by key {verified.key_id}, {status.value} at {when}", path=path)
     return SignedCheckpoint(path=str(path), raw=raw, body=body, key_id=verified.key_id)
 
 

@@ -16,7 +16,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.errors import EXIT_INTEGRITY, AuditError
 from audit.models import CommitmentId, NonEmpty, Provider, Severity
 
 CopyKind = Literal["replication", "backup-copy", "snapshot-copy"]
@@ -150,19 +149,3 @@ class ScanResult:
     stores: tuple[DataStore, ...]
     findings: tuple[ResidencyFinding, ...]
     generated_at: datetime
-
-
-class ScanError(AuditError):
-    """A provider could not be scanned: authentication, permission or network (exit 3).
-
-    The message names the provider, the region and the call that failed, so a scan
-    that could not see everything is never mistaken for a clean one.
-    """
-
-    exit_code = EXIT_INTEGRITY
-
-    def __init__(self, provider: str, region: str | None, operation: str, detail: str) -> None:
-        super().__init__(f"{provider} {region or 'global'}: {operation} failed: {detail}")
-        self.provider = provider
-        self.region = region
-        self.operation = operation

@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.canonical import canonical_bytes
-from audit.errors import InputError, IntegrityError
+from audit.errors import InputError, IntegrityError, SignatureError
 from audit.records import describe_validation_error
 from audit.signing.keys import Keyring, SigningKey
 
@@ -161,8 +161,8 @@ def verify_envelope(
     """Check payloadType and an Ed25519 signature over PAE by a key in ``keyring``.
 
     The first signature whose ``keyid`` is in the keyring and verifies wins.
-    Raises :class:`IntegrityError` (naming ``path`` if given) with reason
-    ``unexpected payloadType ...``, ``unknown key <id>`` (no signature by a
+    Raises :class:`~audit.errors.IntegrityError` (naming ``path`` if given) with reason
+    ``unexpected payloadType ...``, ``unknown key <id>`` (a :class:`~audit.errors.SignatureError`: no signature by a
     keyring key) or ``bad signature by key <id>`` (keyring key(s) present but
     none verifies). Does not check key validity windows or revocation.
     """
@@ -188,6 +188,6 @@ def verify_envelope(
                 return VerifiedPayload(payload=payload, key_id=signature.keyid)
         bad.append(signature.keyid)
     if bad:
-        raise IntegrityError(f"bad signature by key {', '.join(bad)}", path=path)
+        raise SignatureError(f"bad signature by key {', '.join(bad)}", path=path)
     unknown = ", ".join(sig.keyid or "(empty keyid)" for sig in envelope.signatures)
-    raise IntegrityError(f"unknown key {unknown}", path=path)
+    raise SignatureError(f"unknown key {unknown}", path=path)

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
-from audit.errors import InputError, IntegrityError, KeyMaterialError
+from audit.errors import InputError, KeyMaterialError, SignatureError
 from audit.fsio import atomic_write
 from audit.models import UtcDatetime
 from audit.records import describe_validation_error, open_input, validate
@@ -323,10 +323,10 @@ class Keyring(BaseModel):
         return entry.status(at, purpose)
 
     def public_key(self, key_id: str) -> Ed25519PublicKey:
-        """The public key for ``key_id``; :class:`IntegrityError` if it is not in the keyring."""
+        """The public key for ``key_id``; :class:`~audit.errors.SignatureError` if it is not in the keyring."""
         entry = self.get(key_id)
         if entry is None:
-            raise IntegrityError(f"unknown key {key_id}")
+            raise SignatureError(f"unknown key {key_id}")
         return entry.key()
 
 

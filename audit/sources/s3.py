@@ -19,8 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from audit.errors import InputError
-from audit.residency.models import ScanError
+from audit.errors import InputError, ScanError
 
 SCHEME = "s3://"
 

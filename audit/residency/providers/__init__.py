@@ -3,7 +3,7 @@
 Each provider lists the stores it can see as :class:`~audit.residency.models.DataStore`
 records and, once the scan is done, says what it covered (:class:`ScanScope`). Cloud
 SDKs are imported and clients built inside :meth:`StoreProvider.scan`, never at
-import time. Providers raise :class:`~audit.residency.models.ScanError` for
+import time. Providers raise :class:`~audit.errors.ScanError` for
 authentication, permission and network failures, and
 :class:`~audit.errors.InputError` for bad configuration or input files; they do not
 judge stores (see :mod:`audit.residency.rules`).

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.errors import InputError
-from audit.residency.models import DataStore, ResidencySettings, ScanError, ScanScope, StoreCopy
+from audit.errors import InputError, ScanError
+from audit.residency.models import DataStore, ResidencySettings, ScanScope, StoreCopy
 from audit.residency.places import classify
 
 DEFAULT_REGION = "us-east-1"

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.errors import InputError
-from audit.residency.models import DataStore, ResidencySettings, ScanError, ScanScope, StoreCopy
+from audit.errors import InputError, ScanError
+from audit.residency.models import DataStore, ResidencySettings, ScanScope, StoreCopy
 from audit.residency.places import classify
 
 _GONE = {"TERMINATED", "TERMINATING", "DELETED", "DELETING"}
