@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fixtures fixtures-check bench clean
+.PHONY: demo test test-fast format-check lint typecheck imports unit unit-fast fixtures fixtures-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,16 +16,30 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/residency-audit demo --out build/demo
 
-test: lint typecheck unit
+# Every gate: formatting, lint, types (audit/, tests/, benchmarks/), the import-layer
+# contract (pyproject.toml), then every test with the coverage floor.
+test: format-check lint typecheck imports unit
+
+# The inner loop: lint, types and the tests not marked slow, no coverage.
+test-fast: lint typecheck unit-fast
+
+format-check: $(STAMP)
+	$(BIN)/ruff format --check .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict audit
+	$(BIN)/mypy --strict
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term
+
+unit-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
 
 fixtures: $(STAMP)
 	$(BIN)/python fixtures/generate.py

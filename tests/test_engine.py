@@ -109,7 +109,7 @@ def test_pending_proxy_events_spill_to_disk_and_come_back_unchanged(monkeypatch:
         return spills[-1]
 
     monkeypatch.setattr(engine_module, "PENDING_IN_MEMORY", 2)
-    monkeypatch.setattr(engine_module.tempfile, "TemporaryFile", temporary_file)
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)  # the module replay's engine spills with
     spilled = _replay(*events)
     assert spilled == in_memory
     assert len(spills) == 1 and spills[0].closed  # four spilled, the file closed at the end

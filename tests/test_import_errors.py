@@ -128,7 +128,7 @@ def test_skip_invalid_lists_skipped_records_in_the_referenced_import_report(
 def test_skip_invalid_skips_the_unreadable_rest_of_an_array_file(tmp_path: Path, producer: SigningKey) -> None:
     records = _records(FIRST_LOG)
     text = json.dumps({"Records": records})
-    cut = text.index(json.dumps(records[2])[:40], text.index(records[1]["eventID"]))  # where record 3 starts
+    cut = text.index(json.dumps(records[2])[:40], text.index(str(records[1]["eventID"])))  # where record 3 starts
     broken = tmp_path / "array_malformed_tail.json"
     broken.write_text(text[:cut] + "{not json" + text[cut:])
     good = sorted((SAMPLES / "cloudtrail" / "logs").iterdir())[1]
@@ -148,7 +148,7 @@ def test_records_are_streamed_not_loaded_whole(tmp_path: Path, monkeypatch: pyte
     assert [r.value for r in iter_records(good, "Records")] == records
     truncated = tmp_path / "truncated_after_first_record.json"
     text = good.read_text()
-    truncated.write_text(text[: text.index(records[1]["eventID"])])
+    truncated.write_text(text[: text.index(str(records[1]["eventID"]))])
     stream = iter_records(truncated, "Records")
     assert next(stream).value == records[0]  # yielded before the broken tail was read
     with pytest.raises(InputError, match="record 2"):

@@ -23,8 +23,8 @@ JUNE_2022 = RESIDENCY / "inventory-2022-06.yaml"
 EXPECTED = json.loads((RESIDENCY / "expected-findings.json").read_text())
 
 
-def _settings(as_of: str = "2022-06-30", **kwargs: date) -> ResidencySettings:
-    return settings_from_policy(load_policy(POLICIES), as_of=date.fromisoformat(as_of), **kwargs)
+def _settings(as_of: str = "2022-06-30") -> ResidencySettings:
+    return settings_from_policy(load_policy(POLICIES), as_of=date.fromisoformat(as_of))
 
 
 def _write(tmp_path: Path, text: str) -> Path:

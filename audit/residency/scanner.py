@@ -66,30 +66,44 @@ def _copy_kind(store: DataStore) -> CopyKind:
 def link_copies(stores: Sequence[DataStore]) -> list[DataStore]:
     """Stores with copies linked both ways and classifications inherited along copies."""
     by_id = {s.resource: s for s in stores}
-    for store in stores:  # a copy that names its source becomes one of the source's copies
+    _link_named_sources(stores, by_id)
+    _link_listed_targets(by_id)
+    for _ in range(_MAX_CHAIN):  # inherit classification along chains of copies
+        if not _inherit_once(by_id):
+            break
+    return [by_id[s.resource] for s in stores]
+
+
+def _link_named_sources(stores: Sequence[DataStore], by_id: dict[str, DataStore]) -> None:
+    """A copy that names its source becomes one of the source's copies."""
+    for store in stores:
         source = by_id.get(store.copy_of) if store.copy_of is not None else None
         if source is not None and all(c.target != store.resource for c in source.copies):
             copy = StoreCopy(kind=_copy_kind(store), target=store.resource, provider=store.provider,
                              region=store.region, country=store.country)
-            by_id[source.resource] = source = source.model_copy(update={"copies": (*source.copies, copy)})
-    for source in list(by_id.values()):  # a listed copy target learns its source
+            by_id[source.resource] = source.model_copy(update={"copies": (*source.copies, copy)})
+
+
+def _link_listed_targets(by_id: dict[str, DataStore]) -> None:
+    """A listed copy target learns its source."""
+    for source in list(by_id.values()):
         for copy in source.copies:
             target = by_id.get(copy.target)
             if target is not None and target.copy_of is None and target.resource != source.resource:
                 by_id[target.resource] = target.model_copy(update={"copy_of": source.resource})
-    for _ in range(_MAX_CHAIN):  # inherit classification along chains of copies
-        changed = False
-        for store in list(by_id.values()):
-            source = by_id.get(store.copy_of) if store.copy_of is not None else None
-            if store.classification is None and source is not None and source.classification is not None:
-                inherited = source.classification.model_copy(
-                    update={"source": "inherited", "inherited_from": source.resource}
-                )
-                by_id[store.resource] = store.model_copy(update={"classification": inherited})
-                changed = True
-        if not changed:
-            break
-    return [by_id[s.resource] for s in stores]
+
+
+def _inherit_once(by_id: dict[str, DataStore]) -> bool:
+    """One step of classification inheritance from source to copy; whether anything changed."""
+    changed = False
+    for store in list(by_id.values()):
+        source = by_id.get(store.copy_of) if store.copy_of is not None else None
+        if store.classification is None and source is not None and source.classification is not None:
+            update = {"source": "inherited", "inherited_from": source.resource}
+            inherited = source.classification.model_copy(update=update)
+            by_id[store.resource] = store.model_copy(update={"classification": inherited})
+            changed = True
+    return changed
 
 
 def judge(stores: Sequence[DataStore], settings: ResidencySettings) -> list[ResidencyFinding]:
