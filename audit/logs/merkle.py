@@ -282,14 +282,22 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         path.insert(0, old_root)
     if not path:
         return False
-    fn, sn = old_size - 1, new_size - 1
+    return _consistency_roots(old_size - 1, new_size - 1, path) == (old_root, new_root)
+
+
+def _consistency_roots(fn: int, sn: int, path: Sequence[bytes]) -> tuple[bytes, bytes] | None:
+    """The old and new roots a non-empty consistency ``path`` leads to (RFC 9162 2.1.4.2, steps 4-7).
+
+    ``fn`` and ``sn`` start as ``old_size - 1`` and ``new_size - 1``; None if the
+    path is too long or too short for the sizes.
+    """
     while fn & 1:
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -300,4 +308,4 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    return fr == old_root and sr == new_root and sn == 0
+    return (fr, sr) if sn == 0 else None

@@ -109,6 +109,23 @@ def _check_out(out: Path) -> None:
             raise InputError("output directory exists and is not empty", path=out)
 
 
+def _seal_time(time: datetime | None) -> datetime:
+    """The checkpoint time in UTC: ``time``, or now truncated to whole seconds; InputError if naive."""
+    if time is None:
+        time = datetime.now(UTC).replace(microsecond=0)
+    elif time.tzinfo is None or time.utcoffset() is None:
+        raise InputError("seal time must be timezone-aware")
+    return time.astimezone(UTC)
+
+
+def _check_record(number: int, record: bytes) -> None:
+    """InputError unless record ``number`` (1-based) is non-empty and has no newline."""
+    if not record:
+        raise InputError(f"record {number} is empty")
+    if b"\n" in record:
+        raise InputError(f"record {number} contains a newline")
+
+
 def seal(
     records: Iterable[bytes],
     *,
@@ -138,11 +155,7 @@ def seal(
     out = Path(out)
     if segment_size < 1:
         raise InputError(f"segment_size must be at least 1, got {segment_size}")
-    if time is None:
-        time = datetime.now(UTC).replace(microsecond=0)
-    elif time.tzinfo is None or time.utcoffset() is None:
-        raise InputError("seal time must be timezone-aware")
-    time = time.astimezone(UTC)
+    time = _seal_time(time)
     if keyring is not None:
         require_signing_key_valid(keyring, key, time, purpose_for_record_type(record_type))
     _check_out(out)
@@ -161,10 +174,7 @@ def seal(
         previous: str | None = None
         segments = 0
         for number, record in enumerate(records, start=1):
-            if not record:
-                raise InputError(f"record {number} is empty")
-            if b"\n" in record:
-                raise InputError(f"record {number} contains a newline")
+            _check_record(number, record)
             if segment is None:
                 if segments >= MAX_SEGMENTS:
                     raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
