@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.records import describe_validation_error, open_input, sha256_file
-from audit.residency.models import ResidencySection
+from audit.report.residency import ResidencySection
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import Keyring, KeyStatus, SigningKey
 
