@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from audit import __version__
-from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.fsio import atomic_write
+from audit.logs.approvals import ApprovalSet, load_approvals
+from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.trusted import SignedCheckpoint
 from audit.logs.verify import Completeness, LogVerifier, VerificationReport, describe_problems, verify_log
-from audit.models import AccessEvent, Approval, Finding
+from audit.models import Finding
 from audit.policy import PolicyHistory, load_policy
-from audit.records import iter_jsonl
-from audit.replay.approvals import ApprovalSet, load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
@@ -62,20 +61,12 @@ from audit.residency.scanner import inventory_document, residency_section
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
 
-ACCESS_RECORD_TYPE = "access-event"
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.jsonl"
 MARKDOWN_FILE = "report.md"
 EngineKind = Literal["local", "dask"]
 T = TypeVar("T")
 REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT})
-
-
-def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:
-    """Validate a JSON Lines file record by record and yield each one's canonical bytes."""
-    model: type[AccessEvent] | type[Approval] = AccessEvent if record_type == ACCESS_RECORD_TYPE else Approval
-    for _, record in iter_jsonl(path, model):
-        yield canonical_bytes(record)
 
 
 def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:

@@ -43,14 +43,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from audit.canonical import canonical_bytes, is_canonical  # noqa: E402
+from audit.logs.approvals import load_approvals  # noqa: E402
 from audit.logs.merkle import leaf_hash  # noqa: E402
+from audit.logs.record_types import ACCESS_RECORD_TYPE  # noqa: E402
 from audit.logs.verify import LogVerifier  # noqa: E402
 from audit.logs.writer import seal  # noqa: E402
 from audit.models import AccessEvent  # noqa: E402
-from audit.pipeline import ACCESS_RECORD_TYPE, FINDINGS_FILE, replay  # noqa: E402
+from audit.pipeline import FINDINGS_FILE, replay  # noqa: E402
 from audit.policy import load_policy  # noqa: E402
 from audit.records import sha256_file  # noqa: E402
-from audit.replay.approvals import load_approvals  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
 from audit.replay.fast import FastReplay, decode  # noqa: E402
 from audit.replay.parallel import SegmentJob, WorkerContext, judge_segment, policy_digests  # noqa: E402

@@ -11,12 +11,13 @@ import pytest
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
+from audit.logs.approvals import load_approvals
+from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import LogVerifier
 from audit.logs.writer import seal
 from audit.models import AccessEvent
-from audit.pipeline import ACCESS_RECORD_TYPE, FINDINGS_FILE, EngineKind, replay
+from audit.pipeline import FINDINGS_FILE, EngineKind, replay
 from audit.policy import load_policy
-from audit.replay.approvals import load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.parallel import SegmentJob, SegmentResult, _pipelined, judge_segment

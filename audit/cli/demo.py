@@ -17,20 +17,18 @@ from datetime import date
 from pathlib import Path
 
 from audit.errors import InputError, IntegrityError
+from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
 from audit.logs.verify import verify_log
 from audit.logs.writer import seal
 from audit.pipeline import (
-    ACCESS_RECORD_TYPE,
     REPORT_FILE,
     ReplayOutcome,
     add_residency_to_report,
     integrity_failure,
     replay,
-    sealable_records,
     verify_report,
 )
 from audit.policy import load_policy
-from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.residency.estate import load_estate, moto_estate
 from audit.residency.models import ScanResult
 from audit.residency.providers.aws import AwsProvider
