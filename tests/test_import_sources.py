@@ -15,8 +15,9 @@ from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
 from audit.importers.enrichment import load_enrichment
 from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, check_import_report, run_import
 from audit.logs.verify import verify_log
-from audit.pipeline import FINDINGS_FILE, replay
+from audit.pipeline import replay
 from audit.report.findings import iter_findings
+from audit.report.publish import FINDINGS_FILE
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import FIXTURES, KEYS, POLICIES
 
