@@ -43,18 +43,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from audit.canonical import canonical_bytes, is_canonical  # noqa: E402
+from audit.logs.approvals import load_approvals  # noqa: E402
 from audit.logs.merkle import leaf_hash  # noqa: E402
+from audit.logs.record_types import ACCESS_RECORD_TYPE  # noqa: E402
 from audit.logs.verify import LogVerifier  # noqa: E402
 from audit.logs.writer import seal  # noqa: E402
 from audit.models import AccessEvent  # noqa: E402
-from audit.pipeline import ACCESS_RECORD_TYPE, FINDINGS_FILE, replay  # noqa: E402
+from audit.pipeline import replay  # noqa: E402
 from audit.policy import load_policy  # noqa: E402
 from audit.records import sha256_file  # noqa: E402
-from audit.replay.approvals import load_approvals  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
 from audit.replay.fast import FastReplay, decode  # noqa: E402
+from audit.replay.options import Execution  # noqa: E402
 from audit.replay.parallel import SegmentJob, WorkerContext, judge_segment, policy_digests  # noqa: E402
 from audit.replay.tuning import fewer_collections  # noqa: E402
+from audit.report.publish import FINDINGS_FILE  # noqa: E402
 from audit.signing.keys import (  # noqa: E402
     Keyring,
     KeyringEntry,
@@ -164,7 +167,8 @@ def measure_full(
 ) -> tuple[int, float, int]:
     """``replay`` end to end - verify, replay, findings streamed to findings.jsonl, signed report."""
     start = time.perf_counter()
-    outcome = replay(logdir, keyring, FIXTURES / "approvals.jsonl", POLICY, key, out, workers=workers)
+    outcome = replay(logdir, keyring, FIXTURES / "approvals.jsonl", POLICY, key, out,
+                     execution=Execution(workers=workers))
     took = time.perf_counter() - start
     summary = outcome.statement.predicate.summary
     return summary.events, took, summary.findings

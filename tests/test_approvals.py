@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Approval
 from audit.policy import PackConfig, load_pack
-from audit.replay.approvals import ApprovalSet, approval_states
+from audit.replay.approvals import approval_states
 from tests.conftest import POLICIES
 
 

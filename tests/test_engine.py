@@ -8,10 +8,10 @@ from typing import IO, Any
 
 import pytest
 
+from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
 from audit.replay import engine as engine_module
-from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import PendingStore, ReplayEngine, Whereabouts, _Pending
 from audit.replay.rules import load_rules
 from tests.conftest import POLICIES

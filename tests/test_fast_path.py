@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from audit import models
+from audit.logs.approvals import load_approvals
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
-from audit.replay.approvals import load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import (
     FastActor,

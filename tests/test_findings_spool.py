@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from audit.models import Finding
-from audit.pipeline import FINDINGS_FILE, REPORT_FILE, replay, verify_report
+from audit.pipeline import replay
 from audit.report import findings as findings_module
 from audit.report.findings import FindingsSpool, iter_findings
 from audit.report.markdown import render_markdown
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE
 from audit.report.statement import Predicate
+from audit.report.verify import verify_report
 from audit.signing.keys import Keyring, SigningKey
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
 

@@ -12,6 +12,7 @@ tests/data/fuzz/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from audit.errors import AuditError
 from audit.importers.enrichment import load_enrichment
-from audit.importers.pipeline import SOURCES, ImportStats, convert_files
+from audit.importers.run import SOURCES, ImportStats, convert_files
 from audit.logs.trusted import read_checkpoint
 from audit.models import AccessEvent, Approval
 from audit.policy import load_pack
@@ -82,10 +83,8 @@ def file_bytes(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
 
 
 def _only_audit_errors(call: Any) -> None:
-    try:
+    with contextlib.suppress(AuditError):
         call()
-    except AuditError:
-        pass
 
 
 EVENT = _first_record(FIXTURES / "events.jsonl")
@@ -152,7 +151,7 @@ def damaged_lines(draw: st.DrawFn, lines: list[str]) -> str:
         elif action == 1:
             out.insert(i, out[i])
         else:
-            out[i] = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40))
+            out[i] = draw(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40))
         if not out:
             out = [""]
     return "\n".join(out) + "\n"

@@ -9,11 +9,14 @@ import pytest
 
 from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import IntegrityError, KeyMaterialError
+from audit.logs.approvals import load_approvals
+from audit.logs.record_types import APPROVAL_RECORD_TYPE, sealable_records
 from audit.logs.verify import verify_log
 from audit.logs.writer import seal
-from audit.pipeline import REPORT_FILE, replay, sealable_records, verify_report
-from audit.replay.approvals import APPROVAL_RECORD_TYPE, load_approvals
+from audit.pipeline import replay
+from audit.report.publish import REPORT_FILE
 from audit.report.statement import sign_statement
+from audit.report.verify import verify_report
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES

@@ -11,16 +11,19 @@ import pytest
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
+from audit.logs.approvals import load_approvals
+from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import LogVerifier
 from audit.logs.writer import seal
 from audit.models import AccessEvent
-from audit.pipeline import ACCESS_RECORD_TYPE, FINDINGS_FILE, EngineKind, replay
+from audit.pipeline import replay
 from audit.policy import load_policy
-from audit.replay.approvals import load_approvals
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
+from audit.replay.options import Engine, Execution
 from audit.replay.parallel import SegmentJob, SegmentResult, _pipelined, judge_segment
 from audit.replay.rules import load_rules
+from audit.report.publish import FINDINGS_FILE
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, flip_byte
 
@@ -38,7 +41,7 @@ def test_workers_find_exactly_what_one_process_finds(
 ) -> None:
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
     assert len(single) == 61
-    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "many", workers=workers) == single
+    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "many", execution=Execution(workers=workers)) == single
 
 
 def _event(eid: str, time: str, actor: str, country: str, **extra: object) -> bytes:
@@ -67,21 +70,21 @@ def test_proxy_split_across_segments_is_found_by_workers(
     seal(iter(records), out=log, key=producer, origin="split", record_type=ACCESS_RECORD_TYPE, segment_size=1)
     single = _findings(tmp_path, log, keyring, auditor_key, "one")
     assert any('"rule_id":"proxy-access"' in f and '"p1"' in f for f in single)
-    assert _findings(tmp_path, log, keyring, auditor_key, "two", workers=2) == single
+    assert _findings(tmp_path, log, keyring, auditor_key, "two", execution=Execution(workers=2)) == single
 
 
-@pytest.mark.parametrize("kind", ["dask"])
+@pytest.mark.parametrize("kind", [Engine.dask])
 def test_dask_local_cluster_finds_exactly_what_one_process_finds(
-    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, kind: EngineKind
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, kind: Engine
 ) -> None:
     pytest.importorskip("dask.distributed")
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
-    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "dask", engine_kind=kind) == single
+    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "dask", execution=Execution(engine=kind)) == single
 
 
-@pytest.mark.parametrize("kind", ["local", "dask"])
+@pytest.mark.parametrize("kind", [Engine.local, Engine.dask])
 def test_workers_fail_closed_on_a_changed_segment_with_the_single_process_diagnosis(
-    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, kind: EngineKind
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, kind: Engine
 ) -> None:
     if kind == "dask":
         pytest.importorskip("dask.distributed")
@@ -89,7 +92,7 @@ def test_workers_fail_closed_on_a_changed_segment_with_the_single_process_diagno
     shutil.copytree(ACCESS_LOG, log)
     flip_byte(log / "segments" / "00000001.jsonl", 100)  # only workers read segment files
     errors = []
-    for name, kw in (("one", {}), ("many", {"workers": 2, "engine_kind": kind})):
+    for name, kw in (("one", {}), ("many", {"execution": Execution(workers=2, engine=kind)})):
         with pytest.raises(IntegrityError) as caught:
             replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW, **kw)  # type: ignore[arg-type]
         assert not (tmp_path / name).exists()
@@ -221,7 +224,8 @@ def test_workers_report_the_first_bad_event_in_log_order_like_one_process(
     errors = []
     for name, workers in (("one", 1), ("two", 2), ("four", 4)):
         with pytest.raises(InputError) as caught:
-            replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW, workers=workers)
+            replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW,
+                   execution=Execution(workers=workers))
         errors.append(str(caught.value))
     assert "00000001.jsonl:1" in errors[0]
     assert errors[1] == errors[0] and errors[2] == errors[0]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from audit.errors import IntegrityError
-from audit.pipeline import FINDINGS_FILE, REPORT_FILE, replay
+from audit.pipeline import replay
 from audit.replay.rules import load_rules
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE
 from audit.signing.keys import Keyring, SigningKey
 from tests.conftest import APPROVALS_LOG, FIXTURES, POLICIES, flip_byte
 

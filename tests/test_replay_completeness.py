@@ -9,7 +9,8 @@ import pytest
 
 from audit.cli.app import main
 from audit.errors import EXIT_INTEGRITY, EXIT_VIOLATIONS
-from audit.pipeline import REPORT_FILE, verify_report
+from audit.report.publish import REPORT_FILE
+from audit.report.verify import verify_report
 from audit.signing.keys import PASSPHRASE_ENV, load_keyring
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES
 

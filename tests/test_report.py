@@ -9,9 +9,11 @@ import pytest
 
 from audit.errors import InputError
 from audit.models import Finding
-from audit.pipeline import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, replay, report_staging, verify_report
+from audit.pipeline import replay
 from audit.report.findings import iter_findings
 from audit.report.markdown import render_markdown
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, report_staging
+from audit.report.verify import verify_report
 from audit.signing.keys import Keyring, SigningKey
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
 

@@ -11,8 +11,8 @@ from moto import mock_aws
 
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, EXIT_VIOLATIONS
-from audit.pipeline import verify_report
 from audit.report.statement import RESIDENCY_SUBJECT
+from audit.report.verify import verify_report
 from audit.signing.keys import Keyring
 from audit.sources.s3 import local_log_dir, parse_s3_url
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES, flip_byte

@@ -42,6 +42,7 @@ from audit.fsio import atomic_write
 from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
 from audit.pipeline import replay
+from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     Keyring,
@@ -70,13 +71,6 @@ app.add_typer(keyring_app, name="keyring")
 app.add_typer(residency_app, name="residency")
 app.add_typer(policy_app, name="policy")
 app.add_typer(import_app, name="import")
-
-
-class Engine(StrEnum):
-    """Where replay work runs."""
-
-    local = "local"
-    dask = "dask"
 
 
 class LogFormat(StrEnum):
@@ -176,15 +170,13 @@ def replay_cmd(
     """Verify the log, replay every event against the policy then in force, sign a report."""
     keyring = load_keyring(keyring_path)
     key = signing_key(report_key)
-    if scheduler is not None and engine is not Engine.dask:
-        raise InputError("--scheduler needs --engine dask")
-    pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
+    execution = Execution(workers=workers, engine=engine, scheduler=scheduler)
+    checkpoint = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
+    pin = CompletenessPin(checkpoint, expected_size=expect_size, require_complete=require_complete)
     with local_log_dir(logdir) as local_logdir, progress("replaying events", None) as bar:
         outcome = replay(
             local_logdir, keyring, approvals, policy, key, out_dir,
-            on_segment=lambda n: bar.advance(bar.task_ids[0], n),
-            workers=workers, engine_kind=engine.value, scheduler=scheduler,
-            trusted_checkpoint=pin, expected_size=expect_size, require_complete=require_complete,
+            pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
         )
     summary = outcome.statement.predicate.summary
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"

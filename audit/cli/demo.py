@@ -17,24 +17,18 @@ from datetime import date
 from pathlib import Path
 
 from audit.errors import InputError, IntegrityError
+from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
 from audit.logs.verify import verify_log
 from audit.logs.writer import seal
-from audit.pipeline import (
-    ACCESS_RECORD_TYPE,
-    REPORT_FILE,
-    ReplayOutcome,
-    add_residency_to_report,
-    integrity_failure,
-    replay,
-    sealable_records,
-    verify_report,
-)
+from audit.pipeline import ReplayOutcome, integrity_failure, replay
 from audit.policy import load_policy
-from audit.replay.approvals import APPROVAL_RECORD_TYPE
+from audit.report.publish import REPORT_FILE
+from audit.report.verify import verify_report
 from audit.residency.estate import load_estate, moto_estate
 from audit.residency.models import ScanResult
 from audit.residency.providers.aws import AwsProvider
 from audit.residency.providers.inventory import InventoryProvider
+from audit.residency.report import add_residency_to_report
 from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.signing.keys import load_keyring, load_private_key
 

@@ -17,7 +17,7 @@ from audit.cli.console import log, out, signing_key
 from audit.errors import EXIT_CLEAN, InputError, IntegrityError
 from audit.importers.cloudtrail_digest import DigestReport, validate_digests
 from audit.importers.enrichment import load_enrichment
-from audit.importers.pipeline import IMPORT_REPORT_FILE, SOURCES, run_import
+from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, run_import
 
 import_app = typer.Typer(
     help="Import vendor access logs (CloudTrail, OCI Audit, GCP Access Transparency, OCSF) into a sealed log.",

@@ -24,12 +24,11 @@ from audit.logs.proofs import (
     prove_consistency,
     prove_inclusion,
 )
+from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
 from audit.logs.trusted import load_checkpoint
 from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
 from audit.logs.writer import seal
-from audit.pipeline import ACCESS_RECORD_TYPE, sealable_records
 from audit.records import open_input, sha256_file
-from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir
 

@@ -9,7 +9,7 @@ import typer
 
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY
-from audit.pipeline import verify_report
+from audit.report.verify import verify_report
 from audit.signing.keys import load_keyring
 
 report_app = typer.Typer(help="Verify signed reports.", no_args_is_help=True)

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from audit.cli.console import OutputFormat, log, out, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS, InputError
-from audit.pipeline import add_residency_to_report
 from audit.policy import load_policy
 from audit.residency.models import ScanResult
 from audit.residency.providers import StoreProvider
@@ -27,6 +26,7 @@ from audit.residency.providers.aws import AwsProvider
 from audit.residency.providers.inventory import InventoryProvider
 from audit.residency.providers.oci import DEFAULT_CONFIG, OciProvider
 from audit.residency.render import scan_document
+from audit.residency.report import add_residency_to_report
 from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.signing.keys import load_keyring
 

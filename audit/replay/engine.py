@@ -21,9 +21,10 @@ from typing import IO
 import orjson
 
 from audit.errors import InputError
+from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
-from audit.replay.approvals import ApprovalSet, approval_states
+from audit.replay.approvals import approval_states
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
 from audit.replay.rules import FindingContext, Rule
 

@@ -19,10 +19,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory
 from audit.records import parse_json_line, validate
-from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import ReplayEngine
 from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import load_rules

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from audit.errors import IntegrityError
+from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import SegmentInfo
 from audit.logs.verify import LogVerifier, segment_lines
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
-from audit.replay.approvals import ApprovalSet
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.tuning import fewer_collections

@@ -9,7 +9,7 @@ replay with millions of findings needs memory for one run, not for all of them.
 
 What it does not do: sign or verify. The file's digest is a subject of the signed
 report statement; callers check that digest before they read the file
-(:func:`audit.pipeline.verify_report`, :func:`audit.pipeline.add_residency_to_report`).
+(:func:`audit.report.verify.verify_report`, :func:`audit.residency.report.add_residency_to_report`).
 """
 
 from __future__ import annotations

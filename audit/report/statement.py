@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
+from audit.logs.approvals import ApprovalSet
+from audit.policy import PolicyHistory
 from audit.records import describe_validation_error, open_input, sha256_file
-from audit.residency.models import ResidencySection
+from audit.report.residency import ResidencySection
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import Keyring, KeyStatus, SigningKey
 
@@ -117,6 +119,25 @@ def file_subject(name: str, path: Path) -> Subject:
 def log_subject(origin: str | None, tree_size: int, root: str) -> Subject:
     """Subject for a sealed log: its Merkle root at a tree size."""
     return Subject(name=f"{LOG_SUBJECT_PREFIX}{origin or 'unnamed'}@{tree_size}", digest={"sha256": root})
+
+
+def approvals_subject(approvals: ApprovalSet) -> Subject:
+    """Subject for the approvals source: a sealed log's root at its size, or a JSON Lines file's digest."""
+    if approvals.signature_verified:
+        return Subject(
+            name=f"approvals-log:{approvals.origin or 'unnamed'}@{approvals.tree_size}",
+            digest={"sha256": approvals.digest},
+        )
+    return Subject(name=f"approvals/{approvals.source.name}", digest={"sha256": approvals.digest})
+
+
+def policy_subjects(policy: PolicyHistory, root: Path) -> dict[str, Path]:
+    """Policy files by subject name (``policy/<path relative to the policy dir>``)."""
+    files: dict[str, Path] = {}
+    for pack in policy.packs:
+        for path in pack.files:
+            files[f"policy/{path.resolve().relative_to(root.resolve()).as_posix()}"] = path
+    return files
 
 
 def build_statement(subjects: Sequence[Subject], predicate: Predicate) -> Statement:

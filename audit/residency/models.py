@@ -2,10 +2,10 @@
 
 A :class:`DataStore` is one place that may hold user data (a bucket, a backup vault,
 a snapshot, a data-centre store), as a provider reported it or an inventory file
-declared it, with its classification and the copies that leave it. A
-:class:`ResidencyFinding` is one broken (or unverifiable) commitment about a store.
-:class:`ResidencySection` is what a signed report carries. This module validates
-shape only; the rules in :mod:`audit.residency.rules` decide what breaks what.
+declared it, with its classification and the copies that leave it; a
+:class:`ScanResult` is everything one scan produced. The findings and the section a
+signed report carries are report models (:mod:`audit.report.residency`). This module
+validates shape only; the rules in :mod:`audit.residency.rules` decide what breaks what.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.models import CommitmentId, NonEmpty, Provider, Severity
+from audit.models import NonEmpty, Provider
+from audit.report.residency import ResidencyFinding, ScanScope
 
 CopyKind = Literal["replication", "backup-copy", "snapshot-copy"]
-FindingStatus = Literal["violation", "unknown"]
 ClassificationSource = Literal["tags", "inventory", "inherited"]
 
 
@@ -70,58 +70,6 @@ class DataStore(_Frozen):
     copies: tuple[StoreCopy, ...] = ()
     copy_of: str | None = None
     source: NonEmpty
-
-
-class ResidencyFinding(_Frozen):
-    """A store (or one of its copies) that breaks a commitment, or cannot be judged."""
-
-    rule_id: NonEmpty
-    commitment: CommitmentId
-    severity: Severity
-    status: FindingStatus
-    title: NonEmpty
-    message: NonEmpty
-    remediation: NonEmpty
-    provider: Provider
-    account: NonEmpty
-    region: str | None
-    resource: NonEmpty
-    kind: NonEmpty
-    store: NonEmpty
-
-
-class ResidencySummary(_Frozen):
-    """Counts for a reader in a hurry."""
-
-    stores: int
-    stores_with_us_data: int
-    unclassified: int
-    findings: int
-    violations: int
-    unknown: int
-    by_commitment: dict[str, int]
-    by_rule: dict[str, int]
-
-
-class ScanScope(_Frozen):
-    """What one provider scan covered (``provider``: aws, oci or inventory)."""
-
-    provider: NonEmpty
-    account: str
-    regions: tuple[str, ...]
-    source: str
-
-
-class ResidencySection(_Frozen):
-    """The residency part of a signed report's predicate."""
-
-    as_of: date
-    singapore_deadline: date
-    own_dc_phase_out: date
-    scopes: tuple[ScanScope, ...]
-    inventory_sha256: str
-    summary: ResidencySummary
-    findings: tuple[ResidencyFinding, ...]
 
 
 @dataclass(frozen=True)

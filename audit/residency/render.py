@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.residency.models import ResidencySection, ScanResult
+from audit.report.residency import ResidencySection
+from audit.residency.models import ScanResult
 from audit.residency.scanner import residency_section
 
 

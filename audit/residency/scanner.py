@@ -18,16 +18,8 @@ from datetime import UTC, date, datetime
 from audit.canonical import canonical_bytes
 from audit.errors import InputError
 from audit.policy import PolicyHistory
-from audit.residency.models import (
-    CopyKind,
-    DataStore,
-    ResidencyFinding,
-    ResidencySection,
-    ResidencySettings,
-    ResidencySummary,
-    ScanResult,
-    StoreCopy,
-)
+from audit.report.residency import ResidencyFinding, ResidencySection, ResidencySummary
+from audit.residency.models import CopyKind, DataStore, ResidencySettings, ScanResult, StoreCopy
 from audit.residency.places import holds_us_data
 from audit.residency.providers import StoreProvider
 from audit.residency.rules import StoreContext, load_rules

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from audit.residency.models import DataStore, ResidencySettings, ScanScope
+from audit.report.residency import ScanScope
+from audit.residency.models import DataStore, ResidencySettings
 
 __all__ = ["StoreProvider"]
 

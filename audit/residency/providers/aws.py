@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.errors import InputError, ScanError
-from audit.residency.models import DataStore, ResidencySettings, ScanScope, StoreCopy
+from audit.report.residency import ScanScope
+from audit.residency.models import DataStore, ResidencySettings, StoreCopy
 from audit.residency.places import classify
 
 DEFAULT_REGION = "us-east-1"

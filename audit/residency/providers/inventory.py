@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audit.errors import InputError
 from audit.models import NonEmpty, Provider
 from audit.records import describe_validation_error, open_input
-from audit.residency.models import Classification, CopyKind, DataStore, ResidencySettings, ScanScope, StoreCopy
+from audit.report.residency import ScanScope
+from audit.residency.models import Classification, CopyKind, DataStore, ResidencySettings, StoreCopy
 from audit.residency.places import classify
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import InputError, ScanError
-from audit.residency.models import DataStore, ResidencySettings, ScanScope, StoreCopy
+from audit.report.residency import ScanScope
+from audit.residency.models import DataStore, ResidencySettings, StoreCopy
 from audit.residency.places import classify
 
 _GONE = {"TERMINATED", "TERMINATING", "DELETED", "DELETING"}

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from audit.models import CommitmentId, NonEmpty, Severity
 from audit.replay.rules.base import RuleId
-from audit.residency.models import DataStore, FindingStatus, ResidencyFinding, ResidencySettings
+from audit.report.residency import FindingStatus, ResidencyFinding
+from audit.residency.models import DataStore, ResidencySettings
 from audit.residency.places import holds_us_data, store_in_us
 
 

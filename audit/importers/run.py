@@ -38,10 +38,10 @@ from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
 from audit.importers.base import Malformed, OutOfScope, RawRecord, Source, iter_records
 from audit.importers.enrichment import Enrichment
+from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import describe_problems, verify_log
 from audit.logs.writer import SealResult, seal
 from audit.models import AccessEvent
-from audit.pipeline import ACCESS_RECORD_TYPE
 from audit.records import sha256_file
 from audit.signing.keys import Keyring, SigningKey
 

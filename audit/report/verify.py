@@ -1,0 +1,94 @@
+"""Verifying a signed report: its signature, its own files, and the material it names.
+
+:func:`verify_report` checks the DSSE signature and the signing key first (a report
+that fails raises :class:`~audit.errors.IntegrityError`), then compares subjects
+with local files: the report's own files beside it always, and the access log,
+policy directory and approvals source when given. Each comparison is one
+:class:`~audit.report.statement.SubjectCheck`; nothing is printed or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.logs.approvals import load_approvals
+from audit.logs.record_types import ACCESS_RECORD_TYPE
+from audit.logs.verify import describe_problems, verify_log
+from audit.policy import load_policy
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE
+from audit.report.statement import (
+    RESIDENCY_SUBJECT,
+    ReportVerification,
+    Statement,
+    SubjectCheck,
+    approvals_subject,
+    check_file_subjects,
+    load_signed_statement,
+    log_subject,
+    policy_subjects,
+    subject_digests,
+)
+from audit.signing.keys import Keyring
+
+
+def verify_report(
+    report_path: Path,
+    keyring: Keyring,
+    *,
+    log: Path | None = None,
+    policy: Path | None = None,
+    approvals: Path | None = None,
+) -> ReportVerification:
+    """Check the report's signature, then each subject that local material is given for.
+
+    The report's own files beside it (``findings.jsonl``, ``report.md``) are always
+    checked: a missing or changed one fails.
+    """
+    statement, key_id = load_signed_statement(report_path, keyring)
+    digests = subject_digests(statement)
+    checks: list[SubjectCheck] = []
+    residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
+    checks += [
+        check_report_file(statement, name, report_path.parent / name)
+        for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency)
+    ]
+    if log is not None:
+        checks.append(_check_log(statement, digests, log, keyring))
+    if policy is not None:
+        local = policy_subjects(load_policy(policy), policy)
+        checks += check_file_subjects(statement, local)
+        extra = sorted(n for n in digests if n.startswith("policy/") and n not in local)
+        checks += [SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra]
+    if approvals is not None:
+        checks.append(_check_approvals(statement, approvals, keyring))
+    return ReportVerification(key_id, statement, tuple(checks))
+
+
+def check_report_file(statement: Statement, name: str, path: Path) -> SubjectCheck:
+    """One of the report's own files against its subject: absent subject, missing or changed file fails."""
+    if name not in subject_digests(statement):
+        return SubjectCheck(name, False, "not a subject of the report")
+    if not path.is_file():
+        return SubjectCheck(name, False, f"missing: {path}")
+    return check_file_subjects(statement, {name: path})[0]
+
+
+def _check_log(statement: Statement, digests: dict[str, str], logdir: Path, keyring: Keyring) -> SubjectCheck:
+    report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+    name = next((n for n in digests if n.startswith("log:")), "log")
+    if not report.ok or report.root is None:
+        return SubjectCheck(name, False, f"log does not verify: {describe_problems(report.problems)}")
+    expected = log_subject(report.origin, report.tree_size, report.root)
+    if digests.get(expected.name) != report.root:
+        return SubjectCheck(name, False, f"log root {report.root} at size {report.tree_size} is not the reported one")
+    return SubjectCheck(name, True, "log verifies and its root matches")
+
+
+def _check_approvals(statement: Statement, path: Path, keyring: Keyring) -> SubjectCheck:
+    local = approvals_subject(load_approvals(path, keyring))
+    reported = next((s for s in statement.subject if s.name.startswith("approvals")), None)
+    if reported is None:
+        return SubjectCheck(local.name, False, "report has no approvals subject")
+    ok = reported.name == local.name and reported.digest == local.digest
+    detail = "digest matches" if ok else f"{local.name} {local.digest['sha256']} != {reported.name}"
+    return SubjectCheck(local.name, ok, detail)

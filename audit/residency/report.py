@@ -1,0 +1,68 @@
+"""Folding a residency scan into an existing signed report, and re-signing it.
+
+The report must verify first; its findings file is copied and checked against the
+signed digest before anything is built on it. The scanned stores become
+``residency-inventory.json`` (a subject), the predicate gains its ``residency``
+section and ``report.md`` a Residency section, and the directory is republished
+whole (:mod:`audit.report.publish`). Scanning is :mod:`audit.residency.scanner`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from audit.errors import IntegrityError
+from audit.report.findings import iter_findings
+from audit.report.markdown import render_markdown
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, guard_write, report_staging, write_files
+from audit.report.statement import (
+    RESIDENCY_SUBJECT,
+    Statement,
+    Subject,
+    build_statement,
+    load_signed_statement,
+    sign_statement,
+)
+from audit.report.verify import check_report_file
+from audit.residency.models import ScanResult
+from audit.residency.render import residency_markdown
+from audit.residency.scanner import inventory_document, residency_section
+from audit.signing.dsse import envelope_bytes
+from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+
+
+def add_residency_to_report(
+    outdir: Path, keyring: Keyring, report_key: SigningKey, result: ScanResult, *, now: datetime | None = None
+) -> Statement:
+    """Fold a residency scan into the signed report in ``outdir`` and re-sign it.
+
+    The existing report must verify against ``keyring`` first. The scanned stores
+    are written to ``residency-inventory.json`` and pinned as a subject; the
+    predicate gains (or replaces) its ``residency`` section; ``report.md`` gains a
+    Residency section. The directory is republished all at once.
+    """
+    report_path = outdir / REPORT_FILE
+    statement, _ = load_signed_statement(report_path, keyring)
+    inventory = inventory_document(result)
+    section = residency_section(result)
+    generated_at = now or datetime.now(UTC)
+    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
+    with report_staging(outdir) as staging:
+        original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE
+        if original.is_file():  # copied first, then checked and read from the copy
+            guard_write(partial(shutil.copyfile, original, findings), outdir)
+        check = check_report_file(statement, FINDINGS_FILE, findings)
+        if not check.ok:
+            raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
+        markdown = (render_markdown(predicate, iter_findings(findings)) + residency_markdown(section)).encode()
+        replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
+        subjects = [s for s in statement.subject if s.name not in replaced]
+        subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
+        signed = build_statement(subjects, predicate)
+        write_files(staging, replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}, outdir)
+    return signed
