@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast format-check lint typecheck imports unit unit-fast fixtures fixtures-check bench clean
+.PHONY: demo test test-fast format-check lint typecheck imports unit unit-fast fuzz fixtures fixtures-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ unit: $(STAMP)
 
 unit-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
+
+# Longer property-based fuzzing of every parser (make test runs each target briefly).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	RESIDENCY_AUDIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 fixtures: $(STAMP)
 	$(BIN)/python fixtures/generate.py
