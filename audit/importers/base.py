@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 from pydantic import ValidationError
 
 from audit.errors import InputError, RecordError
 from audit.importers.enrichment import Enrichment
 from audit.models import AccessEvent, Action
+from audit.reading import DEFAULT_LIMITS, check_depth, iter_lines, open_maybe_gzip
 from audit.records import describe_validation_error
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -78,11 +79,13 @@ class Source:
 
 
 def _open_text(path: Path) -> IO[bytes]:
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    if magic == GZIP_MAGIC:
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+    """The file's bytes (inflated if gzip), through the bounded reader (regular files, size caps)."""
+    return cast(IO[bytes], open_maybe_gzip(path))
+
+
+def _too_deep(path: Path, line: int, what: str) -> InputError:
+    return InputError(f"{what}: JSON nests deeper than the limit of {DEFAULT_LIMITS.max_depth}", path=path,
+                      line=line)
 
 
 class _Reader:
@@ -137,12 +140,18 @@ class _Reader:
         while True:
             try:
                 value, end = decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise _too_deep(self._path, self.line, what) from None
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos <= MAX_RECORD and self.more():
                     continue  # the value may continue in the next chunk
                 raise InputError(f"{what}: malformed JSON: {exc.msg}", path=self._path, line=self.line) from None
             if end == len(self.buf) and isinstance(value, int | float) and self.more():
                 continue  # a number may continue in the next chunk
+            try:
+                check_depth(value, path=self._path, line=self.line)
+            except InputError:
+                raise _too_deep(self._path, self.line, what) from None
             self.advance(end)
             return value
 
@@ -172,7 +181,7 @@ def _array_items(reader: _Reader, path: Path, first_index: int = 1) -> Iterator[
 def _lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
     number = 0
     try:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in iter_lines(cast(BinaryIO, fh), path=path):
             yield number, raw
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read: {exc}", path=path, line=number + 1) from None
@@ -186,8 +195,11 @@ def _json_lines(fh: IO[bytes], path: Path) -> Iterator[RawRecord]:
         index += 1
         try:
             value: Any = json.loads(raw)
+            check_depth(value, path=path, line=number)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             value = Malformed(f"malformed JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}")
+        except (RecursionError, InputError):
+            value = Malformed(f"JSON nests deeper than the limit of {DEFAULT_LIMITS.max_depth}")
         yield RawRecord(path, index, number, value)
 
 
@@ -197,10 +209,6 @@ def iter_records(path: Path, array_key: str | None) -> Iterator[RawRecord]:
     A JSON Lines line that does not parse is yielded as :class:`Malformed` (later lines
     can still be read); malformed JSON inside an array raises :class:`InputError`.
     """
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    if not path.is_file():
-        raise InputError("not a regular file", path=path)
     with _open_text(path) as fh:
         reader = _Reader(fh, path)
         first = reader.skip_ws()

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hashlib
 import itertools
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import InputError
-from audit.importers.base import GZIP_MAGIC
 from audit.models import UtcDatetime
+from audit.reading import DEFAULT_LIMITS, open_maybe_gzip
 from audit.records import describe_validation_error, open_input
 
 SIGNATURE_SUFFIX = ".signature"
@@ -140,23 +139,26 @@ class DigestReport:
 # ------------------------------------------------------------------ loading
 
 
+MAX_DIGEST_BYTES = 64 << 20
+"""A digest file (one JSON object naming log files) inflates to at most this: real ones are kilobytes."""
+
+
 def _read_maybe_gzip(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data[:2] == GZIP_MAGIC:
+    limits = replace(DEFAULT_LIMITS, max_decompressed_bytes=MAX_DIGEST_BYTES)
+    with open_maybe_gzip(path, limits=limits) as fh:
         try:
-            return gzip.decompress(data)
+            data = fh.read(MAX_DIGEST_BYTES + 1)
         except (OSError, EOFError) as exc:
             raise InputError(f"cannot decompress: {exc}", path=path) from None
+    if len(data) > MAX_DIGEST_BYTES:
+        raise InputError(f"is more than the limit of {MAX_DIGEST_BYTES} bytes", path=path)
     return data
 
 
 def uncompressed_sha256(path: Path) -> str:
     """SHA-256 hex of a file's content, decompressed first if it is gzip."""
     digest = hashlib.sha256()
-    with path.open("rb") as raw:
-        gz = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw) if gz else raw
+    with open_maybe_gzip(path) as stream:
         try:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(chunk)
