@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import iso3166
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
@@ -21,6 +22,29 @@ def _require_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+
+ISO_ALPHA2 = frozenset(iso3166.countries_by_alpha2)
+"""Every ISO 3166-1 alpha-2 country code (from the maintained ``iso3166`` package)."""
+RESERVED_REGION_ALPHA2 = frozenset({"EU"})
+"""Two-letter codes ISO 3166 reserves for regions, accepted as region codes (they locate no one)."""
+
+
+def country_or_region(value: str) -> str:
+    """An ISO 3166-1 alpha-2 country code, or an upper-case region code such as NAM or APAC.
+
+    ASCII only and never case-folded: ``"u\\u017f".upper() == "US"`` in Python, so a
+    code is compared exactly as written. Two letters must be a real ISO 3166-1
+    code (or a reserved region code such as EU); three to eight letters are a
+    region code, which never proves where someone is.
+    """
+    if not (value.isascii() and value.isalpha() and value.isupper() and 2 <= len(value) <= 8):
+        raise ValueError("must be an upper-case ASCII ISO 3166-1 alpha-2 code (US) or a region code (NAM, APAC)")
+    if len(value) == 2 and value not in ISO_ALPHA2 and value not in RESERVED_REGION_ALPHA2:
+        raise ValueError(f"{value} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+CountryOrRegion = Annotated[str, AfterValidator(country_or_region)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
 CommitmentId = Annotated[str, StringConstraints(pattern=r"^C[0-9]+$")]
 
@@ -45,8 +69,8 @@ class Actor(Record):
     id: NonEmpty
     kind: ActorKind = "employee"
     employer: str | None = None
-    office_country: str | None = None
-    physical_country: str | None = None
+    office_country: CountryOrRegion | None = None
+    physical_country: CountryOrRegion | None = None
     team: str | None = None
     role: str | None = None
 
@@ -68,7 +92,7 @@ class Recipient(Record):
 
     kind: RecipientKind
     id: NonEmpty
-    country: str | None = None
+    country: CountryOrRegion | None = None
 
 
 class LegalBasis(Record):
@@ -123,7 +147,7 @@ class Approver(Record):
 
     id: NonEmpty
     team: NonEmpty
-    country: NonEmpty
+    country: CountryOrRegion
     approved_at: UtcDatetime
 
 

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audit.errors import InputError
-from audit.models import Actor, ActorKind, NonEmpty, Provider, Resource, StoreKind
+from audit.models import Actor, ActorKind, NonEmpty, Provider, Resource, StoreKind, country_or_region
 from audit.records import describe_validation_error, open_input
 
 UNCATALOGUED = "uncatalogued"
@@ -59,9 +59,7 @@ class Person(_Input):
     @field_validator("office_country", "physical_country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and (not value.isalpha() or not 2 <= len(value) <= 3 or value != value.upper()):
-            raise ValueError("must be an upper-case ISO 3166 alpha-2 code or a region code such as NAM")
-        return value
+        return country_or_region(value) if value is not None else None
 
     @model_validator(mode="after")
     def _security_team_is_placed(self) -> Person:

@@ -36,6 +36,15 @@ from audit.importers.base import (
 from audit.importers.enrichment import Enrichment
 
 NAME = "gcp-access-transparency"
+UNKNOWN_PLACE = "UNKNOWN"
+"""What ``??`` (Google could not tell the country) becomes: a region code that locates no one."""
+
+
+def _place(code: str) -> str:
+    """A location field as a country or region code; ``??`` is kept as unknown, never dropped."""
+    return UNKNOWN_PLACE if code == "??" else code
+
+
 _LOCATION = ("principalOfficeCountry", "principalPhysicalLocationCountry", "principalEmployingEntity")
 
 
@@ -95,8 +104,8 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
         [entity],
         observed={
             "employer": entity,
-            "office_country": location["principalOfficeCountry"],
-            "physical_country": location["principalPhysicalLocationCountry"],
+            "office_country": _place(location["principalOfficeCountry"]),
+            "physical_country": _place(location["principalPhysicalLocationCountry"]),
             "role": text_field(payload, "principalJobTitle", required=False),
         },
         defaults={"kind": "contractor"},

@@ -72,7 +72,7 @@ def _approver_states(
     outsiders = [
         a
         for a in approval.approvers
-        if a.team not in config.us_security_teams or a.country.upper() not in config.us_country_codes
+        if a.team not in config.us_security_teams or a.country not in config.us_country_codes
     ]
     if outsiders:
         who = ", ".join(f"{a.id} ({a.team}, {a.country})" for a in outsiders)

@@ -32,8 +32,9 @@ def location_class(country: str | None, config: PackConfig) -> str:
     """
     if country is None:
         return UNLOCATED
-    code = country.strip().upper()
-    if not code or code in config.multi_region_codes or len(code) != 2 or not code.isalpha():
+    # ASCII case folding only: "u\u017f".upper() == "US" in Python, so non-ASCII is never folded.
+    code = country.strip().upper() if country.isascii() else country
+    if code in config.multi_region_codes or len(code) != 2 or not (code.isascii() and code.isalpha()):
         return UNLOCATED
     return US_STAFF if code in config.us_country_codes else FOREIGN_STAFF
 

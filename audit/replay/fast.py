@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from audit.logs.approvals import ApprovalSet
-from audit.models import AccessEvent, Finding, LogPosition
+from audit.models import ISO_ALPHA2, RESERVED_REGION_ALPHA2, AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory
 from audit.records import parse_json_line, validate
 from audit.replay.engine import ReplayEngine
@@ -28,6 +28,8 @@ from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import load_rules
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+_Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2,8}$")]
+"""The shape of :data:`audit.models.CountryOrRegion`; two-letter codes are checked against ISO 3166 below."""
 
 
 class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -36,8 +38,8 @@ class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: _NonEmpty
     kind: Literal["employee", "contractor", "vendor", "advertiser", "service"] = "employee"
     employer: str | None = None
-    office_country: str | None = None
-    physical_country: str | None = None
+    office_country: _Country | None = None
+    physical_country: _Country | None = None
     team: str | None = None
     role: str | None = None
 
@@ -59,7 +61,7 @@ class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     kind: Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
     id: _NonEmpty
-    country: str | None = None
+    country: _Country | None = None
 
 
 class FastLegalBasis(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -201,9 +203,10 @@ def _utc_midnight(day: date) -> datetime:
 def needs_full_path(event: FastEvent) -> bool:
     """Events the fast path must hand to pydantic and the engine.
 
-    Proxy events need the whole log; naive times and a disclosure without a
-    recipient are rejected by the pydantic model's validators, which msgspec does
-    not mirror, so pydantic must see them to report the error.
+    Proxy events need the whole log; naive times, a disclosure without a
+    recipient and two-letter country codes outside ISO 3166 are rejected by the
+    pydantic model's validators, which msgspec does not mirror, so pydantic must
+    see them to report the error.
     """
     recipient = event.recipient
     return (
@@ -211,7 +214,13 @@ def needs_full_path(event: FastEvent) -> bool:
         or event.on_behalf_of is not None
         or (recipient is not None and recipient.kind == "employee")
         or (event.action == "disclose" and recipient is None)
+        or not _known_countries(event.actor.office_country, event.actor.physical_country,
+                                recipient.country if recipient is not None else None)
     )
+
+
+def _known_countries(*codes: str | None) -> bool:
+    return all(c is None or len(c) != 2 or c in ISO_ALPHA2 or c in RESERVED_REGION_ALPHA2 for c in codes)
 
 
 def decode(raw: bytes) -> FastEvent:

@@ -31,15 +31,21 @@ def classify(tags: Mapping[str, str], settings: ResidencySettings) -> Classifica
     value = lowered.get(settings.region_tag.lower())
     if value is None or not value.strip():
         return None
-    regions = () if value.strip().lower() in NO_USER_DATA else tuple(r.upper() for r in _split(value))
+    regions = () if value.strip().lower() in NO_USER_DATA else tuple(_code(r) for r in _split(value))
     categories = _split(lowered.get(settings.category_tag.lower(), ""))
     return Classification(subject_regions=regions, categories=categories, source="tags")
+
+
+def _code(value: str) -> str:
+    """A tag's country code in upper case, folded only when ASCII (``"u\\u017f".upper() == "US"`` in Python)."""
+    value = value.strip()
+    return value.upper() if value.isascii() else value
 
 
 def country_of(region: str | None, country: str | None, settings: ResidencySettings) -> str | None:
     """ISO country of a place: the declared country, else derived from a cloud region name."""
     if country:
-        return country.strip().upper()
+        return _code(country)
     if region is None:
         return None
     name = region.strip().lower()
@@ -62,7 +68,7 @@ def copy_in_us(copy: StoreCopy, settings: ResidencySettings) -> bool:
 
 def in_singapore(region: str | None, country: str | None, settings: ResidencySettings) -> bool:
     """Whether a place is one of the pack's Singapore regions (or declared SG)."""
-    if country is not None and country.strip().upper() == "SG":
+    if country is not None and _code(country) == "SG":
         return True
     return region is not None and region.strip().lower() in settings.singapore_regions
 
