@@ -26,7 +26,7 @@ from audit.errors import InputError, IntegrityError
 from audit.fsio import atomic_write
 from audit.logs.trusted import SignedCheckpoint
 from audit.logs.verify import Completeness, LogVerifier, VerificationReport, describe_problems, verify_log
-from audit.models import AccessEvent, Approval, Finding
+from audit.models import AccessEvent, Approval, Finding, RecordType
 from audit.policy import PolicyHistory, load_policy
 from audit.records import iter_jsonl
 from audit.replay.approvals import ApprovalSet, load_approvals
@@ -60,9 +60,9 @@ from audit.residency.models import ScanResult
 from audit.residency.render import residency_markdown
 from audit.residency.scanner import inventory_document, residency_section
 from audit.signing.dsse import envelope_bytes
-from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
-ACCESS_RECORD_TYPE = "access-event"
+ACCESS_RECORD_TYPE: str = RecordType.access_event.value
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.jsonl"
 MARKDOWN_FILE = "report.md"
@@ -174,7 +174,7 @@ def replay(
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
     generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     engine = ReplayEngine(policy, approvals, load_rules())
@@ -339,7 +339,7 @@ def add_residency_to_report(
     inventory = inventory_document(result)
     section = residency_section(result)
     generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
     with report_staging(outdir) as staging:
         original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from audit.cli.state import STATE
-from audit.signing.keys import Purpose, SigningKey, load_private_key, passphrase_from_env
+from audit.signing.keys import KeyPurpose, SigningKey, load_private_key, passphrase_from_env
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,18 +38,9 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-class KeyPurpose(StrEnum):
-    """What a key may sign (``--purpose``, repeatable)."""
-
-    log = "log"
-    approvals = "approvals"
-    report = "report"
-
-
-def purposes(values: list[KeyPurpose]) -> tuple[Purpose, ...]:
-    """Distinct purposes in the order given."""
-    chosen: tuple[Purpose, ...] = tuple(dict.fromkeys(v.value for v in values))
-    return chosen
+def purposes(values: list[KeyPurpose]) -> tuple[KeyPurpose, ...]:
+    """Distinct purposes in the order given (``--purpose``, repeatable)."""
+    return tuple(dict.fromkeys(values))
 
 
 class _RateColumn(ProgressColumn):

@@ -15,10 +15,11 @@ from typing import Annotated
 import orjson
 import typer
 
-from audit.cli.console import KeyPurpose, OutputFormat, log, out, purposes
+from audit.cli.console import OutputFormat, log, out, purposes
 from audit.errors import EXIT_CLEAN, InputError
 from audit.records import open_input
 from audit.signing.keys import (
+    KeyPurpose,
     Keyring,
     add_key,
     entry_for_public_key,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,9 +26,9 @@ from audit.logs.proofs import (
 from audit.logs.trusted import load_checkpoint
 from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
 from audit.logs.writer import seal
-from audit.pipeline import ACCESS_RECORD_TYPE, sealable_records
+from audit.models import RecordType
+from audit.pipeline import sealable_records
 from audit.records import open_input, sha256_file
-from audit.replay.approvals import APPROVAL_RECORD_TYPE
 from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir
 
@@ -40,13 +39,6 @@ log_app.add_typer(prove_app, name="prove")
 
 KeyringOption = Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
-
-
-class RecordType(StrEnum):
-    """What a sealed log holds."""
-
-    access_event = ACCESS_RECORD_TYPE
-    approval = APPROVAL_RECORD_TYPE
 
 
 @log_app.command("seal")

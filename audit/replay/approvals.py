@@ -16,12 +16,12 @@ from typing import Literal
 
 from audit.errors import InputError, IntegrityError
 from audit.logs.verify import LogVerifier, describe_problems
-from audit.models import AccessEvent, Approval
+from audit.models import AccessEvent, Approval, RecordType
 from audit.policy import PackConfig
 from audit.records import iter_jsonl, sha256_file, validate_lines
 from audit.signing.keys import Keyring
 
-APPROVAL_RECORD_TYPE = "approval"
+APPROVAL_RECORD_TYPE: str = RecordType.approval.value
 
 
 @dataclass(frozen=True)
