@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from audit.cli.app import main
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
 from audit.importers.enrichment import load_enrichment
 from audit.importers.pipeline import IMPORT_REPORT_FILE, SOURCES, check_import_report, run_import
@@ -18,6 +17,7 @@ from audit.logs.verify import verify_log
 from audit.pipeline import FINDINGS_FILE, replay
 from audit.report.findings import iter_findings
 from audit.signing.keys import Keyring, SigningKey, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import FIXTURES, KEYS, POLICIES
 
 SAMPLES = FIXTURES / "sources"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import IntegrityError, KeyMaterialError
 from audit.logs.verify import verify_log
 from audit.logs.writer import seal
@@ -16,6 +15,7 @@ from audit.replay.approvals import APPROVAL_RECORD_TYPE, load_approvals
 from audit.report.statement import sign_statement
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES
 
 NOW = datetime(2022, 6, 30, tzinfo=UTC)
