@@ -9,6 +9,7 @@ a record *means* for a commitment is decided by the policy pack and replay rules
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import iso3166
@@ -55,6 +56,13 @@ StoreKind = Literal["primary", "replica", "backup", "cache"]
 RecipientKind = Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
 LegalBasisKind = Literal["subpoena", "court_order", "search_warrant", "exigent"]
 Severity = Literal["critical", "high", "medium", "low"]
+
+
+class RecordType(StrEnum):
+    """What a sealed log holds (its checkpoints' ``record_type``): access events or approvals."""
+
+    access_event = "access-event"
+    approval = "approval"
 
 
 class Record(BaseModel):

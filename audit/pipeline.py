@@ -50,7 +50,7 @@ from audit.report.statement import (
     sign_statement,
 )
 from audit.signing.dsse import envelope_bytes
-from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
 
 def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:
@@ -122,7 +122,7 @@ def replay(
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
     generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     policy = load_policy(policy_dir)
     approvals = load_approvals(approvals_path, keyring)
     inputs = _Inputs(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.signing.keys import PASSPHRASE_ENV, Keyring, SigningKey, load_keyring, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

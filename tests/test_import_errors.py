@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from audit.cli.app import main
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, InputError, IntegrityError
 from audit.importers import base
 from audit.importers.base import iter_records
 from audit.importers.enrichment import load_catalogue, load_directory, load_enrichment
 from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, check_import_report, run_import
 from audit.signing.keys import Keyring, SigningKey, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import FIXTURES, KEYS
 
 SAMPLES = FIXTURES / "sources"

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from audit.cli.app import main
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
 from audit.importers.enrichment import load_enrichment
 from audit.importers.gcp_access_transparency import UNKNOWN_PLACE
@@ -20,6 +19,7 @@ from audit.pipeline import replay
 from audit.report.findings import iter_findings
 from audit.report.publish import FINDINGS_FILE
 from audit.signing.keys import Keyring, SigningKey, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import FIXTURES, KEYS, POLICIES
 
 SAMPLES = FIXTURES / "sources"

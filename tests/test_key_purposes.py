@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli.demo import FIXTURE_PASSPHRASE
 from audit.errors import IntegrityError, KeyMaterialError
 from audit.logs.approvals import load_approvals
 from audit.logs.record_types import APPROVAL_RECORD_TYPE, sealable_records
@@ -19,6 +18,7 @@ from audit.report.statement import sign_statement
 from audit.report.verify import verify_report
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import Keyring, SigningKey, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES
 
 NOW = datetime(2022, 6, 30, tzinfo=UTC)

@@ -15,10 +15,10 @@ from moto import mock_aws
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, EXIT_VIOLATIONS
 from audit.policy import load_policy
-from audit.residency.estate import AwsEstate, load_estate, seed_aws_estate
 from audit.residency.models import ResidencySettings, ScanResult
 from audit.residency.providers.aws import AwsProvider, bucket_region
 from audit.residency.scanner import scan, settings_from_policy
+from fixtures.estate import AwsEstate, load_estate, seed_aws_estate
 from tests.conftest import FIXTURES, POLICIES
 
 RESIDENCY = FIXTURES / "residency"

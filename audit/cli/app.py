@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from audit.cli import demo as demo_mod
-from audit.cli.console import KeyPurpose, err, log, out, progress, purposes, signing_key
+from audit.cli.console import err, log, out, progress, purposes, signing_key
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
@@ -45,6 +45,7 @@ from audit.pipeline import replay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.signing.keys import (
     PASSPHRASE_ENV,
+    KeyPurpose,
     Keyring,
     add_key,
     entry_for_public_key,

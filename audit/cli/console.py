@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: consoles, progress bars, output formats and key/keyring loading.
+"""Shared CLI plumbing: consoles, progress bars, showing a rendering, and key loading.
 
 Only the CLI layer imports this module; library code never prints.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 
 import structlog
@@ -24,32 +23,30 @@ from rich.progress import (
 from rich.text import Text
 
 from audit.cli.state import STATE
-from audit.signing.keys import Purpose, SigningKey, load_private_key, passphrase_from_env
+from audit.fsio import atomic_write
+from audit.report.formats.interface import Rendering
+from audit.signing.keys import KeyPurpose, SigningKey, load_private_key, passphrase_from_env
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = structlog.get_logger("residency-audit")
 
 
-class OutputFormat(StrEnum):
-    """Machine or human output."""
-
-    text = "text"
-    json = "json"
-
-
-class KeyPurpose(StrEnum):
-    """What a key may sign (``--purpose``, repeatable)."""
-
-    log = "log"
-    approvals = "approvals"
-    report = "report"
+def show(rendering: Rendering, output: Path | None = None, summary: str = "") -> None:
+    """Print a format's lines, or its document (to stdout, or atomically to ``output`` with ``summary``)."""
+    if not isinstance(rendering, bytes):
+        for line in rendering:
+            out.print(line, markup=False)
+    elif output is None:
+        out.print(rendering.decode("utf-8").rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    else:
+        atomic_write(output, rendering)
+        out.print(f"{summary}; report written to {output}", markup=False)
 
 
-def purposes(values: list[KeyPurpose]) -> tuple[Purpose, ...]:
-    """Distinct purposes in the order given."""
-    chosen: tuple[Purpose, ...] = tuple(dict.fromkeys(v.value for v in values))
-    return chosen
+def purposes(values: list[KeyPurpose]) -> tuple[KeyPurpose, ...]:
+    """Distinct purposes in the order given (``--purpose``, repeatable)."""
+    return tuple(dict.fromkeys(values))
 
 
 class _RateColumn(ProgressColumn):

@@ -6,15 +6,22 @@ policy and approvals. Then scans residency as of June 2022 (the fixture inventor
 plus the fixture AWS estate seeded into moto's in-process mock when moto is
 installed), folds the findings into the report, re-signs and re-verifies it.
 Refuses to write into a non-empty directory it did not create.
+
+The fixture keys' passphrase and the moto estate seeding are test scaffolding, so
+they are not part of the ``audit`` package: the demo loads ``passphrase.py`` and
+``estate.py`` by path from its ``--fixtures`` directory (as ``generate.py`` loads
+its sibling scripts), which is why it runs from the repository root.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 from audit.errors import InputError, IntegrityError
 from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
@@ -24,7 +31,6 @@ from audit.pipeline import ReplayOutcome, integrity_failure, replay
 from audit.policy import load_policy
 from audit.report.publish import REPORT_FILE
 from audit.report.verify import verify_report
-from audit.residency.estate import load_estate, moto_estate
 from audit.residency.models import ScanResult
 from audit.residency.providers.aws import AwsProvider
 from audit.residency.providers.inventory import InventoryProvider
@@ -32,14 +38,23 @@ from audit.residency.report import add_residency_to_report
 from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.signing.keys import load_keyring, load_private_key
 
-#: Passphrase of the fixture keys in fixtures/keys/. Public on purpose: those keys
-#: are labelled TEST-ONLY and must never sign anything real.
-FIXTURE_PASSPHRASE = b"residency-audit-fixtures-TEST-ONLY"
 MARKER = ".residency-audit-demo"
 DEMO_AS_OF = date(2022, 6, 30)
 """The residency stage judges stores as of the senators' letter (30 June 2022)."""
 
-__all__ = ["FIXTURE_PASSPHRASE", "run_demo"]
+__all__ = ["run_demo"]
+
+
+def _fixture_module(fixtures: Path, name: str) -> ModuleType:
+    """``FIXTURES/<name>.py``, the demo's scaffolding kept out of the package, loaded by path."""
+    path = fixtures / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_residency_audit_fixture_{name}", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        raise InputError("fixture module not found (run from the repository root or pass --fixtures)", path=path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic models resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
 
 
 def _prepare(out_dir: Path) -> None:
@@ -59,9 +74,10 @@ def run_demo(out_dir: Path, fixtures: Path, policy: Path, *, say: Callable[[str]
     if not keys.is_dir():
         raise InputError("fixture keys not found (run from the repository root or pass --fixtures)", path=keys)
     keyring = load_keyring(keys / "keyring.json")
-    producer = load_private_key(keys / "log-producer.key", FIXTURE_PASSPHRASE)
-    approvals_producer = load_private_key(keys / "approvals-producer.key", FIXTURE_PASSPHRASE)
-    auditor = load_private_key(keys / "auditor.key", FIXTURE_PASSPHRASE)
+    passphrase: bytes = _fixture_module(fixtures, "passphrase").FIXTURE_PASSPHRASE
+    producer = load_private_key(keys / "log-producer.key", passphrase)
+    approvals_producer = load_private_key(keys / "approvals-producer.key", passphrase)
+    auditor = load_private_key(keys / "auditor.key", passphrase)
     _prepare(out_dir)
     log_dir, approvals_dir, report_dir = out_dir / "log", out_dir / "approvals-log", out_dir / "report"
 
@@ -88,7 +104,7 @@ def run_demo(out_dir: Path, fixtures: Path, policy: Path, *, say: Callable[[str]
         failed = next(c for c in check.checks if not c.ok)
         raise IntegrityError(f"demo report did not verify: {failed.name}: {failed.detail}", path=report_dir)
     say(f"5/5 verified the signed report (key {check.key_id}) against log, policy and approvals")
-    residency = _residency_scan(fixtures / "residency", policy, say)
+    residency = _residency_scan(fixtures, policy, say)
     statement = add_residency_to_report(report_dir, keyring, auditor, residency)
     summary = summarize(residency)
     say(f"residency 1/2: scan as of {DEMO_AS_OF.isoformat()}: {summary.stores} stores, {summary.violations} "
@@ -101,13 +117,16 @@ def run_demo(out_dir: Path, fixtures: Path, policy: Path, *, say: Callable[[str]
     return ReplayOutcome(statement, report_dir)
 
 
-def _residency_scan(folder: Path, policy: Path, say: Callable[[str], None]) -> ScanResult:
+def _residency_scan(fixtures: Path, policy: Path, say: Callable[[str], None]) -> ScanResult:
     """The June 2022 inventory, plus the AWS estate seeded into in-process moto when moto is installed."""
+    folder = fixtures / "residency"
     settings = settings_from_policy(load_policy(policy), as_of=DEMO_AS_OF)
     inventory = InventoryProvider(paths=(folder / "inventory-2022-06.yaml",))
     if importlib.util.find_spec("moto") is None:
         say("    moto is not installed: residency scan of the inventory file only")
         return scan([inventory], settings)
-    estate = load_estate(folder / "aws-estate-2022-06.yaml")
-    with moto_estate(estate):
-        return scan([AwsProvider(regions=estate.regions()), inventory], settings)
+    seeding = _fixture_module(fixtures, "estate")
+    estate = seeding.load_estate(folder / "aws-estate-2022-06.yaml")
+    regions: tuple[str, ...] = estate.regions()
+    with seeding.moto_estate(estate):
+        return scan([AwsProvider(regions=regions), inventory], settings)

@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 
-from audit.cli.console import KeyPurpose, OutputFormat, log, out, purposes
+from audit.cli.console import log, out, purposes, show
 from audit.errors import EXIT_CLEAN, InputError
 from audit.records import open_input
+from audit.report.formats.choice import OutputFormat
+from audit.report.formats.keyring import KeyringDocument, iso_utc
 from audit.signing.keys import (
+    KeyPurpose,
     Keyring,
     add_key,
     entry_for_public_key,
@@ -42,10 +44,6 @@ def _time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise InputError(f"{option}: not an RFC 3339 time: {value!r}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
 
 
 @keyring_app.command("add")
@@ -75,7 +73,7 @@ def keyring_add(
     current = load_keyring(ring) if ring.exists() else Keyring(keys=())
     write_keyring(ring, add_key(current, entry))
     log.info("keyring.added", key_id=entry.key_id, keyring=str(ring))
-    out.print(f"added key {entry.key_id} to {ring} (valid {_iso(entry.not_before)} .. {_iso(entry.not_after)})",
+    out.print(f"added key {entry.key_id} to {ring} (valid {iso_utc(entry.not_before)} .. {iso_utc(entry.not_after)})",
               markup=False)
     return EXIT_CLEAN
 
@@ -95,7 +93,7 @@ def keyring_revoke(
     entry = updated.get(full)
     assert entry is not None
     log.warning("keyring.revoked", key_id=full, keyring=str(ring))
-    out.print(f"revoked key {full} in {ring} at {_iso(entry.revoked_at)}; checkpoints and reports it signed "
+    out.print(f"revoked key {full} in {ring} at {iso_utc(entry.revoked_at)}; checkpoints and reports it signed "
               f"no longer verify", markup=False)
     return EXIT_CLEAN
 
@@ -109,18 +107,5 @@ def keyring_list(
     """List the keys, their validity windows and their status."""
     keyring = load_keyring(ring)
     when = _time(at, "--at") or datetime.now(UTC)
-    rows = [
-        {"key_id": e.key_id, "label": e.label, "not_before": e.not_before and _iso(e.not_before),
-         "not_after": e.not_after and _iso(e.not_after), "revoked_at": e.revoked_at and _iso(e.revoked_at),
-         "purposes": ",".join(e.purposes), "status": e.status(when).value}
-        for e in keyring.keys
-    ]
-    if fmt is OutputFormat.json:
-        out.print(orjson.dumps({"keyring": str(ring), "at": _iso(when), "keys": rows}).decode(), markup=False)
-        return EXIT_CLEAN
-    out.print(f"{len(rows)} key(s) in {ring}; status at {_iso(when)}", markup=False)
-    for row in rows:
-        revoked = f" revoked {row['revoked_at']}" if row["revoked_at"] else ""
-        out.print(f"{row['key_id']} {row['status']:<13} valid {row['not_before'] or '-'} .. {row['not_after'] or '-'}"
-                  f"{revoked} for {row['purposes']}  {row['label'] or ''}".rstrip(), markup=False)
+    show(fmt.to_format().render(KeyringDocument(ring, keyring, when)))
     return EXIT_CLEAN

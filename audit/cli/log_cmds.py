@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from enum import StrEnum
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
-from audit.cli.console import OutputFormat, log, out, signing_key
+from audit.cli.console import log, out, show, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
 from audit.fsio import atomic_write
 from audit.logs.append import append, prepare_append
@@ -24,11 +22,14 @@ from audit.logs.proofs import (
     prove_consistency,
     prove_inclusion,
 )
-from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
+from audit.logs.record_types import sealable_records
 from audit.logs.trusted import load_checkpoint
-from audit.logs.verify import Completeness, Problem, VerificationReport, verify_log
+from audit.logs.verify import Completeness, Problem, verify_log
 from audit.logs.writer import seal
+from audit.models import RecordType
 from audit.records import open_input, sha256_file
+from audit.report.formats.choice import OutputFormat
+from audit.report.formats.logs import LogVerificationDocument, ProofCheckDocument
 from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir
 
@@ -39,13 +40,6 @@ log_app.add_typer(prove_app, name="prove")
 
 KeyringOption = Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
-
-
-class RecordType(StrEnum):
-    """What a sealed log holds."""
-
-    access_event = ACCESS_RECORD_TYPE
-    approval = APPROVAL_RECORD_TYPE
 
 
 @log_app.command("seal")
@@ -97,42 +91,6 @@ def log_append(
     return EXIT_CLEAN
 
 
-def _problem_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
-    return [{"code": p.code, "segment": p.segment, "line": p.line, "message": p.message} for p in problems]
-
-
-def _status(report: VerificationReport) -> str:
-    if not report.ok:
-        return "failed"
-    return "verified" if report.completeness is Completeness.proven else "verified-completeness-unproven"
-
-
-def _print_verification(logdir: str | Path, report: VerificationReport, fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
-        doc = {
-            "log": str(logdir), "ok": report.ok, "status": _status(report),
-            "completeness": report.completeness.value, "completeness_detail": report.completeness_detail,
-            "tree_size": report.tree_size, "root": report.root, "segments": report.segments,
-            "origin": report.origin, "record_type": report.record_type, "problems": _problem_dicts(report.problems),
-        }
-        out.print(orjson.dumps(doc).decode(), markup=False)
-        return
-    completeness = f"completeness {report.completeness.value.upper()}: {report.completeness_detail}"
-    if report.ok:
-        head = "OK" if report.completeness is Completeness.proven else "OK (completeness UNPROVEN)"
-        out.print(f"{head} {logdir}: {report.tree_size} records in {report.segments} segment(s), root {report.root}",
-                  markup=False)
-        out.print(completeness, markup=False)
-        return
-    for p in report.problems:
-        where = p.segment or str(logdir)
-        if p.line is not None:
-            where += f":{p.line}"
-        out.print(f"FAIL {where}: {p.code}: {p.message}", markup=False)
-    out.print(f"{len(report.problems)} problem(s) in {logdir}", markup=False)
-    out.print(completeness, markup=False)
-
-
 @log_app.command("verify")
 def log_verify(
     logdir: Annotated[str, typer.Argument(help="Sealed log directory, or s3://bucket/prefix.")],
@@ -162,7 +120,7 @@ def log_verify(
         if not local.is_dir():
             raise InputError("no such log directory", path=logdir)
         report = verify_log(local, keyring, trusted_checkpoint=pin, expected_size=expect_size)
-    _print_verification(logdir, report, fmt)
+    show(fmt.to_format().render(LogVerificationDocument(logdir, report)))
     if not report.ok:
         return EXIT_INTEGRITY
     if require_complete and report.completeness is not Completeness.proven:
@@ -218,14 +176,7 @@ def prove_consistency_cmd(
 
 
 def _print_check(subject: str, problems: list[Problem], fmt: OutputFormat, details: dict[str, Any]) -> int:
-    if fmt is OutputFormat.json:
-        out.print(orjson.dumps({"ok": not problems, **details, "problems": _problem_dicts(problems)}).decode(),
-                  markup=False)
-    elif problems:
-        for p in problems:
-            out.print(f"FAIL {subject}: {p.code}: {p.message}", markup=False)
-    else:
-        out.print(f"OK {subject}", markup=False)
+    show(fmt.to_format().render(ProofCheckDocument(subject, problems, details)))
     return EXIT_INTEGRITY if problems else EXIT_CLEAN
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from audit.cli.console import out
+from audit.cli.console import show
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY
+from audit.report.formats.choice import TextFormat
+from audit.report.formats.signed_report import ReportCheckDocument
 from audit.report.verify import verify_report
 from audit.signing.keys import load_keyring
 
@@ -26,11 +28,5 @@ def report_verify(
     """Verify a signed report's signature and its subjects against local files."""
     keyring = load_keyring(keyring_path)
     result = verify_report(report, keyring, log=log_dir, policy=policy, approvals=approvals)
-    out.print(f"signature OK (key {result.key_id})", markup=False)
-    for check in result.checks:
-        out.print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", markup=False)
-    checked = {check.name for check in result.checks}
-    for subject in result.statement.subject:
-        if subject.name not in checked:
-            out.print(f"NOT CHECKED {subject.name}: pass --log, --policy or --approvals to compare it", markup=False)
+    show(TextFormat().render(ReportCheckDocument(result)))
     return EXIT_CLEAN if result.ok else EXIT_INTEGRITY

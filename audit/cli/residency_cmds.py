@@ -17,9 +17,10 @@ import orjson
 import typer
 from rich.table import Table
 
-from audit.cli.console import OutputFormat, log, out, signing_key
+from audit.cli.console import log, out, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS, InputError
 from audit.policy import load_policy
+from audit.report.formats.choice import OutputFormat
 from audit.residency.models import ScanResult
 from audit.residency.providers import StoreProvider
 from audit.residency.providers.aws import AwsProvider

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from audit.canonical import canonical_bytes
-from audit.models import AccessEvent, Approval
+from audit.models import AccessEvent, Approval, RecordType
 from audit.records import iter_jsonl
 
-ACCESS_RECORD_TYPE = "access-event"
-APPROVAL_RECORD_TYPE = "approval"
+ACCESS_RECORD_TYPE: str = RecordType.access_event.value
+APPROVAL_RECORD_TYPE: str = RecordType.approval.value
 
 
 def sealable_records(path: Path, record_type: str) -> Iterator[bytes]:

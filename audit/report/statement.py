@@ -25,7 +25,7 @@ from audit.policy import PolicyHistory
 from audit.records import describe_validation_error, open_input, sha256_file
 from audit.report.residency import ResidencySection
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
-from audit.signing.keys import Keyring, KeyStatus, SigningKey
+from audit.signing.keys import KeyPurpose, Keyring, KeyStatus, SigningKey
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -198,7 +198,7 @@ def load_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]
         raise IntegrityError(f"signed payload is not a report statement: {reason}", path=path) from None
     if statement.type_ != STATEMENT_TYPE or statement.predicateType != PREDICATE_TYPE:
         raise IntegrityError("signed payload has an unexpected statement or predicate type", path=path)
-    status = keyring.status(verified.key_id, at=statement.predicate.generated_at, purpose="report")
+    status = keyring.status(verified.key_id, at=statement.predicate.generated_at, purpose=KeyPurpose.report)
     if status is not KeyStatus.ok:
         raise IntegrityError(f"report signed by key {verified.key_id} which is {status.value}", path=path)
     return statement, verified.key_id

@@ -32,7 +32,7 @@ from audit.residency.models import ScanResult
 from audit.residency.render import residency_markdown
 from audit.residency.scanner import inventory_document, residency_section
 from audit.signing.dsse import envelope_bytes
-from audit.signing.keys import Keyring, SigningKey, require_signing_key_valid
+from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
 
 def add_residency_to_report(
@@ -50,7 +50,7 @@ def add_residency_to_report(
     inventory = inventory_document(result)
     section = residency_section(result)
     generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, "report")
+    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
     with report_staging(outdir) as staging:
         original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraint
 
 from audit.errors import InputError, KeyMaterialError, SignatureError
 from audit.fsio import atomic_write
-from audit.models import UtcDatetime
+from audit.models import RecordType, UtcDatetime
 from audit.records import describe_validation_error, open_input, validate
 
 PASSPHRASE_ENV = "RESIDENCY_AUDIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
@@ -210,16 +210,25 @@ class KeyStatus(StrEnum):
     wrong_purpose = "wrong_purpose"
 
 
-#: What a key may sign: access-log checkpoints, approvals-log checkpoints, reports.
-#: Separating them stops one party's key from vouching for another's artefact (a
-#: log producer's key signing a "clean" audit report, say).
-Purpose = Literal["log", "approvals", "report"]
-ALL_PURPOSES: tuple[Purpose, ...] = ("log", "approvals", "report")
+class KeyPurpose(StrEnum):
+    """What a key may sign: access-log checkpoints, approvals-log checkpoints, reports.
+
+    Separating them stops one party's key from vouching for another's artefact (a
+    log producer's key signing a "clean" audit report, say). The values are what the
+    keyring JSON holds.
+    """
+
+    log = "log"
+    approvals = "approvals"
+    report = "report"
 
 
-def purpose_for_record_type(record_type: str | None) -> Purpose:
+ALL_PURPOSES: tuple[KeyPurpose, ...] = tuple(KeyPurpose)
+
+
+def purpose_for_record_type(record_type: str | None) -> KeyPurpose:
     """The key purpose a sealed log of ``record_type`` records must be signed for."""
-    return "approvals" if record_type == "approval" else "log"
+    return KeyPurpose.approvals if record_type == RecordType.approval else KeyPurpose.log
 
 
 def _load_public_pem(text: str) -> Ed25519PublicKey:
@@ -245,7 +254,7 @@ class KeyringEntry(BaseModel):
     revoked_at: UtcDatetime | None = None
     #: Omitted in keyrings written before purposes existed: such a key is trusted for
     #: every purpose. ``keygen``/``keyring add`` always write explicit purposes.
-    purposes: tuple[Purpose, ...] = Field(default=ALL_PURPOSES, min_length=1)
+    purposes: tuple[KeyPurpose, ...] = Field(default=ALL_PURPOSES, min_length=1)
 
     _key: Ed25519PublicKey | None = PrivateAttr(default=None)
 
@@ -270,7 +279,7 @@ class KeyringEntry(BaseModel):
             self._key = _load_public_pem(self.public_key)
         return self._key
 
-    def status(self, at: datetime, purpose: Purpose | None = None) -> KeyStatus:
+    def status(self, at: datetime, purpose: KeyPurpose | None = None) -> KeyStatus:
         """Status of this key for a signature made at ``at`` (timezone-aware) for ``purpose``."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise InputError("key status needs a timezone-aware time")
@@ -310,7 +319,7 @@ class Keyring(BaseModel):
         """The entry for ``key_id``, or None."""
         return self._by_id.get(key_id)
 
-    def status(self, key_id: str, at: datetime, purpose: Purpose | None = None) -> KeyStatus:
+    def status(self, key_id: str, at: datetime, purpose: KeyPurpose | None = None) -> KeyStatus:
         """Status of ``key_id`` for a signature made at ``at`` for ``purpose``.
 
         ``revoked`` wins whenever ``revoked_at`` is set (regardless of ``at``);
@@ -348,7 +357,7 @@ def entry_for_public_key(
     label: str | None = None,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
-    purposes: tuple[Purpose, ...] = ALL_PURPOSES,
+    purposes: tuple[KeyPurpose, ...] = ALL_PURPOSES,
 ) -> KeyringEntry:
     """A keyring entry for a PEM Ed25519 public key (its key id computed); InputError if it is not one."""
     try:
@@ -363,7 +372,7 @@ def entry_for_public_key(
 
 
 def require_signing_key_valid(
-    keyring: Keyring, key: SigningKey, at: datetime, purpose: Purpose | None = None
+    keyring: Keyring, key: SigningKey, at: datetime, purpose: KeyPurpose | None = None
 ) -> None:
     """Refuse (:class:`KeyMaterialError`) to sign at ``at`` with a key the keyring would not trust then.
 
