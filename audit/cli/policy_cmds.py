@@ -20,7 +20,7 @@ from rich.text import Text
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
 from audit.fsio import atomic_write
-from audit.policy.diagnostics import CHECKS, SEVERITY_RANK, Diagnostic, Severity, diagnostic
+from audit.policy.diagnostics import CHECKS, LEVEL_RANK, Diagnostic, Level, diagnostic
 from audit.policy.diff import DiffReport, diff
 from audit.policy.lint import lint_paths
 from audit.policy.pack import Decision
@@ -114,8 +114,8 @@ def policy_lint(
 ) -> int:
     """Report every problem in model and policy files with file, line, column, check id and severity."""
     report = lint_paths(paths)
-    threshold = SEVERITY_RANK[fail_on.value]
-    failing = [d for d in report.diagnostics if SEVERITY_RANK[d.severity] >= threshold]
+    threshold = LEVEL_RANK[fail_on.value]
+    failing = [d for d in report.diagnostics if LEVEL_RANK[d.severity] >= threshold]
     counts = {severity: sum(1 for d in report.diagnostics if d.severity == severity)
               for severity in ("error", "warning", "note")}
     summary = (f"{len(report.files)} file(s) linted: {counts['error']} error(s), {counts['warning']} warning(s), "
@@ -283,5 +283,5 @@ def policy_diff(
     return EXIT_VIOLATIONS if report.new_access and not allow_new_access else EXIT_CLEAN
 
 
-def _downgrade(severity: Severity) -> Severity:
+def _downgrade(severity: Level) -> Level:
     return "warning" if severity == "error" else severity
