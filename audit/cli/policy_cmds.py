@@ -26,6 +26,7 @@ from audit.policy.lint import lint_paths
 from audit.policy.pack import Decision
 from audit.policy.prove import prove
 from audit.policy.testing import TestReport, run_tests
+from audit.replay.rules import rule_commitments
 from audit.report.junit import JUnitCase, render_junit
 from audit.report.sarif import render_sarif
 
@@ -113,7 +114,7 @@ def policy_lint(
     fail_on: Annotated[FailOn, typer.Option(help="Lowest severity that fails the run (exit 1).")] = FailOn.warning,
 ) -> int:
     """Report every problem in model and policy files with file, line, column, check id and severity."""
-    report = lint_paths(paths)
+    report = lint_paths(paths, rule_commitments())
     threshold = LEVEL_RANK[fail_on.value]
     failing = [d for d in report.diagnostics if LEVEL_RANK[d.severity] >= threshold]
     counts = {severity: sum(1 for d in report.diagnostics if d.severity == severity)
