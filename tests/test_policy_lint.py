@@ -12,11 +12,14 @@ import pytest
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_VIOLATIONS
 from audit.policy.diagnostics import CHECKS, Diagnostic
-from audit.policy.lint import LintReport, lint_pack, lint_paths, pair_files, regex_problem, split_row
+from audit.policy.lint import LintReport, lint_pack, lint_paths, pair_files, regex_problem
+from audit.policy.parse import split_row
+from audit.replay.rules import rule_commitments
 from tests.conftest import POLICIES
 from tests.policy_breaks import append, copy_pack, grant_foreign_precise_location, insert_before, line_of, replace
 from tests.test_policy_pack import CSV_BREAKS, MODEL_BREAKS
 
+RULES = rule_commitments()
 CASBIN_EXAMPLES = Path(os.environ.get("CASBIN_EXAMPLES", Path(__file__).resolve().parents[2] / "shared" / "corpora"
                                       / "casbin-examples"))
 
@@ -27,7 +30,7 @@ def _at(report: LintReport, check: str) -> list[tuple[str, int | None, int | Non
 
 @pytest.fixture(scope="module")
 def shipped() -> LintReport:
-    return lint_pack(POLICIES)
+    return lint_pack(POLICIES, RULES)
 
 
 def test_shipped_pack_lints_clean(shipped: LintReport) -> None:
@@ -52,7 +55,7 @@ def test_broken_copy_reports_every_problem_at_its_line(tmp_path: Path) -> None:
     undefined = append(csv, "p3, 700, access, us_staff, *, *, *, allow, C1, -")
     short = replace(csv, "p, 400, proxy, us_staff, foreign_staff, data_access, *, deny, C8, proxy-access",
                     "p, 400, proxy, us_staff, foreign_staff, *, deny, C8, proxy-access")
-    report = lint_pack(pack)
+    report = lint_pack(pack, RULES)
     assert _at(report, "undefined-ptype") == [("policy.csv", undefined, 1)]
     assert _at(report, "field-count") == [("policy.csv", short, 1)]
     (field_count,) = [d for d in report.diagnostics if d.check == "field-count"]
@@ -68,7 +71,7 @@ def test_lint_finds_every_break_the_loader_refuses(
 ) -> None:
     pack = copy_pack(tmp_path)
     line = breaker(pack / "policy.csv")
-    errors = [d for d in lint_pack(pack).diagnostics if d.severity == "error"]
+    errors = [d for d in lint_pack(pack, RULES).diagnostics if d.severity == "error"]
     assert any(d.file == str(pack / "policy.csv") and d.line == line for d in errors), errors
 
 
@@ -77,7 +80,7 @@ def test_lint_finds_every_model_break_the_loader_refuses(tmp_path: Path, label: 
                                                          reason: str) -> None:
     pack = copy_pack(tmp_path)
     line = replace(pack / "model.conf", old, new)
-    errors = [d for d in lint_pack(pack).diagnostics if d.severity == "error"]
+    errors = [d for d in lint_pack(pack, RULES).diagnostics if d.severity == "error"]
     assert any(d.file == str(pack / "model.conf") and d.line in (line, None) for d in errors), errors
 
 
@@ -90,7 +93,7 @@ def test_lint_reports_all_problems_not_just_the_first(tmp_path: Path) -> None:
         replace(csv, "p, 499, proxy", "p, 400, proxy"),
         replace(csv, "p, 101, location, *, *, *, *, allow, C1, -", "p, 101, location, *, *, *, *, allow, -, -"),
     ]
-    report = lint_pack(pack)
+    report = lint_pack(pack, RULES)
     assert {(d.check, d.line) for d in report.diagnostics} >= {
         ("undefined-ptype", lines[0]), ("commitment-unknown", lines[1]), ("priority-invalid", lines[2]),
         ("commitment-missing", lines[3])}
@@ -108,7 +111,7 @@ def test_shadowed_unreachable_and_undeclared_values(tmp_path: Path) -> None:
     unreachable = insert_before(csv, "p, 299, access",
                                 "p, 261, access, foreign_staff, *, *, on_hold, deny, C1, approval-unknown")
     robot = insert_before(csv, "p, 299, access", "p, 262, access, robot, *, *, *, deny, C1, policy-default-deny")
-    report = lint_pack(pack)
+    report = lint_pack(pack, RULES)
     assert _at(report, "row-shadowed") == [("policy.csv", shadowed, 1)]
     (shadow,) = [d for d in report.diagnostics if d.check == "row-shadowed"]
     assert "decided first by an earlier row (line" in shadow.message
@@ -121,7 +124,7 @@ def test_shadowed_unreachable_and_undeclared_values(tmp_path: Path) -> None:
 def test_role_cycle_reported_once_at_the_closing_row(tmp_path: Path) -> None:
     pack = copy_pack(tmp_path)
     line = insert_before(pack / "policy.csv", "g, law_enforcement, authority", "g, third_party, vendor")
-    report = lint_pack(pack)
+    report = lint_pack(pack, RULES)
     vendor = line_of(pack / "policy.csv", "g, vendor, third_party")
     assert _at(report, "role-cycle") in ([("policy.csv", line, 16)], [("policy.csv", vendor, 12)])
     assert "vendor -> third_party -> vendor" in report.diagnostics[0].message or \
@@ -132,12 +135,12 @@ def test_unknown_rule_and_rule_of_another_commitment(tmp_path: Path) -> None:
     pack = copy_pack(tmp_path)
     csv = pack / "policy.csv"
     unknown = replace(csv, "deny, C8, proxy-access", "deny, C8, proxy-acces")
-    report = lint_pack(pack)
+    report = lint_pack(pack, RULES)
     column = (csv.read_text().splitlines()[unknown - 1]).index("proxy-acces") + 1
     assert _at(report, "rule-unknown") == [("policy.csv", unknown, column)]
     other = replace(csv, "deny, C8, proxy-acces", "deny, C8, store-outside-oci-us")
     assert "but rule store-outside-oci-us implements C3" in \
-        next(d.message for d in lint_pack(pack).diagnostics if d.check == "rule-unknown" and d.line == other)
+        next(d.message for d in lint_pack(pack, RULES).diagnostics if d.check == "rule-unknown" and d.line == other)
 
 
 def test_matcher_eval_time_match_and_regex(tmp_path: Path) -> None:
@@ -150,7 +153,7 @@ def test_matcher_eval_time_match_and_regex(tmp_path: Path) -> None:
     )
     policy = tmp_path / "p.csv"
     policy.write_text("p, r.sub.age > 18, ^/data/[0-9]+$, read\np, r.sub.age < 60, /data, write\n")
-    report = lint_paths([model, policy])
+    report = lint_paths([model, policy], RULES)
     got = {(d.check, Path(d.file or "").name, d.line, d.column) for d in report.diagnostics}
     assert got == {
         ("matcher-eval", "m.conf", 11, 5),
@@ -166,7 +169,7 @@ def test_unknown_effect_and_syntax(tmp_path: Path) -> None:
     model = tmp_path / "m.conf"
     model.write_text("[request_definition]\nr = sub, obj\n[policy_definition\np = sub, obj\n[policy_effect]\n"
                      "e = most(where (p.eft == allow))\n[matcher]\nm = r.sub == p.sub\n")
-    report = lint_paths([model])
+    report = lint_paths([model], RULES)
     assert {(d.check, d.line) for d in report.diagnostics} >= {
         ("model-syntax", 3), ("unknown-effect", 6), ("model-unknown-section", 7)}
 
@@ -205,16 +208,16 @@ def test_every_casbin_example_lints_without_a_crash() -> None:
     files = sorted(p for d in directories for p in d.iterdir() if p.suffix in (".conf", ".csv"))
     assert len(files) > 50
     for model, policies in pair_files(files):
-        report = lint_paths([*([model] if model else []), *policies])
+        report = lint_paths([*([model] if model else []), *policies], RULES)
         for diag in report.diagnostics:
             assert diag.check in CHECKS
             assert diag.line is None or diag.line >= 1
     for path in files:  # every file alone, too
-        lint_paths([path])
+        lint_paths([path], RULES)
     error_model = CASBIN_EXAMPLES / "error" / "error_model.conf"
-    report = lint_paths([error_model])
+    report = lint_paths([error_model], RULES)
     assert ("model-syntax", 4) in {(d.check, d.line) for d in report.diagnostics}
-    abac = lint_paths([CASBIN_EXAMPLES / "abac_rule_model.conf", CASBIN_EXAMPLES / "abac_rule_policy.csv"])
+    abac = lint_paths([CASBIN_EXAMPLES / "abac_rule_model.conf", CASBIN_EXAMPLES / "abac_rule_policy.csv"], RULES)
     assert {(Path(d.file or "").name, d.line) for d in abac.diagnostics if d.check == "matcher-eval"} == {
         ("abac_rule_model.conf", 11), ("abac_rule_policy.csv", 1), ("abac_rule_policy.csv", 2)}
 
@@ -250,3 +253,11 @@ def test_diagnostic_where() -> None:
     assert Diagnostic("x", "note", "m", "f", 3, 4).where() == "f:3:4"
     assert Diagnostic("x", "note", "m", "f").where() == "f"
     assert Diagnostic("x", "note", "m").where() == "-"
+
+
+def test_the_fail_on_choices_are_exactly_the_diagnostic_levels() -> None:
+    from typing import get_args
+
+    from audit.policy.diagnostics import LEVEL_RANK, Level, LevelChoice
+
+    assert {c.value for c in LevelChoice} == set(get_args(Level)) == set(LEVEL_RANK)

@@ -8,7 +8,6 @@ invariants, new access), 2 usage or input errors, 3 internal errors.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,23 +15,16 @@ import typer
 
 from audit.cli.console import show
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
-from audit.policy.diagnostics import SEVERITY_RANK
+from audit.policy.diagnostics import LEVEL_RANK, LevelChoice
 from audit.policy.diff import diff
 from audit.policy.lint import lint_paths
 from audit.policy.prove import prove
 from audit.policy.testing import run_tests
+from audit.replay.rules import rule_commitments
 from audit.report.formats.choice import PolicyFormat, TestFormat
 from audit.report.formats.policy import DiffDocument, LintDocument, ProveDocument, TestDocument
 
 policy_app = typer.Typer(help="Lint, test, prove and diff policy packs (for CI).", no_args_is_help=True)
-
-
-class FailOn(StrEnum):
-    """Lowest severity that makes ``policy lint`` exit 1."""
-
-    error = "error"
-    warning = "warning"
-    note = "note"
 
 
 FormatOption = Annotated[PolicyFormat, typer.Option("--format", help="Report format.")]
@@ -50,13 +42,15 @@ def policy_lint(
     paths: Annotated[list[Path], typer.Argument(help="Pack directories, or model (.conf) and policy (.csv) files.")],
     fmt: FormatOption = PolicyFormat.text,
     output: OutputOption = None,
-    fail_on: Annotated[FailOn, typer.Option(help="Lowest severity that fails the run (exit 1).")] = FailOn.warning,
+    fail_on: Annotated[
+        LevelChoice, typer.Option(help="Lowest severity that fails the run (exit 1).")
+    ] = LevelChoice.warning,
 ) -> int:
     """Report every problem in model and policy files with file, line, column, check id and severity."""
-    document = LintDocument(lint_paths(paths))
+    document = LintDocument(lint_paths(paths, rule_commitments()))
     show(fmt.to_format().render(document), output, document.summary())
-    threshold = SEVERITY_RANK[fail_on.value]
-    failing = [d for d in document.report.diagnostics if SEVERITY_RANK[d.severity] >= threshold]
+    threshold = LEVEL_RANK[fail_on.value]
+    failing = [d for d in document.report.diagnostics if LEVEL_RANK[d.severity] >= threshold]
     return EXIT_VIOLATIONS if failing else EXIT_CLEAN
 
 

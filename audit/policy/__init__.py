@@ -10,7 +10,7 @@ is the replay engine's job (:mod:`audit.replay`), not this package's.
 
 from __future__ import annotations
 
-from audit.policy.load import PACK_FILES, load_pack, load_policy
+from audit.policy.load import load_pack, load_policy
 from audit.policy.pack import (
     DEFAULT_COMMITMENT,
     DEFAULT_RULE,
@@ -21,6 +21,7 @@ from audit.policy.pack import (
     PolicyRow,
     Request,
 )
+from audit.policy.parse import PACK_FILES
 
 __all__ = [
     "DEFAULT_COMMITMENT",

@@ -1,29 +1,39 @@
 """Diagnostics shared by ``policy lint``, ``test``, ``prove`` and ``diff``, and their check catalogue.
 
 A :class:`Diagnostic` is one problem at a place (file, 1-based line and column where
-known) under a stable check id with a severity. :data:`CHECKS` lists every check id
-the policy commands can report, with its default severity and a one-line title;
-SARIF output publishes this catalogue as the tool's rules. This module holds data
-only: finding problems is the job of the modules that import it, rendering is
-:mod:`audit.report.sarif` and the CLI.
+known) under a stable check id with a :data:`Level` (its ``severity`` field: error,
+warning or note). :data:`CHECKS` lists every check id the policy commands can report,
+with its default level and a one-line title; SARIF output publishes this catalogue as
+the tool's rules. This module holds data only: finding problems is the job of the
+modules that import it, rendering is :mod:`audit.report.sarif` and the CLI.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
-Severity = Literal["error", "warning", "note"]
+Level = Literal["error", "warning", "note"]
+"""How serious a diagnostic is; not to be confused with a finding's :data:`audit.models.Severity`."""
 
-SEVERITY_RANK: dict[Severity, int] = {"note": 0, "warning": 1, "error": 2}
+LEVEL_RANK: dict[Level, int] = {"note": 0, "warning": 1, "error": 2}
+
+
+class LevelChoice(StrEnum):
+    """A :data:`Level` as a command-line choice (``policy lint --fail-on``); same values."""
+
+    error = "error"
+    warning = "warning"
+    note = "note"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One kind of problem: stable id, default severity, title and how to fix it."""
+    """One kind of problem: stable id, default level (``severity``), title and how to fix it."""
 
     id: str
-    severity: Severity
+    severity: Level
     title: str
     help: str
 
@@ -33,7 +43,7 @@ class Diagnostic:
     """One problem found, where it is, and which check found it."""
 
     check: str
-    severity: Severity
+    severity: Level
     message: str
     file: str | None = None
     line: int | None = None
@@ -138,6 +148,6 @@ CHECKS: dict[str, Check] = _checks(
 
 def diagnostic(check: str, message: str, file: str | None = None, line: int | None = None,
                column: int | None = None) -> Diagnostic:
-    """A diagnostic with its check's default severity (``check`` must be in :data:`CHECKS`)."""
+    """A diagnostic with its check's default level (``check`` must be in :data:`CHECKS`)."""
     return Diagnostic(check, CHECKS[check].severity, message, file, line, column)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -231,6 +231,10 @@ def _compose(path: Path) -> yaml.Node | None:
         return None
 
 
+_Fail = Callable[..., InputError]
+"""Builds the ``InputError`` for a reason at a pydantic-style location in the file."""
+
+
 def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
     """Load and validate ``invariants.yaml`` for a pack with these request fields."""
     raw = load_yaml(path)
@@ -244,6 +248,21 @@ def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
     def fail(reason: str, *loc: int | str) -> InputError:
         return InputError(reason, path=path, line=node_line(node, loc))
 
+    _check_facets(parsed, request_fields, fail)
+    domain = Domain(parsed.sets, parsed.facets, request_fields)
+    specs: list[InvariantSpec] = []
+    seen: set[str] = set()
+    for index, invariant in enumerate(parsed.invariants):
+        if invariant.id in seen:
+            raise fail(f"duplicate invariant id {invariant.id}", "invariants", index, "id")
+        seen.add(invariant.id)
+        _check_conditions(parsed, request_fields, index, invariant, fail)
+        specs.append(InvariantSpec(invariant, node_line(node, ("invariants", index)) or 1))
+    return Invariants(path, domain, tuple(specs))
+
+
+def _check_facets(parsed: _File, request_fields: tuple[str, ...], fail: _Fail) -> None:
+    """Each facet maps every request field but the facet to a declared value set."""
     wanted = set(request_fields[1:])
     for facet, fields in parsed.facets.items():
         if set(fields) != wanted:
@@ -253,24 +272,20 @@ def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
             if set_name not in parsed.sets:
                 raise fail(f"facet {facet} field {field} names unknown value set {set_name!r}",
                            "facets", facet, field)
-    domain = Domain(parsed.sets, parsed.facets, request_fields)
-    specs: list[InvariantSpec] = []
-    seen: set[str] = set()
-    for index, invariant in enumerate(parsed.invariants):
-        if invariant.id in seen:
-            raise fail(f"duplicate invariant id {invariant.id}", "invariants", index, "id")
-        seen.add(invariant.id)
-        checked = [("when", invariant.when), *(("allow_only_if", c) for c in invariant.allow_only_if or ())]
-        for key, conditions in checked:
-            for field, condition in conditions.items():
-                if field not in request_fields:
-                    raise fail(f"{key} names {field!r}, not a request field", "invariants", index, key)
-                for ref in (condition.in_, condition.not_in):
-                    if isinstance(ref, str) and (field == request_fields[0] or ref not in parsed.sets):
-                        raise fail(f"{key}.{field} names unknown value set {ref!r} (list facets literally)",
-                                   "invariants", index, key)
-        specs.append(InvariantSpec(invariant, node_line(node, ("invariants", index)) or 1))
-    return Invariants(path, domain, tuple(specs))
+
+
+def _check_conditions(parsed: _File, request_fields: tuple[str, ...], index: int, invariant: Invariant,
+                      fail: _Fail) -> None:
+    """An invariant's conditions name request fields and declared value sets (facets literally)."""
+    checked = [("when", invariant.when), *(("allow_only_if", c) for c in invariant.allow_only_if or ())]
+    for key, conditions in checked:
+        for field, condition in conditions.items():
+            if field not in request_fields:
+                raise fail(f"{key} names {field!r}, not a request field", "invariants", index, key)
+            for ref in (condition.in_, condition.not_in):
+                if isinstance(ref, str) and (field == request_fields[0] or ref not in parsed.sets):
+                    raise fail(f"{key}.{field} names unknown value set {ref!r} (list facets literally)",
+                               "invariants", index, key)
 
 
 @dataclass(frozen=True)
@@ -298,27 +313,39 @@ def undeclared_values(
     for value_set in domain.sets.values():
         for value in value_set.values:
             declared.setdefault(value, value_set.kind)
-    facet_field = domain.request_fields[0]
     names = definitions.get("p", ())
     found: list[Undeclared] = []
     for row in rows:
         if row.ptype != "p":
-            member = row.fields[0]
-            if member not in declared and member not in groups:
-                kind: ValueKind = {"g": "role", "g2": "category", "g3": "action"}.get(row.ptype, "other")  # type: ignore[assignment]
-                found.append(Undeclared(row, 0, member, kind))
+            found.extend(_undeclared_member(row, declared, groups))
+        else:
+            found.extend(_undeclared_fields(row, names, domain, groups))
+    return found
+
+
+_MEMBER_KINDS: dict[str, ValueKind] = {"g": "role", "g2": "category", "g3": "action"}
+
+
+def _undeclared_member(row: PolicyRow, declared: Mapping[str, ValueKind], groups: set[str]) -> list[Undeclared]:
+    member = row.fields[0]
+    if member in declared or member in groups:
+        return []
+    return [Undeclared(row, 0, member, _MEMBER_KINDS.get(row.ptype, "other"))]
+
+
+def _undeclared_fields(row: PolicyRow, names: Sequence[str], domain: Domain, groups: set[str]) -> list[Undeclared]:
+    facet_field = domain.request_fields[0]
+    named = dict(zip(names, row.fields, strict=False))
+    facet = named.get(facet_field)
+    if facet is None or facet not in domain.facets:
+        return [Undeclared(row, names.index(facet_field), facet or "", "other")]
+    found: list[Undeclared] = []
+    for field in domain.request_fields[1:]:
+        given = named.get(field)
+        if given is None or given == WILDCARD or given in groups:
             continue
-        named = dict(zip(names, row.fields, strict=False))
-        facet = named.get(facet_field)
-        if facet is None or facet not in domain.facets:
-            found.append(Undeclared(row, names.index(facet_field), facet or "", "other"))
-            continue
-        for field in domain.request_fields[1:]:
-            given = named.get(field)
-            if given is None or given == WILDCARD or given in groups:
-                continue
-            if given not in domain.values(facet, field):
-                found.append(Undeclared(row, names.index(field), given, domain.kind(facet, field)))
+        if given not in domain.values(facet, field):
+            found.append(Undeclared(row, names.index(field), given, domain.kind(facet, field)))
     return found
 
 

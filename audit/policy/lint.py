@@ -1,8 +1,8 @@
 """``policy lint``: every problem in Casbin model and policy files, at file:line:column.
 
 Unlike :func:`audit.policy.load.load_pack`, which stops at the first problem, the
-linter parses ``model.conf`` and policy CSV files itself, line by line, and reports
-all it finds, each under a stable check id (:data:`audit.policy.diagnostics.CHECKS`).
+linter reports every problem :mod:`audit.policy.parse` finds, and adds checks of its
+own, each under a stable check id (:data:`audit.policy.diagnostics.CHECKS`).
 
 Two profiles:
 
@@ -12,19 +12,22 @@ Two profiles:
   duplicate rows, role cycles;
 * a residency-audit pack directory (:func:`lint_pack`), adding the pack
   conventions: block headers and commitment ids, priorities, effects, rule ids
-  that must exist in :mod:`audit.replay.rules`, values the declared domain
-  (``invariants.yaml``) lacks, and rows that can never decide (shadowed or
-  unreachable over the domain, found with the real pycasbin enforcer).
+  that must be in the rule catalogue the caller passes (rule id -> commitment),
+  values the declared domain (``invariants.yaml``) lacks, and rows that can never
+  decide (shadowed or unreachable over the domain, found with the real pycasbin
+  enforcer).
 
-Linting never evaluates policy text itself; pycasbin evaluates the pack's own
-matcher, and only for packs that pass every other check.
+Each profile is a tuple of check functions run in order. Linting never evaluates
+policy text itself; pycasbin evaluates the pack's own matcher, and only for packs
+that pass every other check. This package knows no rule implementations: the
+catalogue comes from the caller (the CLI passes the replay rules').
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from audit.models import Commitment
 from audit.policy.diagnostics import Diagnostic, diagnostic
 from audit.policy.domain import (
     INVARIANTS_FILE,
+    Domain,
     Invariants,
     candidates,
     load_invariants,
@@ -46,31 +50,28 @@ from audit.policy.domain import (
     reach,
     undeclared_values,
 )
-from audit.policy.load import (
+from audit.policy.load import RowsAdapter, load_config, load_pack
+from audit.policy.pack import PolicyPack, PolicyRow, Request
+from audit.policy.parse import (
     COMMITMENTS_FILE,
     CONFIG_FILE,
-    FIELD_PATTERN,
     MODEL_FILE,
     NO_RULE,
     POLICY_FILE,
-    PRIORITY_EFFECT,
-    REQUIRED_P_FIELDS,
     RULE_ID_PATTERN,
-    RowsAdapter,
-    load_config,
-    load_pack,
-    policy_lines,
+    Entry,
+    ParsedModel,
+    ParsedPolicy,
+    Problem,
+    Row,
+    parse_model,
+    parse_policy,
     read_text,
 )
-from audit.policy.pack import PolicyPack, PolicyRow, Request
 
-SECTIONS = {
-    "request_definition": "r",
-    "policy_definition": "p",
-    "role_definition": "g",
-    "policy_effect": "e",
-    "matchers": "m",
-}
+RuleCatalogue = Mapping[str, str]
+"""Rule id -> id of the commitment the rule implements: the rules deny rows may name."""
+
 EFFECTS = frozenset(
     {
         "some(where (p_eft == allow))",
@@ -80,7 +81,6 @@ EFFECTS = frozenset(
         "subjectPriority(p_eft) || deny",
     }
 )
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EVAL = re.compile(r"\beval\s*\(")
 _EVAL_FIELD = re.compile(r"\beval\s*\(\s*(p[0-9]*)\.(\w+)\s*\)")
 _TIME_MATCH = re.compile(r"\btimeMatch\s*\(")
@@ -101,46 +101,19 @@ class LintReport:
     files: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Entry:
-    section: str
-    key: str
-    value: str
-    line: int
-    column: int
-
-
-@dataclass
-class ModelInfo:
-    """What the policy checks need from a model file."""
-
-    path: str
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    row_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Field names per row type (``p``: its fields; ``g``: ``g.0``, ``g.1``, ...)."""
-    code_fields: dict[str, set[str]] = field(default_factory=dict)
-    """Per p type, fields the matcher passes to ``eval()``."""
-    regex_fields: dict[str, set[str]] = field(default_factory=dict)
-    """Per p type, fields the matcher uses as a ``regexMatch`` pattern."""
-
-
-@dataclass(frozen=True)
-class _Row:
-    ptype: str
-    fields: tuple[str, ...]
-    columns: tuple[int, ...]
-    """1-based column of the type and of each field."""
-    line: int
-    header: tuple[tuple[str, ...], int] | None
-    """Commitments named by the block header above the row, and its line."""
-
-
 class _Sink:
     def __init__(self) -> None:
         self.found: list[Diagnostic] = []
 
     def add(self, check: str, message: str, path: str, line: int | None = None, column: int | None = None) -> None:
         self.found.append(diagnostic(check, message, path, line, column))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self.found.extend(problem.diagnostic() for problem in problems)
+
+    def refused(self, exc: InputError, path: Path | str) -> None:
+        """A file the loaders refuse, as a ``pack-file`` diagnostic."""
+        self.add("pack-file", exc.reason, exc.path or str(path), exc.line)
 
     def has_errors(self, path: str | None = None) -> bool:
         return any(d.severity == "error" and (path is None or d.file == path) for d in self.found)
@@ -149,145 +122,88 @@ class _Sink:
 # ---------------------------------------------------------------- model.conf
 
 
-def _scan_model(path: str, text: str, sink: _Sink) -> list[_Entry]:
-    """``key = value`` entries as pycasbin reads them, with every syntax problem reported."""
-    entries: list[_Entry] = []
-    section: str | None = ""
-    pending: list[str] = []
-    start = (0, 0)
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        column = len(raw) - len(raw.lstrip()) + 1
-        if pending:
-            pending.append(line[:-1].strip() + " " if line.endswith("\\") else line)
-            if not line.endswith("\\"):
-                key, _, value = "".join(pending).partition("=")
-                if section:
-                    entries.append(_Entry(section, key.strip(), value.strip(), *start))
-                pending = []
-            continue
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            if not line.endswith("]"):
-                sink.add("model-syntax", f"section header {line!r} is not closed with ']'", path, number, column)
-                section = None
-                continue
-            name = line[1:-1].strip()
-            if name not in SECTIONS:
-                sink.add("model-unknown-section", f"unknown section [{name}] (pycasbin ignores it)", path, number,
-                         column)
-                section = None
-            else:
-                section = name
-            continue
-        if section is None:
-            continue
-        if not section:
-            sink.add("model-syntax", "definition outside any [section]", path, number, column)
-            continue
-        if "=" not in line:
-            sink.add("model-syntax", "expected 'key = value'", path, number, column)
-            continue
-        if line.endswith("\\"):
-            pending = [line[:-1].strip() + " "]
-            start = (number, column)
-            continue
-        key, _, value = line.partition("=")
-        entries.append(_Entry(section, key.strip(), value.strip(), number, column))
-    if pending:
-        sink.add("model-syntax", "definition continued past the end of the file", path, *start)
-    return entries
+@dataclass
+class LintedModel:
+    """A parsed model and what the row checks need from its matcher."""
+
+    parsed: ParsedModel
+    code_fields: dict[str, set[str]] = field(default_factory=dict)
+    """Per p type, fields the matcher passes to ``eval()``."""
+    regex_fields: dict[str, set[str]] = field(default_factory=dict)
+    """Per p type, fields the matcher uses as a ``regexMatch`` pattern."""
+
+    def entries(self, section: str) -> list[Entry]:
+        """The loaded definitions of one section."""
+        return [entry for entry in self.parsed.entries.values() if entry.section == section]
 
 
-def _value_column(text: str, entry: _Entry, offset: int) -> int | None:
-    """1-based column of character ``offset`` of an entry's value, if it is on the entry's first line."""
-    raw = text.splitlines()[entry.line - 1]
-    rest = raw[raw.find("=") + 1 :]
-    start = len(raw) - len(rest) + len(rest) - len(rest.lstrip())
-    return start + offset + 1 if start + offset < len(raw.rstrip().rstrip("\\")) else None
+def _unknown_effect(model: LintedModel, sink: _Sink) -> None:
+    for entry in model.entries("policy_effect"):
+        if remove_comments(escape_assertion(entry.value)) not in EFFECTS:
+            sink.add(
+                "unknown-effect",
+                f"policy effect {entry.value!r} is not one pycasbin implements (it raises "
+                "'unsupported effect' at enforce time)",
+                model.parsed.path,
+                entry.line,
+                model.parsed.value_column(entry, 0),
+            )
 
 
-def lint_model(path: Path, sink: _Sink, *, pack: bool = False) -> ModelInfo:
-    """Check one model file; ``pack`` adds the residency-audit pack conventions."""
-    name = str(path)
-    info = ModelInfo(name)
-    try:
-        text = read_text(path)
-    except InputError as exc:
-        sink.add("pack-file", exc.reason, name)
-        return info
-    entries = _scan_model(name, text, sink)
-    for entry in entries:
-        letter = SECTIONS[entry.section]
-        if not re.fullmatch(re.escape(letter) + r"(?:[2-9]|[1-9][0-9]+)?", entry.key):
-            sink.add("model-unknown-key", f"[{entry.section}] defines {entry.key!r}; expected {letter}, "
-                     f"{letter}2, ...", name, entry.line, entry.column)
-            continue
-        if entry.key in info.entries:
-            sink.add("model-duplicate-key", f"{entry.key} already defined on line {info.entries[entry.key].line}",
-                     name, entry.line, entry.column)
-            continue
-        info.entries[entry.key] = entry
-    for letter in ("r", "p", "g", "e", "m"):
-        keys = {key for key in info.entries if key.rstrip("0123456789") == letter}
-        loaded = 0
-        while (letter if loaded == 0 else f"{letter}{loaded + 1}") in keys:
-            loaded += 1
-        for key in sorted(keys):
-            number = int(key[1:] or "1")
-            if number > loaded:
-                entry = info.entries.pop(key)
-                sink.add("model-unknown-key", f"{key} is ignored by pycasbin: number definitions {letter}, "
-                         f"{letter}2, {letter}3, ... without gaps", name, entry.line, entry.column)
-    for letter, what in (("r", "request"), ("p", "policy"), ("e", "policy effect"), ("m", "matcher")):
-        if letter not in info.entries:
-            sink.add("model-missing-definition", f"no {what} definition '{letter} = ...'", name)
-    try:
-        casbin.Model().load_model_from_text(text)
-    except Exception as exc:  # pycasbin raises bare exceptions without locations
-        sink.add("model-rejected", f"pycasbin cannot read the model: {exc}", name)
-    for key, entry in info.entries.items():
-        if entry.section == "policy_definition":
-            info.row_fields[key] = tuple(part.strip() for part in entry.value.split(","))
-        elif entry.section == "role_definition":
-            info.row_fields[key] = tuple(f"{key}.{i}" for i in range(len(entry.value.split(","))))
-        elif entry.section == "policy_effect":
-            expr = remove_comments(escape_assertion(entry.value))
-            if expr not in EFFECTS:
-                sink.add("unknown-effect", f"policy effect {entry.value!r} is not one pycasbin implements "
-                         "(it raises 'unsupported effect' at enforce time)", name, entry.line,
-                         _value_column(text, entry, 0))
-        elif entry.section == "matchers":
-            _lint_matcher(text, entry, info, sink)
-    if pack:
-        _lint_pack_model(text, info, sink)
-    return info
+def _matcher_eval(model: LintedModel, sink: _Sink) -> None:
+    for entry in model.entries("matchers"):
+        for match in _EVAL.finditer(entry.value):
+            sink.add(
+                "matcher-eval",
+                f"{entry.key} calls eval(): pycasbin runs policy text as Python expressions "
+                "(a sandbox, but code nonetheless)",
+                model.parsed.path,
+                entry.line,
+                model.parsed.value_column(entry, match.start()),
+            )
+        for match in _EVAL_FIELD.finditer(entry.value):
+            model.code_fields.setdefault(match.group(1), set()).add(match.group(2))
 
 
-def _lint_matcher(text: str, entry: _Entry, info: ModelInfo, sink: _Sink) -> None:
-    path, value = info.path, entry.value
-    for match in _EVAL.finditer(value):
-        sink.add("matcher-eval", f"{entry.key} calls eval(): pycasbin runs policy text as Python expressions "
-                 "(a sandbox, but code nonetheless)", path, entry.line, _value_column(text, entry, match.start()))
-    for match in _EVAL_FIELD.finditer(value):
-        info.code_fields.setdefault(match.group(1), set()).add(match.group(2))
-    for match in _TIME_MATCH.finditer(value):
-        sink.add("matcher-time-match", f"{entry.key} calls timeMatch, which compares with the current time: "
-                 "decisions change between runs and replay is not deterministic", path, entry.line,
-                 _value_column(text, entry, match.start()))
-    for match in _REGEX_MATCH.finditer(value):
-        pattern = match.group(2).strip()
-        literal = _LITERAL.match(pattern)
-        column = _value_column(text, entry, match.start())
-        if literal is not None:
-            problem = regex_problem(literal.group(2))
+def _matcher_time_match(model: LintedModel, sink: _Sink) -> None:
+    for entry in model.entries("matchers"):
+        for match in _TIME_MATCH.finditer(entry.value):
+            sink.add(
+                "matcher-time-match",
+                f"{entry.key} calls timeMatch, which compares with the current time: "
+                "decisions change between runs and replay is not deterministic",
+                model.parsed.path,
+                entry.line,
+                model.parsed.value_column(entry, match.start()),
+            )
+
+
+def _matcher_regex(model: LintedModel, sink: _Sink) -> None:
+    for entry in model.entries("matchers"):
+        for match in _REGEX_MATCH.finditer(entry.value):
+            pattern = match.group(2).strip()
+            literal = _LITERAL.match(pattern)
+            field_ref = _P_FIELD.match(pattern)
+            problem = regex_problem(literal.group(2)) if literal is not None else None
             if problem is not None:
-                sink.add(problem[0], f"{entry.key}: {problem[1]}", path, entry.line, column)
-            continue
-        field_ref = _P_FIELD.match(pattern)
-        if field_ref is not None:
-            info.regex_fields.setdefault(field_ref.group(1), set()).add(field_ref.group(2))
+                sink.add(
+                    problem[0],
+                    f"{entry.key}: {problem[1]}",
+                    model.parsed.path,
+                    entry.line,
+                    model.parsed.value_column(entry, match.start()),
+                )
+            elif literal is None and field_ref is not None:
+                model.regex_fields.setdefault(field_ref.group(1), set()).add(field_ref.group(2))
+
+
+MODEL_CHECKS: tuple[Callable[[LintedModel, _Sink], None], ...] = (
+    _unknown_effect,
+    _matcher_eval,
+    _matcher_time_match,
+    _matcher_regex,
+)
+"""Model checks the loader does not make (it refuses what :func:`~audit.policy.parse.parse_model` finds)."""
 
 
 def regex_problem(pattern: str) -> tuple[str, str] | None:
@@ -305,274 +221,197 @@ def regex_problem(pattern: str) -> tuple[str, str] | None:
     return None
 
 
-def _lint_pack_model(text: str, info: ModelInfo, sink: _Sink) -> None:
-    path = info.path
-    for letter in ("r", "p", "e", "m"):
-        for key, entry in info.entries.items():
-            if key != letter and key.rstrip("0123456789") == letter:
-                sink.add("pack-model", f"only one definition '{letter}' is supported in a pack", path,
-                         entry.line, entry.column)
-    for key in ("r", "p"):
-        definition = info.entries.get(key)
-        if definition is None:
-            continue
-        names = [part.strip() for part in definition.value.split(",")]
-        for name in names:
-            if not _IDENTIFIER.fullmatch(name):
-                sink.add("pack-model", f"{name!r} is not a field name (put comments on their own line: pycasbin keeps "
-                         "a trailing comment as part of the value)", path, definition.line,
-                         _value_column(text, definition, definition.value.find(name)))
-        if len(set(names)) != len(names):
-            sink.add("pack-model", f"{key} names a field twice", path, definition.line, definition.column)
-        if key == "p":
-            missing = [name for name in REQUIRED_P_FIELDS if name not in names]
-            if missing:
-                sink.add("pack-model", f"p must define the fields {', '.join(missing)}", path, definition.line,
-                         definition.column)
-    for key, entry in info.entries.items():
-        if entry.section == "role_definition":
-            parts = [part.strip() for part in entry.value.split(",")]
-            if len(parts) < 2 or any(part != "_" for part in parts):
-                sink.add("pack-model", f"{key} must be a plain role definition like '_, _' "
-                         "(comments go on their own line)", path, entry.line, entry.column)
-    effect = info.entries.get("e")
-    if effect is not None and effect.value.split("#", 1)[0].strip() != PRIORITY_EFFECT:
-        sink.add("pack-model", f"policy effect must be '{PRIORITY_EFFECT}' (the first matching row decides; "
-                 "no matching row denies)", path, effect.line, effect.column)
+def lint_model(path: Path, sink: _Sink, *, pack: bool = False) -> LintedModel:
+    """Check one model file; ``pack`` adds the residency-audit pack conventions."""
+    try:
+        text = read_text(path)
+    except InputError as exc:
+        sink.add("pack-file", exc.reason, str(path))
+        return LintedModel(ParsedModel(str(path)))
+    model = LintedModel(parse_model(str(path), text, pack=pack))
+    sink.extend(model.parsed.problems)
+    for check in MODEL_CHECKS:
+        check(model, sink)
+    return model
 
 
 # ---------------------------------------------------------------- policy rows
 
 
-def split_row(raw: str) -> tuple[list[tuple[str, int]], str | None]:
-    """Tokens of one CSV line as pycasbin splits them, each with its 1-based column.
+@dataclass(frozen=True)
+class _Rows:
+    """What the row checks look at: one parsed policy file and the model it is written against."""
 
-    Commas inside brackets or parentheses do not split. Returns an error message
-    when the brackets do not balance.
-    """
-    tokens: list[tuple[str, int]] = []
-    stack: list[str] = []
-    start = 0
-
-    def take(end: int) -> None:
-        segment = raw[start:end]
-        tokens.append((segment.strip(), start + len(segment) - len(segment.lstrip()) + 1))
-
-    for index, char in enumerate(raw):
-        if char in "[(":
-            stack.append(char)
-        elif char in "])":
-            if not stack:
-                return tokens, f"unbalanced {char!r} at column {index + 1}"
-            stack.pop()
-        elif char == "," and not stack:
-            take(index)
-            start = index + 1
-    take(len(raw))
-    if stack:
-        return tokens, f"unclosed {stack[-1]!r}"
-    return tokens, None
+    policy: ParsedPolicy
+    model: LintedModel | None
+    rules: RuleCatalogue | None
+    """The rule catalogue, when the pack conventions apply."""
 
 
-_HeaderAt = tuple[tuple[str, ...], int]
+def _code_fields(rows: _Rows, sink: _Sink) -> None:
+    if rows.model is None:
+        return
+    for row in rows.policy.fitting:
+        names = rows.model.parsed.row_fields[row.ptype]
+        for name in rows.model.code_fields.get(row.ptype, set()) & set(names):
+            index = names.index(name)
+            sink.add(
+                "matcher-eval",
+                f"field {name} {row.fields[index]!r} is run as code by eval() in the matcher",
+                rows.policy.path,
+                row.line,
+                row.columns[index + 1],
+            )
 
 
-def _read_rows(path: str, text: str, sink: _Sink) -> tuple[list[_Row], list[_HeaderAt]]:
-    """The rows, and the block headers (commitment ids, line) of the file."""
-    rows: list[_Row] = []
-    headers: list[_HeaderAt] = []
-    header: tuple[tuple[str, ...], int] | None = None
-    for number, raw, cited in policy_lines(text):
-        if cited is not None:
-            header = (cited, number)
-            headers.append(header)
-            continue
-        tokens, problem = split_row(raw)
-        if problem is not None:
-            sink.add("policy-syntax", f"row cannot be split into fields: {problem}", path, number)
-            continue
-        rows.append(_Row(tokens[0][0], tuple(t for t, _ in tokens[1:]), tuple(c for _, c in tokens), number, header))
-    return rows, headers
+def _regex_fields(rows: _Rows, sink: _Sink) -> None:
+    if rows.model is None:
+        return
+    for row in rows.policy.fitting:
+        names = rows.model.parsed.row_fields[row.ptype]
+        for name in rows.model.regex_fields.get(row.ptype, set()) & set(names):
+            index = names.index(name)
+            problem = regex_problem(row.fields[index])
+            if problem is not None:
+                sink.add(problem[0], f"field {name}: {problem[1]}", rows.policy.path, row.line, row.columns[index + 1])
 
 
-def _lint_rows(path: str, rows: Sequence[_Row], model: ModelInfo | None, sink: _Sink) -> list[_Row]:
-    """Model-independent and model-dependent checks; returns the rows fit to load."""
-    good: list[_Row] = []
-    seen: dict[tuple[str, tuple[str, ...]], int] = {}
-    for row in rows:
-        key = (row.ptype, row.fields)
-        if key in seen:
-            sink.add("duplicate-row", f"duplicate of the row on line {seen[key]}", path, row.line, row.columns[0])
-        else:
-            seen[key] = row.line
-        if model is None:
-            good.append(row)
-            continue
-        names = model.row_fields.get(row.ptype)
-        if names is None:
-            defined = ", ".join(model.row_fields) or "none"
-            sink.add("undefined-ptype", f"row type {row.ptype!r} is not defined in {Path(model.path).name} "
-                     f"(defined: {defined}); pycasbin would silently drop this row", path, row.line, row.columns[0])
-            continue
-        if len(row.fields) != len(names):
-            column = row.columns[len(names) + 1] if len(row.fields) > len(names) else row.columns[0]
-            sink.add("field-count", f"{row.ptype} row has {len(row.fields)} fields, {Path(model.path).name} defines "
-                     f"{len(names)} ({', '.join(names)})", path, row.line, column)
-            continue
-        for name in model.code_fields.get(row.ptype, ()):
-            if name in names:
-                index = names.index(name)
-                sink.add("matcher-eval", f"field {name} {row.fields[index]!r} is run as code by eval() in the matcher",
-                         path, row.line, row.columns[index + 1])
-        for name in model.regex_fields.get(row.ptype, ()):
-            if name in names:
-                index = names.index(name)
-                problem = regex_problem(row.fields[index])
-                if problem is not None:
-                    sink.add(problem[0], f"field {name}: {problem[1]}", path, row.line, row.columns[index + 1])
-        if seen[key] == row.line:
-            good.append(row)
-    _lint_cycles(path, good, sink)
-    return good
-
-
-def _lint_cycles(path: str, rows: Sequence[_Row], sink: _Sink) -> None:
+def _role_cycles(rows: _Rows, sink: _Sink) -> None:
     """Report each cycle of grouping links once, at the row that closes it."""
-    for ptype in sorted({row.ptype for row in rows if row.ptype.startswith("g")}):
-        edges: dict[str, list[tuple[str, _Row]]] = {}
-        for row in rows:
+    kept = rows.policy.kept
+    for ptype in sorted({row.ptype for row in kept if row.ptype.startswith("g")}):
+        edges: dict[str, list[tuple[str, Row]]] = {}
+        for row in kept:
             if row.ptype == ptype and len(row.fields) >= 2:
                 edges.setdefault(row.fields[0], []).append((row.fields[1], row))
-        state: dict[str, int] = {}
-        reported: set[frozenset[str]] = set()
-
-        def visit(node: str, trail: list[str], edges: dict[str, list[tuple[str, _Row]]] = edges,
-                  state: dict[str, int] = state, reported: set[frozenset[str]] = reported,
-                  ptype: str = ptype) -> None:
-            state[node] = 1
-            trail.append(node)
-            for target, row in edges.get(node, ()):
-                if state.get(target) == 1:
-                    cycle = [*trail[trail.index(target):], target]
-                    if frozenset(cycle) not in reported:
-                        reported.add(frozenset(cycle))
-                        sink.add("role-cycle", f"{ptype} rows form a cycle: {' -> '.join(cycle)}", path, row.line,
-                                 row.columns[2])
-                elif target not in state:
-                    visit(target, trail)
-            trail.pop()
-            state[node] = 2
-
-        for start in sorted(edges):
-            if start not in state:
-                visit(start, [])
+        _Cycles(rows.policy.path, ptype, edges, sink).search()
 
 
-def _lint_pack_rows(
-    path: str,
-    rows: Sequence[_Row],
-    headers: Sequence[_HeaderAt],
-    model: ModelInfo,
-    commitments: Mapping[str, Commitment] | None,
-    sink: _Sink,
-) -> None:
-    """The pack conventions, in the order :func:`audit.policy.load.load_pack` checks them."""
-    for cids, line in headers:
-        for cid in cids:
-            if commitments is not None and cid not in commitments:
-                sink.add("commitment-unknown", f"block header cites {cid}, which is not in {COMMITMENTS_FILE}",
-                         path, line)
-    priorities: dict[int, int] = {}
-    rules = _rules()
-    for row in rows:
-        names = model.row_fields[row.ptype]
-        for index, (name, value) in enumerate(zip(names, row.fields, strict=True)):
-            column = row.columns[index + 1]
-            if not value:
-                sink.add("bad-field", f"field {name} is empty", path, row.line, column)
-            elif "#" in value:
-                sink.add("bad-field", "trailing comments are not allowed in rows (pycasbin keeps them as part of "
-                         "the field)", path, row.line, column)
-            elif not FIELD_PATTERN.fullmatch(value):
-                sink.add("bad-field", f"field {name} {value!r} has characters outside [A-Za-z0-9_.*:@/-]", path,
-                         row.line, column)
-        if row.header is None:
-            sink.add("commitment-missing", "row is not under a block header '# Cn: ...' naming the commitment it "
-                     "implements", path, row.line, row.columns[0])
+class _Cycles:
+    """Depth-first search for cycles in one kind of grouping link."""
+
+    def __init__(self, path: str, ptype: str, edges: dict[str, list[tuple[str, Row]]], sink: _Sink) -> None:
+        self.path, self.ptype, self.edges, self.sink = path, ptype, edges, sink
+        self.state: dict[str, int] = {}
+        self.reported: set[frozenset[str]] = set()
+
+    def search(self) -> None:
+        for start in sorted(self.edges):
+            if start not in self.state:
+                self._visit(start, [])
+
+    def _visit(self, node: str, trail: list[str]) -> None:
+        self.state[node] = 1
+        trail.append(node)
+        for target, row in self.edges.get(node, ()):
+            if self.state.get(target) == 1:
+                self._report([*trail[trail.index(target) :], target], row)
+            elif target not in self.state:
+                self._visit(target, trail)
+        trail.pop()
+        self.state[node] = 2
+
+    def _report(self, cycle: list[str], row: Row) -> None:
+        if frozenset(cycle) not in self.reported:
+            self.reported.add(frozenset(cycle))
+            self.sink.add(
+                "role-cycle",
+                f"{self.ptype} rows form a cycle: {' -> '.join(cycle)}",
+                self.path,
+                row.line,
+                row.columns[2],
+            )
+
+
+def _rule_files(rows: _Rows, sink: _Sink) -> None:
+    """Deny rows name a rule of the catalogue that implements the row's commitment."""
+    if rows.rules is None or rows.model is None:
+        return
+    for row in rows.policy.kept:
         if row.ptype != "p":
-            if row.header is not None and len(row.header[0]) != 1:
-                sink.add("commitment-header-mismatch", f"grouping row cites its block header (line {row.header[1]}), "
-                         f"which names {len(row.header[0])} commitments; give grouping rows a header naming one",
-                         path, row.line, row.columns[0])
             continue
-        named = dict(zip(names, row.fields, strict=True))
-        at = {name: row.columns[index + 1] for index, name in enumerate(names)}
-        priority = named["priority"]
-        if not priority.isascii() or not priority.isdigit():
-            sink.add("priority-invalid", f"priority {priority!r} is not a non-negative integer", path, row.line,
-                     at["priority"])
-        elif int(priority) in priorities:
-            sink.add("priority-invalid", f"priority {int(priority)} is already used on line "
-                     f"{priorities[int(priority)]}; give every p row its own priority", path, row.line,
-                     at["priority"])
-        else:
-            priorities[int(priority)] = row.line
-        eft = named["eft"]
-        if eft not in ("allow", "deny"):
-            sink.add("effect-invalid", f"eft {eft!r} must be allow or deny", path, row.line, at["eft"])
-        cid = named["commitment"]
-        if cid in ("", NO_RULE):
-            sink.add("commitment-missing", "row cites no commitment", path, row.line, at["commitment"])
-        elif commitments is not None and cid not in commitments:
-            sink.add("commitment-unknown", f"commitment {cid} is not in the commitment register ({COMMITMENTS_FILE})",
-                     path, row.line, at["commitment"])
-        elif row.header is not None and cid not in row.header[0]:
-            sink.add("commitment-header-mismatch", f"row cites {cid} but its block header (line {row.header[1]}) "
-                     f"names {', '.join(row.header[0])}", path, row.line, at["commitment"])
-        rule = named["rule"]
-        if eft == "deny":
-            if rule == NO_RULE:
-                sink.add("rule-invalid", "deny row names no rule id", path, row.line, at["rule"])
-            elif not RULE_ID_PATTERN.fullmatch(rule):
-                sink.add("rule-invalid", f"rule id {rule!r} is not lower-kebab-case", path, row.line, at["rule"])
-            elif rule not in rules:
-                sink.add("rule-unknown", f"rule {rule!r} has no rule file in audit/replay/rules/", path, row.line,
-                         at["rule"])
-            elif rules[rule] != cid:
-                sink.add("rule-unknown", f"row cites {cid} but rule {rule} implements {rules[rule]}", path, row.line,
-                         at["rule"])
-        elif eft == "allow" and rule != NO_RULE:
-            sink.add("rule-invalid", f"allow row names rule {rule!r}; allow rows name rule '{NO_RULE}'", path,
-                     row.line, at["rule"])
+        named = row.named(rows.model.parsed.row_fields["p"])
+        (eft, _), (cid, _), (rule, column) = named["eft"], named["commitment"], named["rule"]
+        if eft != "deny" or rule == NO_RULE or not RULE_ID_PATTERN.fullmatch(rule):
+            continue
+        if rule not in rows.rules:
+            sink.add(
+                "rule-unknown",
+                f"rule {rule!r} has no rule file in audit/replay/rules/",
+                rows.policy.path,
+                row.line,
+                column,
+            )
+        elif rows.rules[rule] != cid:
+            sink.add(
+                "rule-unknown",
+                f"row cites {cid} but rule {rule} implements {rows.rules[rule]}",
+                rows.policy.path,
+                row.line,
+                column,
+            )
 
 
-def _rules() -> dict[str, str]:
-    """Rule id -> commitment of every rule shipped in :mod:`audit.replay.rules`."""
-    from audit.replay.rules import load_rules  # the replay package imports this one
+ROW_CHECKS: tuple[Callable[[_Rows, _Sink], None], ...] = (
+    _code_fields,
+    _regex_fields,
+    _role_cycles,
+    _rule_files,
+)
+"""Row checks the loader does not make (it refuses what :func:`~audit.policy.parse.parse_policy` finds)."""
 
-    return {rule_id: rule.metadata.commitment for rule_id, rule in load_rules().items()}
+
+def _lint_policy(
+    path: Path,
+    model: LintedModel | None,
+    sink: _Sink,
+    *,
+    pack: bool = False,
+    commitments: Mapping[str, Commitment] | None = None,
+    rules: RuleCatalogue | None = None,
+) -> ParsedPolicy | None:
+    """Check one policy file; ``pack`` adds the pack conventions when the model has no errors."""
+    try:
+        text = read_text(path)
+    except InputError as exc:
+        sink.add("pack-file", exc.reason, str(path))
+        return None
+    conventions = pack and model is not None and not sink.has_errors(model.parsed.path)
+    policy = parse_policy(
+        str(path), text, model.parsed if model is not None else None, commitments=commitments, conventions=conventions
+    )
+    sink.extend(policy.problems)
+    rows = _Rows(policy, model, rules if conventions else None)
+    for check in ROW_CHECKS:
+        check(rows, sink)
+    return policy
 
 
 # ---------------------------------------------------------------- domain analysis
 
 
-def _lint_domain(path: str, rows: Sequence[_Row], pack: PolicyPack, invariants: Invariants, sink: _Sink) -> None:
-    """Undeclared values, then rows that never decide a request of the domain."""
-    columns = {row.line: row.columns for row in rows}
+def _lint_undeclared(
+    path: str, columns: Mapping[int, tuple[int, ...]], pack: PolicyPack, invariants: Invariants, sink: _Sink
+) -> None:
     for gap in undeclared_values(pack.rows, pack.definitions, invariants.domain):
         check = {"role": "unknown-role", "category": "unknown-category"}.get(gap.kind, "unknown-value")
         what = {"role": "role", "category": "data category", "action": "action"}.get(gap.kind, "value")
-        sink.add(check, f"{what} {gap.value!r} is not declared in {INVARIANTS_FILE} (domain) and is no group",
-                 path, gap.row.line, columns[gap.row.line][gap.index + 1])
+        sink.add(
+            check,
+            f"{what} {gap.value!r} is not declared in {INVARIANTS_FILE} (domain) and is no group",
+            path,
+            gap.row.line,
+            columns[gap.row.line][gap.index + 1],
+        )
+
+
+def _lint_never_deciding(
+    path: str, columns: Mapping[int, tuple[int, ...]], pack: PolicyPack, invariants: Invariants, sink: _Sink
+) -> None:
+    """p rows that decide no request of the domain: unreachable, or shadowed by earlier rows."""
     domain = invariants.domain.with_value(UNDECLARED)
-    deciding: dict[int, list[Request]] = {}
-    decided_by: dict[Request, int | None] = {}
-    for request in domain.requests():
-        decision = pack.decide_uncached(request)
-        line = decision.row.line if decision.row is not None else None
-        decided_by[request] = line
-        if line is not None:
-            deciding.setdefault(line, []).append(request)
+    decided_by = _deciding_lines(pack, domain)
+    deciding = set(decided_by.values())
     grouping = [row for row in pack.rows if row.ptype != "p"]
     groups = reach(grouping)
     simple = matcher_is_simple(pack.matcher)
@@ -584,13 +423,33 @@ def _lint_domain(path: str, rows: Sequence[_Row], pack: PolicyPack, invariants: 
         matched = [request for request in domain.requests(when) if alone.enforce_ex(*request)[1]]
         column = columns[row.line][0]
         if not matched:
-            sink.add("row-unreachable", f"row matches no request: not of the domain in {INVARIANTS_FILE}, nor any "
-                     "value it does not name", path, row.line, column)
+            sink.add(
+                "row-unreachable",
+                f"row matches no request: not of the domain in {INVARIANTS_FILE}, nor any value it does not name",
+                path,
+                row.line,
+                column,
+            )
             continue
         winners = Counter(decided_by[request] for request in matched)
         lines = ", ".join(f"line {line}" for line, _ in winners.most_common(3) if line is not None)
-        sink.add("row-shadowed", f"row never decides: each of the {len(matched)} kinds of request it matches is "
-                 f"decided first by an earlier row ({lines})", path, row.line, column)
+        sink.add(
+            "row-shadowed",
+            f"row never decides: each of the {len(matched)} kinds of request it matches is "
+            f"decided first by an earlier row ({lines})",
+            path,
+            row.line,
+            column,
+        )
+
+
+def _deciding_lines(pack: PolicyPack, domain: Domain) -> dict[Request, int | None]:
+    """The line of the row deciding each request of the domain (``None``: no row matches)."""
+    decided_by: dict[Request, int | None] = {}
+    for request in domain.requests():
+        decision = pack.decide_uncached(request)
+        decided_by[request] = decision.row.line if decision.row is not None else None
+    return decided_by
 
 
 def _enforcer(pack: PolicyPack, rows: Sequence[PolicyRow]) -> Any:
@@ -600,56 +459,110 @@ def _enforcer(pack: PolicyPack, rows: Sequence[PolicyRow]) -> Any:
     return casbin.Enforcer(model, RowsAdapter(rows), enable_log=False)
 
 
+# ---------------------------------------------------------------- a pack directory
+
+
+@dataclass
+class _Pack:
+    """One pack being linted: its files, and what the steps so far have read."""
+
+    directory: Path
+    rules: RuleCatalogue
+    sink: _Sink = field(default_factory=_Sink)
+    commitments: Mapping[str, Commitment] | None = None
+    model: LintedModel | None = None
+    policy: ParsedPolicy | None = None
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def files(self) -> list[str]:
+        names = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE, INVARIANTS_FILE)
+        return [str(self.path(name)) for name in names if self.path(name).is_file()]
+
+
+def _pack_files(pack: _Pack) -> None:
+    for name in (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE):
+        path = pack.path(name)
+        if not path.is_file():
+            pack.sink.add(
+                "pack-file", "missing policy pack file" if not path.exists() else "not a regular file", str(path)
+            )
+
+
+def _pack_commitments(pack: _Pack) -> None:
+    if pack.path(COMMITMENTS_FILE).is_file():
+        try:
+            pack.commitments = load_commitments(pack.path(COMMITMENTS_FILE))
+        except InputError as exc:
+            pack.sink.refused(exc, pack.directory)
+
+
+def _pack_config(pack: _Pack) -> None:
+    if pack.path(CONFIG_FILE).is_file():
+        try:
+            load_config(pack.path(CONFIG_FILE))
+        except InputError as exc:
+            pack.sink.refused(exc, pack.directory)
+
+
+def _pack_model(pack: _Pack) -> None:
+    if pack.path(MODEL_FILE).is_file():
+        pack.model = lint_model(pack.path(MODEL_FILE), pack.sink, pack=True)
+
+
+def _pack_policy(pack: _Pack) -> None:
+    if pack.path(POLICY_FILE).is_file():
+        pack.policy = _lint_policy(
+            pack.path(POLICY_FILE), pack.model, pack.sink, pack=True, commitments=pack.commitments, rules=pack.rules
+        )
+
+
+def _pack_domain(pack: _Pack) -> None:
+    """Load the pack as replay does, then check its rows against the declared domain."""
+    if pack.sink.has_errors():
+        return
+    try:
+        loaded = load_pack(pack.directory)
+    except InputError as exc:  # anything the loader refuses that the checks above missed
+        pack.sink.refused(exc, pack.directory)
+        return
+    if not pack.path(INVARIANTS_FILE).is_file():
+        return
+    try:
+        invariants = load_invariants(pack.path(INVARIANTS_FILE), loaded.request_fields)
+    except InputError as exc:
+        pack.sink.refused(exc, pack.directory)
+        return
+    path = str(pack.path(POLICY_FILE))
+    columns = {row.line: row.columns for row in (pack.policy.kept if pack.policy is not None else ())}
+    _lint_undeclared(path, columns, loaded, invariants, pack.sink)
+    _lint_never_deciding(path, columns, loaded, invariants, pack.sink)
+
+
+PACK_STEPS: tuple[Callable[[_Pack], None], ...] = (
+    _pack_files,
+    _pack_commitments,
+    _pack_config,
+    _pack_model,
+    _pack_policy,
+    _pack_domain,
+)
+"""What :func:`lint_pack` checks, in order."""
+
+
 # ---------------------------------------------------------------- entry points
 
 
-def lint_pack(directory: Path) -> LintReport:
-    """Lint a pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``)."""
-    sink = _Sink()
-    paths = {name: directory / name for name in (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE)}
-    for path in paths.values():
-        if not path.is_file():
-            sink.add("pack-file", "missing policy pack file" if not path.exists() else "not a regular file", str(path))
-    commitments: Mapping[str, Commitment] | None = None
-    if paths[COMMITMENTS_FILE].is_file():
-        try:
-            commitments = load_commitments(paths[COMMITMENTS_FILE])
-        except InputError as exc:
-            sink.add("pack-file", exc.reason, exc.path or str(directory), exc.line)
-    if paths[CONFIG_FILE].is_file():
-        try:
-            load_config(paths[CONFIG_FILE])
-        except InputError as exc:
-            sink.add("pack-file", exc.reason, exc.path or str(directory), exc.line)
-    model = lint_model(paths[MODEL_FILE], sink, pack=True) if paths[MODEL_FILE].is_file() else None
-    policy = str(paths[POLICY_FILE])
-    rows: list[_Row] = []
-    if paths[POLICY_FILE].is_file():
-        try:
-            text = read_text(paths[POLICY_FILE])
-        except InputError as exc:
-            sink.add("pack-file", exc.reason, policy)
-        else:
-            read, headers = _read_rows(policy, text, sink)
-            rows = _lint_rows(policy, read, model, sink)
-            if model is not None and not sink.has_errors(model.path):
-                _lint_pack_rows(policy, rows, headers, model, commitments, sink)
-    invariants_path = directory / INVARIANTS_FILE
-    if not sink.has_errors():
-        try:
-            pack = load_pack(directory)
-        except InputError as exc:  # anything the loader refuses that the checks above missed
-            sink.add("pack-file", exc.reason, exc.path or str(directory), exc.line)
-        else:
-            if invariants_path.is_file():
-                try:
-                    invariants = load_invariants(invariants_path, pack.request_fields)
-                except InputError as exc:
-                    sink.add("pack-file", exc.reason, exc.path or str(directory), exc.line)
-                else:
-                    _lint_domain(policy, rows, pack, invariants, sink)
-    files = [str(path) for path in [*paths.values(), invariants_path] if path.is_file()]
-    return _report(sink, files)
+def lint_pack(directory: Path, rules: RuleCatalogue) -> LintReport:
+    """Lint a pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``).
+
+    ``rules`` maps each rule id deny rows may name to the commitment it implements.
+    """
+    pack = _Pack(directory, rules)
+    for step in PACK_STEPS:
+        step(pack)
+    return _report(pack.sink, pack.files())
 
 
 def lint_files(model_path: Path | None, policy_paths: Sequence[Path]) -> LintReport:
@@ -657,12 +570,7 @@ def lint_files(model_path: Path | None, policy_paths: Sequence[Path]) -> LintRep
     sink = _Sink()
     model = lint_model(model_path, sink) if model_path is not None else None
     for path in policy_paths:
-        try:
-            text = read_text(path)
-        except InputError as exc:
-            sink.add("pack-file", exc.reason, str(path))
-            continue
-        _lint_rows(str(path), _read_rows(str(path), text, sink)[0], model, sink)
+        _lint_policy(path, model, sink)
     files = [str(p) for p in [*([model_path] if model_path is not None else []), *policy_paths]]
     return _report(sink, files)
 
@@ -680,16 +588,20 @@ def pair_files(paths: Iterable[Path]) -> list[tuple[Path | None, list[Path]]]:
     policies = sorted(p for p in paths if p.suffix != ".conf")
     groups: dict[Path | None, list[Path]] = {model: [] for model in models}
     for policy in policies:
-        name = _drop_last(policy.stem, "_policy")
-        best: Path | None = models[0] if len(models) == 1 else None
-        best_length = 0
-        for model in models:
-            stem = _drop_last(model.stem, "_model")
-            length = len(stem) + 1 if stem == name else len(stem) if name.startswith(stem) else 0
-            if length > best_length:
-                best, best_length = model, length
-        groups.setdefault(best, []).append(policy)
+        groups.setdefault(_model_of(policy, models), []).append(policy)
     return list(groups.items())
+
+
+def _model_of(policy: Path, models: Sequence[Path]) -> Path | None:
+    name = _drop_last(policy.stem, "_policy")
+    best: Path | None = models[0] if len(models) == 1 else None
+    best_length = 0
+    for model in models:
+        stem = _drop_last(model.stem, "_model")
+        length = len(stem) + 1 if stem == name else len(stem) if name.startswith(stem) else 0
+        if length > best_length:
+            best, best_length = model, length
+    return best
 
 
 def _drop_last(stem: str, word: str) -> str:
@@ -697,23 +609,34 @@ def _drop_last(stem: str, word: str) -> str:
     return stem[:index] + stem[index + len(word) :] if index >= 0 else stem
 
 
-def lint_paths(paths: Sequence[Path]) -> LintReport:
-    """Lint pack directories, directories of model/policy files, and loose files."""
+def _is_pack(path: Path) -> bool:
+    return path.is_dir() and ((path / CONFIG_FILE).is_file() or (path / COMMITMENTS_FILE).is_file())
+
+
+def _loose_files(path: Path) -> list[Path]:
+    """The model and policy files a path names: itself, or those in a directory that is no pack."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError("no such file or directory", path=path)
+    found = sorted(p for p in path.iterdir() if p.suffix in (".conf", ".csv") and p.is_file())
+    if not found:
+        raise InputError("no pack, model (.conf) or policy (.csv) file in this directory", path=path)
+    return found
+
+
+def lint_paths(paths: Sequence[Path], rules: RuleCatalogue) -> LintReport:
+    """Lint pack directories, directories of model/policy files, and loose files.
+
+    ``rules`` maps each rule id deny rows of a pack may name to the commitment it implements.
+    """
     reports: list[LintReport] = []
     loose: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            if (path / CONFIG_FILE).is_file() or (path / COMMITMENTS_FILE).is_file():
-                reports.append(lint_pack(path))
-                continue
-            found = sorted(p for p in path.iterdir() if p.suffix in (".conf", ".csv") and p.is_file())
-            if not found:
-                raise InputError("no pack, model (.conf) or policy (.csv) file in this directory", path=path)
-            loose.extend(found)
-        elif path.is_file():
-            loose.append(path)
+        if _is_pack(path):
+            reports.append(lint_pack(path, rules))
         else:
-            raise InputError("no such file or directory", path=path)
+            loose.extend(_loose_files(path))
     for model, policies in pair_files(loose):
         reports.append(lint_files(model, policies))
     diagnostics = [d for report in reports for d in report.diagnostics]

@@ -13,9 +13,14 @@ from collections.abc import Mapping
 from audit.plugins import load_rule_modules
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 
-__all__ = ["FindingContext", "Rule", "RuleMetadata", "load_rules"]
+__all__ = ["FindingContext", "Rule", "RuleMetadata", "load_rules", "rule_commitments"]
 
 
 def load_rules() -> Mapping[str, Rule]:
     """Every rule shipped in this package, by id (ids are unique)."""
     return load_rule_modules(__name__, __path__, Rule)
+
+
+def rule_commitments() -> dict[str, str]:
+    """Rule id -> the commitment each shipped rule implements (the catalogue ``policy lint`` checks deny rows against)."""
+    return {rule_id: rule.metadata.commitment for rule_id, rule in load_rules().items()}

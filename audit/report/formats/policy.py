@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.text import Text
 
-from audit.policy.diagnostics import Diagnostic, Severity, diagnostic
+from audit.policy.diagnostics import Diagnostic, Level, diagnostic
 from audit.policy.diff import DiffReport
 from audit.policy.lint import LintReport
 from audit.policy.pack import Decision, PolicyRow
@@ -254,7 +254,7 @@ class ProveDocument(DiagnosticDocument):
         }
 
 
-def _downgrade(severity: Severity) -> Severity:
+def _downgrade(severity: Level) -> Level:
     return "warning" if severity == "error" else severity
 
 
