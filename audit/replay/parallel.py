@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from audit.errors import IntegrityError
 from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import SegmentInfo
-from audit.logs.verify import LogVerifier, segment_lines
+from audit.logs.verify import LogVerifier, VerifiedSegment, segment_lines
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
 from audit.replay.engine import Partial, ReplayEngine
@@ -163,25 +163,10 @@ def _pipelined(
     bound = window if local is None else 4 * window  # local results may wait behind a slow segment
 
     def collect() -> list[EncodedFinding]:
-        future, job = in_flight.popleft()
-        name = job.name
-        result = future.result()
-        if result.partial is None:
-            verifier.content_mismatch(name)
-            return []
-        parent.absorb(result.partial)
-        if on_segment is not None:
-            on_segment(result.events)
-        return result.findings
+        return _collect(in_flight.popleft(), verifier, parent, on_segment)
 
     for segment in verifier.segments():
-        raw = None
-        if ship_bytes:
-            try:
-                raw = (logdir / segment.name).read_bytes()
-            except OSError:
-                raw = b""  # fails the digest check, so the log is re-verified and reported
-        job = SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
+        job = _segment_job(logdir, segment, ship_bytes)
         busy = sum(1 for future, _ in in_flight if not future.done())
         future = _judged_here(local, job) if local is not None and busy >= window else submit(job)
         in_flight.append((future, job))
@@ -190,25 +175,65 @@ def _pipelined(
         while len(in_flight) >= bound:
             yield from collect()
 
-    def take_back() -> bool:
-        """Judge here the last segment no worker was handed yet; False if there is none."""
-        assert local is not None
-        for i in range(len(in_flight) - 1, -1, -1):
-            future, job = in_flight[i]
-            if future.done():
-                continue
-            if not future.cancel():  # handed to a worker: so were the ones before it
-                return False
-            in_flight[i] = (_judged_here(local, job), job)
-            return True
-        return False
+    yield from _drain(in_flight, local, collect)
+    yield from map(encode_finding, parent.finish())
 
-    while local is not None and in_flight and take_back():
+
+def _drain(
+    in_flight: deque[tuple[Future[SegmentResult], SegmentJob]],
+    local: Callable[[SegmentJob], SegmentResult] | None,
+    collect: Callable[[], list[EncodedFinding]],
+) -> Iterator[EncodedFinding]:
+    """The tail: take back unstarted segments one at a time (with ``local``), then collect the rest in order."""
+    while local is not None and in_flight and _take_back(in_flight, local):
         while in_flight and in_flight[0][0].done():
             yield from collect()
     while in_flight:
         yield from collect()
-    yield from map(encode_finding, parent.finish())
+
+
+def _collect(
+    done: tuple[Future[SegmentResult], SegmentJob],
+    verifier: LogVerifier,
+    parent: ReplayEngine,
+    on_segment: Callable[[int], None] | None,
+) -> list[EncodedFinding]:
+    """A finished segment's findings; its proxy state joins ``parent``; a bad file is flagged, not judged."""
+    future, job = done
+    result = future.result()
+    if result.partial is None:
+        verifier.content_mismatch(job.name)
+        return []
+    parent.absorb(result.partial)
+    if on_segment is not None:
+        on_segment(result.events)
+    return result.findings
+
+
+def _segment_job(logdir: Path, segment: VerifiedSegment, ship_bytes: bool) -> SegmentJob:
+    """The job for one verified segment; with ``ship_bytes`` it carries the file's bytes."""
+    raw = None
+    if ship_bytes:
+        try:
+            raw = (logdir / segment.name).read_bytes()
+        except OSError:
+            raw = b""  # fails the digest check, so the log is re-verified and reported
+    return SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
+
+
+def _take_back(
+    in_flight: deque[tuple[Future[SegmentResult], SegmentJob]], local: Callable[[SegmentJob], SegmentResult]
+) -> bool:
+    """Judge here the last segment no worker was handed yet; False if there is none."""
+    for i in range(len(in_flight) - 1, -1, -1):
+        future, job = in_flight[i]
+        if future.done():
+            continue
+        if not future.cancel():  # handed to a worker: so were the ones before it
+            return False
+        in_flight[i] = (_judged_here(local, job), job)
+        return True
+    return False
 
 
 QUEUED_PER_CHILD = 3
