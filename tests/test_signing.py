@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import ValidationError
 from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import VerificationError
@@ -208,7 +209,10 @@ def test_encrypted_key_round_trip(tmp_path: Path) -> None:
     key = generate_signing_key()
     path = tmp_path / "sub" / "k.pem"
     write_private_key(path, key, b"correct horse")
-    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    data = path.read_bytes()
+    assert data[:1] == b"\x30" and b"PRIVATE KEY" not in data  # PKCS#12 (DER), not the old PKCS#8 PEM
+    assert b"\x02\x03\x09\x27\xc0" in data  # DER INTEGER 600000: the PBKDF2 iteration count
+    assert pkcs12.load_key_and_certificates(data, b"correct horse")[0] is not None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     os.chmod(path, 0o644)  # encrypted keys may be readable; the passphrase protects them
     loaded = load_private_key(path, b"correct horse")
@@ -466,14 +470,14 @@ def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: py
     assert "no such file" in capsys.readouterr().err
 
 
-def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
+def test_keygen_writes_encrypted_pkcs12_and_the_cli_seals_only_inside_the_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
     key_path, ring = tmp_path / "producer.key", tmp_path / "ring.json"
     assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01",
                  "--purpose", "log"]) == 0
-    assert key_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert key_path.read_bytes()[:1] == b"\x30"  # PKCS#12 with a strong KDF, not the old PKCS#8 PEM
     events = tmp_path / "events.jsonl"
     events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
                       .splitlines()[0] + "\n")
@@ -481,3 +485,60 @@ def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
     capsys.readouterr()
     assert main(args) == 2
     assert "refusing to sign" in capsys.readouterr().err and not (tmp_path / "log").exists()
+
+
+def _legacy_pkcs8(path: Path, key: SigningKey, passphrase: bytes) -> None:
+    """A key file as versions before 0.2 wrote it: PKCS#8 PEM, BestAvailableEncryption (PBKDF2, 2,048 rounds)."""
+    pem = key.private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase)
+    )
+    path.write_bytes(pem)
+    os.chmod(path, 0o600)
+
+
+def test_weak_pbkdf2_2048_key_still_loads_marked_weak(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    path = tmp_path / "old.key"
+    _legacy_pkcs8(path, key, b"pw")
+    loaded = load_private_key(path, b"pw")
+    assert loaded.key_id == key.key_id and loaded.weak_encryption
+    fresh = tmp_path / "new.key"
+    write_private_key(fresh, key, b"pw")
+    assert not load_private_key(fresh, b"pw").weak_encryption
+
+
+def test_weak_pbkdf2_2048_key_warns_then_keygen_reencrypt_makes_it_strong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, "pw")
+    key = generate_signing_key()
+    path = tmp_path / "old.key"
+    _legacy_pkcs8(path, key, b"pw")
+    events = tmp_path / "events.jsonl"
+    events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
+                      .splitlines()[0] + "\n")
+    assert main(["log", "seal", str(events), "--key", str(path), "--out", str(tmp_path / "log")]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("WARNING")]
+    assert warning == [f"WARNING: {path} is encrypted with a weak key derivation (PKCS#8, PBKDF2 with 2,048 "
+                       f"iterations); re-encrypt it: residency-audit keygen --reencrypt {path}"]
+    assert main(["keygen", "--reencrypt", str(path)]) == 0
+    assert f"key {key.key_id} in {path} re-encrypted" in capsys.readouterr().out
+    reloaded = load_private_key(path, b"pw")
+    assert reloaded.key_id == key.key_id and not reloaded.weak_encryption
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert main(["log", "seal", str(events), "--key", str(path), "--out", str(tmp_path / "log2")]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_keygen_reencrypt_with_the_wrong_passphrase_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.key"
+    _legacy_pkcs8(path, generate_signing_key(), b"right")
+    before = path.read_bytes()
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
+    assert main(["keygen", "--reencrypt", str(path)]) == 2
+    assert "wrong passphrase" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    assert main(["keygen"]) == 2
+    assert "keygen needs --out KEY" in capsys.readouterr().err

@@ -44,6 +44,7 @@ from audit.models import Finding
 from audit.pipeline import replay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.signing.keys import (
+    KDF_ITERATIONS,
     PASSPHRASE_ENV,
     KeyPurpose,
     Keyring,
@@ -53,6 +54,7 @@ from audit.signing.keys import (
     load_keyring,
     passphrase_from_env,
     public_key_pem,
+    reencrypt_private_key,
     write_keyring,
     write_private_key,
 )
@@ -96,7 +98,13 @@ def _root(
 
 @app.command()
 def keygen(
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the private key (PKCS#8 PEM).")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the private key (PKCS#12, or PKCS#8 PEM unencrypted).")
+    ] = None,
+    reencrypt: Annotated[
+        Path | None,
+        typer.Option(help="Instead: re-encrypt this existing key in place with the current key derivation."),
+    ] = None,
     keyring_path: Annotated[
         Path | None, typer.Option("--keyring", help="Add the public key to this keyring (created if missing).")
     ] = None,
@@ -110,7 +118,11 @@ def keygen(
         list[KeyPurpose], typer.Option(help="With --keyring: what the key may sign (log, approvals, report).")
     ] = [],  # noqa: B006 - typer reads the default; it is never mutated
 ) -> int:
-    """Generate an Ed25519 signing key, encrypted with $RESIDENCY_AUDIT_KEY_PASSPHRASE."""
+    """Generate an Ed25519 signing key, encrypted with $RESIDENCY_AUDIT_KEY_PASSPHRASE (or re-encrypt one)."""
+    if reencrypt is not None:
+        return _reencrypt(reencrypt, other_options=out_path is not None or keyring_path is not None or unencrypted)
+    if out_path is None:
+        raise InputError("keygen needs --out KEY (or --reencrypt KEY)")
     if keyring_path is not None and not purpose:
         raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
     passphrase = passphrase_from_env()
@@ -131,6 +143,18 @@ def keygen(
         write_keyring(keyring_path, add_key(ring, entry))
     log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
+    return EXIT_CLEAN
+
+
+def _reencrypt(path: Path, *, other_options: bool) -> int:
+    if other_options:
+        raise InputError("--reencrypt takes no other option: it rewrites KEY in place with the same passphrase")
+    passphrase = passphrase_from_env()
+    if passphrase is None:
+        raise InputError(f"set {PASSPHRASE_ENV} to the key's passphrase to re-encrypt it", path=path)
+    key = reencrypt_private_key(path, passphrase)
+    out.print(f"key {key.key_id} in {path} re-encrypted (PKCS#12, PBKDF2-HMAC-SHA256, "
+              f"{KDF_ITERATIONS:,} iterations)", markup=False)
     return EXIT_CLEAN
 
 

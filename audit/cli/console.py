@@ -69,5 +69,12 @@ def progress(label: str, total: int | None) -> Iterator[Progress]:
 
 
 def signing_key(path: Path) -> SigningKey:
-    """Load a private key with the passphrase from $RESIDENCY_AUDIT_KEY_PASSPHRASE."""
-    return load_private_key(path, passphrase_from_env())
+    """Load a private key with the passphrase from $RESIDENCY_AUDIT_KEY_PASSPHRASE; warn if its KDF is weak."""
+    key = load_private_key(path, passphrase_from_env())
+    if key.weak_encryption:
+        err.print(
+            f"WARNING: {path} is encrypted with a weak key derivation (PKCS#8, PBKDF2 with 2,048 iterations); "
+            f"re-encrypt it: residency-audit keygen --reencrypt {path}",
+            markup=False,
+        )
+    return key

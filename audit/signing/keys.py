@@ -3,8 +3,9 @@
 What it does:
 
 * creates Ed25519 signing keys (random, or from a fixed seed for test fixtures),
-* writes private keys as PKCS#8 PEM — encrypted with a passphrase, or unencrypted
-  with file mode 0600 — atomically and never over an existing file,
+* writes private keys encrypted with a passphrase as PKCS#12 (PBKDF2-HMAC-SHA256,
+  600,000 iterations, AES-256-CBC), or unencrypted as PKCS#8 PEM with file mode
+  0600 — atomically and never over an existing file; re-encrypts older keys,
 * loads private keys with precise :class:`~audit.errors.KeyMaterialError`
   diagnostics (missing, encrypted without passphrase, wrong passphrase, wrong key
   type, unencrypted key readable by others),
@@ -34,16 +35,18 @@ from typing import Annotated, Self
 
 import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from audit.errors import InputError, KeyMaterialError, SignatureError
 from audit.fsio import atomic_write
 from audit.models import RecordType, UtcDatetime
+from audit.reading import open_regular
 from audit.records import describe_validation_error, open_input, validate
 
 PASSPHRASE_ENV = "RESIDENCY_AUDIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
@@ -67,6 +70,9 @@ class SigningKey:
 
     private: Ed25519PrivateKey = field(compare=False)
     key_id: str
+    #: Loaded from a file encrypted with a weak key derivation (PKCS#8 as written by
+    #: versions before 0.2: PBKDF2 with 2,048 iterations); re-encrypt it.
+    weak_encryption: bool = field(default=False, compare=False)
 
     def sign(self, data: bytes) -> bytes:
         """Ed25519 signature (64 bytes) over ``data``; deterministic per RFC 8032."""
@@ -118,27 +124,48 @@ def public_key_pem(key: Ed25519PublicKey) -> str:
     ).decode("ascii")
 
 
-def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None) -> None:
-    """Write ``key`` as PKCS#8 PEM: encrypted if ``passphrase`` is given, else unencrypted.
+KDF_ITERATIONS = 600_000
+"""PBKDF2-HMAC-SHA256 iterations protecting a new encrypted key (OWASP's figure for PBKDF2-SHA256)."""
+
+
+def _encrypted_key_bytes(key: SigningKey, passphrase: bytes) -> bytes:
+    """PKCS#12 (PBES2: PBKDF2-HMAC-SHA256 at :data:`KDF_ITERATIONS`, AES-256-CBC; SHA-256 MAC), by cryptography."""
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ITERATIONS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase)
+    )
+    return pkcs12.serialize_key_and_certificates(b"residency-audit", key.private, None, None, encryption)
+
+
+def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None, *, replace: bool = False) -> None:
+    """Write ``key`` encrypted with ``passphrase`` (PKCS#12, strong KDF), or unencrypted (PKCS#8 PEM).
 
     The file is created with mode 0600 in both cases (the process umask can only
-    narrow it), written atomically, and never replaces an existing file
-    (:class:`InputError`).
+    narrow it) and written atomically; it never replaces an existing file
+    (:class:`InputError`) unless ``replace`` is given (re-encryption).
     """
     path = Path(path)
-    if path.exists() or path.is_symlink():
+    if not replace and (path.exists() or path.is_symlink()):
         raise InputError("refusing to overwrite an existing file", path=path)
-    encryption: serialization.KeySerializationEncryption
     if passphrase is not None:
         if not passphrase:
             raise KeyMaterialError("empty passphrase", path=path)
-        encryption = serialization.BestAvailableEncryption(passphrase)
+        data = _encrypted_key_bytes(key, passphrase)
     else:
-        encryption = serialization.NoEncryption()
-    pem = key.private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    atomic_write(path, pem, mode=0o600, exclusive=True)
+        data = key.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    atomic_write(path, data, mode=0o600, exclusive=not replace)
+
+
+def reencrypt_private_key(path: Path, passphrase: bytes) -> SigningKey:
+    """Load a key (any supported format) and write it back encrypted with the current KDF, in place."""
+    key = load_private_key(path, passphrase)
+    write_private_key(path, key, passphrase, replace=True)
+    return key
 
 
 def _type_name(key: object) -> str:
@@ -150,53 +177,68 @@ def _type_name(key: object) -> str:
 
 
 def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
-    """Load an Ed25519 PKCS#8 PEM private key.
+    """Load an Ed25519 private key: PKCS#12 (encrypted), or PKCS#8 PEM (unencrypted, or an older encrypted key).
 
     Raises :class:`KeyMaterialError` naming ``path`` if the file is missing or
     unreadable, is encrypted and no passphrase was given, the passphrase is wrong,
     it is not an Ed25519 key, or it is unencrypted and its mode allows any group
-    or other access. A passphrase given for an unencrypted key is ignored. Messages
-    never contain key bytes.
+    or other access. A passphrase given for an unencrypted key is ignored. A key
+    from an encrypted PKCS#8 file is marked :attr:`SigningKey.weak_encryption`.
+    Messages never contain key bytes.
     """
     path = Path(path)
     try:
-        info = path.stat()
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyMaterialError("no such key file", path=path) from None
-    except IsADirectoryError:
-        raise KeyMaterialError("not a regular file", path=path) from None
+        with open_regular(path, max_bytes=_MAX_KEY_FILE) as fh:
+            info = os.fstat(fh.fileno())
+            data = fh.read(_MAX_KEY_FILE + 1)
+    except InputError as exc:
+        raise KeyMaterialError(exc.reason.replace("no such file", "no such key file"), path=path) from None
     except OSError as exc:
         raise KeyMaterialError(f"cannot read key file: {exc.strerror}", path=path) from None
-    encrypted = False
-    try:
-        loaded = serialization.load_pem_private_key(data, password=None)
-    except TypeError:
-        # cryptography signals "password required" with TypeError.
-        encrypted = True
-    except (ValueError, UnsupportedAlgorithm):
-        raise KeyMaterialError("not a PEM private key (or a corrupt one)", path=path) from None
-    if encrypted:
-        if passphrase is None:
-            raise KeyMaterialError(f"key is encrypted: set {PASSPHRASE_ENV}", path=path)
-        try:
-            loaded = serialization.load_pem_private_key(data, password=passphrase)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError(
-                "cannot decrypt key: wrong passphrase or corrupt key file", path=path
-            ) from None
+    if data[:1] == b"\x30":  # a DER SEQUENCE: PKCS#12
+        loaded: object = _load_pkcs12(path, data, passphrase)
+        weak = False
     else:
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise KeyMaterialError(
-                f"refusing unencrypted private key readable by others (mode {mode:04o}); chmod 600",
-                path=path,
-            )
+        loaded, weak = _load_pkcs8(path, data, passphrase, stat.S_IMODE(info.st_mode))
     if not isinstance(loaded, Ed25519PrivateKey):
+        raise KeyMaterialError(f"not an Ed25519 private key (found {_type_name(loaded)})", path=path)
+    key = _from_private(loaded)
+    return SigningKey(private=key.private, key_id=key.key_id, weak_encryption=weak)
+
+
+_MAX_KEY_FILE = 64 * 1024
+
+
+def _load_pkcs12(path: Path, data: bytes, passphrase: bytes | None) -> object:
+    if passphrase is None:
+        raise KeyMaterialError(f"key is encrypted: set {PASSPHRASE_ENV}", path=path)
+    try:
+        loaded, _, _ = pkcs12.load_key_and_certificates(data, passphrase)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyMaterialError("cannot decrypt key: wrong passphrase or corrupt key file", path=path) from None
+    if loaded is None:
+        raise KeyMaterialError("not a private key file (PKCS#12 without a key)", path=path)
+    return loaded
+
+
+def _load_pkcs8(path: Path, data: bytes, passphrase: bytes | None, mode: int) -> tuple[object, bool]:
+    """A PEM key and whether it was encrypted (the old, weak format)."""
+    try:
+        loaded: object = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # cryptography signals "password required" with TypeError
+        if passphrase is None:
+            raise KeyMaterialError(f"key is encrypted: set {PASSPHRASE_ENV}", path=path) from None
+        try:
+            return serialization.load_pem_private_key(data, password=passphrase), True
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KeyMaterialError("cannot decrypt key: wrong passphrase or corrupt key file", path=path) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyMaterialError("not a PEM private key or PKCS#12 file (or a corrupt one)", path=path) from None
+    if mode & 0o077:
         raise KeyMaterialError(
-            f"not an Ed25519 private key (found {_type_name(loaded)})", path=path
+            f"refusing unencrypted private key readable by others (mode {mode:04o}); chmod 600", path=path
         )
-    return _from_private(loaded)
+    return loaded, False
 
 
 class KeyStatus(StrEnum):
