@@ -166,6 +166,9 @@ def replay_cmd(
     require_complete: Annotated[
         bool, typer.Option("--require-complete", help="Exit 3 unless a pin proves the log complete.")
     ] = False,
+    require_signed_approvals: Annotated[
+        bool, typer.Option("--require-signed-approvals", help="Exit 2 unless approvals are a sealed, signed log.")
+    ] = False,
 ) -> int:
     """Verify the log, replay every event against the policy then in force, sign a report."""
     keyring = load_keyring(keyring_path)
@@ -177,6 +180,7 @@ def replay_cmd(
         outcome = replay(
             local_logdir, keyring, approvals, policy, key, out_dir,
             pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
+            require_signed_approvals=require_signed_approvals,
         )
     summary = outcome.statement.predicate.summary
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"

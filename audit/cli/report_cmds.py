@@ -9,6 +9,7 @@ import typer
 
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY
+from audit.report.statement import ApprovalsSummary
 from audit.report.verify import verify_report
 from audit.signing.keys import load_keyring
 
@@ -27,6 +28,7 @@ def report_verify(
     keyring = load_keyring(keyring_path)
     result = verify_report(report, keyring, log=log_dir, policy=policy, approvals=approvals)
     out.print(f"signature OK (key {result.key_id})", markup=False)
+    out.print(approvals_line(result.statement.predicate.approvals), markup=False)
     for check in result.checks:
         out.print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", markup=False)
     checked = {check.name for check in result.checks}
@@ -34,3 +36,10 @@ def report_verify(
         if subject.name not in checked:
             out.print(f"NOT CHECKED {subject.name}: pass --log, --policy or --approvals to compare it", markup=False)
     return EXIT_CLEAN if result.ok else EXIT_INTEGRITY
+
+
+def approvals_line(approvals: ApprovalsSummary) -> str:
+    """Whether the report's approvals were signature-verified when it was made (from the signed predicate)."""
+    if approvals.signature_verified:
+        return f"approvals: signature-verified ({approvals.kind}, {approvals.count} approval(s))"
+    return f"approvals: NOT signature-verified ({approvals.kind} file, {approvals.count} approval(s))"
