@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from audit.cli import demo as demo_mod
-from audit.cli.console import KeyPurpose, err, log, out, progress, purposes, signing_key
+from audit.cli.console import KeyPurpose, err, finish_stdout, log, out, progress, purposes, signing_key
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = command.main(args=args, prog_name="residency-audit", standalone_mode=False)
     except typer.Exit as exc:
-        return int(exc.exit_code)
+        return finish_stdout(int(exc.exit_code))
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
         err.print(f"error: {exc.format_message()}", markup=False)
         return EXIT_INPUT
@@ -276,16 +276,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("error: aborted", markup=False)
         return EXIT_INPUT
     except InternalError as exc:
-        return _internal_error(exc, str(exc))
+        return finish_stdout(_internal_error(exc, str(exc)))
     except AuditError as exc:
         err.print(f"error: {exc.diagnostic()}", markup=False)
-        return exc.exit_code
+        return finish_stdout(exc.exit_code)
     except KeyboardInterrupt:
         err.print("error: interrupted; nothing was published", markup=False)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        return _internal_error(exc, f"{type(exc).__name__}: {exc}")
-    return rv if isinstance(rv, int) else EXIT_CLEAN
+        return finish_stdout(_internal_error(exc, f"{type(exc).__name__}: {exc}"))
+    return finish_stdout(rv if isinstance(rv, int) else EXIT_CLEAN)
 
 
 def _internal_error(exc: BaseException, what: str) -> int:
