@@ -110,6 +110,7 @@ def replay(
     execution: Execution = Execution(),  # noqa: B008 - frozen, never mutated
     on_segment: Callable[[int], None] | None = None,
     now: datetime | None = None,
+    require_signed_approvals: bool = False,
 ) -> ReplayOutcome:
     """Verify, replay, and write ``report.intoto.json``, ``findings.jsonl``, ``report.md``.
 
@@ -118,12 +119,18 @@ def replay(
     findings. ``pin`` (a trusted checkpoint, an expected size) lets truncation,
     rollback and equivocation fail verification; without one the report says
     completeness is unproven (``pin.require_complete`` refuses that).
+
+    ``generated_at`` is ``now``, or the clock when the statement is signed (after
+    the log verified); it is never earlier than the log's newest checkpoint.
+    ``require_signed_approvals`` (or ``require_signed_approvals: true`` in a
+    ``pack.yaml``) refuses a plain JSON Lines approvals file: only a sealed,
+    signature-verified approvals log is accepted.
     """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
-    generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
+    require_signing_key_valid(keyring, report_key, now or datetime.now(UTC), KeyPurpose.report)
     policy = load_policy(policy_dir)
+    _refuse_unsigned_approvals(approvals_path, policy, require_signed_approvals)
     approvals = load_approvals(approvals_path, keyring)
     inputs = _Inputs(
         logdir, policy_dir, policy, approvals_path, approvals, ReplayEngine(policy, approvals, load_rules())
@@ -143,8 +150,9 @@ def replay(
             for item in stream:
                 spool.add_encoded(item)
         report, root = _verified(verifier, logdir, pin)
+        generated_at = _signing_time(now, report, logdir, keyring, report_key)
         findings_path = staging / FINDINGS_FILE
-        written = guard_write(lambda: spool.write(findings_path), outdir)
+        written = guard_write(lambda: spool.write(findings_path), outdir, path=findings_path)
         stats = inputs.engine.stats
         summary = Summary(
             events=stats.events,
@@ -179,6 +187,34 @@ def _finding_stream(
     return replay_with_processes(
         inputs.logdir, verifier, engine, ctx, execution.workers, FastReplay.for_policy(policy, approvals), on_segment
     )
+
+
+def _refuse_unsigned_approvals(path: Path, policy: PolicyHistory, flag: bool) -> None:
+    """InputError if signed approvals are required (flag or a pack's setting) and ``path`` is not a sealed log."""
+    packs = [pack.config.name for pack in policy.packs if pack.config.require_signed_approvals]
+    if not (flag or packs) or path.is_dir() or not path.exists():
+        return
+    why = "--require-signed-approvals" if flag else f"require_signed_approvals in pack.yaml of {packs[0]}"
+    raise InputError(
+        f"approvals are a plain JSON Lines file, not a sealed approvals log; {why} refuses unsigned approvals",
+        path=path,
+    )
+
+
+def _signing_time(
+    now: datetime | None, report: VerificationReport, logdir: Path, keyring: Keyring, key: SigningKey
+) -> datetime:
+    """The report's ``generated_at``: ``now`` or the clock, never before the log's newest checkpoint."""
+    generated_at = now or datetime.now(UTC)
+    newest = report.last_checkpoint_time
+    if newest is not None and generated_at < newest:
+        raise InputError(
+            f"refusing to sign a report generated at {generated_at.isoformat()}, earlier than the log's newest "
+            f"checkpoint ({newest.isoformat()}); check the clock",
+            path=logdir,
+        )
+    require_signing_key_valid(keyring, key, generated_at, KeyPurpose.report)
+    return generated_at
 
 
 def _verified(verifier: LogVerifier, logdir: Path, pin: CompletenessPin) -> tuple[VerificationReport, str]:

@@ -23,7 +23,7 @@ def keyring() -> Keyring:
     return load_keyring(KEYS / "keyring.json")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def auditor_key() -> SigningKey:
     return load_private_key(KEYS / "auditor.key", FIXTURE_PASSPHRASE)
 

@@ -67,7 +67,8 @@ def test_proxy_split_across_segments_is_found_by_workers(
     ]
     log = tmp_path / "log"
     producer = load_private_key(KEYS / "log-producer.key", b"residency-audit-fixtures-TEST-ONLY")
-    seal(iter(records), out=log, key=producer, origin="split", record_type=ACCESS_RECORD_TYPE, segment_size=1)
+    seal(iter(records), out=log, key=producer, origin="split", record_type=ACCESS_RECORD_TYPE, segment_size=1,
+         time=datetime(2022, 2, 1, tzinfo=UTC))  # before NOW: a report cannot predate its log's newest checkpoint
     single = _findings(tmp_path, log, keyring, auditor_key, "one")
     assert any('"rule_id":"proxy-access"' in f and '"p1"' in f for f in single)
     assert _findings(tmp_path, log, keyring, auditor_key, "two", execution=Execution(workers=2)) == single

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import ValidationError
 from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import VerificationError
@@ -51,6 +52,7 @@ from audit.signing.keys import (
     write_keyring,
     write_private_key,
 )
+from audit.signing.pkcs8 import KDF_ITERATIONS, pbkdf2_iterations
 
 TYPE = "application/vnd.example+json"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -209,10 +211,8 @@ def test_encrypted_key_round_trip(tmp_path: Path) -> None:
     key = generate_signing_key()
     path = tmp_path / "sub" / "k.pem"
     write_private_key(path, key, b"correct horse")
-    data = path.read_bytes()
-    assert data[:1] == b"\x30" and b"PRIVATE KEY" not in data  # PKCS#12 (DER), not the old PKCS#8 PEM
-    assert b"\x02\x03\x09\x27\xc0" in data  # DER INTEGER 600000: the PBKDF2 iteration count
-    assert pkcs12.load_key_and_certificates(data, b"correct horse")[0] is not None
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert pbkdf2_iterations(path.read_bytes()) == KDF_ITERATIONS == 600_000
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     os.chmod(path, 0o644)  # encrypted keys may be readable; the passphrase protects them
     loaded = load_private_key(path, b"correct horse")
@@ -470,14 +470,14 @@ def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: py
     assert "no such file" in capsys.readouterr().err
 
 
-def test_keygen_writes_encrypted_pkcs12_and_the_cli_seals_only_inside_the_window(
+def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
     key_path, ring = tmp_path / "producer.key", tmp_path / "ring.json"
     assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01",
                  "--purpose", "log"]) == 0
-    assert key_path.read_bytes()[:1] == b"\x30"  # PKCS#12 with a strong KDF, not the old PKCS#8 PEM
+    assert key_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     events = tmp_path / "events.jsonl"
     events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
                       .splitlines()[0] + "\n")
@@ -542,3 +542,26 @@ def test_keygen_reencrypt_with_the_wrong_passphrase_changes_nothing(
     assert path.read_bytes() == before
     assert main(["keygen"]) == 2
     assert "keygen needs --out KEY" in capsys.readouterr().err
+
+
+def test_weak_pbkdf2_2048_key_is_detected_by_its_iteration_count(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    _legacy_pkcs8(tmp_path / "old.key", key, b"pw")
+    assert pbkdf2_iterations((tmp_path / "old.key").read_bytes()) == 2048
+    assert pbkdf2_iterations(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") is None
+    broken = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n!!\n-----END ENCRYPTED PRIVATE KEY-----\n"
+    assert pbkdf2_iterations(broken) is None
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_new_encrypted_key_is_standard_pkcs8_that_openssl_decrypts(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    path = tmp_path / "k.key"
+    write_private_key(path, key, b"correct horse")
+    shown = subprocess.run(["openssl", "pkey", "-in", str(path), "-passin", "pass:correct horse", "-pubout"],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown == public_key_pem(key.public)
+    parsed = subprocess.run(["openssl", "asn1parse", "-in", str(path)], capture_output=True, text=True,
+                            check=True).stdout
+    assert "PBES2" in parsed and "PBKDF2" in parsed and "hmacWithSHA256" in parsed and "aes-256-cbc" in parsed
+    assert ":0927C0" in parsed  # INTEGER 600000

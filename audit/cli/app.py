@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from audit.cli import demo as demo_mod
-from audit.cli.console import err, log, out, progress, purposes, signing_key
+from audit.cli.console import err, finish_stdout, log, out, progress, purposes, signing_key
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
@@ -44,7 +44,6 @@ from audit.models import Finding
 from audit.pipeline import replay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.signing.keys import (
-    KDF_ITERATIONS,
     PASSPHRASE_ENV,
     KeyPurpose,
     Keyring,
@@ -58,6 +57,7 @@ from audit.signing.keys import (
     write_keyring,
     write_private_key,
 )
+from audit.signing.pkcs8 import KDF_ITERATIONS
 from audit.sources.s3 import local_log_dir
 
 app = typer.Typer(
@@ -99,7 +99,7 @@ def _root(
 @app.command()
 def keygen(
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Where to write the private key (PKCS#12, or PKCS#8 PEM unencrypted).")
+        Path | None, typer.Option("--out", help="Where to write the private key (PKCS#8 PEM).")
     ] = None,
     reencrypt: Annotated[
         Path | None,
@@ -153,7 +153,7 @@ def _reencrypt(path: Path, *, other_options: bool) -> int:
     if passphrase is None:
         raise InputError(f"set {PASSPHRASE_ENV} to the key's passphrase to re-encrypt it", path=path)
     key = reencrypt_private_key(path, passphrase)
-    out.print(f"key {key.key_id} in {path} re-encrypted (PKCS#12, PBKDF2-HMAC-SHA256, "
+    out.print(f"key {key.key_id} in {path} re-encrypted (PKCS#8, PBKDF2-HMAC-SHA256, "
               f"{KDF_ITERATIONS:,} iterations)", markup=False)
     return EXIT_CLEAN
 
@@ -191,6 +191,9 @@ def replay_cmd(
     require_complete: Annotated[
         bool, typer.Option("--require-complete", help="Exit 3 unless a pin proves the log complete.")
     ] = False,
+    require_signed_approvals: Annotated[
+        bool, typer.Option("--require-signed-approvals", help="Exit 2 unless approvals are a sealed, signed log.")
+    ] = False,
 ) -> int:
     """Verify the log, replay every event against the policy then in force, sign a report."""
     keyring = load_keyring(keyring_path)
@@ -202,6 +205,7 @@ def replay_cmd(
         outcome = replay(
             local_logdir, keyring, approvals, policy, key, out_dir,
             pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
+            require_signed_approvals=require_signed_approvals,
         )
     summary = outcome.statement.predicate.summary
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"
@@ -289,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = command.main(args=args, prog_name="residency-audit", standalone_mode=False)
     except typer.Exit as exc:
-        return int(exc.exit_code)
+        return finish_stdout(int(exc.exit_code))
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
         err.print(f"error: {exc.format_message()}", markup=False)
         return EXIT_INPUT
@@ -297,16 +301,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("error: aborted", markup=False)
         return EXIT_INPUT
     except InternalError as exc:
-        return _internal_error(exc, str(exc))
+        return finish_stdout(_internal_error(exc, str(exc)))
     except AuditError as exc:
         err.print(f"error: {exc.diagnostic()}", markup=False)
-        return exc.exit_code
+        return finish_stdout(exc.exit_code)
     except KeyboardInterrupt:
         err.print("error: interrupted; nothing was published", markup=False)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        return _internal_error(exc, f"{type(exc).__name__}: {exc}")
-    return rv if isinstance(rv, int) else EXIT_CLEAN
+        return finish_stdout(_internal_error(exc, f"{type(exc).__name__}: {exc}"))
+    return finish_stdout(rv if isinstance(rv, int) else EXIT_CLEAN)
 
 
 def _internal_error(exc: BaseException, what: str) -> int:

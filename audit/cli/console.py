@@ -5,9 +5,12 @@ Only the CLI layer imports this module; library code never prints.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import structlog
 from rich.console import Console
@@ -27,8 +30,45 @@ from audit.fsio import atomic_write
 from audit.report.formats.interface import Rendering
 from audit.signing.keys import KeyPurpose, SigningKey, load_private_key, passphrase_from_env
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    """A console that goes quiet when its reader is gone (``| head``, a closed stdout).
+
+    rich's default exits 1 on a broken pipe; here the command carries on and keeps
+    its own exit code (a closed stdout never turns exit 3 into anything else).
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _silence(self.file)
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point ``stream``'s descriptor at /dev/null so no later write or flush fails (best effort)."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not a real file (tests capture output): nothing is flushed at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def finish_stdout(code: int) -> int:
+    """Flush stdout now, so a reader that went away cannot change ``code`` at interpreter exit; return ``code``."""
+    if sys.stdout is None:  # started with stdout closed: there is nothing to flush
+        return code
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # reader gone, or stdout closed
+        _silence(sys.stdout)
+    return code
+
+
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 log = structlog.get_logger("residency-audit")
 
 

@@ -30,3 +30,4 @@ def report_verify(
     result = verify_report(report, keyring, log=log_dir, policy=policy, approvals=approvals)
     show(TextFormat().render(ReportCheckDocument(result)))
     return EXIT_CLEAN if result.ok else EXIT_INTEGRITY
+

@@ -75,6 +75,7 @@ class PackConfig(BaseModel):
     singapore_regions: tuple[CloudRegion, ...]
     singapore_backup_deletion_deadline: date
     own_dc_phase_out: date
+    require_signed_approvals: bool = False  # replay refuses a plain JSON Lines approvals file
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 What it does: :class:`FindingsSpool` takes findings in any order, keeps at most
 ``run_size`` of them in memory, spills sorted runs to a scratch directory, and
 merges the runs into ``findings.jsonl`` - one canonical JSON finding per line,
-ordered by time, event ids and rule - hashing the bytes as it writes them. So a
+ordered by time, event ids and rule - hashing the bytes as it writes them. A
+write that fails (a full disk) is an :class:`~audit.errors.InputError` naming the file. So a
 replay with millions of findings needs memory for one run, not for all of them.
 :func:`iter_findings` reads the file back line by line.
 
@@ -18,6 +19,7 @@ import hashlib
 import heapq
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +27,7 @@ from types import TracebackType
 import orjson
 
 from audit.canonical import canonical_bytes
+from audit.errors import InputError
 from audit.models import Finding
 from audit.records import iter_jsonl
 
@@ -100,7 +103,7 @@ class FindingsSpool:
     def _write_run(self, items: Iterator[tuple[_SortKey, bytes]]) -> Path:
         run = self._scratch / f".findings-run-{self._next_run:06d}"
         self._next_run += 1
-        with run.open("xb") as fh:
+        with _writing(run), run.open("xb") as fh:
             for key, line in items:
                 fh.write(orjson.dumps(key) + b"\t" + line)  # canonical JSON has no raw tab
         return run
@@ -129,13 +132,22 @@ class FindingsSpool:
     def write(self, path: Path) -> WrittenFindings:
         """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
         digest = hashlib.sha256()
-        with path.open("xb") as fh:
+        with _writing(path), path.open("xb") as fh:
             for line in self._merged():
                 digest.update(line)
                 fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
         return WrittenFindings(path, self.count, digest.hexdigest())
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an :class:`OSError` while writing ``path`` (a full disk, say) into an input error naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None
 
 
 def _read_run_line(raw: bytes) -> tuple[_SortKey, bytes]:

@@ -4,23 +4,25 @@ The statement's subjects pin what the findings were computed from (the log's Mer
 root, each policy file, the approvals source) and the report's own files (the
 findings, one per line in ``findings.jsonl``, and ``report.md``); the predicate
 carries what was checked and the counts. Verification checks the signature
-first, then the signing key's validity at the signed time, then the subjects against
-local files. Rendering to other formats lives in sibling modules.
+first, then the signed time (not in the future beyond a small clock skew, not before
+the newest checkpoint of the log when it is at hand), then the signing key's validity
+at that time, then the subjects against local files. Rendering to other formats lives in sibling modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.canonical import canonical_bytes
-from audit.errors import InputError, IntegrityError
+from audit.errors import InputError, IntegrityError, SignatureError
 from audit.logs.approvals import ApprovalSet
+from audit.logs.checkpoint import format_time
 from audit.policy import PolicyHistory
 from audit.records import describe_validation_error, open_input, sha256_file
 from audit.report.residency import ResidencySection
@@ -31,6 +33,8 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://residency-audit.dev/report/v2"
 """v2: findings live in ``findings.jsonl`` (a subject), no longer in the predicate."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far a report's ``generated_at`` may lie ahead of the verifier's clock (clocks differ a little)."""
 LOG_SUBJECT_PREFIX = "log:"
 RESIDENCY_SUBJECT = "residency-inventory.json"
 """Subject (and file beside the report) pinning the stores a residency section was judged on."""
@@ -142,9 +146,7 @@ def policy_subjects(policy: PolicyHistory, root: Path) -> dict[str, Path]:
 
 def build_statement(subjects: Sequence[Subject], predicate: Predicate) -> Statement:
     """Assemble the statement."""
-    return Statement(
-        type_=STATEMENT_TYPE, subject=tuple(subjects), predicateType=PREDICATE_TYPE, predicate=predicate
-    )
+    return Statement(type_=STATEMENT_TYPE, subject=tuple(subjects), predicateType=PREDICATE_TYPE, predicate=predicate)
 
 
 def statement_bytes(statement: Statement) -> bytes:
@@ -179,11 +181,12 @@ class ReportVerification:
         return all(check.ok for check in self.checks)
 
 
-def load_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]:
-    """Verify the envelope's signature and key validity, then parse the statement.
+def read_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]:
+    """Verify the envelope's signature, then parse the statement; the signing key's id.
 
     Raises :class:`IntegrityError` for anything that does not verify; content is not
-    parsed before the signature is checked.
+    parsed before the signature is checked. The key's validity window and purpose are
+    not judged here (:func:`check_signed_time` does, once the signed time is checked).
     """
     raw = open_input(path).read_bytes()
     try:
@@ -198,10 +201,61 @@ def load_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]
         raise IntegrityError(f"signed payload is not a report statement: {reason}", path=path) from None
     if statement.type_ != STATEMENT_TYPE or statement.predicateType != PREDICATE_TYPE:
         raise IntegrityError("signed payload has an unexpected statement or predicate type", path=path)
-    status = keyring.status(verified.key_id, at=statement.predicate.generated_at, purpose=KeyPurpose.report)
-    if status is not KeyStatus.ok:
-        raise IntegrityError(f"report signed by key {verified.key_id} which is {status.value}", path=path)
     return statement, verified.key_id
+
+
+def check_signed_time(
+    statement: Statement,
+    key_id: str,
+    keyring: Keyring,
+    path: Path,
+    *,
+    now: datetime | None = None,
+    earliest: datetime | None = None,
+) -> None:
+    """Bound the signer-chosen ``generated_at``, then judge the signing key at it.
+
+    ``generated_at`` may not be later than ``now`` (default: the clock) plus
+    :data:`CLOCK_SKEW`, nor earlier than ``earliest`` (the newest checkpoint time
+    of the log the report names, when that log is at hand). Only then is the key's
+    validity window and ``report`` purpose judged at ``generated_at``: an expired
+    key cannot post-date past the clock, a not-yet-valid key cannot post-date at
+    all, and with the log an expired key cannot backdate before the log's newest
+    checkpoint. Raises :class:`SignatureError`.
+    """
+    generated_at = statement.predicate.generated_at
+    latest = (now or datetime.now(UTC)) + CLOCK_SKEW
+    if generated_at > latest:
+        raise SignatureError(
+            f"report generated_at {format_time(generated_at)} is in the future "
+            f"(later than {format_time(latest)}, now plus {_minutes(CLOCK_SKEW)} of clock skew)",
+            path=path,
+        )
+    if earliest is not None and generated_at < earliest:
+        raise SignatureError(
+            f"report generated_at {format_time(generated_at)} is earlier than the newest checkpoint "
+            f"of its log ({format_time(earliest)}): a report cannot predate the log it judges",
+            path=path,
+        )
+    status = keyring.status(key_id, at=generated_at, purpose=KeyPurpose.report)
+    if status is not KeyStatus.ok:
+        raise SignatureError(f"report signed by key {key_id} which is {status.value}", path=path)
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds() // 60)} min"
+
+
+def load_signed_statement(path: Path, keyring: Keyring, *, now: datetime | None = None) -> tuple[Statement, str]:
+    """Verify the envelope's signature, parse the statement, bound its time and judge its key.
+
+    :func:`read_signed_statement` then :func:`check_signed_time` (without a log, so
+    only the upper bound applies). Raises :class:`IntegrityError` (a
+    :class:`SignatureError` for the time and the key) for anything that does not verify.
+    """
+    statement, key_id = read_signed_statement(path, keyring)
+    check_signed_time(statement, key_id, keyring, path, now=now)
+    return statement, key_id
 
 
 def subject_digests(statement: Statement) -> dict[str, str]:

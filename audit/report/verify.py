@@ -1,7 +1,7 @@
 """Verifying a signed report: its signature, its own files, and the material it names.
 
-:func:`verify_report` checks the DSSE signature and the signing key first (a report
-that fails raises :class:`~audit.errors.IntegrityError`), then compares subjects
+:func:`verify_report` checks the DSSE signature, the signed time and the signing key
+first (a report that fails raises :class:`~audit.errors.IntegrityError`), then compares subjects
 with local files: the report's own files beside it always, and the access log,
 policy directory and approvals source when given. Each comparison is one
 :class:`~audit.report.statement.SubjectCheck`; nothing is printed or written.
@@ -9,11 +9,12 @@ policy directory and approvals source when given. Each comparison is one
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
-from audit.logs.verify import describe_problems, verify_log
+from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
 from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE
 from audit.report.statement import (
@@ -23,9 +24,10 @@ from audit.report.statement import (
     SubjectCheck,
     approvals_subject,
     check_file_subjects,
-    load_signed_statement,
+    check_signed_time,
     log_subject,
     policy_subjects,
+    read_signed_statement,
     subject_digests,
 )
 from audit.signing.keys import Keyring
@@ -38,22 +40,33 @@ def verify_report(
     log: Path | None = None,
     policy: Path | None = None,
     approvals: Path | None = None,
+    now: datetime | None = None,
 ) -> ReportVerification:
-    """Check the report's signature, then each subject that local material is given for.
+    """Check the report's signature, its signed time and key, then each subject local material is given for.
 
-    The report's own files beside it (``findings.jsonl``, ``report.md``) are always
-    checked: a missing or changed one fails.
+    ``generated_at`` may not lie beyond ``now`` (default: the clock) plus
+    :data:`~audit.report.statement.CLOCK_SKEW`; with ``log`` (when it verifies and
+    its root is the reported one) not before the log's newest checkpoint either.
+    The key is judged at that checked time. The report's own files beside it
+    (``findings.jsonl``, ``report.md``) are always checked: a missing or changed one fails.
     """
-    statement, key_id = load_signed_statement(report_path, keyring)
+    statement, key_id = read_signed_statement(report_path, keyring)
     digests = subject_digests(statement)
+    log_check: SubjectCheck | None = None
+    earliest: datetime | None = None
+    if log is not None:
+        log_report = verify_log(log, keyring, record_type=ACCESS_RECORD_TYPE)
+        log_check = _check_log(digests, log_report)
+        earliest = log_report.last_checkpoint_time if log_check.ok else None
+    check_signed_time(statement, key_id, keyring, report_path, now=now, earliest=earliest)
     checks: list[SubjectCheck] = []
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
     checks += [
         check_report_file(statement, name, report_path.parent / name)
         for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency)
     ]
-    if log is not None:
-        checks.append(_check_log(statement, digests, log, keyring))
+    if log_check is not None:
+        checks.append(log_check)
     if policy is not None:
         local = policy_subjects(load_policy(policy), policy)
         checks += check_file_subjects(statement, local)
@@ -73,8 +86,7 @@ def check_report_file(statement: Statement, name: str, path: Path) -> SubjectChe
     return check_file_subjects(statement, {name: path})[0]
 
 
-def _check_log(statement: Statement, digests: dict[str, str], logdir: Path, keyring: Keyring) -> SubjectCheck:
-    report = verify_log(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
+def _check_log(digests: dict[str, str], report: VerificationReport) -> SubjectCheck:
     name = next((n for n in digests if n.startswith("log:")), "log")
     if not report.ok or report.root is None:
         return SubjectCheck(name, False, f"log does not verify: {describe_problems(report.problems)}")

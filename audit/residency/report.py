@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from audit.errors import IntegrityError
+from audit.errors import InputError, IntegrityError
 from audit.report.findings import iter_findings
 from audit.report.markdown import render_markdown
 from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, guard_write, report_staging, write_files
@@ -40,22 +40,30 @@ def add_residency_to_report(
 ) -> Statement:
     """Fold a residency scan into the signed report in ``outdir`` and re-sign it.
 
-    The existing report must verify against ``keyring`` first. The scanned stores
+    The existing report must verify against ``keyring`` first, and is re-signed no
+    earlier than it was generated (so never before its log's newest checkpoint). The scanned stores
     are written to ``residency-inventory.json`` and pinned as a subject; the
     predicate gains (or replaces) its ``residency`` section; ``report.md`` gains a
     Residency section. The directory is republished all at once.
     """
     report_path = outdir / REPORT_FILE
-    statement, _ = load_signed_statement(report_path, keyring)
+    statement, _ = load_signed_statement(report_path, keyring, now=now)
+    generated_at = now or datetime.now(UTC)
+    previous = statement.predicate.generated_at
+    if generated_at < previous:  # the report was signed no earlier than its log's newest checkpoint
+        raise InputError(
+            f"refusing to re-sign the report at {generated_at.isoformat()}, earlier than it was generated "
+            f"({previous.isoformat()}); check the clock",
+            path=report_path,
+        )
+    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     inventory = inventory_document(result)
     section = residency_section(result)
-    generated_at = now or datetime.now(UTC)
-    require_signing_key_valid(keyring, report_key, generated_at, KeyPurpose.report)
     predicate = statement.predicate.model_copy(update={"residency": section, "generated_at": generated_at})
     with report_staging(outdir) as staging:
         original, findings = outdir / FINDINGS_FILE, staging / FINDINGS_FILE
         if original.is_file():  # copied first, then checked and read from the copy
-            guard_write(partial(shutil.copyfile, original, findings), outdir)
+            guard_write(partial(shutil.copyfile, original, findings), outdir, path=findings)
         check = check_report_file(statement, FINDINGS_FILE, findings)
         if not check.ok:
             raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)

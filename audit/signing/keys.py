@@ -3,9 +3,10 @@
 What it does:
 
 * creates Ed25519 signing keys (random, or from a fixed seed for test fixtures),
-* writes private keys encrypted with a passphrase as PKCS#12 (PBKDF2-HMAC-SHA256,
-  600,000 iterations, AES-256-CBC), or unencrypted as PKCS#8 PEM with file mode
-  0600 — atomically and never over an existing file; re-encrypts older keys,
+* writes private keys as PKCS#8 PEM — encrypted with a passphrase (PBES2:
+  PBKDF2-HMAC-SHA256 at 600,000 iterations, AES-256-CBC; :mod:`audit.signing.pkcs8`),
+  or unencrypted with file mode 0600 — atomically and never over an existing file;
+  re-encrypts keys written with a weaker work factor,
 * loads private keys with precise :class:`~audit.errors.KeyMaterialError`
   diagnostics (missing, encrypted without passphrase, wrong passphrase, wrong key
   type, unencrypted key readable by others),
@@ -35,12 +36,11 @@ from typing import Annotated, Self
 
 import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from audit.errors import InputError, KeyMaterialError, SignatureError
@@ -48,6 +48,7 @@ from audit.fsio import atomic_write
 from audit.models import RecordType, UtcDatetime
 from audit.reading import open_regular
 from audit.records import describe_validation_error, open_input, validate
+from audit.signing.pkcs8 import KDF_ITERATIONS, encrypted_pkcs8_pem, pbkdf2_iterations
 
 PASSPHRASE_ENV = "RESIDENCY_AUDIT_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 """Environment variable holding the passphrase that protects private key files."""
@@ -70,8 +71,8 @@ class SigningKey:
 
     private: Ed25519PrivateKey = field(compare=False)
     key_id: str
-    #: Loaded from a file encrypted with a weak key derivation (PKCS#8 as written by
-    #: versions before 0.2: PBKDF2 with 2,048 iterations); re-encrypt it.
+    #: Loaded from a file encrypted with a weak key derivation (as versions before 0.2
+    #: wrote them: PBKDF2 with 2,048 iterations); re-encrypt it.
     weak_encryption: bool = field(default=False, compare=False)
 
     def sign(self, data: bytes) -> bytes:
@@ -124,24 +125,8 @@ def public_key_pem(key: Ed25519PublicKey) -> str:
     ).decode("ascii")
 
 
-KDF_ITERATIONS = 600_000
-"""PBKDF2-HMAC-SHA256 iterations protecting a new encrypted key (OWASP's figure for PBKDF2-SHA256)."""
-
-
-def _encrypted_key_bytes(key: SigningKey, passphrase: bytes) -> bytes:
-    """PKCS#12 (PBES2: PBKDF2-HMAC-SHA256 at :data:`KDF_ITERATIONS`, AES-256-CBC; SHA-256 MAC), by cryptography."""
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(KDF_ITERATIONS)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(passphrase)
-    )
-    return pkcs12.serialize_key_and_certificates(b"residency-audit", key.private, None, None, encryption)
-
-
 def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None, *, replace: bool = False) -> None:
-    """Write ``key`` encrypted with ``passphrase`` (PKCS#12, strong KDF), or unencrypted (PKCS#8 PEM).
+    """Write ``key`` as PKCS#8 PEM, encrypted with ``passphrase`` (PBKDF2-HMAC-SHA256, 600,000 rounds) or not.
 
     The file is created with mode 0600 in both cases (the process umask can only
     narrow it) and written atomically; it never replaces an existing file
@@ -153,7 +138,7 @@ def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None, *, 
     if passphrase is not None:
         if not passphrase:
             raise KeyMaterialError("empty passphrase", path=path)
-        data = _encrypted_key_bytes(key, passphrase)
+        data = encrypted_pkcs8_pem(key.private, passphrase)
     else:
         data = key.private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -177,13 +162,14 @@ def _type_name(key: object) -> str:
 
 
 def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
-    """Load an Ed25519 private key: PKCS#12 (encrypted), or PKCS#8 PEM (unencrypted, or an older encrypted key).
+    """Load an Ed25519 PKCS#8 PEM private key (encrypted, or unencrypted with a private file mode).
 
     Raises :class:`KeyMaterialError` naming ``path`` if the file is missing or
     unreadable, is encrypted and no passphrase was given, the passphrase is wrong,
     it is not an Ed25519 key, or it is unencrypted and its mode allows any group
     or other access. A passphrase given for an unencrypted key is ignored. A key
-    from an encrypted PKCS#8 file is marked :attr:`SigningKey.weak_encryption`.
+    encrypted with fewer than :data:`KDF_ITERATIONS` PBKDF2 iterations (as versions
+    before 0.2 wrote them) is marked :attr:`SigningKey.weak_encryption`.
     Messages never contain key bytes.
     """
     path = Path(path)
@@ -195,11 +181,9 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
         raise KeyMaterialError(exc.reason.replace("no such file", "no such key file"), path=path) from None
     except OSError as exc:
         raise KeyMaterialError(f"cannot read key file: {exc.strerror}", path=path) from None
-    if data[:1] == b"\x30":  # a DER SEQUENCE: PKCS#12
-        loaded: object = _load_pkcs12(path, data, passphrase)
-        weak = False
-    else:
-        loaded, weak = _load_pkcs8(path, data, passphrase, stat.S_IMODE(info.st_mode))
+    loaded, encrypted = _load_pkcs8(path, data, passphrase, stat.S_IMODE(info.st_mode))
+    iterations = pbkdf2_iterations(data) if encrypted else None
+    weak = iterations is not None and iterations < KDF_ITERATIONS
     if not isinstance(loaded, Ed25519PrivateKey):
         raise KeyMaterialError(f"not an Ed25519 private key (found {_type_name(loaded)})", path=path)
     key = _from_private(loaded)
@@ -207,18 +191,6 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
 
 
 _MAX_KEY_FILE = 64 * 1024
-
-
-def _load_pkcs12(path: Path, data: bytes, passphrase: bytes | None) -> object:
-    if passphrase is None:
-        raise KeyMaterialError(f"key is encrypted: set {PASSPHRASE_ENV}", path=path)
-    try:
-        loaded, _, _ = pkcs12.load_key_and_certificates(data, passphrase)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise KeyMaterialError("cannot decrypt key: wrong passphrase or corrupt key file", path=path) from None
-    if loaded is None:
-        raise KeyMaterialError("not a private key file (PKCS#12 without a key)", path=path)
-    return loaded
 
 
 def _load_pkcs8(path: Path, data: bytes, passphrase: bytes | None, mode: int) -> tuple[object, bool]:
@@ -233,7 +205,7 @@ def _load_pkcs8(path: Path, data: bytes, passphrase: bytes | None, mode: int) ->
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise KeyMaterialError("cannot decrypt key: wrong passphrase or corrupt key file", path=path) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise KeyMaterialError("not a PEM private key or PKCS#12 file (or a corrupt one)", path=path) from None
+        raise KeyMaterialError("not a PEM private key (or a corrupt one)", path=path) from None
     if mode & 0o077:
         raise KeyMaterialError(
             f"refusing unencrypted private key readable by others (mode {mode:04o}); chmod 600", path=path

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -134,6 +135,8 @@ class VerificationReport:
     last_checkpoint_sha256: str | None
     completeness: Completeness = Completeness.unproven
     completeness_detail: str = ""
+    last_checkpoint_time: datetime | None = None
+    """The signed ``time`` of the last checkpoint that verified (None if none did)."""
 
 
 def describe_problems(problems: Sequence[Problem]) -> str:

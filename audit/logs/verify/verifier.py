@@ -285,6 +285,7 @@ class LogVerifier:
             last_checkpoint_sha256=self._last[1] if self._last is not None else None,
             completeness=log.completeness,
             completeness_detail=log.completeness_detail,
+            last_checkpoint_time=body.time if body is not None else None,
         )
 
     def content_mismatch(self, segment: str) -> None:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit.report.formats.interface import Document, Lines
-from audit.report.statement import ReportVerification
+from audit.report.statement import ApprovalsSummary, ReportVerification
+
+
+def approvals_line(approvals: ApprovalsSummary) -> str:
+    """Whether the report's approvals were signature-verified when it was made (from the signed predicate)."""
+    if approvals.signature_verified:
+        return f"approvals: signature-verified ({approvals.kind}, {approvals.count} approval(s))"
+    return f"approvals: NOT signature-verified ({approvals.kind} file, {approvals.count} approval(s))"
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,7 @@ class ReportCheckDocument(Document):
 
     def lines(self) -> Lines:
         result = self.result
-        lines: Lines = [f"signature OK (key {result.key_id})"]
+        lines: Lines = [f"signature OK (key {result.key_id})", approvals_line(result.statement.predicate.approvals)]
         lines += [f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}" for check in result.checks]
         checked = {check.name for check in result.checks}
         lines += [
