@@ -169,6 +169,20 @@ def _collect(logdir: Path, keyring: Keyring, event_id: str, located: list[IdLoca
     return leaves, hits, sizes, report
 
 
+def _find(logdir: Path, keyring: Keyring, event_id: str
+          ) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
+    """:func:`_collect` through the index if it knows the id and describes the verified log, else by parsing."""
+    indexed = _indexed(logdir, event_id)
+    if indexed is None or not indexed[1]:
+        return _collect(logdir, keyring, event_id, None)
+    state, located = indexed
+    found = _collect(logdir, keyring, event_id, located)
+    report = found[3]
+    if state != (report.tree_size, report.root) or len(found[1]) != len(located):
+        return _collect(logdir, keyring, event_id, None)  # a stale or edited index: parse every record
+    return found
+
+
 def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
                     checkpoint_index: int | None = None) -> InclusionProof:
     """Prove that the record with ``event_id`` is in the tree of checkpoint ``checkpoint_index`` (default: last).
@@ -181,12 +195,7 @@ def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
     is looked for by parsing every record.
     """
     logdir = Path(logdir)
-    indexed = _indexed(logdir, event_id)
-    located = indexed[1] if indexed is not None and indexed[1] else None
-    leaves, hits, sizes, report = _collect(logdir, keyring, event_id, located)
-    if located is not None and (indexed is None or indexed[0] != (report.tree_size, report.root)
-                                or len(hits) != len(located)):
-        leaves, hits, sizes, report = _collect(logdir, keyring, event_id, None)  # stale index: parse
+    leaves, hits, sizes, report = _find(logdir, keyring, event_id)
     if not hits:
         raise InputError(f"no record with id {event_id!r} in the log", path=logdir)
     if len(hits) > 1:
