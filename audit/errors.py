@@ -12,6 +12,7 @@ The classes, by exit code::
     AuditError
     ├── InputError              2  the input or the command line is wrong
     │   ├── KeyMaterialError        a key cannot be loaded (passphrase, type, storage)
+    │   ├── LockedError             another run holds the lock on the output (a log or report directory)
     │   ├── PolicyError             a policy pack or policy file is malformed
     │   └── RecordError             one vendor record cannot be converted
     ├── IntegrityError          3  content does not verify, or could not be verified
@@ -43,6 +44,7 @@ __all__ = [
     "IntegrityError",
     "InternalError",
     "KeyMaterialError",
+    "LockedError",
     "LogVerificationError",
     "PolicyError",
     "RecordError",
@@ -105,6 +107,14 @@ class InputError(AuditError):
 
 class KeyMaterialError(InputError):
     """A key could not be loaded: wrong passphrase, wrong type, unsafe storage (exit 2)."""
+
+
+class LockedError(InputError):
+    """Another process holds the lock on the directory this run would write (exit 2).
+
+    The reason names the directory and the holder: ``LOGDIR is locked by PID P on
+    HOST since T``.
+    """
 
 
 class PolicyError(InputError):

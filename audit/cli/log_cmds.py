@@ -59,7 +59,7 @@ def log_seal(
     keyring = load_keyring(keyring_path) if keyring_path is not None else None
     result = seal(
         sealable_records(events, record_type.value), out=out_dir, key=key, origin=origin or out_dir.name,
-        record_type=record_type.value, segment_size=segment_size, keyring=keyring,
+        record_type=record_type.value, segment_size=segment_size, keyring=keyring, source=events, keep_index=True,
     )
     log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
     out.print(f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
@@ -78,13 +78,18 @@ def log_append(
     """Verify a log, then append records as new signed segments; rerun the same command to resume a crash."""
     keyring = load_keyring(keyring_path)
     key = signing_key(key_path)
-    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=sha256_file(open_input(events)))
+    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=sha256_file(open_input(events)),
+                          keep_index=True)
 
     def records() -> Iterator[bytes]:
         return sealable_records(events, plan.record_type)
 
     result = append(plan, records, key=key, keyring=keyring, segment_size=segment_size)
     log.info("log.appended", log=str(logdir), tree_size=result.tree_size, added=result.records_added)
+    if result.unchanged:
+        out.print(f"nothing added: {logdir} already ends with the records of {events} (appended before); "
+                  f"size {result.tree_size}, root {result.root}", markup=False)
+        return EXIT_CLEAN
     resumed = f" (resumed: {result.skipped} record(s) were already sealed)" if result.resumed else ""
     out.print(f"appended {result.records_added} records in {result.segments_added} segment(s) to {logdir}{resumed}; "
               f"size {result.tree_size}, root {result.root}", markup=False)

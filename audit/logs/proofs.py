@@ -17,6 +17,8 @@ one needs O(log n). It does not print or write files.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import Hex256, checkpoint_name
+from audit.logs.index import INDEX_FILE, IdIndex, IdLocation, record_id
 from audit.logs.merkle import consistency_path, inclusion_path, leaf_hash, leaf_hashes, root_of
 from audit.logs.merkle import verify_consistency as merkle_consistent
 from audit.logs.merkle import verify_inclusion as merkle_includes
@@ -35,8 +38,6 @@ from audit.signing.keys import Keyring
 
 INCLUSION_FORMAT = "residency-audit/inclusion-proof/v1"
 CONSISTENCY_FORMAT = "residency-audit/consistency-proof/v1"
-ID_FIELDS = ("event_id", "approval_id")
-"""Record members an inclusion proof can look a record up by."""
 
 
 class _Strict(BaseModel):
@@ -121,20 +122,65 @@ def _require_ok(logdir: Path, report: VerificationReport) -> None:
     )
 
 
-def _record_id(line: bytes) -> str | None:
-    if not any(f'"{name}":'.encode() in line for name in ID_FIELDS):
+Hit = tuple[int, str, int, bytes]
+"""``(leaf index, segment file, line, record bytes)`` of a record with the wanted id."""
+
+
+def _indexed(logdir: Path, event_id: str) -> tuple[tuple[int, str] | None, list[IdLocation]] | None:
+    """What the kept event-id index says (its state and the id's locations), None if there is none."""
+    if not (logdir / INDEX_FILE).is_file():
         return None
     try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        index = IdIndex(logdir / INDEX_FILE, readonly=True)
+    except InputError:
         return None
-    if not isinstance(value, dict):
+    try:
+        return index.state(), index.find(event_id)
+    except sqlite3.Error:
         return None
-    for name in ID_FIELDS:
-        found = value.get(name)
-        if isinstance(found, str):
-            return found
-    return None
+    finally:
+        index.close()
+
+
+def _collect(logdir: Path, keyring: Keyring, event_id: str, located: list[IdLocation] | None
+             ) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
+    """Verify the log; gather its leaves, checkpoint sizes and the records with ``event_id``.
+
+    With ``located`` (from the index) only those lines are looked at (and each is
+    confirmed to carry the id); otherwise every record is parsed.
+    """
+    verifier = LogVerifier(logdir, keyring)
+    leaves: list[bytes] = []
+    hits: list[Hit] = []
+    sizes: dict[int, int] = {}
+    for segment in verifier.segments():
+        records = segment.records
+        if located is None:
+            numbers: Iterable[int] = range(1, len(records) + 1)
+        else:
+            numbers = [loc.line for loc in located if loc.segment == segment.index and loc.line <= len(records)]
+        for number in numbers:
+            if record_id(records[number - 1]) == event_id:
+                hits.append((segment.first + number - 1, segment.name, number, records[number - 1]))
+        leaves.extend(leaf_hashes(records))
+        sizes[segment.index] = segment.body.tree_size
+    report = verifier.report()
+    _require_ok(logdir, report)
+    return leaves, hits, sizes, report
+
+
+def _find(logdir: Path, keyring: Keyring, event_id: str
+          ) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
+    """:func:`_collect` through the index if it knows the id and describes the verified log, else by parsing."""
+    indexed = _indexed(logdir, event_id)
+    if indexed is None or not indexed[1]:
+        return _collect(logdir, keyring, event_id, None)
+    state, located = indexed
+    found = _collect(logdir, keyring, event_id, located)
+    report = found[3]
+    if state != (report.tree_size, report.root) or len(found[1]) != len(located):
+        return _collect(logdir, keyring, event_id, None)  # a stale or edited index: parse every record
+    return found
 
 
 def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
@@ -142,21 +188,14 @@ def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
     """Prove that the record with ``event_id`` is in the tree of checkpoint ``checkpoint_index`` (default: last).
 
     The whole log must verify (:class:`IntegrityError` otherwise). InputError
-    if the id is absent, not unique, or after the chosen checkpoint.
+    if the id is absent, not unique, or after the chosen checkpoint. The kept
+    event-id index (:mod:`audit.logs.index`), if the log has one, says where the
+    record is, so records are not parsed; it is used only if it describes exactly
+    the verified log, every record it names is confirmed, and an id it does not know
+    is looked for by parsing every record.
     """
     logdir = Path(logdir)
-    verifier = LogVerifier(logdir, keyring)
-    leaves: list[bytes] = []
-    hits: list[tuple[int, str, int, bytes]] = []
-    sizes: dict[int, int] = {}
-    for segment in verifier.segments():
-        for number, raw in enumerate(segment.records, start=1):
-            if _record_id(raw) == event_id:
-                hits.append((segment.first + number - 1, segment.name, number, raw))
-        leaves.extend(leaf_hashes(segment.records))
-        sizes[segment.index] = segment.body.tree_size
-    report = verifier.report()
-    _require_ok(logdir, report)
+    leaves, hits, sizes, report = _find(logdir, keyring, event_id)
     if not hits:
         raise InputError(f"no record with id {event_id!r} in the log", path=logdir)
     if len(hits) > 1:
@@ -235,7 +274,7 @@ def check_inclusion(proof: InclusionProof, checkpoint: SignedCheckpoint) -> list
                                                    f"{checkpoint.body.origin!r}"))
     record = proof.record.encode("utf-8")
     leaf = leaf_hash(record)
-    if leaf.hex() != proof.leaf_hash or _record_id(record) != proof.event_id:
+    if leaf.hex() != proof.leaf_hash or record_id(record) != proof.event_id:
         problems.append(Problem("leaf-mismatch", f"the record in the proof does not hash to leaf_hash "
                                                  f"{proof.leaf_hash} or does not carry id {proof.event_id!r}"))
     path = [bytes.fromhex(h) for h in proof.audit_path]

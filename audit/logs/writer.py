@@ -5,7 +5,10 @@ files of at most ``segment_size`` records, writes each segment's leaf-hash
 sidecar, and after each segment a DSSE-signed checkpoint chained to the previous
 one (layout and bytes: ``docs/log-format.md``). Everything is written into a
 temporary directory next to ``out`` and renamed to ``out`` only when complete;
-on any failure the temporary directory is removed and ``out`` is untouched.
+on any failure the temporary directory is removed and ``out`` is untouched. The
+run holds ``out``'s lock (:mod:`audit.locking`) throughout, removes what killed
+seals of ``out`` left, refuses duplicate record ids (through an event-id index,
+:mod:`audit.logs.index`) and names the file when a write fails (disk full).
 
 Given a keyring, it refuses to seal with a key the keyring would not trust at
 the sealing time (absent, revoked, or outside its validity window), before
@@ -24,8 +27,7 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from typing import BinaryIO
 
 from audit.errors import InputError
 from audit.fsio import fsync_dir
+from audit.locking import DirectoryLock, make_staging, sweep_staging, unmark_staging
 from audit.logs.checkpoint import (
     CHECKPOINT_PAYLOAD_TYPE,
     CHECKPOINTS_DIR,
@@ -46,9 +49,13 @@ from audit.logs.checkpoint import (
     leaves_name,
     segment_name,
 )
+from audit.logs.index import INDEX_FILE, IdIndex, record_id
 from audit.logs.merkle import TreeBuilder, leaf_hash, tree_levels
 from audit.signing.dsse import envelope_bytes, sign_envelope
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
+
+STAGING_SUFFIX = ".sealing"
+"""Seal writes into ``PARENT/.NAME.<random>.sealing`` (with the :data:`~audit.locking.STAGING_MARKER`)."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,22 @@ class SealResult:
 
 
 class _OpenSegment:
-    """Files, running digests and leaf hashes of the segment being written."""
+    """Files, running digests, leaf hashes and record ids of the segment being written."""
 
     def __init__(self, root: Path, index: int, first: int) -> None:
         self.index = index
         self.first = first
         self.hashes: list[bytes] = []
+        self.ids: list[tuple[int, str]] = []
+        """``(line, id)`` of the records that carry an id."""
         self.jsonl_sha = hashlib.sha256()
         self.leaves_sha = hashlib.sha256()
-        self.jsonl: BinaryIO = (root / segment_name(index)).open("xb")
-        self.leaves: BinaryIO = (root / leaves_name(index)).open("xb")
+        self.jsonl_path = root / segment_name(index)
+        self.leaves_path = root / leaves_name(index)
+        with _writing(self.jsonl_path):
+            self.jsonl: BinaryIO = self.jsonl_path.open("xb")
+        with _writing(self.leaves_path):
+            self.leaves: BinaryIO = self.leaves_path.open("xb")
 
     @property
     def count(self) -> int:
@@ -80,18 +93,24 @@ class _OpenSegment:
     def add(self, record: bytes) -> None:
         line = record + b"\n"
         leaf = leaf_hash(record)
-        self.jsonl.write(line)
-        self.leaves.write(leaf)
+        with _writing(self.jsonl_path):
+            self.jsonl.write(line)
+        with _writing(self.leaves_path):
+            self.leaves.write(leaf)
         self.jsonl_sha.update(line)
         self.leaves_sha.update(leaf)
         self.hashes.append(leaf)
+        found = record_id(record)
+        if found is not None:
+            self.ids.append((len(self.hashes), found))
 
     def close(self) -> None:
-        for fh in (self.jsonl, self.leaves):
+        for fh, path in ((self.jsonl, self.jsonl_path), (self.leaves, self.leaves_path)):
             if not fh.closed:
-                fh.flush()
-                os.fsync(fh.fileno())
-                fh.close()
+                with _writing(path):
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
 
     def abort(self) -> None:
         for fh in (self.jsonl, self.leaves):
@@ -126,6 +145,71 @@ def _check_record(number: int, record: bytes) -> None:
         raise InputError(f"record {number} contains a newline")
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` (disk full, quota, I/O) into InputError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+
+
+def _duplicate_error(index: IdIndex, source: str | Path | None) -> InputError | None:
+    """InputError naming the first record whose id an earlier record of the input has, if any."""
+    found = index.first_duplicate()
+    if found is None:
+        return None
+    record, first, again = found
+    if source is None:
+        return InputError(f"record {again.leaf + 1}: duplicate id {record!r} (first: record {first.leaf + 1})")
+    return InputError(f"duplicate id {record!r} (first at line {first.leaf + 1})", path=source, line=again.leaf + 1)
+
+
+@dataclass
+class _Sealing:
+    """What one seal writes into its staging directory, and how."""
+
+    root: Path
+    key: SigningKey
+    origin: str
+    record_type: str
+    segment_size: int
+    time: datetime
+    index: IdIndex
+
+    def write(self, records: Iterable[bytes]) -> TreeBuilder:
+        """Write every segment and checkpoint of ``records``; return the whole tree."""
+        total = TreeBuilder()
+        previous: str | None = None
+        segments = 0
+        segment: _OpenSegment | None = None
+        try:
+            for number, record in enumerate(records, start=1):
+                _check_record(number, record)
+                if segment is None:
+                    if segments >= MAX_SEGMENTS:
+                        raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
+                    segment = _OpenSegment(self.root, segments, total.size)
+                segment.add(record)
+                if segment.count == self.segment_size:
+                    previous = self._finish(segment, total, previous)
+                    segments += 1
+                    segment = None
+            if segment is not None:
+                previous = self._finish(segment, total, previous)
+        finally:
+            if segment is not None:
+                segment.abort()
+        return total
+
+    def _finish(self, segment: _OpenSegment, total: TreeBuilder, previous: str | None) -> str:
+        self.index.add(
+            (segment.first + line - 1, found, segment.index, line)
+            for line, found in segment.ids
+        )
+        return _finish(self.root, segment, total, previous, self.key, self.origin, self.record_type, self.time)
+
+
 def seal(
     records: Iterable[bytes],
     *,
@@ -136,6 +220,8 @@ def seal(
     segment_size: int = 10000,
     time: datetime | None = None,
     keyring: Keyring | None = None,
+    source: str | Path | None = None,
+    keep_index: bool = False,
 ) -> SealResult:
     """Seal ``records`` into a new log directory ``out`` and sign its checkpoints.
 
@@ -146,11 +232,20 @@ def seal(
     With ``keyring``, a key it would not trust at ``time`` is refused
     (:class:`~audit.errors.KeyMaterialError`) before anything is written.
 
+    The run holds ``out``'s lock (:class:`~audit.locking.DirectoryLock`: a second
+    seal or append of the same path fails with :class:`~audit.errors.LockedError`)
+    and first removes the staging directories of killed seals of ``out``. Record ids
+    (``event_id`` / ``approval_id``) must be unique: a duplicate is an InputError
+    naming ``source`` (the input file, whose line ``n`` is record ``n``) and both
+    lines. With ``keep_index`` the event-id index (:mod:`audit.logs.index`) is left
+    in ``out`` for later appends and proofs.
+
     Raises :class:`InputError` if ``out`` exists and is not an empty directory,
     ``segment_size < 1``, there are no records, a record is empty or contains a
-    newline, or the log would need more than 10^8 segments. Exceptions from the
-    ``records`` iterator propagate unchanged. On any failure nothing is left at
-    ``out`` (nor the temporary directory).
+    newline, an id repeats, writing fails (naming the file: disk full), or the log
+    would need more than 10^8 segments. Exceptions from the ``records`` iterator
+    propagate unchanged. On any failure nothing is left at ``out`` (nor the
+    temporary directory).
     """
     out = Path(out)
     if segment_size < 1:
@@ -159,48 +254,50 @@ def seal(
     if keyring is not None:
         require_signing_key_valid(keyring, key, time, purpose_for_record_type(record_type))
     _check_out(out)
-    parent = out.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sealing", dir=parent))
+        out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
-    segment: _OpenSegment | None = None
+    with DirectoryLock(out) as lock:
+        sweep_staging(lock, STAGING_SUFFIX)
+        _check_out(out)
+        return _seal_locked(records, out=out, key=key, origin=origin, record_type=record_type,
+                            segment_size=segment_size, time=time, source=source, keep_index=keep_index)
+
+
+def _seal_locked(records: Iterable[bytes], *, out: Path, key: SigningKey, origin: str, record_type: str,
+                 segment_size: int, time: datetime, source: str | Path | None, keep_index: bool) -> SealResult:
+    tmp = make_staging(out, STAGING_SUFFIX)
+    index: IdIndex | None = None
     try:
-        os.chmod(tmp, 0o755)  # noqa: S103 - a sealed log is public, tamper-evident data
-        (tmp / SEGMENTS_DIR).mkdir()
-        (tmp / CHECKPOINTS_DIR).mkdir()
-        total = TreeBuilder()
-        previous: str | None = None
-        segments = 0
-        for number, record in enumerate(records, start=1):
-            _check_record(number, record)
-            if segment is None:
-                if segments >= MAX_SEGMENTS:
-                    raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
-                segment = _OpenSegment(tmp, segments, total.size)
-            segment.add(record)
-            if segment.count == segment_size:
-                previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
-                segments += 1
-                segment = None
-        if segment is not None:
-            previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
-            segments += 1
-            segment = None
-        if segments == 0:
+        with _writing(tmp):
+            (tmp / SEGMENTS_DIR).mkdir()
+            (tmp / CHECKPOINTS_DIR).mkdir()
+        index = IdIndex(tmp / INDEX_FILE if keep_index else None)
+        index.begin()
+        sealing = _Sealing(tmp, key, origin, record_type, segment_size, time, index)
+        total = sealing.write(records)
+        if total.size == 0:
             raise InputError("no records to seal", path=out)
+        duplicate = _duplicate_error(index, source)
+        if duplicate is not None:
+            raise duplicate
+        root = total.root().hex()
+        index.commit(total.size, root)
+        index.close()
         fsync_dir(tmp / SEGMENTS_DIR)
         fsync_dir(tmp / CHECKPOINTS_DIR)
+        unmark_staging(tmp)
         try:
             os.replace(tmp, out)
         except OSError as exc:
             raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
-        fsync_dir(parent)
-        return SealResult(tree_size=total.size, root=total.root().hex(), segments=segments, out=out)
+        fsync_dir(out.parent)
+        segments = (total.size + segment_size - 1) // segment_size
+        return SealResult(tree_size=total.size, root=root, segments=segments, out=out)
     except BaseException:
-        if segment is not None:
-            segment.abort()
+        if index is not None:
+            index.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
@@ -261,7 +358,8 @@ def _finish(
         jsonl_sha256=segment.jsonl_sha.hexdigest(), leaves_sha256=segment.leaves_sha.hexdigest(),
         total=total, previous=previous, key=key, origin=origin, record_type=record_type, time=time,
     )
-    with (root / checkpoint_name(segment.index)).open("xb") as fh:
+    path = root / checkpoint_name(segment.index)
+    with _writing(path), path.open("xb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
