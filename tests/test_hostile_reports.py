@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 from audit.cli.app import main
-from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, SignatureError
+from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, LockedError, SignatureError
+from audit.locking import DirectoryLock
 from audit.pipeline import replay
 from audit.policy import load_policy
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, abandoned_staging, report_staging, write_report_dir
@@ -300,10 +301,20 @@ def test_running_runs_staging_directory_is_never_removed(tmp_path: Path) -> None
         assert abandoned_staging(out) == []  # this process is alive
         (mine / FINDINGS_FILE).write_text("")
         (mine / REPORT_FILE).write_text('{"run": 1}')
-        with report_staging(out) as other:  # a second run on the same output leaves the first alone
-            assert mine.is_dir()
-            (other / REPORT_FILE).write_text('{"run": 2}')
+        with pytest.raises(LockedError), report_staging(out):  # a second run on the same output is refused
+            pytest.fail("a second run entered a locked report directory")
         assert mine.is_dir()
     assert orjson.loads((out / REPORT_FILE).read_bytes()) == {"run": 1}
     assert not abandoned_staging(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_two_runs_on_one_report_directory_the_second_fails_locked(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with DirectoryLock(out), pytest.raises(LockedError) as caught, report_staging(out):
+        pytest.fail("a second run entered a locked report directory")
+    assert caught.value.exit_code == EXIT_INPUT
+    assert f"{out} is locked by PID {os.getpid()}" in str(caught.value)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left behind
+    write_report_dir(out, {FINDINGS_FILE: b""})  # free again once the holder is gone
+    assert (out / FINDINGS_FILE).is_file()

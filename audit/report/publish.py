@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from audit.errors import InputError
 from audit.fsio import atomic_write
+from audit.locking import DirectoryLock
 from audit.report.statement import RESIDENCY_SUBJECT
 
 REPORT_FILE = "report.intoto.json"
@@ -64,18 +65,21 @@ def report_staging(outdir: Path) -> Iterator[Path]:
     (a previous run); anything else there is refused, never overwritten. If the
     body raises, the staging directory is removed and ``outdir`` is untouched. The
     check runs before the body and again just before publishing (a replay can take
-    hours). Staging directories that killed runs left beside ``outdir`` are removed
-    first (:func:`remove_abandoned_staging`).
+    hours). The whole run holds ``outdir``'s lock (:class:`~audit.locking.DirectoryLock`):
+    a second run on the same output fails at once with :class:`~audit.errors.LockedError`.
+    Staging directories that killed runs left beside ``outdir`` are removed first
+    (:func:`remove_abandoned_staging`).
     """
-    _refuse_foreign(outdir)
-    remove_abandoned_staging(outdir)
-    staging = guard_write(lambda: _make_staging(outdir), outdir)
-    try:
-        yield staging
-        guard_write(lambda: _publish(staging, outdir), outdir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with DirectoryLock(outdir):
+        _refuse_foreign(outdir)
+        remove_abandoned_staging(outdir)
+        staging = guard_write(lambda: _make_staging(outdir), outdir)
+        try:
+            yield staging
+            guard_write(lambda: _publish(staging, outdir), outdir)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
 
 
 def _refuse_foreign(outdir: Path) -> None:
