@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from audit.errors import InputError
+from audit.reading import iter_lines, open_regular, read_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,21 +64,48 @@ def open_input(path: str | Path) -> Path:
 
 
 def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[tuple[int, M]]:
-    """Stream ``(line number, record)`` from a JSON Lines file; blank lines are errors."""
-    p = open_input(path)
-    with p.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+    """Stream ``(line number, record)`` from a JSON Lines file; blank lines are errors.
+
+    Read through the bounded reader: a regular file, each line within the line cap.
+    """
+    p = Path(path)
+    with open_regular(p) as fh:
+        for number, raw in iter_lines(fh, path=p):
             if not raw.strip():
                 raise InputError("empty line", path=p, line=number)
             yield number, validate(model, parse_json_line(raw, path=p, line=number), path=p, line=number)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: ``*ref`` can expand a small file into gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
+        return super().compose_node(parent, index)
+
+
+def yaml_value(text: str) -> Any:
+    """Parse YAML text: safe types only, no aliases (:class:`yaml.YAMLError` on failure)."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_node(text: str) -> Any:
+    """Compose YAML text into nodes (for line numbers), with the same rules as :func:`yaml_value`."""
+    return yaml.compose(text, Loader=_NoAliasLoader)
+
+
+MAX_YAML_BYTES = 16 * 1024 * 1024
+"""A YAML input (pack, catalogue, inventory, tests) is at most this large."""
+
+
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file safely (no arbitrary object construction)."""
-    p = open_input(path)
+    """Parse a YAML file safely: bounded size, safe types only, no aliases."""
+    p = Path(path)
+    text = read_text(p, max_bytes=MAX_YAML_BYTES)
     try:
-        with p.open("rb") as fh:
-            return yaml.safe_load(fh)
+        return yaml_value(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise InputError(f"malformed YAML: {exc.problem}", path=p, line=line) from None

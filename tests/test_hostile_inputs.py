@@ -52,3 +52,25 @@ def test_gzip_digest_full_of_spaces_is_refused_at_its_cap(tmp_path: Path, monkey
     with pytest.raises(InputError) as caught:
         validate_digests(sorted(logs.iterdir()), digests, CT / "public-keys.json")
     assert caught.value.path == str(victim) and "limit" in caught.value.reason
+
+
+def test_billion_laughs_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    from audit.records import load_yaml
+
+    rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+    bomb = tmp_path / "catalog.yaml"
+    bomb.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError) as caught:
+        load_yaml(bomb)
+    assert caught.value.line == 2 and "aliases" in caught.value.reason
+
+
+def test_fifo_in_place_of_an_events_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    from audit.models import AccessEvent
+    from audit.records import iter_jsonl
+
+    fifo = tmp_path / "events.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is a FIFO, not a regular file"):
+        list(iter_jsonl(fifo, AccessEvent))

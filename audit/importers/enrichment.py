@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audit.errors import InputError
 from audit.models import Actor, ActorKind, NonEmpty, Provider, Resource, StoreKind, country_or_region
-from audit.records import describe_validation_error, open_input
+from audit.reading import read_text
+from audit.records import MAX_YAML_BYTES, describe_validation_error, open_input, yaml_node, yaml_value
 
 UNCATALOGUED = "uncatalogued"
 UNCLASSIFIED = "unclassified"
@@ -202,9 +203,9 @@ def load_catalogue(path: Path) -> Catalogue:
     """Load a data catalogue: YAML ``resources:`` list of :class:`CatalogueEntry`."""
     path = open_input(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        text = read_text(path, max_bytes=MAX_YAML_BYTES)
+        doc = yaml_value(text)
+        node = yaml_node(text)
     except UnicodeDecodeError:
         raise InputError("not UTF-8", path=path) from None
     except yaml.MarkedYAMLError as exc:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import InputError
 from audit.models import NonEmpty, Provider
-from audit.records import describe_validation_error, open_input
+from audit.reading import read_text
+from audit.records import MAX_YAML_BYTES, describe_validation_error, open_input, yaml_node, yaml_value
 from audit.report.residency import ScanScope
 from audit.residency.models import Classification, CopyKind, DataStore, ResidencySettings, StoreCopy
 from audit.residency.places import classify
@@ -95,10 +96,10 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
 def load_model_file(path: Path, model: type[M]) -> M:
     """Parse a YAML (or JSON) file and validate it as ``model``; errors name file and line."""
     p = open_input(path)
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, max_bytes=MAX_YAML_BYTES)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        value = yaml.safe_load(text)
+        node = yaml_node(text)
+        value = yaml_value(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise InputError(f"malformed YAML: {exc.problem}", path=p, line=line) from None
