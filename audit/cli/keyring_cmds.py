@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from audit.cli.console import log, out, purposes, show
+from audit.cli.console import err, log, out, purposes, show
 from audit.errors import EXIT_CLEAN, InputError
 from audit.records import open_input
 from audit.report.formats.choice import OutputFormat
@@ -24,7 +24,9 @@ from audit.signing.keys import (
     Keyring,
     add_key,
     entry_for_public_key,
+    keyring_key_ids,
     load_keyring,
+    migrate_keyring,
     resolve_key_id,
     revoke_key,
     write_keyring,
@@ -96,6 +98,55 @@ def keyring_revoke(
     out.print(f"revoked key {full} in {ring} at {iso_utc(entry.revoked_at)}; checkpoints and reports it signed "
               f"no longer verify", markup=False)
     return EXIT_CLEAN
+
+
+@keyring_app.command("migrate")
+def keyring_migrate(
+    ring: RingArgument,
+    purpose: Annotated[
+        list[str],
+        typer.Option(help="KEY_ID=PURPOSE[,PURPOSE...]: what that key may sign (repeatable; id prefix of 8+)."),
+    ] = [],  # noqa: B006 - typer reads the default; it is never mutated
+) -> int:
+    """Write out every key's purposes: a key that named none gets all of them (as it was trusted), loudly.
+
+    Older keyrings trusted a key without ``purposes`` for everything; this makes
+    that visible and lets you narrow it (``--purpose ID=log``).
+    """
+    assign = _assignments(ring, purpose)
+    updated, migrated = migrate_keyring(ring, assign)
+    write_keyring(ring, updated)
+    for key_id in migrated:
+        entry = updated.get(key_id)
+        assert entry is not None
+        widened = key_id not in assign
+        err.print(
+            (f"WARNING: key {key_id} ({entry.label or 'no label'}) was trusted for every purpose; it now says so: "
+             f"{', '.join(entry.purposes)}. Narrow it: keyring migrate {ring} --purpose {key_id[:16]}=log")
+            if widened
+            else f"key {key_id} now may sign: {', '.join(entry.purposes)}",
+            markup=False,
+        )
+    out.print(f"{ring}: {len(migrated)} key(s) migrated, {len(updated.keys) - len(migrated)} unchanged", markup=False)
+    return EXIT_CLEAN
+
+
+def _assignments(ring: Path, values: list[str]) -> dict[str, tuple[KeyPurpose, ...]]:
+    """``KEY_ID=log,report`` options as full key ids (prefixes resolved against the raw keyring)."""
+    assign: dict[str, tuple[KeyPurpose, ...]] = {}
+    ids = keyring_key_ids(ring)
+    for value in values:
+        prefix, sep, names = value.partition("=")
+        if not sep or not names:
+            raise InputError(f"--purpose {value!r}: expected KEY_ID=PURPOSE[,PURPOSE...]")
+        matches = [key_id for key_id in ids if key_id.startswith(prefix.lower())] if len(prefix) >= 8 else []
+        if len(matches) != 1:
+            raise InputError(f"--purpose {value!r}: {prefix!r} names {len(matches)} keys of {ring} (give 8+ digits)")
+        try:
+            assign[matches[0]] = tuple(dict.fromkeys(KeyPurpose(n.strip()) for n in names.split(",")))
+        except ValueError:
+            raise InputError(f"--purpose {value!r}: purposes are log, approvals, report") from None
+    return assign
 
 
 @keyring_app.command("list")

@@ -28,11 +28,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -46,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraint
 from audit.errors import InputError, KeyMaterialError, SignatureError
 from audit.fsio import atomic_write
 from audit.models import RecordType, UtcDatetime
-from audit.reading import open_regular
+from audit.reading import open_regular, read_bytes
 from audit.records import describe_validation_error, open_input, validate
 from audit.signing.pkcs8 import KDF_ITERATIONS, encrypted_pkcs8_pem, pbkdf2_iterations
 
@@ -58,6 +59,7 @@ KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 _SEED_LEN = 32
 _MIN_KEY_ID_PREFIX = 8
+_MAX_KEYRING_BYTES = 16 * 1024 * 1024
 
 
 def key_id_for(public_key: Ed25519PublicKey) -> str:
@@ -266,8 +268,9 @@ class KeyringEntry(BaseModel):
     not_before: UtcDatetime | None = None
     not_after: UtcDatetime | None = None
     revoked_at: UtcDatetime | None = None
-    #: Omitted in keyrings written before purposes existed: such a key is trusted for
-    #: every purpose. ``keygen``/``keyring add`` always write explicit purposes.
+    #: What the key may sign. A keyring *file* must name them for every key
+    #: (:func:`load_keyring` refuses one that does not; ``keyring migrate`` writes
+    #: them out); code that builds entries gets every purpose unless it says otherwise.
     purposes: tuple[KeyPurpose, ...] = Field(default=ALL_PURPOSES, min_length=1)
 
     _key: Ed25519PublicKey | None = PrivateAttr(default=None)
@@ -444,20 +447,74 @@ def revoke_key(keyring: Keyring, key_id: str, at: datetime) -> Keyring:
     return Keyring(keys=tuple(revoked if e.key_id == key_id else e for e in keyring.keys))
 
 
-def load_keyring(path: Path) -> Keyring:
-    """Read and validate a keyring JSON file (``{"keys": [...]}``); InputError naming the path."""
+def _keyring_document(path: Path) -> tuple[Path, dict[str, Any]]:
     p = open_input(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=p) from None
+    raw = read_bytes(p, max_bytes=_MAX_KEYRING_BYTES)
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}", path=p) from None
     if not isinstance(value, dict):
         raise InputError("keyring is not a JSON object", path=p)
-    return validate(Keyring, value, path=p, line=None)
+    return p, value
+
+
+def _without_purposes(value: dict[str, Any]) -> list[str]:
+    keys = value.get("keys")
+    entries = keys if isinstance(keys, list) else []
+    return [str(e.get("key_id", f"#{n}")) for n, e in enumerate(entries, 1)
+            if isinstance(e, dict) and "purposes" not in e]
+
+
+def load_keyring(path: Path) -> Keyring:
+    """Read and validate a keyring JSON file (``{"keys": [...]}``); InputError naming the path.
+
+    An entry without ``purposes`` (a keyring from before purposes existed, whose keys
+    were silently trusted for everything) is refused with the command that fixes it.
+    """
+    p, value = _keyring_document(path)
+    keyring = validate(Keyring, value, path=p, line=None)
+    legacy = _without_purposes(value)
+    if legacy:
+        raise InputError(
+            f"key {legacy[0][:16]}… names no purposes (older keyrings trusted such keys for every purpose)",
+            path=p,
+            hint=f"run `residency-audit keyring migrate {p}` to write them out, then narrow them",
+        )
+    return keyring
+
+
+def keyring_key_ids(path: Path) -> list[str]:
+    """The key ids a keyring file lists, read without validating its entries (for ``keyring migrate``)."""
+    _, value = _keyring_document(path)
+    keys = value.get("keys")
+    return [str(e["key_id"]) for e in keys if isinstance(e, dict) and "key_id" in e] if isinstance(keys, list) else []
+
+
+def migrate_keyring(path: Path, assign: Mapping[str, tuple[KeyPurpose, ...]]) -> tuple[Keyring, list[str]]:
+    """The keyring with every entry's purposes written out, and the ids of the entries that gained them.
+
+    An entry without ``purposes`` gets ``assign[key_id]`` if given, else every
+    purpose — what older versions silently trusted it for, now visible. Entries
+    that name purposes keep them unless ``assign`` names them too.
+    """
+    p, value = _keyring_document(path)
+    keys = value.get("keys")
+    if not isinstance(keys, list):
+        return validate(Keyring, value, path=p, line=None), []
+    migrated: list[str] = []
+    entries: list[Any] = []
+    for entry in keys:
+        if isinstance(entry, dict):
+            key_id = str(entry.get("key_id"))
+            if key_id in assign or "purposes" not in entry:
+                entry = {**entry, "purposes": [str(v) for v in assign.get(key_id, ALL_PURPOSES)]}
+                migrated.append(key_id)
+        entries.append(entry)
+    unknown = sorted(set(assign) - {str(e.get("key_id")) for e in keys if isinstance(e, dict)})
+    if unknown:
+        raise InputError(f"no key {unknown[0]} in the keyring", path=p)
+    return validate(Keyring, {**value, "keys": entries}, path=p, line=None), migrated
 
 
 def write_keyring(path: Path, keyring: Keyring) -> None:
