@@ -49,6 +49,9 @@ REQUIRED = {
     "rollback": ["rollback"],
     "equivocation": ["equivocation_trusted", "equivocation_in_directory"],
     "corrupted / undecodable file": ["undecodable_segment", "undecodable_checkpoint"],
+    "non-canonical record (duplicate key) sealed with matching hashes": ["duplicate_key_record"],
+    "checkpoint time went backwards": ["backdated_checkpoint"],
+    "checkpoint dated in the future": ["future_checkpoint"],
 }
 
 
@@ -118,6 +121,12 @@ def test_line_level_cases_name_segment_and_line() -> None:
     assert problems("reordered_events") == [("events-reordered", "segments/00000001.jsonl", 1)]
     assert problems("appended_record") == [("event-inserted", "segments/00000002.jsonl", 4)]
     assert problems("trailing_bytes") == [("trailing-data", "segments/00000002.jsonl", 4)]
+
+
+def test_producer_chosen_bytes_and_times_name_segment_and_line() -> None:
+    assert problems("duplicate_key_record") == [("non-canonical-record", "segments/00000001.jsonl", 2)]
+    assert problems("backdated_checkpoint") == [("time-went-backwards", "segments/00000002.jsonl", None)]
+    assert problems("future_checkpoint") == [("checkpoint-in-future", "segments/00000002.jsonl", None)]
 
 
 def test_consecutive_deleted_checkpoints_are_counted_exactly() -> None:

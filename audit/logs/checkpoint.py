@@ -6,6 +6,11 @@ payload), the payload type, the names of segment, leaves, checkpoint and
 temporary files, and the append journal (:class:`AppendJournal`) that marks an
 append in progress.
 
+It also fixes the size limits a verifier holds the files to
+(:data:`MAX_CHECKPOINT_BYTES`, :data:`MAX_JOURNAL_BYTES`, :func:`max_segment_bytes`,
+:func:`leaves_bytes`) and the clock skew allowed to checkpoint times
+(:data:`CLOCK_SKEW`).
+
 What it does not do: no signing, no file I/O, no verification — see
 :mod:`audit.logs.writer` and :mod:`audit.logs.verify`. The format is specified
 for third parties in ``docs/log-format.md``.
@@ -14,13 +19,14 @@ for third parties in ``docs/log-format.md``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
 from audit.canonical import canonical_bytes
 from audit.models import UtcDatetime
+from audit.reading import DEFAULT_LIMITS, Limits
 
 LOG_FORMAT = "residency-audit/log/v1"
 CHECKPOINT_PAYLOAD_TYPE = "application/vnd.residency-audit.checkpoint+json"
@@ -38,6 +44,27 @@ PARTIAL_SUFFIX = ".partial"
 SEGMENT_FILE_RE = re.compile(r"^([0-9]{8})\.(jsonl|leaves)$")
 CHECKPOINT_FILE_RE = re.compile(r"^([0-9]{8})\.json$")
 PARTIAL_FILE_RE = re.compile(r"^\.([0-9]{8})\.(jsonl|leaves|json)\.partial$")
+
+MAX_CHECKPOINT_BYTES = 1024 * 1024
+"""A checkpoint file (one DSSE envelope, about 1 KiB with one signature) is at most this."""
+MAX_JOURNAL_BYTES = 64 * 1024
+"""An append journal is at most this."""
+LEAF_BYTES = 32
+"""Bytes per leaf hash in a ``.leaves`` sidecar (SHA-256)."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future (by the verifier's clock) a checkpoint's ``time`` may lie."""
+
+
+def leaves_bytes(count: int) -> int:
+    """The exact size of the ``.leaves`` sidecar of a segment of ``count`` records."""
+    return count * LEAF_BYTES
+
+
+def max_segment_bytes(count: int, limits: Limits = DEFAULT_LIMITS) -> int:
+    """The largest ``.jsonl`` a segment of ``count`` records may be: each record at most the
+    line cap plus its newline, and the whole file at most the whole-file cap (it is read at once)."""
+    return min(count * (limits.max_line_bytes + 1), limits.max_whole_file_bytes)
+
 
 Hex256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """Lowercase hex of a 32-byte SHA-256 digest."""

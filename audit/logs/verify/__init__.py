@@ -53,10 +53,15 @@ The rules :class:`LogVerifier` follows:
   nothing. The report lists the problems sorted by segment and line (problems
   about the whole log last).
 * The checks do no I/O except reading the log's files through the state object
-  (:meth:`LogState.read_bytes`, :meth:`LogState.is_file`,
+  (:meth:`LogState.read_bytes`, :meth:`LogState.check_file`,
   :meth:`SegmentContext.read`): the checkpoint and segment files of their index,
   the segment that moved content came from, stray checkpoints. They never list,
-  write or print.
+  write or print. Every read goes through :mod:`audit.reading`: regular files only
+  (a FIFO is reported, never waited on), no symlink followed, and a cap the
+  checkpoint implies (a larger file is reported from its size, never read).
+* What the producer chose is not taken on trust: checkpoint times must not
+  decrease nor lie in the future (key windows are judged at the checked time), and
+  every sealed record must be its RFC 8785 form even when its hashes verify.
 
 Completeness: deleting the last segments together with their checkpoints leaves
 a log that is internally consistent; only a pin (trusted checkpoint or expected
@@ -87,7 +92,7 @@ from audit.logs.verify.state import (
     VerifiedSegment,
     describe_problems,
 )
-from audit.logs.verify.verifier import LogVerifier, read_journal, segment_lines, verify_log
+from audit.logs.verify.verifier import LogVerifier, read_journal, read_segment_file, segment_lines, verify_log
 
 __all__ = [
     "FINAL_CHECKS",
@@ -106,6 +111,7 @@ __all__ = [
     "VerifiedSegment",
     "describe_problems",
     "read_journal",
+    "read_segment_file",
     "segment_lines",
     "verify_log",
 ]

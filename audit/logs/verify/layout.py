@@ -15,9 +15,15 @@ through the state object.
 from __future__ import annotations
 
 from audit.errors import InputError, IntegrityError
-from audit.logs.checkpoint import CHECKPOINTS_DIR, PARTIAL_FILE_RE, checkpoint_name, segment_name
+from audit.logs.checkpoint import (
+    CHECKPOINTS_DIR,
+    MAX_CHECKPOINT_BYTES,
+    PARTIAL_FILE_RE,
+    checkpoint_name,
+    segment_name,
+)
 from audit.logs.trusted import read_checkpoint
-from audit.logs.verify.state import LayoutCheck, LogState, span
+from audit.logs.verify.state import FileTooLarge, LayoutCheck, LogState, span
 
 
 def check_empty_log(log: LogState) -> None:
@@ -103,9 +109,9 @@ def collect_stray_checkpoints(log: LogState) -> None:
         if not name.startswith(f"{CHECKPOINTS_DIR}/"):
             continue
         try:
-            raw = log.read_bytes(name)
-            signed = read_checkpoint(raw, log.keyring, path=name)
-        except (OSError, InputError, IntegrityError):
+            raw = log.read_bytes(name, MAX_CHECKPOINT_BYTES)
+            signed = read_checkpoint(raw, log.keyring, path=name, now=log.now)
+        except (OSError, InputError, IntegrityError, FileTooLarge):
             continue
         log.other_files.remove(name)
         log.stray.append((name, signed.body))

@@ -6,12 +6,21 @@ signature, body, key status) and halt the segment if it is not authentic or
 names another position; the next ones compare it with the log so far (equivocation,
 record type, origin, chain, tree size); the last ones read the segment and its
 signed ``.leaves`` sidecar and check digests, lines (localised by
-:mod:`audit.logs.verify.localise`), the segment root and the cumulative root over
-all leaves so far.
+:mod:`audit.logs.verify.localise`), the segment root, the cumulative root over
+all leaves so far, and that every sealed record is its RFC 8785 canonical form
+(:mod:`audit.logs.verify.records`). Checkpoint times are checked against the
+previous checkpoint's and the verifier's clock before the key status is judged at
+them.
+
+Files are read through the state object with caps the checkpoint implies: a
+checkpoint at most :data:`~audit.logs.checkpoint.MAX_CHECKPOINT_BYTES`, a
+``.leaves`` sidecar exactly ``32 * count`` bytes, a ``.jsonl`` at most
+:func:`~audit.logs.checkpoint.max_segment_bytes` of ``count``. A larger file is
+reported from its size without being read.
 
 What it does not do: it reads only the files of this index (and, to recognise
 moved content, the segment it came from), always through the state object; it
-does not parse records beyond telling whether a changed line is a JSON object.
+does not validate records against a model.
 """
 
 from __future__ import annotations
@@ -22,17 +31,23 @@ import orjson
 from pydantic import ValidationError
 
 from audit.canonical import is_canonical
-from audit.errors import IntegrityError
+from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import (
     CHECKPOINT_PAYLOAD_TYPE,
+    CLOCK_SKEW,
+    MAX_CHECKPOINT_BYTES,
     checkpoint_name,
+    format_time,
+    leaves_bytes,
     leaves_name,
+    max_segment_bytes,
     parse_checkpoint_payload,
     segment_name,
 )
 from audit.logs.merkle import HASH_LEN, leaf_hashes, tree_levels
 from audit.logs.verify.localise import lines_text, localise
-from audit.logs.verify.state import SegmentCheck, SegmentContext
+from audit.logs.verify.records import describe_line, non_canonical_lines
+from audit.logs.verify.state import MAX_LINE_PROBLEMS, FileTooLarge, SegmentCheck, SegmentContext, refusal
 from audit.records import describe_validation_error
 from audit.signing.dsse import envelope_bytes, parse_envelope, verify_envelope
 from audit.signing.keys import KeyStatus, purpose_for_record_type
@@ -40,7 +55,7 @@ from audit.signing.keys import KeyStatus, purpose_for_record_type
 
 def check_checkpoint_envelope(ctx: SegmentContext) -> None:
     """``undecodable-file`` / ``malformed-checkpoint``: not JSON; unreadable, not a DSSE envelope, not canonical."""
-    raw = ctx.read(ctx.checkpoint_file, "malformed-checkpoint")
+    raw = ctx.read(ctx.checkpoint_file, "malformed-checkpoint", MAX_CHECKPOINT_BYTES)
     ctx.checkpoint_raw = raw
     if raw is None:
         if not ctx.problems:  # listed by the layout scan but gone when read
@@ -107,6 +122,35 @@ def check_checkpoint_body(ctx: SegmentContext) -> None:
         ctx.problem(
             "malformed-checkpoint", f"{ctx.checkpoint_file}: body names key {body.key_id} but is signed by {signer}"
         )
+
+
+def check_checkpoint_time(ctx: SegmentContext) -> None:
+    """``checkpoint-in-future`` / ``time-went-backwards``: the signer cannot choose the time freely.
+
+    A checkpoint's ``time`` may lie at most :data:`~audit.logs.checkpoint.CLOCK_SKEW`
+    beyond the verifier's clock, and not before the time of the previous checkpoint
+    whose signed body was read (along the chain; a checkpoint in the future is not
+    taken as the reference, so it is reported once). Key windows are then judged
+    at this time (:func:`check_key_status`).
+    """
+    body = ctx.body
+    assert body is not None
+    log = ctx.log
+    if body.time > log.now + CLOCK_SKEW:
+        ctx.problem(
+            "checkpoint-in-future",
+            f"{ctx.checkpoint_file} is dated {format_time(body.time)}, later than the verifier's clock "
+            f"{format_time(log.now.replace(microsecond=0))} plus {int(CLOCK_SKEW.total_seconds() // 60)} minutes",
+        )
+        return
+    last = log.last_time
+    if last is not None and body.time < last[1]:
+        ctx.problem(
+            "time-went-backwards",
+            f"{ctx.checkpoint_file} is dated {format_time(body.time)}, before {last[0]} "
+            f"({format_time(last[1])}): checkpoint times must not decrease",
+        )
+    log.last_time = (ctx.checkpoint_file, body.time)
 
 
 _STATUS_CODES = {
@@ -246,24 +290,58 @@ def check_tree_size(ctx: SegmentContext) -> None:
         ctx.log.builder = None
 
 
+def _read_leaves(ctx: SegmentContext, leaves: str, count: int) -> bytes | None:
+    """The sidecar's bytes; a sidecar larger than ``32 * count`` is ``leaves-file-tampered``, unread."""
+    try:
+        return ctx.log.read_bytes(leaves, leaves_bytes(count))
+    except FileNotFoundError:
+        return None
+    except FileTooLarge as exc:
+        ctx.problem(
+            "leaves-file-tampered",
+            f"leaves file {leaves} is {exc.size} bytes, its checkpoint's {count} leaves are {exc.limit} (not read)",
+        )
+    except (InputError, OSError) as exc:
+        ctx.problem("malformed-segment", f"{leaves} {refusal(exc)}")
+    return None
+
+
+def _check_deferred_segment(ctx: SegmentContext, cap: int) -> bool:
+    """Whether the segment file is there and readable within ``cap`` (deferred content: not read)."""
+    try:
+        ctx.log.check_file(ctx.name, cap)
+    except FileNotFoundError:
+        ctx.problem("segment-missing", f"segment file {ctx.name} is missing")
+        return False
+    except (InputError, FileTooLarge, OSError) as exc:
+        ctx.problem("malformed-segment", f"{ctx.name} {refusal(exc)}")
+        return False
+    return True
+
+
 def check_segment_files(ctx: SegmentContext) -> None:
     """``segment-missing`` / ``malformed-segment``: read the segment and its leaves file.
 
-    With deferred content the segment file is only looked for, not read.
+    Each is read only if it is a regular file (not a symlink, FIFO, device...) no larger
+    than the checkpoint allows; otherwise it is reported from its type or size, unread.
+    With deferred content the segment file is only opened and closed, not read.
     """
+    body = ctx.body
+    assert body is not None
+    count = body.segment.count
     leaves = leaves_name(ctx.index)
-    ctx.leaves_raw = ctx.read(leaves, "malformed-segment")
+    ctx.leaves_raw = _read_leaves(ctx, leaves, count)
     if ctx.log.defer_content:
-        if not ctx.log.is_file(ctx.name):
-            ctx.problem("segment-missing", f"segment file {ctx.name} is missing")
-        elif ctx.leaves_raw is None and not ctx.problems_about("malformed-segment"):
+        if not _check_deferred_segment(ctx, max_segment_bytes(count)):
+            return
+        if ctx.leaves_raw is None and not ctx.problems_about("malformed-segment", "leaves-file-tampered"):
             ctx.problem("leaves-file-tampered", f"leaves file {leaves} is missing")
         return
-    ctx.jsonl_raw = ctx.read(ctx.name, "malformed-segment")
+    ctx.jsonl_raw = ctx.read(ctx.name, "malformed-segment", max_segment_bytes(count))
     if ctx.jsonl_raw is None and not ctx.problems_about("malformed-segment"):
         also = "" if ctx.leaves_raw is not None else f" (and {leaves})"
         ctx.problem("segment-missing", f"segment file {ctx.name}{also} is missing")
-    elif ctx.leaves_raw is None and not ctx.problems_about("malformed-segment"):
+    elif ctx.leaves_raw is None and not ctx.problems_about("malformed-segment", "leaves-file-tampered"):
         ctx.problem("leaves-file-tampered", f"leaves file {leaves} is missing")
 
 
@@ -320,8 +398,8 @@ def check_segment_identity(ctx: SegmentContext) -> None:
         return
     other_name = segment_name(other)
     try:
-        in_place = hashlib.sha256(ctx.log.read_bytes(other_name)).hexdigest() == digest
-    except OSError:
+        in_place = hashlib.sha256(ctx.log.read_bytes(other_name, len(raw))).hexdigest() == digest
+    except (OSError, InputError, FileTooLarge):
         in_place = False
     ctx.identified = True
     if in_place:
@@ -425,6 +503,34 @@ def check_segment_digest(ctx: SegmentContext) -> None:
     ctx.trusted_levels = levels
 
 
+def check_records_canonical(ctx: SegmentContext) -> None:
+    """``non-canonical-record``: a sealed record line that is not exactly its RFC 8785 form.
+
+    Checked on a segment file that is the sealed one (its signed digest matches),
+    so the hashes verify: the producer sealed bytes that readers may decode
+    differently (a duplicate key: one takes the first value, another the last) or
+    that are not the canonical form the format requires. A changed file's lines
+    are reported as changed instead. At most :data:`MAX_LINE_PROBLEMS` lines are
+    listed, the rest counted.
+    """
+    body, lines = ctx.body, ctx.lines
+    assert body is not None
+    if lines is None or ctx.jsonl_sha256 != body.segment.sha256:
+        return
+    bad = non_canonical_lines(lines)
+    for number in bad[:MAX_LINE_PROBLEMS]:
+        ctx.problem(
+            "non-canonical-record",
+            f"line {number} of {ctx.name} is not its RFC 8785 canonical form: {describe_line(lines[number - 1])}",
+            number,
+        )
+    if len(bad) > MAX_LINE_PROBLEMS:
+        ctx.problem(
+            "non-canonical-record",
+            f"... and {len(bad) - MAX_LINE_PROBLEMS} more non-canonical line(s) in {ctx.name} not listed",
+        )
+
+
 def check_cumulative_root(ctx: SegmentContext) -> None:
     """``root-mismatch``: the signed root over all leaves so far must be recomputed exactly."""
     body = ctx.body
@@ -455,6 +561,7 @@ SEGMENT_CHECKS: list[SegmentCheck] = [
     check_checkpoint_envelope,
     check_checkpoint_signature,
     check_checkpoint_body,
+    check_checkpoint_time,
     check_key_status,
     check_segment_position,
     check_equivocation,
@@ -469,5 +576,6 @@ SEGMENT_CHECKS: list[SegmentCheck] = [
     check_segment_decodable,
     check_segment_lines,
     check_segment_digest,
+    check_records_canonical,
     check_cumulative_root,
 ]

@@ -7,7 +7,12 @@ run), :class:`Problem` and its catalogue :data:`PROBLEM_CODES`, and the outcome
 types :class:`VerifiedSegment`, :class:`Completeness` and
 :class:`VerificationReport`. The only I/O here is reading a file of the log
 directory on behalf of a check (:meth:`LogState.read_bytes`,
-:meth:`LogState.is_file`, :meth:`SegmentContext.read`).
+:meth:`LogState.check_file`, :meth:`SegmentContext.read`), always through
+:mod:`audit.reading`: regular files only (a FIFO, socket or device is refused
+without blocking), never a symlink (the last component is opened with
+``O_NOFOLLOW``; ``segments/`` and ``checkpoints/`` themselves are checked by the
+scan), and never more bytes than the caller's cap (a larger file is refused from
+its size, before anything is read).
 
 What it does not do: it runs no check and decides nothing (see
 :mod:`audit.logs.verify` for the order in which the checks run).
@@ -15,15 +20,20 @@ What it does not do: it runs no check and decides nothing (see
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
+from audit.errors import InputError
 from audit.logs.checkpoint import AppendJournal, CheckpointBody
 from audit.logs.merkle import TreeBuilder
 from audit.logs.trusted import SignedCheckpoint
+from audit.reading import open_regular
 from audit.signing.dsse import Envelope
 from audit.signing.keys import Keyring
 
@@ -61,12 +71,32 @@ PROBLEM_CODES = frozenset(
         "fork",
         "rollback",
         "tail-truncated",
+        "non-canonical-record",
+        "time-went-backwards",
+        "checkpoint-in-future",
     }
 )
 """Every :attr:`Problem.code` the verifier can report (catalogued in docs/log-format.md section 9)."""
 
 MAX_LINE_PROBLEMS = 100
 """At most this many line-level problems are listed per segment; the rest are summarised."""
+
+
+class FileTooLarge(Exception):
+    """A file of the log is larger than its cap; raised from its size, before it is read."""
+
+    def __init__(self, relative: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        self.reason = f"is {size} bytes, more than the {limit} allowed (not read)"
+        super().__init__(f"{relative} {self.reason}")
+
+
+def refusal(exc: InputError | FileTooLarge | OSError) -> str:
+    """Why a file of the log could not be read, for a problem message (no path: the caller names it)."""
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    return exc.reason
 
 
 @dataclass(frozen=True)
@@ -204,6 +234,10 @@ class LogState:
     """Codes of the problems that contradict a pin."""
     defer_content: bool = False
     """Leave the segment files to the consumer (:func:`~audit.logs.verify.segment_lines`)."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The verifier's clock: checkpoint times beyond it plus the allowed skew are in the future."""
+    last_time: tuple[str, datetime] | None = None
+    """(checkpoint file, time) of the last checkpoint whose signed body was read and not in the future."""
 
     def problem(self, code: str, message: str, segment: str | None = None, line: int | None = None) -> None:
         """Record a problem."""
@@ -215,13 +249,38 @@ class LogState:
         if code not in self.pin_failed:
             self.pin_failed.append(code)
 
-    def read_bytes(self, relative: str) -> bytes:
-        """Bytes of a file in the log directory (``relative`` to it); OSError as :meth:`Path.read_bytes`."""
-        return (self.logdir / relative).read_bytes()
+    def read_bytes(self, relative: str, max_bytes: int) -> bytes:
+        """Bytes of a regular file in the log directory (``relative`` to it), at most ``max_bytes``.
 
-    def is_file(self, relative: str) -> bool:
-        """Whether ``relative`` names a regular file in the log directory."""
-        return (self.logdir / relative).is_file()
+        FileNotFoundError if there is no such entry; :class:`InputError` if it is not a
+        regular file (FIFO, directory, device...) or is a symlink; :class:`FileTooLarge`
+        (from its size, nothing read) if it is larger than ``max_bytes``; OSError if a
+        read fails.
+        """
+        with self._open(relative, max_bytes) as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:  # grew since it was opened
+            raise FileTooLarge(relative, len(data), max_bytes)
+        return data
+
+    def check_file(self, relative: str, max_bytes: int) -> None:
+        """Raise as :meth:`read_bytes` would, without reading (for deferred content)."""
+        with self._open(relative, max_bytes):
+            pass
+
+    def _open(self, relative: str, max_bytes: int) -> BinaryIO:
+        path = self.logdir / relative
+        directory = relative.rpartition("/")[0]
+        if directory and os.path.islink(self.logdir / directory):
+            raise InputError(f"is inside {directory}/, a symlink (not followed)", path=relative)
+        if not os.path.lexists(path):
+            raise FileNotFoundError(relative)
+        fh = open_regular(path, follow_symlinks=False, max_bytes=sys.maxsize)
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            fh.close()
+            raise FileTooLarge(relative, size, max_bytes)
+        return fh
 
     @property
     def newest_size(self) -> int:
@@ -279,14 +338,15 @@ class SegmentContext:
         if self.line_problems <= MAX_LINE_PROBLEMS:
             self.problem(code, message, line)
 
-    def read(self, relative: str, code: str) -> bytes | None:
-        """Bytes of a file in the log dir; None if absent; unreadable -> problem ``code``."""
+    def read(self, relative: str, code: str, max_bytes: int) -> bytes | None:
+        """Bytes of a file in the log dir (see :meth:`LogState.read_bytes`); None if absent;
+        not a regular file, a symlink, larger than ``max_bytes`` or unreadable -> problem ``code``."""
         try:
-            return self.log.read_bytes(relative)
+            return self.log.read_bytes(relative, max_bytes)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            self.problem(code, f"cannot read {relative}: {exc.strerror or exc}")
+        except (InputError, FileTooLarge, OSError) as exc:
+            self.problem(code, f"{relative} {refusal(exc)}")
             return None
 
 

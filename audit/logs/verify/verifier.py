@@ -12,11 +12,16 @@ report; :func:`read_journal` reads the append journal (also for
 Deferred content (``defer_content=True``, for parallel replay): the verifier
 checks everything but the segment files themselves - checkpoints, chain, signed
 leaves, segment and cumulative roots, completeness - and yields segments without
-their lines. Whoever reads a segment file must check it with
-:func:`segment_lines` (digest, count, and leaf hashes equal to the signed ones) and
-report a mismatch with :meth:`LogVerifier.content_mismatch`. If anything is wrong,
+their lines. Whoever reads a segment file must read it with
+:func:`read_segment_file` (regular file, capped size) and check it with
+:func:`segment_lines` (digest, count, leaf hashes equal to the signed ones, and
+canonical records) and report a mismatch with :meth:`LogVerifier.content_mismatch`. If anything is wrong,
 :meth:`LogVerifier.report` re-verifies the whole log in full so the problems listed
 are exactly those of a normal verification; it never reports a flagged log as ok.
+
+Files: every file is read through :mod:`audit.reading` with a cap (see
+:meth:`LogState.read_bytes`); ``segments/`` and ``checkpoints/`` must be real
+directories, not symlinks (a symlink is an ``unexpected-file`` and is not listed).
 
 What it does not do: it holds no check of its own (the registries do), and the
 scan is its only I/O besides what the checks read through the state object.
@@ -25,8 +30,10 @@ scan is its only I/O besides what the checks read through the state object.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -36,12 +43,15 @@ from audit.logs.checkpoint import (
     CHECKPOINT_FILE_RE,
     CHECKPOINTS_DIR,
     JOURNAL_FILE,
+    MAX_CHECKPOINT_BYTES,
+    MAX_JOURNAL_BYTES,
     SEGMENT_FILE_RE,
     SEGMENTS_DIR,
     AppendJournal,
     CheckpointBody,
     SegmentInfo,
     checkpoint_name,
+    max_segment_bytes,
     parse_checkpoint_payload,
     segment_name,
 )
@@ -49,15 +59,18 @@ from audit.logs.merkle import leaf_hashes
 from audit.logs.trusted import SignedCheckpoint
 from audit.logs.verify.final import FINAL_CHECKS
 from audit.logs.verify.layout import LAYOUT_CHECKS
+from audit.logs.verify.records import non_canonical_lines
 from audit.logs.verify.segment import SEGMENT_CHECKS
 from audit.logs.verify.state import (
     MAX_LINE_PROBLEMS,
+    FileTooLarge,
     LogState,
     Problem,
     SegmentContext,
     VerificationReport,
     VerifiedSegment,
 )
+from audit.reading import read_bytes
 from audit.records import describe_validation_error
 from audit.signing.dsse import parse_envelope
 from audit.signing.keys import Keyring
@@ -75,14 +88,18 @@ def _claimed_body(raw: bytes) -> CheckpointBody | None:
 
 
 def read_journal(logdir: Path) -> AppendJournal | None:
-    """The append journal of ``logdir``, None if there is none; IntegrityError naming it if unreadable."""
+    """The append journal of ``logdir``, None if there is none; IntegrityError naming it if unreadable.
+
+    Unreadable includes not a regular file, a symlink and more than :data:`MAX_JOURNAL_BYTES`.
+    """
     path = Path(logdir) / JOURNAL_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        return AppendJournal.model_validate_json(path.read_bytes(), strict=True)
-    except OSError as exc:
-        raise IntegrityError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        raw = read_bytes(path, follow_symlinks=False, max_bytes=MAX_JOURNAL_BYTES)
+        return AppendJournal.model_validate_json(raw, strict=True)
+    except InputError as exc:
+        raise IntegrityError(exc.reason, path=path) from None
     except ValidationError as exc:
         raise IntegrityError(describe_validation_error(exc), path=path) from None
 
@@ -94,21 +111,30 @@ def _read_journal(log: LogState) -> None:
         log.journal_error = exc.reason
 
 
+def _listable(log: LogState, directory: Path) -> bool:
+    """Whether ``directory`` is a real directory to list; a symlink or non-directory is an odd entry."""
+    if directory.is_symlink():
+        log.other_files.append(f"{directory.name} (a symlink, not followed)")
+        return False
+    if directory.exists() and not directory.is_dir():
+        log.other_files.append(f"{directory.name} (not a directory)")
+        return False
+    return directory.is_dir()
+
+
 def _list_directories(log: LogState) -> None:
     """Fill the directory listing: checkpoint indexes, ``segments/`` entries, odd entries, ``end``."""
     checkpoints = log.logdir / CHECKPOINTS_DIR
     segments = log.logdir / SEGMENTS_DIR
-    for directory in (checkpoints, segments):
-        if directory.exists() and not directory.is_dir():
-            log.other_files.append(f"{directory.name} (not a directory)")
-    if checkpoints.is_dir():
+    list_checkpoints, list_segments = _listable(log, checkpoints), _listable(log, segments)
+    if list_checkpoints:
         for entry in sorted(checkpoints.iterdir()):
             match = CHECKPOINT_FILE_RE.match(entry.name)
             if match is None:
                 log.other_files.append(f"{CHECKPOINTS_DIR}/{entry.name}")
             else:
                 log.checkpoint_indexes.add(int(match.group(1)))
-    if segments.is_dir():
+    if list_segments:
         for entry in sorted(segments.iterdir()):
             match = SEGMENT_FILE_RE.match(entry.name)
             index = int(match.group(1)) if match is not None else None
@@ -120,9 +146,9 @@ def _read_checkpoint_digests(log: LogState) -> None:
     """The digest of every numbered checkpoint file, and the segment digest each one claims."""
     for index in sorted(log.checkpoint_indexes):
         try:
-            raw = log.read_bytes(checkpoint_name(index))
-        except OSError:
-            continue
+            raw = log.read_bytes(checkpoint_name(index), MAX_CHECKPOINT_BYTES)
+        except (OSError, InputError, FileTooLarge):
+            continue  # reported when the segment checks read it
         log.checkpoint_digests[index] = hashlib.sha256(raw).hexdigest()
         body = _claimed_body(raw)
         if body is not None:
@@ -183,7 +209,9 @@ class LogVerifier:
     checkpoint of this log seen earlier (:func:`audit.logs.trusted.load_checkpoint`),
     detects tail truncation, rollback and equivocation; ``expected_size``, the
     number of records the log is known to hold at least, detects tail truncation.
-    Without either the report's ``completeness`` is ``unproven``.
+    Without either the report's ``completeness`` is ``unproven``. ``now`` is the
+    verifier's clock (default: the current time): a checkpoint dated more than
+    :data:`~audit.logs.checkpoint.CLOCK_SKEW` after it is ``checkpoint-in-future``.
     """
 
     def __init__(
@@ -195,6 +223,7 @@ class LogVerifier:
         trusted_checkpoint: SignedCheckpoint | None = None,
         expected_size: int | None = None,
         defer_content: bool = False,
+        now: datetime | None = None,
     ):
         self.logdir = Path(logdir)
         if not self.logdir.exists():
@@ -210,6 +239,7 @@ class LogVerifier:
             trusted=trusted_checkpoint,
             expected_size=expected_size,
             defer_content=defer_content,
+            now=now or datetime.now(UTC),
         )
         self._record_type = record_type  # as given: the full re-verification starts from the same
         self._mismatched: list[str] = []
@@ -310,6 +340,7 @@ class LogVerifier:
                 record_type=self._record_type,
                 trusted_checkpoint=log.trusted,
                 expected_size=log.expected_size,
+                now=log.now,
             )
             if full.ok:  # the log changed since it was read: fail with what was seen then
                 changed = [
@@ -330,20 +361,35 @@ class LogVerifier:
 # --------------------------------------------------------------------------- helpers
 
 
+def read_segment_file(path: Path, seg: SegmentInfo) -> bytes | None:
+    """The bytes of a deferred segment file for :func:`segment_lines`, None if it cannot be the sealed one.
+
+    Read as the verifier reads it: a regular file, not a symlink, no larger than the
+    checkpoint allows (refused from its size).
+    """
+    try:
+        return read_bytes(path, follow_symlinks=False, max_bytes=max_segment_bytes(seg.count))
+    except InputError:
+        return None
+
+
 def segment_lines(raw: bytes, seg: SegmentInfo) -> list[bytes] | None:
     """The records of a segment file if it is exactly the sealed one, else None.
 
     What a deferred verification leaves to whoever reads the file: its SHA-256 and
-    record count must be the signed ones, nothing may follow the last newline, and
-    the records' leaf hashes must hash to the signed leaves digest (so they are the
-    leaves the verified roots were computed from).
+    record count must be the signed ones, nothing may follow the last newline, the
+    records' leaf hashes must hash to the signed leaves digest (so they are the
+    leaves the verified roots were computed from), and every record must be its
+    RFC 8785 canonical form (``non-canonical-record`` in a full verification).
     """
-    if hashlib.sha256(raw).hexdigest() != seg.sha256:
+    if len(raw) > max_segment_bytes(seg.count) or hashlib.sha256(raw).hexdigest() != seg.sha256:
         return None
     lines = raw.split(b"\n")
     if lines.pop() or len(lines) != seg.count:
         return None
     if hashlib.sha256(b"".join(leaf_hashes(lines))).hexdigest() != seg.leaves_sha256:
+        return None
+    if non_canonical_lines(lines):
         return None
     return lines
 
@@ -355,10 +401,20 @@ def verify_log(
     record_type: str | None = None,
     trusted_checkpoint: SignedCheckpoint | None = None,
     expected_size: int | None = None,
+    now: datetime | None = None,
 ) -> VerificationReport:
-    """Verify a whole log directory and return its report (segments are discarded)."""
+    """Verify a whole log directory and return its report (segments are discarded).
+
+    ``now`` is the verifier's clock (default: the current time), against which
+    checkpoint times must not lie in the future.
+    """
     verifier = LogVerifier(
-        logdir, keyring, record_type=record_type, trusted_checkpoint=trusted_checkpoint, expected_size=expected_size
+        logdir,
+        keyring,
+        record_type=record_type,
+        trusted_checkpoint=trusted_checkpoint,
+        expected_size=expected_size,
+        now=now,
     )
     for _ in verifier.segments():
         pass
