@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from audit.errors import IntegrityError
 from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import SegmentInfo
-from audit.logs.verify import LogVerifier, VerifiedSegment, segment_lines
+from audit.logs.verify import LogVerifier, VerifiedSegment, read_segment_file, segment_lines
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
 from audit.replay.engine import Partial, ReplayEngine
@@ -104,11 +104,8 @@ def _fast_replay(ctx: WorkerContext) -> FastReplay:
 
 def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
     """Check the segment file against its signed digests, then judge its events."""
-    try:
-        raw = job.raw if job.raw is not None else job.path.read_bytes()
-    except OSError:
-        raw = b""
-    lines = segment_lines(raw, job.info)
+    raw = job.raw if job.raw is not None else read_segment_file(job.path, job.info)  # bounded, never a FIFO
+    lines = segment_lines(raw, job.info) if raw is not None else None
     if lines is None:
         return SegmentResult([], None, 0)
     try:
@@ -213,11 +210,8 @@ def _collect(
 def _segment_job(logdir: Path, segment: VerifiedSegment, ship_bytes: bool) -> SegmentJob:
     """The job for one verified segment; with ``ship_bytes`` it carries the file's bytes."""
     raw = None
-    if ship_bytes:
-        try:
-            raw = (logdir / segment.name).read_bytes()
-        except OSError:
-            raw = b""  # fails the digest check, so the log is re-verified and reported
+    if ship_bytes:  # unreadable or oversized: empty bytes fail the digest check, so the log is re-verified
+        raw = read_segment_file(logdir / segment.name, segment.body.segment) or b""
     return SegmentJob(segment.name, logdir / segment.name, segment.body.segment, raw)
 
 
