@@ -29,7 +29,10 @@ from audit.importers.run import SOURCES, ImportStats, convert_files
 from audit.logs.trusted import read_checkpoint
 from audit.models import AccessEvent, Approval
 from audit.policy import load_pack
+from audit.policy.budget import Budget
+from audit.policy.lint import lint_paths
 from audit.records import iter_jsonl
+from audit.replay.rules import rule_commitments
 from audit.signing.keys import Keyring, load_keyring
 from tests.conftest import FIXTURES, KEYS, POLICIES
 
@@ -167,6 +170,32 @@ def test_fuzz_policy_files(tmp_path_factory: pytest.TempPathFactory, policy: str
     if which in (1, 2):
         (pack / "model.conf").write_text(model)
     _only_audit_errors(lambda: load_pack(pack))
+
+
+MATCHER_JUNK = st.sampled_from(
+    ["9**3999999", "r.sub.__class__", "[x for x in r.sub]", 'regexMatch(r.act, "(a+)+$")', "r.sub < 1", "g(r.sub)",
+     "keyMatch4(r.obj, p.obj)", 'globMatch(r.obj, "*a*a*a*a")', "lambda: 1", "eval(p.rule)", "(((((", "!r.sub"]
+)
+
+
+@settings(FUZZ, max_examples=max(10, EXAMPLES // 4))  # a whole lint per example: seconds with the domain
+@given(policy=damaged_lines(POLICY_LINES), model=damaged_lines(MODEL_LINES), which=st.integers(0, 3),
+       junk=MATCHER_JUNK)
+def test_fuzz_policy_lint(tmp_path_factory: pytest.TempPathFactory, policy: str, model: str, which: int,
+                          junk: str) -> None:
+    """``policy lint`` of a damaged pack (or matcher) ends in diagnostics or one AuditError, quickly."""
+    pack = tmp_path_factory.mktemp("lint") / "pack"
+    shutil.copytree(POLICIES, pack)
+    if which in (0, 2):
+        (pack / "policy.csv").write_text(policy)
+    if which in (1, 2):
+        (pack / "model.conf").write_text(model)
+    if which != 3:  # the domain analysis (seconds per run) only for the damaged matchers
+        (pack / "invariants.yaml").unlink()
+    else:
+        text = (pack / "model.conf").read_text()
+        (pack / "model.conf").write_text(text.replace("\nm = ", f"\nm = {junk} && ", 1))
+    _only_audit_errors(lambda: lint_paths([pack], rule_commitments(), budget=Budget(30)))
 
 
 def _vendor_base(source: str) -> dict[str, Any]:

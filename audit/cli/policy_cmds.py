@@ -3,7 +3,9 @@
 Every command takes ``--format`` (text, json, sarif; ``test`` also junit) and
 ``--output FILE`` (written atomically; without it the report goes to stdout).
 Exit codes: 0 clean, 1 findings (lint problems, failing cases or coverage, failing
-invariants, new access), 2 usage or input errors, 3 internal errors.
+invariants, new access), 2 usage or input errors (a symlinked pack file without
+``--allow-symlinks``, a matcher outside the allow-list, evaluation over its
+``--timeout`` or a domain over its size limit), 4 internal errors.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import typer
 
 from audit.cli.console import show
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
+from audit.policy.budget import DEFAULT_TIMEOUT, Budget
 from audit.policy.diagnostics import LEVEL_RANK, LevelChoice
 from audit.policy.diff import diff
+from audit.policy.files import symlinks_allowed
 from audit.policy.lint import lint_paths
 from audit.policy.prove import prove
 from audit.policy.testing import run_tests
@@ -28,6 +32,17 @@ policy_app = typer.Typer(help="Lint, test, prove and diff policy packs (for CI).
 
 
 FormatOption = Annotated[PolicyFormat, typer.Option("--format", help="Report format.")]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", min=0.1, help="Seconds policy evaluation may take; exit 2 when exceeded."),
+]
+SymlinksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-symlinks",
+        help="Follow symlinked pack files (never out of the pack directory). Off: symlinks are refused.",
+    ),
+]
 OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write a json/sarif/junit report to this file (atomically) instead of stdout."),
@@ -45,9 +60,12 @@ def policy_lint(
     fail_on: Annotated[
         LevelChoice, typer.Option(help="Lowest severity that fails the run (exit 1).")
     ] = LevelChoice.warning,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Report every problem in model and policy files with file, line, column, check id and severity."""
-    document = LintDocument(lint_paths(paths, rule_commitments()))
+    with symlinks_allowed(allow_symlinks):
+        document = LintDocument(lint_paths(paths, rule_commitments(), budget=Budget(timeout)))
     show(fmt.to_format().render(document), output, document.summary())
     threshold = LEVEL_RANK[fail_on.value]
     failing = [d for d in document.report.diagnostics if LEVEL_RANK[d.severity] >= threshold]
@@ -68,9 +86,13 @@ def policy_test(
     ] = 0.0,
     fmt: Annotated[TestFormat, typer.Option("--format", help="Report format.")] = TestFormat.text,
     output: OutputOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Run YAML test cases against the real enforcer; report failures and p-row coverage."""
-    document = TestDocument(run_tests(directory, cases or None), min_coverage, directory)
+    with symlinks_allowed(allow_symlinks):
+        report = run_tests(directory, cases or None, budget=Budget(timeout))
+    document = TestDocument(report, min_coverage, directory)
     show(fmt.to_format().render(document), output, document.summary())
     return EXIT_VIOLATIONS if document.report.failed or document.below_minimum else EXIT_CLEAN
 
@@ -86,9 +108,12 @@ def policy_prove(
     ] = None,
     fmt: FormatOption = PolicyFormat.text,
     output: OutputOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Check every invariant on every request of the declared domain; print counterexamples."""
-    document = ProveDocument(prove(directory, invariants))
+    with symlinks_allowed(allow_symlinks):
+        document = ProveDocument(prove(directory, invariants, budget=Budget(timeout)))
     show(fmt.to_format().render(document), output, document.summary())
     return EXIT_CLEAN if document.report.ok else EXIT_VIOLATIONS
 
@@ -106,8 +131,11 @@ def policy_diff(
     ] = False,
     fmt: FormatOption = PolicyFormat.text,
     output: OutputOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Requests whose decision changes between two versions; exit 1 on new access."""
-    document = DiffDocument(diff(old, new, repo), allow_new_access)
+    with symlinks_allowed(allow_symlinks):
+        document = DiffDocument(diff(old, new, repo, budget=Budget(timeout)), allow_new_access)
     show(fmt.to_format().render(document), output, document.summary())
     return EXIT_VIOLATIONS if document.report.new_access and not allow_new_access else EXIT_CLEAN

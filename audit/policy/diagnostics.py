@@ -10,6 +10,7 @@ modules that import it, rendering is :mod:`audit.report.sarif` and the CLI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -38,9 +39,43 @@ class Check:
     help: str
 
 
+MAX_QUOTE = 200
+"""A value quoted in a message is cut to this many characters."""
+MAX_MESSAGE = 600
+"""A whole message is cut to this many characters."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
+
+
+def clean(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` on one line: control and bidi characters escaped, cut to ``limit`` characters."""
+    escaped = _CONTROL.sub(_escape, text)
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "\u2026"
+
+
+def quote(value: str, limit: int = MAX_QUOTE) -> str:
+    """A value from a policy file for a message: its first line, cut, escaped and in quotes."""
+    first, _, rest = value.partition("\n")
+    cut = len(first) > limit or bool(rest)
+    shown = repr(first[:limit])
+    return f"{shown}\u2026" if cut else shown
+
+
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem found, where it is, and which check found it."""
+    """One problem found, where it is, and which check found it.
+
+    The message is kept to one line of at most :data:`MAX_MESSAGE` characters with
+    control characters escaped, whoever built it: every renderer (text, JSON, SARIF,
+    JUnit) shows it as it is.
+    """
 
     check: str
     severity: Level
@@ -48,6 +83,9 @@ class Diagnostic:
     file: str | None = None
     line: int | None = None
     column: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", clean(self.message))
 
     def where(self) -> str:
         """``file:line:column`` (as much of it as is known), or ``-``."""
@@ -90,7 +128,11 @@ CHECKS: dict[str, Check] = _checks(
           "Replace eval() with explicit comparisons; policy rows are data, not code."),
     Check("matcher-time-match", "warning", "timeMatch compares with the wall clock",
           "Pass the event time as a request field and compare it; replay must not depend on now()."),
-    Check("regex-invalid", "error", "regexMatch pattern does not compile", "Fix the regular expression."),
+    Check("matcher-disallowed", "error", "matcher uses syntax outside the allow-list; it is never evaluated",
+          "Use fields (r.sub, p.obj), comparisons, &&, ||, !, short literals and the g/keyMatch/regexMatch/"
+          "globMatch/ipMatch functions only (docs/policy-ci.md)."),
+    Check("regex-invalid", "error", "regexMatch pattern does not compile on the linear-time engine (RE2)",
+          "Fix the regular expression; backreferences and lookaround are not supported."),
     Check("regex-unanchored", "warning", "regexMatch pattern is not anchored",
           "pycasbin anchors at the start only (Go's casbin nowhere); write '^...$' so both agree."),
     # policy.csv

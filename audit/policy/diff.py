@@ -24,9 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from audit.errors import InputError
-from audit.policy.diagnostics import Diagnostic, diagnostic
-from audit.policy.domain import INVARIANTS_FILE, Domain, candidates, load_invariants, matcher_is_simple, reach
+from audit.errors import InputError, PolicyError
+from audit.policy.budget import UNLIMITED, Budget
+from audit.policy.diagnostics import Diagnostic, clean, diagnostic, quote
+from audit.policy.domain import (
+    INVARIANTS_FILE,
+    Domain,
+    candidates,
+    check_domain_size,
+    load_invariants,
+    matcher_is_simple,
+    reach,
+)
 from audit.policy.load import load_pack
 from audit.policy.pack import Decision, PolicyPack, Request
 from audit.policy.prove import describe_decision, describe_request
@@ -94,7 +103,7 @@ class DiffReport:
 def _git_export(spec: str, repo: Path, into: Path) -> Path:
     revision, _, subpath = spec.partition(":")
     if not revision or revision.startswith("-"):
-        raise InputError(f"{spec!r} is not REV:PATH (a git revision and a directory in it)")
+        raise InputError(f"{quote(spec)} is not REV:PATH (a git revision and a directory in it)")
     argv = ["git", "-C", str(repo), "archive", "--format=tar", revision, "--", subpath or "."]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=GIT_TIMEOUT, check=False)  # noqa: S603
@@ -102,12 +111,17 @@ def _git_export(spec: str, repo: Path, into: Path) -> Path:
         raise InputError(f"cannot run git: {exc}", path=repo) from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InputError(f"git archive {revision} {subpath}: {message[-1] if message else 'failed'}", path=repo)
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(into, filter="data")
+        last = clean(message[-1], 200) if message else "failed"
+        raise InputError(f"git archive {revision} {subpath}: {last}", path=repo)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+            archive.extractall(into, filter="data")  # refuses links out of the export and special files
+    except (tarfile.TarError, OSError) as exc:
+        reason = f"git archive {revision} {subpath}: cannot export: {clean(str(exc), 200)}"
+        raise PolicyError(reason, path=repo) from None
     target = into / subpath if subpath else into
     if not target.is_dir():
-        raise InputError(f"{subpath!r} is not a directory at revision {revision}", path=repo)
+        raise InputError(f"{quote(subpath)} is not a directory at revision {revision}", path=repo)
     return target
 
 
@@ -135,13 +149,15 @@ def _domain(old: PolicyPack, new: PolicyPack) -> Domain:
             path=new.files[0],
         )
     domains = [
-        load_invariants(pack.directory / INVARIANTS_FILE, pack.request_fields).domain
+        load_invariants(pack.directory / INVARIANTS_FILE, pack.request_fields, pack.directory).domain
         for pack in (old, new)
         if (pack.directory / INVARIANTS_FILE).is_file()
     ]
     if not domains:
         raise InputError(f"neither version declares a request domain ({INVARIANTS_FILE})", path=new.directory)
-    return domains[0].union(domains[-1]) if len(domains) == 2 else domains[0]
+    union = domains[0].union(domains[-1]) if len(domains) == 2 else domains[0]
+    check_domain_size(union, new.directory / INVARIANTS_FILE)
+    return union
 
 
 def _kind(old: Decision, new: Decision) -> ChangeKind | None:
@@ -177,15 +193,19 @@ def _requests(old: PolicyPack, new: PolicyPack, domain: Domain) -> Iterator[Requ
                 yield request
 
 
-def diff_packs(old_dir: Path, new_dir: Path, *, old_label: str, new_label: str) -> DiffReport:
+def diff_packs(
+    old_dir: Path, new_dir: Path, *, old_label: str, new_label: str, budget: Budget = UNLIMITED
+) -> DiffReport:
     """Decide the shared domain with both packs and list every request decided differently.
 
-    ``compared`` counts the requests actually decided (see :func:`_requests`).
+    ``compared`` counts the requests actually decided (see :func:`_requests`);
+    ``budget`` is checked between enforcer calls.
     """
     old, new = load_pack(old_dir), load_pack(new_dir)
     compared = 0
     changes: list[Change] = []
     for request in _requests(old, new, _domain(old, new)):
+        budget.check(new_label)
         compared += 1
         before, after = old.decide(request), new.decide(request)
         kind = _kind(before, after)
@@ -194,10 +214,10 @@ def diff_packs(old_dir: Path, new_dir: Path, *, old_label: str, new_label: str) 
     return DiffReport(old_label, new_label, old, new, compared, tuple(changes))
 
 
-def diff(old_spec: str, new_spec: str, repo: Path) -> DiffReport:
+def diff(old_spec: str, new_spec: str, repo: Path, *, budget: Budget = UNLIMITED) -> DiffReport:
     """:func:`diff_packs` on two directories or ``REV:PATH`` git revisions."""
     with materialize(old_spec, repo) as old_dir, materialize(new_spec, repo) as new_dir:
-        report = diff_packs(old_dir, new_dir, old_label=old_spec, new_label=new_spec)
+        report = diff_packs(old_dir, new_dir, old_label=old_spec, new_label=new_spec, budget=budget)
     renames = tuple((str(d), spec) for d, spec in ((old_dir, old_spec), (new_dir, new_spec)) if str(d) != spec)
     return DiffReport(report.old_label, report.new_label, report.old, report.new, report.compared, report.changes,
                       renames)

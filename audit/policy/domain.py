@@ -25,8 +25,11 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from audit.errors import InputError
+from audit.policy.budget import MAX_DOMAIN_REQUESTS, BudgetExceeded
+from audit.policy.diagnostics import quote
+from audit.policy.files import load_pack_yaml
 from audit.policy.pack import PolicyRow, Request
-from audit.records import describe_validation_error, load_yaml
+from audit.records import describe_validation_error
 
 INVARIANTS_FILE = "invariants.yaml"
 WILDCARD = "*"
@@ -149,6 +152,22 @@ class Domain:
             for combo in itertools.product(*columns):
                 yield (facet, *combo)  # type: ignore[misc]  # five fields, checked at load
 
+    def size(self, when: FieldConditions | None = None) -> int:
+        """How many requests :meth:`requests` yields, counted without enumerating them."""
+        facet_field = self.request_fields[0]
+        facets = list(self.facets)
+        if when is not None and facet_field in when:
+            facets = list(self.resolve(when[facet_field], facets))
+        total = 0
+        for facet in facets:
+            count = 1
+            for field in self.request_fields[1:]:
+                universe = self.values(facet, field)
+                condition = when.get(field) if when is not None else None
+                count *= len(self.resolve(condition, universe)) if condition is not None else len(universe)
+            total += count
+        return total
+
     def admits(self, conditions: FieldConditions, request: Request) -> bool:
         """Whether ``request`` meets every condition (fields without one are free)."""
         for index, field in enumerate(self.request_fields):
@@ -224,10 +243,11 @@ def node_line(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return line
 
 
-def _compose(path: Path) -> yaml.Node | None:
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` for line numbers (``None`` if it does not parse)."""
     try:
-        return yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
         return None
 
 
@@ -235,10 +255,13 @@ _Fail = Callable[..., InputError]
 """Builds the ``InputError`` for a reason at a pydantic-style location in the file."""
 
 
-def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
-    """Load and validate ``invariants.yaml`` for a pack with these request fields."""
-    raw = load_yaml(path)
-    node = _compose(path)
+def load_invariants(path: Path, request_fields: tuple[str, ...], root: Path | None = None) -> Invariants:
+    """Load and validate ``invariants.yaml`` for a pack with these request fields.
+
+    ``root`` is the pack directory the file must lie in (default: its own directory).
+    """
+    raw, text = load_pack_yaml(path, root)
+    node = compose(text)
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:
@@ -250,6 +273,7 @@ def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
 
     _check_facets(parsed, request_fields, fail)
     domain = Domain(parsed.sets, parsed.facets, request_fields)
+    check_domain_size(domain, path, node_line(node, ("facets",)))
     specs: list[InvariantSpec] = []
     seen: set[str] = set()
     for index, invariant in enumerate(parsed.invariants):
@@ -261,6 +285,18 @@ def load_invariants(path: Path, request_fields: tuple[str, ...]) -> Invariants:
     return Invariants(path, domain, tuple(specs))
 
 
+def check_domain_size(domain: Domain, path: Path, line: int | None = None) -> None:
+    """Refuse a domain of more than :data:`~audit.policy.budget.MAX_DOMAIN_REQUESTS` requests before enumerating it."""
+    size = domain.size()
+    if size > MAX_DOMAIN_REQUESTS:
+        raise BudgetExceeded(
+            f"the declared domain has {size} requests, more than the limit of {MAX_DOMAIN_REQUESTS}: "
+            "policy evaluation would exceed its budget",
+            path=path,
+            line=line,
+        )
+
+
 def _check_facets(parsed: _File, request_fields: tuple[str, ...], fail: _Fail) -> None:
     """Each facet maps every request field but the facet to a declared value set."""
     wanted = set(request_fields[1:])
@@ -270,7 +306,7 @@ def _check_facets(parsed: _File, request_fields: tuple[str, ...], fail: _Fail) -
                        "facets", facet)
         for field, set_name in fields.items():
             if set_name not in parsed.sets:
-                raise fail(f"facet {facet} field {field} names unknown value set {set_name!r}",
+                raise fail(f"facet {facet} field {field} names unknown value set {quote(set_name)}",
                            "facets", facet, field)
 
 
@@ -281,10 +317,10 @@ def _check_conditions(parsed: _File, request_fields: tuple[str, ...], index: int
     for key, conditions in checked:
         for field, condition in conditions.items():
             if field not in request_fields:
-                raise fail(f"{key} names {field!r}, not a request field", "invariants", index, key)
+                raise fail(f"{key} names {quote(field)}, not a request field", "invariants", index, key)
             for ref in (condition.in_, condition.not_in):
                 if isinstance(ref, str) and (field == request_fields[0] or ref not in parsed.sets):
-                    raise fail(f"{key}.{field} names unknown value set {ref!r} (list facets literally)",
+                    raise fail(f"{key}.{field} names unknown value set {quote(ref)} (list facets literally)",
                                "invariants", index, key)
 
 

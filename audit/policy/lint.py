@@ -37,20 +37,24 @@ from casbin.util import escape_assertion, remove_comments
 from casbin.util.log import disabled_logging
 
 from audit.commitments import load_commitments
-from audit.errors import InputError
+from audit.errors import AuditError, InputError, PolicyError
 from audit.models import Commitment
-from audit.policy.diagnostics import Diagnostic, diagnostic
+from audit.policy.budget import UNLIMITED, Budget, BudgetExceeded
+from audit.policy.diagnostics import Diagnostic, clean, diagnostic, quote
 from audit.policy.domain import (
     INVARIANTS_FILE,
     Domain,
     Invariants,
     candidates,
+    check_domain_size,
     load_invariants,
     matcher_is_simple,
     reach,
     undeclared_values,
 )
+from audit.policy.files import UnsafePackFile, check_pack_file
 from audit.policy.load import RowsAdapter, load_config, load_pack
+from audit.policy.matcher import compile_regex, install_functions
 from audit.policy.pack import PolicyPack, PolicyRow, Request
 from audit.policy.parse import (
     COMMITMENTS_FILE,
@@ -112,7 +116,9 @@ class _Sink:
         self.found.extend(problem.diagnostic() for problem in problems)
 
     def refused(self, exc: InputError, path: Path | str) -> None:
-        """A file the loaders refuse, as a ``pack-file`` diagnostic."""
+        """A file the loaders refuse, as a ``pack-file`` diagnostic (a symlink out of the pack stops the run)."""
+        if isinstance(exc, UnsafePackFile | BudgetExceeded):
+            raise exc
         self.add("pack-file", exc.reason, exc.path or str(path), exc.line)
 
     def has_errors(self, path: str | None = None) -> bool:
@@ -142,7 +148,7 @@ def _unknown_effect(model: LintedModel, sink: _Sink) -> None:
         if remove_comments(escape_assertion(entry.value)) not in EFFECTS:
             sink.add(
                 "unknown-effect",
-                f"policy effect {entry.value!r} is not one pycasbin implements (it raises "
+                f"policy effect {quote(entry.value)} is not one pycasbin implements (it raises "
                 "'unsupported effect' at enforce time)",
                 model.parsed.path,
                 entry.line,
@@ -207,26 +213,30 @@ MODEL_CHECKS: tuple[Callable[[LintedModel, _Sink], None], ...] = (
 
 
 def regex_problem(pattern: str) -> tuple[str, str] | None:
-    """``(check, message)`` when a ``regexMatch`` pattern is invalid or unanchored."""
+    """``(check, message)`` when a ``regexMatch`` pattern is invalid or unanchored.
+
+    Patterns are compiled by RE2, the linear-time engine they run on: one RE2 cannot
+    run (backreferences, lookaround, a program too large) is invalid.
+    """
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        return "regex-invalid", f"regexMatch pattern {pattern!r} does not compile: {exc}"
+        compile_regex(pattern)
+    except PolicyError as exc:
+        return "regex-invalid", f"regexMatch pattern does not compile: {exc.reason}"
     anchored_end = (pattern.endswith("$") and not pattern.endswith("\\$")) or pattern.endswith("\\Z")
     if not pattern.startswith("^") or not anchored_end:
         return "regex-unanchored", (
-            f"regexMatch pattern {pattern!r} is not anchored with ^...$: pycasbin anchors it at the start only "
+            f"regexMatch pattern {quote(pattern)} is not anchored with ^...$: pycasbin anchors it at the start only "
             "(re.match), Go's casbin nowhere, so the two engines disagree"
         )
     return None
 
 
-def lint_model(path: Path, sink: _Sink, *, pack: bool = False) -> LintedModel:
+def lint_model(path: Path, sink: _Sink, *, pack: bool = False, root: Path | None = None) -> LintedModel:
     """Check one model file; ``pack`` adds the residency-audit pack conventions."""
     try:
-        text = read_text(path)
+        text = read_text(path, root)
     except InputError as exc:
-        sink.add("pack-file", exc.reason, str(path))
+        sink.refused(exc, path)
         return LintedModel(ParsedModel(str(path)))
     model = LintedModel(parse_model(str(path), text, pack=pack))
     sink.extend(model.parsed.problems)
@@ -257,7 +267,7 @@ def _code_fields(rows: _Rows, sink: _Sink) -> None:
             index = names.index(name)
             sink.add(
                 "matcher-eval",
-                f"field {name} {row.fields[index]!r} is run as code by eval() in the matcher",
+                f"field {name} {quote(row.fields[index])} is run as code by eval() in the matcher",
                 rows.policy.path,
                 row.line,
                 row.columns[index + 1],
@@ -337,7 +347,7 @@ def _rule_files(rows: _Rows, sink: _Sink) -> None:
         if rule not in rows.rules:
             sink.add(
                 "rule-unknown",
-                f"rule {rule!r} has no rule file in audit/replay/rules/",
+                f"rule {quote(rule)} has no rule file in audit/replay/rules/",
                 rows.policy.path,
                 row.line,
                 column,
@@ -369,12 +379,13 @@ def _lint_policy(
     pack: bool = False,
     commitments: Mapping[str, Commitment] | None = None,
     rules: RuleCatalogue | None = None,
+    root: Path | None = None,
 ) -> ParsedPolicy | None:
     """Check one policy file; ``pack`` adds the pack conventions when the model has no errors."""
     try:
-        text = read_text(path)
+        text = read_text(path, root)
     except InputError as exc:
-        sink.add("pack-file", exc.reason, str(path))
+        sink.refused(exc, path)
         return None
     conventions = pack and model is not None and not sink.has_errors(model.parsed.path)
     policy = parse_policy(
@@ -398,7 +409,7 @@ def _lint_undeclared(
         what = {"role": "role", "category": "data category", "action": "action"}.get(gap.kind, "value")
         sink.add(
             check,
-            f"{what} {gap.value!r} is not declared in {INVARIANTS_FILE} (domain) and is no group",
+            f"{what} {quote(gap.value)} is not declared in {INVARIANTS_FILE} (domain) and is no group",
             path,
             gap.row.line,
             columns[gap.row.line][gap.index + 1],
@@ -406,11 +417,17 @@ def _lint_undeclared(
 
 
 def _lint_never_deciding(
-    path: str, columns: Mapping[int, tuple[int, ...]], pack: PolicyPack, invariants: Invariants, sink: _Sink
+    path: str,
+    columns: Mapping[int, tuple[int, ...]],
+    pack: PolicyPack,
+    invariants: Invariants,
+    sink: _Sink,
+    budget: Budget,
 ) -> None:
     """p rows that decide no request of the domain: unreachable, or shadowed by earlier rows."""
     domain = invariants.domain.with_value(UNDECLARED)
-    decided_by = _deciding_lines(pack, domain)
+    check_domain_size(domain, invariants.path)
+    decided_by = _deciding_lines(pack, domain, budget)
     deciding = set(decided_by.values())
     grouping = [row for row in pack.rows if row.ptype != "p"]
     groups = reach(grouping)
@@ -420,7 +437,7 @@ def _lint_never_deciding(
             continue
         when = candidates(domain, row, pack.definitions["p"], groups) if simple else None
         alone = _enforcer(pack, [*grouping, row])
-        matched = [request for request in domain.requests(when) if alone.enforce_ex(*request)[1]]
+        matched = [request for request in domain.requests(when) if _matches(alone, request, budget, path)]
         column = columns[row.line][0]
         if not matched:
             sink.add(
@@ -443,10 +460,24 @@ def _lint_never_deciding(
         )
 
 
-def _deciding_lines(pack: PolicyPack, domain: Domain) -> dict[Request, int | None]:
+def _matches(enforcer: Any, request: Request, budget: Budget, path: str) -> bool:
+    budget.check(path)
+    try:
+        return bool(enforcer.enforce_ex(*request)[1])
+    except AuditError as exc:
+        if exc.path is not None:
+            raise
+        detail = exc.reason  # a matcher function refused its arguments
+    except Exception as exc:  # pycasbin and simpleeval raise bare exceptions
+        detail = clean(f"{type(exc).__name__}: {exc}", 200)
+    raise PolicyError(f"matcher does not evaluate for request {list(request)}: {detail}", path=path)
+
+
+def _deciding_lines(pack: PolicyPack, domain: Domain, budget: Budget) -> dict[Request, int | None]:
     """The line of the row deciding each request of the domain (``None``: no row matches)."""
     decided_by: dict[Request, int | None] = {}
     for request in domain.requests():
+        budget.check(pack.files[1])
         decision = pack.decide_uncached(request)
         decided_by[request] = decision.row.line if decision.row is not None else None
     return decided_by
@@ -454,9 +485,9 @@ def _deciding_lines(pack: PolicyPack, domain: Domain) -> dict[Request, int | Non
 
 def _enforcer(pack: PolicyPack, rows: Sequence[PolicyRow]) -> Any:
     model = casbin.Model()
-    model.load_model_from_text(read_text(pack.files[0]))
+    model.load_model_from_text(read_text(pack.files[0], pack.directory))
     disabled_logging()
-    return casbin.Enforcer(model, RowsAdapter(rows), enable_log=False)
+    return install_functions(casbin.Enforcer(model, RowsAdapter(rows), enable_log=False))
 
 
 # ---------------------------------------------------------------- a pack directory
@@ -468,6 +499,7 @@ class _Pack:
 
     directory: Path
     rules: RuleCatalogue
+    budget: Budget = UNLIMITED
     sink: _Sink = field(default_factory=_Sink)
     commitments: Mapping[str, Commitment] | None = None
     model: LintedModel | None = None
@@ -493,6 +525,7 @@ def _pack_files(pack: _Pack) -> None:
 def _pack_commitments(pack: _Pack) -> None:
     if pack.path(COMMITMENTS_FILE).is_file():
         try:
+            check_pack_file(pack.path(COMMITMENTS_FILE), pack.directory)
             pack.commitments = load_commitments(pack.path(COMMITMENTS_FILE))
         except InputError as exc:
             pack.sink.refused(exc, pack.directory)
@@ -501,20 +534,26 @@ def _pack_commitments(pack: _Pack) -> None:
 def _pack_config(pack: _Pack) -> None:
     if pack.path(CONFIG_FILE).is_file():
         try:
-            load_config(pack.path(CONFIG_FILE))
+            load_config(pack.path(CONFIG_FILE), pack.directory)
         except InputError as exc:
             pack.sink.refused(exc, pack.directory)
 
 
 def _pack_model(pack: _Pack) -> None:
     if pack.path(MODEL_FILE).is_file():
-        pack.model = lint_model(pack.path(MODEL_FILE), pack.sink, pack=True)
+        pack.model = lint_model(pack.path(MODEL_FILE), pack.sink, pack=True, root=pack.directory)
 
 
 def _pack_policy(pack: _Pack) -> None:
     if pack.path(POLICY_FILE).is_file():
         pack.policy = _lint_policy(
-            pack.path(POLICY_FILE), pack.model, pack.sink, pack=True, commitments=pack.commitments, rules=pack.rules
+            pack.path(POLICY_FILE),
+            pack.model,
+            pack.sink,
+            pack=True,
+            commitments=pack.commitments,
+            rules=pack.rules,
+            root=pack.directory,
         )
 
 
@@ -530,14 +569,19 @@ def _pack_domain(pack: _Pack) -> None:
     if not pack.path(INVARIANTS_FILE).is_file():
         return
     try:
-        invariants = load_invariants(pack.path(INVARIANTS_FILE), loaded.request_fields)
+        invariants = load_invariants(pack.path(INVARIANTS_FILE), loaded.request_fields, pack.directory)
     except InputError as exc:
         pack.sink.refused(exc, pack.directory)
         return
     path = str(pack.path(POLICY_FILE))
     columns = {row.line: row.columns for row in (pack.policy.kept if pack.policy is not None else ())}
     _lint_undeclared(path, columns, loaded, invariants, pack.sink)
-    _lint_never_deciding(path, columns, loaded, invariants, pack.sink)
+    try:
+        _lint_never_deciding(path, columns, loaded, invariants, pack.sink, pack.budget)
+    except BudgetExceeded:
+        raise
+    except PolicyError as exc:  # a matcher function refused a value, or the matcher fails on some request
+        pack.sink.add("matcher-disallowed", exc.reason, exc.path or str(pack.path(MODEL_FILE)), exc.line)
 
 
 PACK_STEPS: tuple[Callable[[_Pack], None], ...] = (
@@ -554,12 +598,13 @@ PACK_STEPS: tuple[Callable[[_Pack], None], ...] = (
 # ---------------------------------------------------------------- entry points
 
 
-def lint_pack(directory: Path, rules: RuleCatalogue) -> LintReport:
+def lint_pack(directory: Path, rules: RuleCatalogue, *, budget: Budget = UNLIMITED) -> LintReport:
     """Lint a pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``).
 
-    ``rules`` maps each rule id deny rows may name to the commitment it implements.
+    ``rules`` maps each rule id deny rows may name to the commitment it implements;
+    ``budget`` bounds the time the domain analysis may take.
     """
-    pack = _Pack(directory, rules)
+    pack = _Pack(directory, rules, budget)
     for step in PACK_STEPS:
         step(pack)
     return _report(pack.sink, pack.files())
@@ -625,16 +670,17 @@ def _loose_files(path: Path) -> list[Path]:
     return found
 
 
-def lint_paths(paths: Sequence[Path], rules: RuleCatalogue) -> LintReport:
+def lint_paths(paths: Sequence[Path], rules: RuleCatalogue, *, budget: Budget = UNLIMITED) -> LintReport:
     """Lint pack directories, directories of model/policy files, and loose files.
 
-    ``rules`` maps each rule id deny rows of a pack may name to the commitment it implements.
+    ``rules`` maps each rule id deny rows of a pack may name to the commitment it implements;
+    ``budget`` bounds the time the domain analysis of packs may take.
     """
     reports: list[LintReport] = []
     loose: list[Path] = []
     for path in paths:
         if _is_pack(path):
-            reports.append(lint_pack(path, rules))
+            reports.append(lint_pack(path, rules, budget=budget))
         else:
             loose.extend(_loose_files(path))
     for model, policies in pair_files(loose):

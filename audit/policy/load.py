@@ -27,8 +27,11 @@ from casbin.util.log import disabled_logging
 from pydantic import ValidationError
 
 from audit.commitments import load_commitments
-from audit.errors import InputError
+from audit.errors import InputError, PolicyError
 from audit.models import Commitment
+from audit.policy.diagnostics import clean, quote
+from audit.policy.files import check_pack_file, load_pack_yaml
+from audit.policy.matcher import install_functions
 from audit.policy.pack import (
     CASBIN_LOCK,
     DEFAULT_COMMITMENT,
@@ -47,7 +50,7 @@ from audit.policy.parse import (
     parse_policy,
     read_text,
 )
-from audit.records import describe_validation_error, load_yaml
+from audit.records import describe_validation_error
 
 
 def _refuse(problems: Sequence[Problem]) -> None:
@@ -56,8 +59,8 @@ def _refuse(problems: Sequence[Problem]) -> None:
         raise problems[0].error()
 
 
-def _load_model(path: Path) -> ParsedModel:
-    model = parse_model(str(path), read_text(path), pack=True)
+def _load_model(path: Path, root: Path) -> ParsedModel:
+    model = parse_model(str(path), read_text(path, root), pack=True)
     _refuse(model.problems)
     return model
 
@@ -71,8 +74,10 @@ def _policy_row(row: Row, model: ParsedModel, file: str) -> PolicyRow:
     return PolicyRow("p", row.fields, file, row.line, commitment=named["commitment"], rule_id=rule_id)
 
 
-def _parse_rows(path: Path, model: ParsedModel, commitments: Mapping[str, Commitment]) -> list[PolicyRow]:
-    policy = parse_policy(str(path), read_text(path), model, commitments=commitments, conventions=True)
+def _parse_rows(
+    path: Path, root: Path, model: ParsedModel, commitments: Mapping[str, Commitment]
+) -> list[PolicyRow]:
+    policy = parse_policy(str(path), read_text(path, root), model, commitments=commitments, conventions=True)
     _refuse(policy.problems)
     return [_policy_row(row, model, str(path)) for row in policy.kept]
 
@@ -94,14 +99,14 @@ def _yaml_key_lines(text: str) -> dict[str, int]:
     }
 
 
-def load_config(path: Path) -> PackConfig:
+def load_config(path: Path, root: Path | None = None) -> PackConfig:
     """Read and validate ``pack.yaml``; errors name the line of the offending key."""
-    data = load_yaml(path)
+    data, text = load_pack_yaml(path, root)
     try:
         return PackConfig.model_validate(data)
     except ValidationError as exc:
         loc = exc.errors(include_url=False)[0]["loc"]
-        lines = _yaml_key_lines(read_text(path))
+        lines = _yaml_key_lines(text)
         line = lines.get(str(loc[0])) if loc else None
         raise InputError(describe_validation_error(exc), path=path, line=line) from None
 
@@ -123,16 +128,18 @@ class RowsAdapter(Adapter):  # type: ignore[misc]  # pycasbin ships no type hint
 def _build_enforcer(path: Path, model: ParsedModel, rows: Sequence[PolicyRow]) -> Any:
     disabled_logging()  # pycasbin logs the model and roles while it loads
     try:
-        enforcer = casbin.Enforcer(model.casbin_model, RowsAdapter(rows), enable_log=False)
+        enforcer = install_functions(casbin.Enforcer(model.casbin_model, RowsAdapter(rows), enable_log=False))
     except Exception as exc:  # pycasbin raises bare exceptions without locations
-        raise InputError(f"pycasbin rejected the pack: {exc}", path=path) from None
+        raise PolicyError(f"pycasbin rejected the pack: {clean(str(exc), 200)}", path=path) from None
     probe = ["-"] * len(model.request_fields)
     try:
         with CASBIN_LOCK:  # packs may be loaded in several threads at once (dask workers)
             enforcer.enforce_ex(*probe)
+    except PolicyError as exc:  # a matcher function refused its arguments
+        raise PolicyError(f"matcher does not evaluate: {exc.reason}", path=path, line=model.entries["m"].line) from None
     except Exception as exc:  # the matcher is only compiled on first use
-        raise InputError(
-            f"matcher does not evaluate: {exc}", path=path, line=model.entries["m"].line
+        raise PolicyError(
+            f"matcher does not evaluate: {clean(str(exc), 200)}", path=path, line=model.entries["m"].line
         ) from None
     return enforcer
 
@@ -150,6 +157,7 @@ def load_pack(directory: Path) -> PolicyPack:
                 "missing policy pack file" if not file.exists() else "not a regular file", path=file
             )
     model_path, policy_path, config_path, register_path = files
+    check_pack_file(register_path, directory)
     commitments = load_commitments(register_path)
     if DEFAULT_COMMITMENT not in commitments:
         raise InputError(
@@ -157,9 +165,9 @@ def load_pack(directory: Path) -> PolicyPack:
             "no policy row matches a request",
             path=register_path,
         )
-    config = load_config(config_path)
-    model = _load_model(model_path)
-    rows = _parse_rows(policy_path, model, commitments)
+    config = load_config(config_path, directory)
+    model = _load_model(model_path, directory)
+    rows = _parse_rows(policy_path, directory, model, commitments)
     if not any(row.ptype == "p" for row in rows):
         raise InputError("no p rows: every request would be denied", path=policy_path)
     enforcer = _build_enforcer(model_path, model, rows)
@@ -172,6 +180,7 @@ def load_pack(directory: Path) -> PolicyPack:
         request_fields=model.request_fields,
         files=files,
         enforcer=enforcer,
+        matcher_line=model.entries["m"].line,
     )
 
 
@@ -196,7 +205,7 @@ def load_policy(path: Path) -> PolicyHistory:
     for version in versions:
         pack = load_pack(version)
         config_path = version / CONFIG_FILE
-        lines = _yaml_key_lines(read_text(config_path))
+        lines = _yaml_key_lines(read_text(config_path, version))
         other = by_date.get(pack.config.effective_from)
         if other is not None:
             raise InputError(
@@ -208,7 +217,7 @@ def load_policy(path: Path) -> PolicyHistory:
         other = by_name.get(pack.config.name)
         if other is not None:
             raise InputError(
-                f"name {pack.config.name!r} is also the name of {other.directory}",
+                f"name {quote(pack.config.name)} is also the name of {other.directory}",
                 path=config_path,
                 line=lines.get("name"),
             )

@@ -26,7 +26,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from audit.errors import AuditError, PolicyError
 from audit.models import Commitment, NonEmpty, PolicyRowRef
+from audit.policy.diagnostics import clean
 
 Request = tuple[str, str, str, str, str]
 """``(facet, sub, obj, act, ctx)`` as defined by ``r`` in ``model.conf``."""
@@ -134,6 +136,7 @@ class PolicyPack:
         request_fields: tuple[str, ...],
         files: Sequence[Path],
         enforcer: Any,
+        matcher_line: int | None = None,
     ) -> None:
         self.directory = directory
         self.config = config
@@ -146,6 +149,7 @@ class PolicyPack:
         self.files: tuple[Path, ...] = tuple(files)
         self.categories: frozenset[str] = _categories(self.rows)
         self._enforcer = enforcer
+        self._matcher_line = matcher_line
         self._p_rows = {row.fields: row for row in self.rows if row.ptype == "p"}
         self._request_size = len(request_fields)
         self._cache: dict[Request, Decision] = {}
@@ -181,8 +185,7 @@ class PolicyPack:
             raise ValueError(
                 f"request has {len(request)} fields, model.conf defines {self._request_size}"
             )
-        with CASBIN_LOCK:
-            allowed, explain = self._enforcer.enforce_ex(*request)
+        allowed, explain = self._enforce(request)
         if not explain:
             if allowed:
                 raise RuntimeError(f"pycasbin allowed {request} without a matching row")
@@ -194,6 +197,25 @@ class PolicyPack:
             raise RuntimeError(f"pycasbin decided {request} against its deciding row {row.fields}")
         return Decision(
             allowed=bool(allowed), commitment=row.commitment, rule_id=row.rule_id, row=row
+        )
+
+    def _enforce(self, request: Request) -> tuple[Any, list[str]]:
+        """pycasbin's answer; a matcher that fails on this request is a ``PolicyError`` at the matcher's line."""
+        try:
+            with CASBIN_LOCK:
+                allowed, explain = self._enforcer.enforce_ex(*request)
+        except AuditError as exc:
+            if exc.path is not None:
+                raise
+            detail = exc.reason  # a matcher function refused its arguments
+        except Exception as exc:  # pycasbin and simpleeval raise bare exceptions
+            detail = clean(f"{type(exc).__name__}: {exc}", 200)
+        else:
+            return allowed, explain
+        raise PolicyError(
+            f"matcher does not evaluate for request {list(request)}: {detail}",
+            path=self.files[0] if self.files else None,
+            line=self._matcher_line,
         )
 
     def cache_size(self) -> int:

@@ -30,9 +30,11 @@ from typing import Any
 
 import casbin
 
-from audit.errors import InputError
+from audit.errors import PolicyError
 from audit.models import Commitment
-from audit.policy.diagnostics import CHECKS, Diagnostic, Level
+from audit.policy.diagnostics import CHECKS, Diagnostic, Level, clean, quote
+from audit.policy.files import read_pack_text
+from audit.policy.matcher import disallowed, field_names, role_arity
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
@@ -82,19 +84,15 @@ class Problem:
         """The problem as ``policy lint`` reports it."""
         return Diagnostic(self.check, self.level, self.message, self.file, self.line, self.column)
 
-    def error(self) -> InputError:
+    def error(self) -> PolicyError:
         """The problem as the loader refuses a pack for it."""
-        return InputError(self.message if self.refusal is None else self.refusal, path=self.file, line=self.line)
+        reason = self.message if self.refusal is None else self.refusal
+        return PolicyError(clean(reason), path=self.file, line=self.line)
 
 
-def read_text(path: Path) -> str:
-    """A file's text, decoded as UTF-8; unreadable or non-UTF-8 files are an ``InputError``."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 (byte {exc.start})", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+def read_text(path: Path, root: Path | None = None) -> str:
+    """A pack file's text (see :func:`audit.policy.files.read_pack_text`: no symlinks out of ``root``)."""
+    return read_pack_text(path, root)
 
 
 # ---------------------------------------------------------------- model.conf
@@ -215,7 +213,7 @@ class _Scanner:
         if not line.endswith("]"):
             self._problem(
                 "model-syntax",
-                f"section header {line!r} is not closed with ']'",
+                f"section header {quote(line)} is not closed with ']'",
                 number,
                 column,
                 _unclosed_refusal(line, self.section),
@@ -247,7 +245,7 @@ def _unclosed_refusal(line: str, section: str | None) -> str:
 
 def _misnamed(section: str, key: str) -> str:
     letter = SECTIONS[section]
-    return f"[{section}] defines {key!r}; expected {letter}, {letter}2, ..."
+    return f"[{section}] defines {quote(key)}; expected {letter}, {letter}2, ..."
 
 
 def _skipped(key: str, letter: str) -> tuple[str, str]:
@@ -286,7 +284,7 @@ def _read_casbin(model: ParsedModel) -> None:
         casbin_model = casbin.Model()
         casbin_model.load_model_from_text(model.text)
     except Exception as exc:  # pycasbin raises bare exceptions without locations
-        model.add("model-rejected", f"pycasbin cannot read the model: {exc}")
+        model.add("model-rejected", f"pycasbin cannot read the model: {clean(str(exc), 200)}")
     else:
         model.casbin_model = casbin_model
 
@@ -346,7 +344,7 @@ def _field_names(model: ParsedModel) -> None:
             if not IDENTIFIER.fullmatch(name):
                 model.add(
                     "pack-model",
-                    f"{name!r} is not a field name (put comments on their own line: pycasbin "
+                    f"{quote(name)} is not a field name (put comments on their own line: pycasbin "
                     "keeps a trailing comment as part of the value)",
                     definition,
                     column=model.value_column(definition, definition.value.find(name)),
@@ -400,9 +398,32 @@ def parse_model(path: str, text: str, *, pack: bool = False) -> ParsedModel:
     _drop_gaps(model, deferred)
     _check_required(model)
     model.row_fields = _row_fields(model.entries)
+    _check_matchers(model, pack)
     for check in PACK_MODEL_CHECKS if pack else ():
         check(model)
     return model
+
+
+def _check_matchers(model: ParsedModel, pack: bool) -> None:
+    """Matchers use only allowed syntax (:mod:`audit.policy.matcher`); packs may not call eval()."""
+    requests = {key: entry.value for key, entry in model.entries.items() if entry.section == "request_definition"}
+    definitions = {key: tuple(part.strip() for part in value.split(",")) for key, value in requests.items()}
+    definitions.update({key: names for key, names in model.row_fields.items() if key.startswith("p")})
+    names = field_names(definitions)
+    for entry in [entry for entry in model.entries.values() if entry.section == "matchers"]:
+        found = disallowed(entry.value, names=names, roles=role_arity(model.row_fields), allow_eval=not pack)
+        if found is None:
+            continue
+        what, needle = found
+        offset = entry.value.find(needle) if needle else 0
+        if what.startswith("the name "):  # most likely a misspelt field: word it as pycasbin would fail
+            message = f"{entry.key} uses {what}, which is no request or policy field"
+            refusal: str | None = f"matcher does not evaluate: {message}"
+        else:
+            verb = "" if what.startswith("is ") else "uses "
+            message, refusal = f"{entry.key} {verb}{what}, outside what matchers may use; nothing was evaluated", None
+        column = model.value_column(entry, max(offset, 0))
+        model.add("matcher-disallowed", message, entry, column=column, refusal=refusal)
 
 
 # ---------------------------------------------------------------- policy rows
@@ -443,14 +464,14 @@ def split_row(raw: str) -> tuple[list[tuple[str, int]], str | None]:
             stack.append(char)
         elif char in "])":
             if not stack:
-                return tokens, f"unbalanced {char!r} at column {index + 1}"
+                return tokens, f"unbalanced {quote(char)} at column {index + 1}"
             stack.pop()
         elif char == "," and not stack:
             take(index)
             start = index + 1
     take(len(raw))
     if stack:
-        return tokens, f"unclosed {stack[-1]!r}"
+        return tokens, f"unclosed {quote(stack[-1])}"
     return tokens, None
 
 
@@ -521,11 +542,11 @@ def _fits(policy: ParsedPolicy, row: Row, model: ParsedModel | None) -> bool:
         drop = "pycasbin would silently drop this row"
         policy.add(
             "undefined-ptype",
-            f"row type {row.ptype!r} is not defined in {name} (defined: "
+            f"row type {quote(row.ptype)} is not defined in {name} (defined: "
             f"{', '.join(model.row_fields) or 'none'}); {drop}",
             row.line,
             row.columns[0],
-            f"row type {row.ptype!r} is not defined in {name} (defined: {', '.join(model.definitions)}); {drop}",
+            f"row type {quote(row.ptype)} is not defined in {name} (defined: {', '.join(model.definitions)}); {drop}",
         )
         return False
     if len(row.fields) == len(names):
@@ -627,7 +648,7 @@ def _check_fields(checks: _Conventions, row: Row, named: _Named) -> None:
             )
         elif not FIELD_PATTERN.fullmatch(value):
             checks.policy.add(
-                "bad-field", f"field {name} {value!r} has characters outside [A-Za-z0-9_.*:@/-]", row.line, column
+                "bad-field", f"field {name} {quote(value)} has characters outside [A-Za-z0-9_.*:@/-]", row.line, column
             )
 
 
@@ -658,7 +679,7 @@ def _check_priority(checks: _Conventions, row: Row, named: _Named) -> None:
         return
     text, column = named["priority"]
     if not text.isascii() or not text.isdigit():
-        checks.policy.add("priority-invalid", f"priority {text!r} is not a non-negative integer", row.line, column)
+        checks.policy.add("priority-invalid", f"priority {quote(text)} is not a non-negative integer", row.line, column)
         return
     priority = int(text)
     if priority not in checks.priorities:
@@ -673,7 +694,7 @@ def _check_priority(checks: _Conventions, row: Row, named: _Named) -> None:
 def _check_effect(checks: _Conventions, row: Row, named: _Named) -> None:
     if row.ptype == "p" and named["eft"][0] not in ("allow", "deny"):
         eft, column = named["eft"]
-        checks.policy.add("effect-invalid", f"eft {eft!r} must be allow or deny", row.line, column)
+        checks.policy.add("effect-invalid", f"eft {quote(eft)} must be allow or deny", row.line, column)
 
 
 def _check_commitment(checks: _Conventions, row: Row, named: _Named) -> None:
@@ -701,10 +722,10 @@ def _check_rule(checks: _Conventions, row: Row, named: _Named) -> None:
     if eft == "deny" and rule == NO_RULE:
         checks.policy.add("rule-invalid", "deny row names no rule id", row.line, column)
     elif eft == "deny" and not RULE_ID_PATTERN.fullmatch(rule):
-        checks.policy.add("rule-invalid", f"rule id {rule!r} is not lower-kebab-case", row.line, column)
+        checks.policy.add("rule-invalid", f"rule id {quote(rule)} is not lower-kebab-case", row.line, column)
     elif eft == "allow" and rule != NO_RULE:
         checks.policy.add(
-            "rule-invalid", f"allow row names rule {rule!r}; allow rows name rule '{NO_RULE}'", row.line, column
+            "rule-invalid", f"allow row names rule {quote(rule)}; allow rows name rule '{NO_RULE}'", row.line, column
         )
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.errors import InputError
-from audit.policy.diagnostics import Diagnostic, diagnostic
+from audit.policy.budget import UNLIMITED, Budget
+from audit.policy.diagnostics import Diagnostic, diagnostic, quote
 from audit.policy.domain import INVARIANTS_FILE, Invariants, InvariantSpec, load_invariants, undeclared_values
 from audit.policy.load import load_pack
 from audit.policy.pack import Decision, PolicyPack, Request
@@ -116,17 +117,20 @@ def describe_failure(result: InvariantResult, fields: tuple[str, ...]) -> str:
     )
 
 
-def prove(directory: Path, invariants_path: Path | None = None) -> ProofReport:
-    """Decide every request of the domain and check every invariant of ``invariants.yaml``."""
+def prove(directory: Path, invariants_path: Path | None = None, *, budget: Budget = UNLIMITED) -> ProofReport:
+    """Decide every request of the domain and check every invariant of ``invariants.yaml``.
+
+    ``budget`` is checked between enforcer calls; the domain's size is checked before.
+    """
     pack = load_pack(directory)
     path = invariants_path or directory / INVARIANTS_FILE
     if not path.is_file():
         raise InputError(f"no {INVARIANTS_FILE}: declare the request domain and invariants to prove", path=path)
-    invariants = load_invariants(path, pack.request_fields)
+    invariants = load_invariants(path, pack.request_fields, directory if invariants_path is None else None)
     if not invariants.invariants:
         raise InputError("no invariants to prove", path=path)
     gaps = tuple(
-        diagnostic("domain-gap", f"the pack names {gap.value!r} but the domain in {path.name} does not declare it",
+        diagnostic("domain-gap", f"the pack names {quote(gap.value)} but the domain in {path.name} does not declare it",
                    gap.row.file, gap.row.line)
         for gap in undeclared_values(pack.rows, pack.definitions, invariants.domain)
     )
@@ -135,9 +139,10 @@ def prove(directory: Path, invariants_path: Path | None = None) -> ProofReport:
         checked = 0
         found: list[Counterexample] = []
         for request in invariants.domain.requests(spec.invariant.when):
+            budget.check(path)
             checked += 1
             decision = pack.decide(request)
             if _violates(invariants, spec, request, decision):
                 found.append(Counterexample(request, decision))
         results.append(InvariantResult(spec, checked, tuple(found)))
-    return ProofReport(pack, path, tuple(results), sum(1 for _ in invariants.domain.requests()), gaps)
+    return ProofReport(pack, path, tuple(results), invariants.domain.size(), gaps)

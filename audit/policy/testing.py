@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import InputError
-from audit.policy.domain import INVARIANTS_FILE, node_line
+from audit.policy.budget import UNLIMITED, Budget
+from audit.policy.diagnostics import quote
+from audit.policy.domain import INVARIANTS_FILE, compose, node_line
+from audit.policy.files import load_pack_yaml
 from audit.policy.load import load_pack
 from audit.policy.pack import Decision, PolicyPack, PolicyRow
-from audit.records import describe_validation_error, load_yaml
+from audit.records import describe_validation_error
 
 TESTS_DIR = "tests"
 
@@ -98,12 +100,15 @@ def case_files(directory: Path) -> list[Path]:
     return files
 
 
-def load_cases(path: Path, request_size: int) -> list[LocatedCase]:
-    """Validate one case file; every error names the file and the line of the offending case."""
-    raw = load_yaml(path)
+def load_cases(path: Path, request_size: int, root: Path | None = None) -> list[LocatedCase]:
+    """Validate one case file; every error names the file and the line of the offending case.
+
+    ``root`` is the pack directory the file must lie in (default: its own directory).
+    """
+    raw, text = load_pack_yaml(path, root)
     if not isinstance(raw, list):
         raise InputError("a case file is a YAML list of cases", path=path, line=1)
-    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = compose(text)
     cases: list[LocatedCase] = []
     names: dict[str, int] = {}
     for index, entry in enumerate(raw):
@@ -115,10 +120,11 @@ def load_cases(path: Path, request_size: int) -> list[LocatedCase]:
             raise InputError(f"case {index + 1}: {describe_validation_error(exc)}", path=path,
                              line=node_line(node, (index, *loc))) from None
         if len(case.request) != request_size:
-            raise InputError(f"case {case.name!r}: request has {len(case.request)} fields, model.conf defines "
+            raise InputError(f"case {quote(case.name)}: request has {len(case.request)} fields, model.conf defines "
                              f"{request_size}", path=path, line=node_line(node, (index, "request")))
         if case.name in names:
-            raise InputError(f"case name {case.name!r} is also used on line {names[case.name]}", path=path, line=line)
+            raise InputError(f"case name {quote(case.name)} is also used on line {names[case.name]}", path=path,
+                             line=line)
         names[case.name] = line
         cases.append(LocatedCase(case, str(path), line))
     return cases
@@ -140,13 +146,19 @@ def _check(case: TestCase, decision: Decision) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def run_tests(directory: Path, files: Sequence[Path] | None = None) -> TestReport:
-    """Load the pack, run every case of ``files`` (default: :func:`case_files`), measure coverage."""
+def run_tests(directory: Path, files: Sequence[Path] | None = None, *, budget: Budget = UNLIMITED) -> TestReport:
+    """Load the pack, run every case of ``files`` (default: :func:`case_files`), measure coverage.
+
+    ``budget`` is checked between enforcer calls.
+    """
     pack = load_pack(directory)
-    located = [case for path in (files or case_files(directory)) for case in load_cases(path, len(pack.request_fields))]
+    root = None if files else directory  # case files given by name need only stay in their own directory
+    size = len(pack.request_fields)
+    located = [case for path in (files or case_files(directory)) for case in load_cases(path, size, root)]
     results: list[CaseResult] = []
     deciding: set[PolicyRow] = set()
     for item in located:
+        budget.check(item.file)
         start = time.perf_counter()
         decision = pack.decide_uncached(item.case.request)  # type: ignore[arg-type]  # size checked at load
         elapsed = time.perf_counter() - start

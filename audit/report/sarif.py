@@ -27,10 +27,11 @@ def artifact_uri(file: str, root: Path) -> str:
     """``file`` relative to ``root`` in POSIX form, or an absolute ``file://`` URI."""
     path = Path(file)
     absolute = path if path.is_absolute() else (Path.cwd() / path)
+    absolute = absolute.parent.resolve() / absolute.name  # never the target of a symlinked file
     try:
-        return absolute.resolve().relative_to(root.resolve()).as_posix()
+        return absolute.relative_to(root.resolve()).as_posix()
     except ValueError:
-        return absolute.resolve().as_uri()
+        return absolute.as_uri()
 
 
 def _result(diag: Diagnostic, index: Mapping[str, int], root: Path) -> dict[str, Any]:
