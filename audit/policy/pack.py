@@ -153,6 +153,7 @@ class PolicyPack:
         self._p_rows = {row.fields: row for row in self.rows if row.ptype == "p"}
         self._request_size = len(request_fields)
         self._cache: dict[Request, Decision] = {}
+        self._broken_cache: dict[Request, tuple[Decision, ...]] = {}
 
     def __repr__(self) -> str:
         return f"PolicyPack({self.config.name!r}, {str(self.directory)!r}, {len(self.rows)} rows)"
@@ -218,9 +219,63 @@ class PolicyPack:
             line=self._matcher_line,
         )
 
+    def broken(self, request: Request) -> tuple[Decision, ...]:
+        """Every commitment a request breaks: one deny decision per commitment, in priority order.
+
+        Rows are read in priority order as :meth:`decide` reads them, but past a
+        matching deny row: each matching deny row before the first matching allow
+        row breaks its commitment (the first such row per commitment decides it).
+        A default-deny row (rule ``policy-default-deny``) counts only when no other
+        deny row matched: it stands for "no row allowed this", which any other deny
+        already says. Empty exactly when :meth:`decide` allows; otherwise the first
+        element is :meth:`decide`'s decision. Cached like :meth:`decide`.
+        """
+        cached = self._broken_cache.get(request)
+        if cached is not None:
+            return cached
+        first = self.decide(request)
+        if first.allowed:
+            result: tuple[Decision, ...] = ()
+        else:
+            result = _one_per_commitment([first, *self._denies_after(request, first)])
+        self._broken_cache[request] = result
+        return result
+
+    def _denies_after(self, request: Request, first: Decision) -> list[Decision]:
+        """Matching deny rows after ``first``, up to the first matching allow row (pycasbin decides each)."""
+        if first.row is None:
+            return []
+        assertion = self._enforcer.model["p"]["p"]
+        denies: list[Decision] = []
+        with CASBIN_LOCK:
+            everything = assertion.policy
+            position = {tuple(fields): i for i, fields in enumerate(everything)}
+            start = position[first.row.fields] + 1
+            try:
+                while start < len(everything):
+                    assertion.policy = everything[start:]  # pycasbin reads this list in order
+                    allowed, explain = self._enforcer.enforce_ex(*request)
+                    if not explain or allowed:
+                        break
+                    row = self._p_rows[tuple(explain)]
+                    denies.append(Decision(allowed=False, commitment=row.commitment, rule_id=row.rule_id, row=row))
+                    start = position[row.fields] + 1
+            finally:
+                assertion.policy = everything
+        return denies
+
     def cache_size(self) -> int:
         """How many distinct requests have been decided so far."""
         return len(self._cache)
+
+
+def _one_per_commitment(denies: Sequence[Decision]) -> tuple[Decision, ...]:
+    """The first deny per commitment; default-deny rows only if nothing else denied."""
+    specific = [d for d in denies if d.rule_id != DEFAULT_RULE]
+    chosen: dict[str, Decision] = {}
+    for decision in specific or denies[:1]:
+        chosen.setdefault(decision.commitment, decision)
+    return tuple(chosen.values())
 
 
 CASBIN_LOCK = threading.Lock()

@@ -2,8 +2,10 @@
 
 For every event the engine picks the policy version in force at the event's time,
 derives fact requests (:mod:`audit.replay.facts`, :mod:`audit.replay.approvals`),
-asks the pack to decide each one, and turns every deny into a finding through the
-rule the deciding row names. It keeps only what cross-event rules need (who is where,
+asks the pack which commitments each one breaks (:meth:`~audit.policy.PolicyPack.broken`:
+one deny per commitment, so a foreign read of sensitive data without approval breaks
+C1 and C2), and turns every such deny into a finding through the rule its row names.
+It keeps only what cross-event rules need (who is where,
 and proxy events whose colleague has not been seen yet - spilled to a temporary file
 beyond a limit), so memory does not grow with the log. It does not read or verify logs: callers feed it verified events.
 """
@@ -265,13 +267,11 @@ class ReplayEngine:
         approval: str | None = None,
         related: str | None = None,
     ) -> None:
-        decision = pack.decide(request)
-        if decision.allowed:
-            return
-        rule_id = decision.rule_id or "policy-default-deny"
-        if rule_id not in findings:
-            ctx = FindingContext(event, decision, actor, detail, approval, related)
-            findings[rule_id] = self._rules[rule_id].finding(ctx, position)
+        for decision in pack.broken(request):  # every commitment the request breaks (ADR 0007)
+            rule_id = decision.rule_id or "policy-default-deny"
+            if rule_id not in findings:
+                ctx = FindingContext(event, decision, actor, detail, approval, related)
+                findings[rule_id] = self._rules[rule_id].finding(ctx, position)
 
     def finish(self) -> list[Finding]:
         """Judge proxy events, now that every colleague's whereabouts are known.
