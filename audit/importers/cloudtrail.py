@@ -193,7 +193,12 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
     if record.get("eventCategory") == "Insight" or record.get("eventType") == "AwsCloudTrailInsight":
         yield OutOfScope("Insight event")
         return
-    event_id = text_field(record, "eventID")
+    # eventVersion 1.0 records have no eventID (nor requestID): the record's place in its file names it.
+    event_id = (
+        text_field(record, "eventID", required=False)
+        or text_field(record, "requestID", required=False)
+        or f"{raw.path.name}#{raw.index}"
+    )
     time = parse_time(field(record, "eventTime"), "eventTime")
     name = text_field(record, "eventName")
     source = text_field(record, "eventSource")

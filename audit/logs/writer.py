@@ -46,7 +46,7 @@ from audit.logs.checkpoint import (
     leaves_name,
     segment_name,
 )
-from audit.logs.merkle import TreeBuilder, leaf_hash, tree_levels
+from audit.logs.merkle import EMPTY_ROOT, TreeBuilder, leaf_hash, tree_levels
 from audit.signing.dsse import envelope_bytes, sign_envelope
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
@@ -136,6 +136,7 @@ def seal(
     segment_size: int = 10000,
     time: datetime | None = None,
     keyring: Keyring | None = None,
+    allow_empty: bool = False,
 ) -> SealResult:
     """Seal ``records`` into a new log directory ``out`` and sign its checkpoints.
 
@@ -188,8 +189,12 @@ def seal(
             previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
             segments += 1
             segment = None
-        if segments == 0:
+        if segments == 0 and not allow_empty:
             raise InputError("no records to seal", path=out)
+        if segments == 0:  # an empty log: one empty segment whose checkpoint signs tree size 0
+            segment = _OpenSegment(tmp, 0, 0)
+            previous = _finish(tmp, segment, total, previous, key, origin, record_type, time)
+            segments, segment = 1, None
         fsync_dir(tmp / SEGMENTS_DIR)
         fsync_dir(tmp / CHECKPOINTS_DIR)
         try:
@@ -220,8 +225,9 @@ def signed_checkpoint(
     time: datetime,
 ) -> bytes:
     """Extend ``total`` with a finished segment's leaf ``hashes`` and return its checkpoint file bytes."""
-    levels = tree_levels(hashes)
-    total.extend_levels(levels)
+    levels = tree_levels(hashes) if hashes else None
+    if levels is not None:
+        total.extend_levels(levels)
     body = CheckpointBody(
         format=LOG_FORMAT,
         origin=origin,
@@ -233,7 +239,7 @@ def signed_checkpoint(
             leaves_sha256=leaves_sha256,
             first=first,
             count=len(hashes),
-            root=levels[-1][0].hex(),
+            root=(levels[-1][0] if levels is not None else EMPTY_ROOT).hex(),
         ),
         tree_size=total.size,
         root=total.root().hex(),
