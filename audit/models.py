@@ -50,7 +50,8 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False
 CommitmentId = Annotated[str, StringConstraints(pattern=r"^C[0-9]+$")]
 
 ActorKind = Literal["employee", "contractor", "vendor", "advertiser", "service"]
-Action = Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose"]
+Action = Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose", "unknown"]
+"""``unknown``: a vendor data-plane operation whose effect the importer cannot tell (judged, never dropped)."""
 Provider = Literal["oci", "aws", "gcp", "azure", "own_dc", "other"]
 StoreKind = Literal["primary", "replica", "backup", "cache"]
 RecipientKind = Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]

@@ -76,24 +76,59 @@ def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[tuple[int, M]]:
             yield number, validate(model, parse_json_line(raw, path=p, line=number), path=p, line=number)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases: ``*ref`` can expand a small file into gigabytes."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
-        return super().compose_node(parent, index)
+MAX_YAML_NODES = 1_000_000
+"""A YAML document expands (aliases followed) to at most this many nodes: ``*ref`` can make gigabytes of kilobytes."""
 
 
-def yaml_value(text: str) -> Any:
-    """Parse YAML text: safe types only, no aliases (:class:`yaml.YAMLError` on failure)."""
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of the document with every alias followed, counted once per shared node (no recursion)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if ready or not children:
+            sizes[id(node)] = min(1 + sum(sizes.get(id(c), 0) for c in children), MAX_YAML_NODES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def yaml_node(text: str) -> Any:
-    """Compose YAML text into nodes (for line numbers), with the same rules as :func:`yaml_value`."""
-    return yaml.compose(text, Loader=_NoAliasLoader)
+    """Compose YAML text into nodes (for line numbers): safe tags only, expansion bounded.
+
+    Raises :class:`yaml.YAMLError` (a :class:`yaml.MarkedYAMLError` with the line) when
+    the text does not parse or expands past :data:`MAX_YAML_NODES` through aliases.
+    """
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is not None and _expanded_size(node) > MAX_YAML_NODES:
+        raise yaml.composer.ComposerError(
+            None, None, f"expands to more than {MAX_YAML_NODES:,} values through aliases", node.start_mark
+        )
+    return node
+
+
+def yaml_value(text: str) -> Any:
+    """Parse YAML text: safe types only, bounded expansion (:class:`yaml.YAMLError` on failure)."""
+    node = yaml_node(text)
+    if node is None:
+        return None
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 MAX_YAML_BYTES = 16 * 1024 * 1024
@@ -101,7 +136,7 @@ MAX_YAML_BYTES = 16 * 1024 * 1024
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file safely: bounded size, safe types only, no aliases."""
+    """Parse a YAML file safely: bounded size, safe types only, bounded alias expansion."""
     p = Path(path)
     text = read_text(p, max_bytes=MAX_YAML_BYTES)
     try:

@@ -54,7 +54,7 @@ def test_gzip_digest_full_of_spaces_is_refused_at_its_cap(tmp_path: Path, monkey
     assert caught.value.path == str(victim) and "limit" in caught.value.reason
 
 
-def test_billion_laughs_yaml_aliases_are_refused(tmp_path: Path) -> None:
+def test_billion_laughs_yaml_aliases_are_refused_by_their_expanded_size(tmp_path: Path) -> None:
     from audit.records import load_yaml
 
     rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
@@ -63,7 +63,10 @@ def test_billion_laughs_yaml_aliases_are_refused(tmp_path: Path) -> None:
     bomb.write_text("\n".join(rows) + "\n")
     with pytest.raises(InputError) as caught:
         load_yaml(bomb)
-    assert caught.value.line == 2 and "aliases" in caught.value.reason
+    assert caught.value.line == 1 and "expands to more than 1,000,000 values through aliases" in caught.value.reason
+    few = tmp_path / "aliases.yaml"
+    few.write_text("base: &b {region: us-east-1}\nstores: [*b, *b]\n")
+    assert load_yaml(few) == {"base": {"region": "us-east-1"}, "stores": [{"region": "us-east-1"}] * 2}
 
 
 def test_fifo_in_place_of_an_events_file_is_refused_without_blocking(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 One sub-command per source (``cloudtrail``, ``oci-audit``, ``gcp-access-transparency``,
 ``ocsf``), each converting, enriching and sealing with the same options;
-``cloudtrail`` can first validate CloudTrail digest files offline.
+``cloudtrail`` can first validate CloudTrail digest files offline, and reads
+``s3://bucket/prefix`` in CloudTrail's bucket layout (logs and digests).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from audit.errors import EXIT_CLEAN, InputError, IntegrityError
 from audit.importers.cloudtrail_digest import DigestReport, validate_digests
 from audit.importers.enrichment import load_enrichment
 from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, run_import
+from audit.sources.s3 import cloudtrail_objects, is_s3_url, s3_url
 
 import_app = typer.Typer(
     help="Import vendor access logs (CloudTrail, OCI Audit, GCP Access Transparency, OCSF) into a sealed log.",
     no_args_is_help=True,
 )
 
-Files = Annotated[list[Path], typer.Argument(help="Vendor log files (plain or gzip).")]
+Files = Annotated[list[Path], typer.Argument(help="Vendor log files (plain or gzip; JSON, JSON Lines or Parquet).")]
 Directory = Annotated[Path, typer.Option("--directory", help="People directory (CSV or JSON).")]
 Catalog = Annotated[Path, typer.Option("--catalog", help="Data catalogue (YAML).")]
 KeyPath = Annotated[Path, typer.Option("--key", help="Producer's private signing key.")]
@@ -84,7 +86,22 @@ def import_cloudtrail(
         str | None, typer.Option("--expect-end", help="Digests must reach this time (detects a truncated tail).")
     ] = None,
 ) -> int:
-    """AWS CloudTrail Records[] files; optionally validate their digest files offline first."""
+    """AWS CloudTrail files, or s3://bucket/prefix in CloudTrail's layout; optionally validate digests first."""
+    if not any(is_s3_url(f) for f in files):
+        return _cloudtrail(files, digests, public_keys, expect_end, directory, catalog, key_path, out_dir, origin,
+                           segment_size, skip_invalid)
+    if len(files) != 1:
+        raise InputError("give one s3://bucket/prefix, or local files, not both")
+    with cloudtrail_objects(s3_url(files[0])) as (logs, found):
+        # The digest files delivered beside the logs are used when public keys are given.
+        use = digests if digests is not None or public_keys is None else found
+        return _cloudtrail(logs, use, public_keys, expect_end, directory, catalog, key_path, out_dir, origin,
+                           segment_size, skip_invalid)
+
+
+def _cloudtrail(files: list[Path], digests: Path | None, public_keys: Path | None, expect_end: str | None,
+                directory: Path, catalog: Path, key_path: Path, out_dir: Path, origin: str | None, segment_size: int,
+                skip_invalid: bool) -> int:
     report: DigestReport | None = None
     if digests is None:
         if public_keys is not None or expect_end is not None:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from audit.errors import InputError, RecordError
 from audit.importers.enrichment import Enrichment
 from audit.models import AccessEvent, Action
-from audit.reading import DEFAULT_LIMITS, check_depth, iter_lines, open_maybe_gzip
+from audit.reading import DEFAULT_LIMITS, check_depth, iter_lines, open_maybe_gzip, open_regular
 from audit.records import describe_validation_error
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -176,6 +176,8 @@ def _array_items(reader: _Reader, path: Path, first_index: int = 1) -> Iterator[
         index += 1
         if reader.expect(",]", f"after record {index - 1}") == "]":
             return
+        if reader.skip_ws() == "]":
+            raise InputError(f"trailing comma after record {index - 1} (not valid JSON)", path=path, line=reader.line)
 
 
 def _lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
@@ -203,12 +205,25 @@ def _json_lines(fh: IO[bytes], path: Path) -> Iterator[RawRecord]:
         yield RawRecord(path, index, number, value)
 
 
-def iter_records(path: Path, array_key: str | None) -> Iterator[RawRecord]:
-    """Stream the records of a JSON array file, an ``{array_key: [...]}`` file, or JSON Lines.
+WRAPPER_KEYS = ("Records", "data", "entries")
+"""Members whose array holds the records: CloudTrail ``Records``, the OCI CLI's ``data``, Cloud Logging ``entries``."""
+PARQUET_MAGIC = b"PAR1"
 
-    A JSON Lines line that does not parse is yielded as :class:`Malformed` (later lines
-    can still be read); malformed JSON inside an array raises :class:`InputError`.
+
+def iter_records(path: Path, array_key: str | None = None) -> Iterator[RawRecord]:
+    """Stream the records of one file, its framing detected by content.
+
+    Recognised: Parquet (``PAR1``, needs pyarrow); a JSON array; an object whose first
+    member is ``array_key`` or one of :data:`WRAPPER_KEYS` holding an array; one or
+    more JSON objects, pretty-printed or not (a file whose first line is a whole
+    value is JSON Lines); all of them plain or gzip. A JSON Lines line that does not
+    parse is yielded as :class:`Malformed` (later lines can still be read); malformed
+    JSON in any other framing raises :class:`InputError` at its line.
     """
+    if _starts_with(path, PARQUET_MAGIC):
+        yield from parquet_records(path)
+        return
+    keys = tuple(dict.fromkeys(k for k in (array_key, *WRAPPER_KEYS) if k))
     with _open_text(path) as fh:
         reader = _Reader(fh, path)
         first = reader.skip_ws()
@@ -219,19 +234,100 @@ def iter_records(path: Path, array_key: str | None) -> Iterator[RawRecord]:
             yield from _array_items(reader, path)
             _expect_end(reader, path)
             return
-        if first == "{" and array_key is not None and _starts_with_key(reader, array_key):
-            yield from _keyed_array(reader, path, array_key)
-            return
+        if first == "{":
+            key = _wrapper_key(reader, keys)
+            if key is not None:
+                yield from _keyed_array(reader, path, key)
+                return
+            if _is_document(reader):
+                yield from _documents(reader, path)
+                return
     with _open_text(path) as fh:
         yield from _json_lines(fh, path)
 
 
-def _starts_with_key(reader: _Reader, key: str) -> bool:
-    """Whether the object at the cursor's first member is ``key`` (cursor not moved)."""
-    pattern = re.compile(r"\{\s*" + re.escape(json.dumps(key)) + r"\s*:")
-    while len(reader.buf) - reader.pos < 64 + len(key) and reader.more():
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open_regular(path) as fh:
+        try:
+            return fh.read(len(magic)) == magic
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def _wrapper_key(reader: _Reader, keys: tuple[str, ...]) -> str | None:
+    """The wrapper member the object at the cursor starts with, if any (cursor not moved)."""
+    while len(reader.buf) - reader.pos < 256 and reader.more():
         pass
-    return pattern.match(reader.buf, reader.pos) is not None
+    for key in keys:
+        if re.compile(r"\{\s*" + re.escape(json.dumps(key)) + r"\s*:\s*\[").match(reader.buf, reader.pos):
+            return key
+    return None
+
+
+def _is_document(reader: _Reader) -> bool:
+    """Whether the object at the cursor is pretty-printed (its first line is not a whole JSON value)."""
+    while "\n" not in reader.buf[reader.pos :] and len(reader.buf) - reader.pos <= MAX_RECORD and reader.more():
+        pass
+    first_line = reader.buf[reader.pos :].split("\n", 1)[0].strip()
+    if first_line == "{":
+        return True
+    try:
+        json.loads(first_line)
+    except (json.JSONDecodeError, RecursionError):
+        return "\n" in reader.buf[reader.pos :] and _spans_lines(reader)
+    return False
+
+
+def _spans_lines(reader: _Reader) -> bool:
+    try:
+        _, end = json.JSONDecoder().raw_decode(reader.buf, reader.pos)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return "\n" in reader.buf[reader.pos : end]
+
+
+def _documents(reader: _Reader, path: Path) -> Iterator[RawRecord]:
+    """One or more JSON objects one after another, each possibly spanning lines."""
+    index = 1
+    while reader.skip_ws() is not None:
+        line = reader.line
+        yield RawRecord(path, index, line, reader.value(f"record {index}"))
+        index += 1
+
+
+def _jsonable(value: Any) -> Any:
+    """A Parquet cell as JSON-like data (timestamps as RFC 3339 text, bytes as UTF-8 or hex)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.hex()
+    return value
+
+
+def parquet_records(path: Path) -> Iterator[RawRecord]:
+    """The rows of a Parquet file (as Amazon Security Lake writes OCSF), one record each; ``line`` is the row."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("reading Parquet needs pyarrow (pip install 'residency-audit[parquet]')", path=path) from None
+    with open_regular(path) as fh:
+        row = 0
+        try:
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=1024):
+                for value in batch.to_pylist():
+                    row += 1
+                    cell = _jsonable(value)
+                    check_depth(cell, path=path, line=row)
+                    yield RawRecord(path, row, row, cell)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowException subclasses these
+            raise InputError(f"unreadable Parquet: {exc}", path=path, line=row + 1) from None
 
 
 def _keyed_array(reader: _Reader, path: Path, key: str) -> Iterator[RawRecord]:
@@ -283,12 +379,35 @@ def text_field(record: Any, dotted: str, *, required: bool = True) -> str | None
     return value
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# Epoch numbers by magnitude: below 10^11 seconds, 10^14 milliseconds, 10^17 microseconds, else nanoseconds
+# (each unit's range starts in 1973 and ends past 2200, so a time between EARLIEST and LATEST has one reading).
+_EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
+
+
+def parse_epoch(value: int | float, name: str) -> datetime:
+    """An epoch number in seconds, milliseconds, microseconds or nanoseconds (told by magnitude), range-checked."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise RecordError(f"field {name}: {value!r} is not a timestamp")
+    per_second = next((scale for limit, scale in _EPOCH_UNITS if abs(value) < limit), None)
+    if per_second is None or value < 0:
+        raise RecordError(f"field {name}: {value!r} is not an epoch time in s, ms, us or ns")
+    seconds, rest = divmod(int(value), int(per_second))
+    micros = round((rest + (value - int(value))) * 1e6 / per_second)
+    parsed = EPOCH + timedelta(seconds=seconds, microseconds=micros)
+    if not EARLIEST <= parsed < LATEST:
+        raise RecordError(f"field {name}: {value!r} is {parsed.isoformat()}, outside {EARLIEST.year}-{LATEST.year}")
+    return parsed
+
+
 def parse_time(value: Any, name: str) -> datetime:
-    """RFC 3339 text (fractions up to nanoseconds, ``Z``) or epoch milliseconds, as UTC."""
+    """RFC 3339 text (fractions up to nanoseconds, ``Z``) or an epoch number (see :func:`parse_epoch`), as UTC."""
     if isinstance(value, bool):
         raise RecordError(f"field {name} is not a timestamp")
     if isinstance(value, int | float):
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
+        return parse_epoch(value, name)
     if not isinstance(value, str):
         raise RecordError(f"field {name} is not a timestamp")
     text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip(), count=1)

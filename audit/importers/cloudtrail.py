@@ -1,24 +1,38 @@
-"""AWS CloudTrail importer: ``{"Records": [...]}`` log files (plain or gzip) to access events.
+"""AWS CloudTrail importer: CloudTrail records (any framing, plain or gzip) to access events.
 
-Each data event becomes one access event: ``eventTime`` is its time, ``eventName``
-its action (by verb: ``GetObject`` -> read, ``SelectObjectContent`` -> query,
-``CopyObject`` -> copy, ``PutObject`` -> write, ``DeleteObject`` -> delete),
-``resources[].ARN`` (most specific first) or ``requestParameters.bucketName``/``key``
-its resource, ``awsRegion`` the region of an uncatalogued resource, and
-``userIdentity`` (``arn``, the role session name, ``userName``,
-``onBehalfOf.userId``, ``principalId``, ``invokedBy``, in that order) the principal
-looked up in the people directory. Management and Insights events, and failed
-requests (``errorCode``), are out of scope (counted, not sealed). CloudTrail records
-no employee location, justification or approval: the directory supplies the
-location; approvals cannot be linked.
+Data vs management: ``eventCategory`` decides when present, else ``managementEvent``,
+else the table of data-event operations per event source in
+:mod:`audit.importers.cloudtrail_events` (records before eventVersion 1.06 carry
+neither field). Management and Insights events are out of scope (counted, not sealed).
+
+Every data event is imported: its action comes from the table, else the operation's
+verb (``GetObject`` -> read), else ``unknown``, which the policy judges like any other
+action. Success: ``errorCode`` absent, empty or an HTTP 2xx status (some services log
+``"200"``); any other ``errorCode`` is a failed request, out of scope.
+
+Resources: ``resources[].ARN`` and ``requestParameters`` (``bucketName``/``key``, and
+``x-amz-copy-source`` for CopyObject/UploadPartCopy). A record naming several objects
+yields one event per object (the first keeps the record's id, the others get
+``#resource-N``), so the source of a copy is judged as well as its destination.
+
+Principal: an IAM user, root or federated identity by its ARN and names. An
+``AssumedRole`` session resolves by its role's ARN (``sessionContext.sessionIssuer``):
+the directory row of the role is the actor, unless that row marks the role as
+identity-carrying (``carries_identity``), when the person is looked up by the session
+name (roles of IAM Identity Center or SAML federation, whose session names the
+identity provider sets) or by ``sourceIdentity``. A session name is otherwise chosen
+by the caller and never resolves anyone. A record with no principal is imported with an
+unresolved actor. CloudTrail records no employee location, justification or approval.
 
 Digest validation is :mod:`audit.importers.cloudtrail_digest`; this module only parses.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from audit.errors import RecordError
 from audit.importers.base import (
@@ -26,95 +40,194 @@ from audit.importers.base import (
     OutOfScope,
     RawRecord,
     Source,
-    action_for_operation,
     build_event,
     field,
     parse_time,
     text_field,
 )
-from audit.importers.enrichment import Enrichment
+from audit.importers.cloudtrail_events import data_action, is_data_event
+from audit.importers.enrichment import Directory, Enrichment, Person
 
 NAME = "cloudtrail"
+NO_PRINCIPAL = "(no principal)"
+"""The actor id of a record that names no principal (unresolved, hence unlocated)."""
+NO_RESOURCE = "(no resource)"
+_ASSUMED = re.compile(
+    r"^arn:(?P<partition>[^:]+):sts::(?P<account>[^:]*):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$"
+)
 
 
-def _principals(identity: Any) -> list[str]:
+def _role_arns(identity: dict[str, Any], match: re.Match[str] | None) -> list[str]:
+    arns = []
+    issuer = field(identity, "sessionContext.sessionIssuer.arn", required=False)
+    if isinstance(issuer, str) and issuer:
+        arns.append(issuer)
+    if match is not None:
+        arns.append(f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}")
+    return list(dict.fromkeys(arns))
+
+
+def _text(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) and value else []
+
+
+def _carried(identity: dict[str, Any], role: Person, match: re.Match[str] | None) -> list[str]:
+    """Who the session names, for a role row: the session name, ``sourceIdentity``, or the role itself."""
+    if role.carries_identity == "session-name":
+        return [match["session"]] if match is not None else []
+    if role.carries_identity == "source-identity":
+        return _text(field(identity, "sessionContext.sourceIdentity", required=False))
+    return [role.principal]
+
+
+def _assumed_role(identity: dict[str, Any], directory: Directory) -> list[str]:
+    """Candidates for an AssumedRole session: the role, or the person its identity-carrying session names."""
+    arn = identity.get("arn")
+    match = _ASSUMED.match(arn) if isinstance(arn, str) else None
+    roles = _role_arns(identity, match)
+    role = directory.find(roles)
+    # onBehalfOf.userId is set by IAM Identity Center, not by the caller.
+    candidates = _text(field(identity, "onBehalfOf.userId", required=False))
+    if role is not None:
+        candidates += _carried(identity, role, match)
+    # Unresolved: the session ARN names the actor in the report, but never resolves it.
+    fallback = arn if isinstance(arn, str) and arn else (roles[0] if roles else NO_PRINCIPAL)
+    return [*candidates, fallback]
+
+
+def _principals(identity: Any, directory: Directory) -> list[str]:
+    if identity is None:
+        return [NO_PRINCIPAL]
     if not isinstance(identity, dict):
         raise RecordError("field userIdentity is not an object")
+    if identity.get("type") == "AssumedRole":
+        return _assumed_role(identity, directory)
     candidates: list[str] = []
-    arn = identity.get("arn")
-    if isinstance(arn, str) and arn:
-        candidates.append(arn)
-        if identity.get("type") == "AssumedRole" and "/" in arn:
-            candidates.append(arn.rsplit("/", 1)[1])  # the role session name, often the person's login
-    for dotted in ("userName", "onBehalfOf.userId", "principalId", "invokedBy"):
+    for dotted in ("arn", "userName", "onBehalfOf.userId", "principalId", "invokedBy"):
         value = field(identity, dotted, required=False)
         if isinstance(value, str) and value:
             candidates.append(value)
-    if not candidates:
-        raise RecordError("userIdentity names no principal (arn, userName, principalId or invokedBy)")
-    return list(dict.fromkeys(candidates))
+    return list(dict.fromkeys(candidates)) or [NO_PRINCIPAL]
 
 
-def _resources(record: dict[str, Any]) -> list[str]:
-    arns: list[str] = []
+def _listed_arns(record: dict[str, Any]) -> list[str]:
     listed = record.get("resources")
-    if listed is not None:
-        if not isinstance(listed, list):
-            raise RecordError("field resources is not a list")
-        for number, item in enumerate(listed):
-            arn = item.get("ARN") if isinstance(item, dict) else None
-            if not isinstance(arn, str) or not arn:
-                raise RecordError(f"resources[{number}] has no ARN")
-            arns.append(arn)
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        raise RecordError("field resources is not a list")
+    arns = []
+    for number, item in enumerate(listed):
+        arn = item.get("ARN") if isinstance(item, dict) else None
+        if not isinstance(arn, str) or not arn:
+            raise RecordError(f"resources[{number}] has no ARN")
+        arns.append(arn)
+    return arns
+
+
+def _s3_arn(bucket: str, key: Any) -> str:
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if isinstance(key, str) and key else "")
+
+
+def _request_arns(record: dict[str, Any]) -> list[str]:
     params = record.get("requestParameters")
-    if isinstance(params, dict) and isinstance(params.get("bucketName"), str):
-        key = params.get("key")
-        arns.append(f"arn:aws:s3:::{params['bucketName']}" + (f"/{key}" if isinstance(key, str) else ""))
+    if not isinstance(params, dict):
+        return []
+    arns = []
+    if isinstance(params.get("bucketName"), str):
+        arns.append(_s3_arn(params["bucketName"], params.get("key")))
+    source = params.get("x-amz-copy-source")
+    if isinstance(source, str) and source.strip("/"):
+        bucket, _, key = unquote(source.split("?", 1)[0]).lstrip("/").partition("/")
+        arns += [_s3_arn(bucket, key), _s3_arn(bucket, None)]
+    return arns
+
+
+def resource_groups(record: dict[str, Any]) -> list[list[str]]:
+    """Candidate identifiers per resource the record touches (most specific first in each group).
+
+    One group (every identifier, longest first) unless the record names several objects:
+    then one group per object, each with its enclosing resources (its bucket) after it. A
+    record naming none gets ``EVENTSOURCE:(no resource)``, which no catalogue entry should
+    match: imported as an unresolved, unclassified resource.
+    """
+    arns = sorted(dict.fromkeys(_listed_arns(record) + _request_arns(record)), key=len, reverse=True)
     if not arns:
-        raise RecordError("names no resource (resources[] or requestParameters.bucketName)")
-    return sorted(dict.fromkeys(arns), key=len, reverse=True)
+        return [[f"{record.get('eventSource')}:{NO_RESOURCE}"]]
+    leaves = [a for a in arns if not any(b != a and b.startswith(a + "/") for b in arns)]
+    if len(leaves) <= 1:
+        return [arns]
+    primary = _request_arns(record)[:1]
+    leaves.sort(key=lambda a: a not in primary)  # the request's own object keeps the record's id
+    return [[leaf, *(a for a in arns if leaf.startswith(a + "/"))] for leaf in leaves]
 
 
-def _scope(record: dict[str, Any]) -> OutOfScope | None:
-    if record.get("errorCode"):
-        return OutOfScope("failed request")
+def succeeded(record: dict[str, Any]) -> bool:
+    """No ``errorCode``, an empty one, or an HTTP 2xx status code (``"200"``)."""
+    code = record.get("errorCode")
+    if code is None or (isinstance(code, str) and not code.strip()):
+        return True
+    text = str(code).strip()
+    return text.isdigit() and 200 <= int(text) < 300
+
+
+def scope(record: dict[str, Any], source: str, name: str) -> OutOfScope | None:
+    """Why the record is not a data access, or None if it is one."""
     category = record.get("eventCategory")
-    if category is not None:
-        return None if category == "Data" else OutOfScope(f"{category} event")
-    if record.get("managementEvent") is False:
-        return None
-    return OutOfScope("Management event")
+    if category is not None and category != "Data":
+        return OutOfScope(f"{category} event")
+    if category is None:
+        management = record.get("managementEvent")
+        if management is True or (management is None and not is_data_event(source, name)):
+            return OutOfScope("Management event")
+    if not succeeded(record):
+        return OutOfScope("failed request")
+    return None
 
 
 def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
-    """One access event per data event; management and Insights events are out of scope."""
+    """One access event per data event and object; management and Insights events are out of scope."""
     record = raw.value
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
-    event_id = text_field(record, "eventID")
-    assert event_id is not None
+    if record.get("eventCategory") == "Insight" or record.get("eventType") == "AwsCloudTrailInsight":
+        yield OutOfScope("Insight event")
+        return
+    # eventVersion 1.0 records have no eventID (nor requestID): the record's place in its file names it.
+    event_id = (
+        text_field(record, "eventID", required=False)
+        or text_field(record, "requestID", required=False)
+        or f"{raw.path.name}#{raw.index}"
+    )
     time = parse_time(field(record, "eventTime"), "eventTime")
     name = text_field(record, "eventName")
     source = text_field(record, "eventSource")
     region = text_field(record, "awsRegion")
-    assert name is not None and source is not None
-    out_of_scope = _scope(record)
+    assert event_id is not None and name is not None and source is not None
+    out_of_scope = scope(record, source, name)
     if out_of_scope is not None:
         yield out_of_scope
         return
-    action = action_for_operation(name)
-    if action is None:
-        raise RecordError(f"data event {name!r} is not a known access operation")
-    actor, actor_ok = enrichment.actor(_principals(field(record, "userIdentity")))
-    resource, resource_ok = enrichment.resource(_resources(record), provider="aws", region=region)
-    if resource is None:
-        yield OutOfScope("not user data (data catalogue)")
-        return
-    unresolved = [kind for kind, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok]
-    yield build_event(
-        NAME, raw, event_id, unresolved=unresolved, time=time, actor=actor, action=action,
-        resource=resource, source_system=f"aws-cloudtrail:{source}",
-    )
+    action = data_action(source, name)
+    actor, actor_ok = enrichment.actor(_principals(record.get("userIdentity"), enrichment.directory))
+    for number, candidates in enumerate(resource_groups(record), start=1):
+        resource, resource_ok = enrichment.resource(candidates, provider="aws", region=region)
+        if resource is None:
+            yield OutOfScope("not user data (data catalogue)")
+            continue
+        unresolved = [kind for kind, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok]
+        yield build_event(
+            NAME,
+            raw,
+            event_id,
+            suffix="" if number == 1 else f"#resource-{number}",
+            unresolved=unresolved,
+            time=time,
+            actor=actor,
+            action=action,
+            resource=resource,
+            source_system=f"aws-cloudtrail:{source}",
+        )
 
 
 SOURCE = Source(name=NAME, vendor="AWS CloudTrail", array_key="Records", convert=convert)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import yaml
@@ -38,6 +38,7 @@ from audit.records import MAX_YAML_BYTES, describe_validation_error, open_input,
 UNCATALOGUED = "uncatalogued"
 UNCLASSIFIED = "unclassified"
 UNKNOWN_REGION = "unknown"
+CarriesIdentity = Literal["session-name", "source-identity"]
 
 
 class _Input(BaseModel):
@@ -56,6 +57,11 @@ class Person(_Input):
     team: str | None = None
     role: str | None = None
     us_security_team: bool = False
+    carries_identity: CarriesIdentity | None = None
+    """For an AWS IAM role: how its sessions name the person (``session-name``: the role session
+    name is set by an identity provider, as IAM Identity Center and SAML federation do;
+    ``source-identity``: ``sessionContext.sourceIdentity``). Empty: the session name is chosen by
+    the caller and never identifies anyone; the role itself is the actor."""
 
     @field_validator("office_country", "physical_country")
     @classmethod
@@ -125,7 +131,7 @@ def _csv_people(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if None in row:
             raise InputError("more cells than header columns", path=path, line=reader.line_num)
         value: dict[str, Any] = {k.strip(): (v.strip() or None) for k, v in row.items() if k is not None}
-        flag = (value.get("us_security_team") or "").lower()
+        flag = str(value.get("us_security_team") or "").lower()
         if flag not in _BOOLS:
             raise InputError(f"us_security_team: {flag!r} is not true/false", path=path, line=reader.line_num)
         value["us_security_team"] = _BOOLS[flag]
@@ -256,7 +262,8 @@ class Enrichment:
         seen = {k: v for k, v in (observed or {}).items() if v is not None}
         person = self.directory.find(candidates)
         if person is not None:
-            known = person.model_dump(exclude={"principal", "person_id", "us_security_team"}, exclude_none=True)
+            known = person.model_dump(exclude={"principal", "person_id", "us_security_team", "carries_identity"},
+                                      exclude_none=True)
             return Actor.model_validate({**(defaults or {}), **known, **seen, "id": person.actor_id}), True
         located = "office_country" in seen or "physical_country" in seen
         return Actor.model_validate({**(defaults or {}), **seen, "id": candidates[0]}), located

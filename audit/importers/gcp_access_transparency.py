@@ -14,6 +14,15 @@ are kept as they are and are never proof of US presence (replay judges such an a
 as unlocated, i.e. foreign). The log names no individual: the actor id is the
 employing entity, which approvals name as their requester and the directory may
 describe further (kind, team); without a directory entry the actor is a contractor.
+
+Event ids are ``insertId#N`` (N the 1-based index in ``accesses[]``): Cloud Logging's
+``insertId`` is unique per entry, while ``eventId`` is shared by every access made under
+one justification. Google Workspace Access Transparency records (the Reports API
+``access_transparency`` application, ``{"id": {...}, "events": [{"parameters": [...]}]}``,
+one access per event) are read too: ``id.uniqueQualifier`` and the event index make the
+id, ``ACTOR_HOME_OFFICE`` is the office country, ``RESOURCE_NAME``/``OWNER_EMAIL`` the
+resource and ``ACCESS_APPROVAL_REQUEST_IDS`` the approvals. Workspace does not report
+the physical location: it stays unknown.
 """
 
 from __future__ import annotations
@@ -34,10 +43,11 @@ from audit.importers.base import (
     text_field,
 )
 from audit.importers.enrichment import Enrichment
+from audit.importers.gcp_workspace import UNKNOWN_PLACE, workspace_convert
+from audit.models import Actor
 
 NAME = "gcp-access-transparency"
-UNKNOWN_PLACE = "UNKNOWN"
-"""What ``??`` (Google could not tell the country) becomes: a region code that locates no one."""
+__all__ = ["NAME", "SOURCE", "UNKNOWN_PLACE", "convert"]
 
 
 def _place(code: str) -> str:
@@ -81,26 +91,9 @@ def _approvals(payload: dict[str, Any]) -> list[str]:
     return approvals
 
 
-def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
-    """One access event per ``accesses[]`` entry."""
-    record = raw.value
-    if not isinstance(record, dict):
-        raise RecordError("record is not a JSON object")
-    payload = field(record, "jsonPayload")
-    if not isinstance(payload, dict):
-        raise RecordError("field jsonPayload is not an object")
-    kind = payload.get("@type", "")
-    if not isinstance(kind, str) or not kind.endswith(("TransparencyLog", "AccessTransparencyLog")):
-        raise RecordError(f"jsonPayload @type {kind!r} is not an Access Transparency log")
-    vendor_id = text_field(payload, "eventId", required=False) or text_field(record, "insertId")
-    assert vendor_id is not None
-    time = parse_time(field(record, "timestamp"), "timestamp")
-    location = _location(payload)
-    accesses = field(payload, "accesses")
-    if not isinstance(accesses, list) or not accesses:
-        raise RecordError("field accesses is not a non-empty list")
+def _actor(payload: dict[str, Any], location: dict[str, Any], enrichment: Enrichment) -> tuple[Actor, bool]:
     entity = location["principalEmployingEntity"]
-    actor, actor_ok = enrichment.actor(
+    return enrichment.actor(
         [entity],
         observed={
             "employer": entity,
@@ -110,15 +103,43 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
         },
         defaults={"kind": "contractor"},
     )
+
+
+def _payload(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The Access Transparency payload and the entry's vendor id (``insertId``, else ``eventId``)."""
+    payload = field(record, "jsonPayload")
+    if not isinstance(payload, dict):
+        raise RecordError("field jsonPayload is not an object")
+    kind = payload.get("@type", "")
+    if not isinstance(kind, str) or not kind.endswith(("TransparencyLog", "AccessTransparencyLog")):
+        raise RecordError(f"jsonPayload @type {kind!r} is not an Access Transparency log")
+    vendor_id = text_field(record, "insertId", required=False) or text_field(payload, "eventId")
+    assert vendor_id is not None
+    return payload, vendor_id
+
+
+def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
+    """One access event per ``accesses[]`` entry (Workspace activities: see :mod:`.gcp_workspace`)."""
+    record = raw.value
+    if not isinstance(record, dict):
+        raise RecordError("record is not a JSON object")
+    if "events" in record and "jsonPayload" not in record:
+        yield from workspace_convert(raw, enrichment)
+        return
+    payload, vendor_id = _payload(record)
+    time = parse_time(field(record, "timestamp"), "timestamp")
+    location = _location(payload)
+    accesses = field(payload, "accesses")
+    if not isinstance(accesses, list) or not accesses:
+        raise RecordError("field accesses is not a non-empty list")
+    actor, actor_ok = _actor(payload, location, enrichment)
     justification = _justification(payload)
     approvals = _approvals(payload)
     for number, access in enumerate(accesses, start=1):
         method = text_field(access, "methodName")
         name = text_field(access, "resourceName")
         assert method is not None and name is not None
-        action = action_for_operation(method.rsplit(".", 1)[-1])
-        if action is None:
-            raise RecordError(f"accesses[{number - 1}].methodName {method!r} is not a known access operation")
+        action = action_for_operation(method.rsplit(".", 1)[-1]) or "unknown"
         resource, resource_ok = enrichment.resource([name], provider="gcp", region=None)
         if resource is None:
             yield OutOfScope("not user data (data catalogue)")

@@ -3,7 +3,9 @@
 :func:`run_import` streams every record of every file through its source's
 converter, validates each resulting :class:`~audit.models.AccessEvent`, spools the
 canonical bytes to a temporary file (constant memory), then seals them with
-:func:`audit.logs.writer.seal`. A bad record stops the import with one
+:func:`audit.logs.writer.seal`. An import in which no record is an access to data
+still seals: an empty log whose signed checkpoint carries the import report's digest,
+so "no data access in these files" can be attested. A bad record stops the import with one
 ``file:line: record N: reason`` :class:`~audit.errors.InputError` and nothing is
 written; with ``skip_invalid`` it is listed in the import report instead.
 
@@ -185,15 +187,13 @@ def run_import(
         with spool.open("wb") as fh:
             for event in convert_files(source, files, enrichment, stats, skip_invalid=skip_invalid):
                 fh.write(canonical_bytes(event) + b"\n")
-        if stats.events == 0:
-            raise InputError(f"no access events to seal ({stats.records} record(s) read)", path=files[0])
         report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
         report_sha = hashlib.sha256(report).hexdigest()
         full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{report_sha}"
         staged = staging / "log"
         with spool.open("rb") as fh:
             result = seal((line.rstrip(b"\n") for line in fh), out=staged, key=key, origin=full_origin,
-                          record_type=ACCESS_RECORD_TYPE, segment_size=segment_size, time=time)
+                          record_type=ACCESS_RECORD_TYPE, segment_size=segment_size, time=time, allow_empty=True)
         atomic_write(staged / IMPORT_REPORT_FILE, report)
         try:
             os.replace(staged, out)

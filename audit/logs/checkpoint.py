@@ -108,7 +108,7 @@ class SegmentInfo(_Body):
     sha256: Hex256
     leaves_sha256: Hex256
     first: int = Field(ge=0)
-    count: int = Field(ge=1)
+    count: int = Field(ge=0)
     root: Hex256
 
 
@@ -120,7 +120,7 @@ class CheckpointBody(_Body):
     record_type: str
     index: int = Field(ge=0, lt=MAX_SEGMENTS)
     segment: SegmentInfo
-    tree_size: int = Field(ge=1)
+    tree_size: int = Field(ge=0)
     root: Hex256
     previous: Hex256 | None
     time: UtcDatetime

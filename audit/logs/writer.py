@@ -50,7 +50,7 @@ from audit.logs.checkpoint import (
     segment_name,
 )
 from audit.logs.index import INDEX_FILE, IdIndex, record_id
-from audit.logs.merkle import TreeBuilder, leaf_hash, tree_levels
+from audit.logs.merkle import EMPTY_ROOT, TreeBuilder, leaf_hash, tree_levels
 from audit.signing.dsse import envelope_bytes, sign_envelope
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
@@ -202,6 +202,10 @@ class _Sealing:
                 segment.abort()
         return total
 
+    def write_empty(self, total: TreeBuilder) -> None:
+        """The one empty segment and checkpoint (tree size 0) of a log sealed from no records."""
+        self._finish(_OpenSegment(self.root, 0, 0), total, None)
+
     def _finish(self, segment: _OpenSegment, total: TreeBuilder, previous: str | None) -> str:
         self.index.add(
             (segment.first + line - 1, found, segment.index, line)
@@ -222,6 +226,7 @@ def seal(
     keyring: Keyring | None = None,
     source: str | Path | None = None,
     keep_index: bool = False,
+    allow_empty: bool = False,
 ) -> SealResult:
     """Seal ``records`` into a new log directory ``out`` and sign its checkpoints.
 
@@ -262,11 +267,13 @@ def seal(
         sweep_staging(lock, STAGING_SUFFIX)
         _check_out(out)
         return _seal_locked(records, out=out, key=key, origin=origin, record_type=record_type,
-                            segment_size=segment_size, time=time, source=source, keep_index=keep_index)
+                            segment_size=segment_size, time=time, source=source, keep_index=keep_index,
+                            allow_empty=allow_empty)
 
 
 def _seal_locked(records: Iterable[bytes], *, out: Path, key: SigningKey, origin: str, record_type: str,
-                 segment_size: int, time: datetime, source: str | Path | None, keep_index: bool) -> SealResult:
+                 segment_size: int, time: datetime, source: str | Path | None, keep_index: bool,
+                 allow_empty: bool) -> SealResult:
     tmp = make_staging(out, STAGING_SUFFIX)
     index: IdIndex | None = None
     try:
@@ -277,8 +284,10 @@ def _seal_locked(records: Iterable[bytes], *, out: Path, key: SigningKey, origin
         index.begin()
         sealing = _Sealing(tmp, key, origin, record_type, segment_size, time, index)
         total = sealing.write(records)
-        if total.size == 0:
+        if total.size == 0 and not allow_empty:
             raise InputError("no records to seal", path=out)
+        if total.size == 0:  # an empty log: one empty segment whose checkpoint signs tree size 0
+            sealing.write_empty(total)
         duplicate = _duplicate_error(index, source)
         if duplicate is not None:
             raise duplicate
@@ -293,7 +302,7 @@ def _seal_locked(records: Iterable[bytes], *, out: Path, key: SigningKey, origin
         except OSError as exc:
             raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
         fsync_dir(out.parent)
-        segments = (total.size + segment_size - 1) // segment_size
+        segments = (total.size + segment_size - 1) // segment_size or 1  # an empty log has one empty segment
         return SealResult(tree_size=total.size, root=root, segments=segments, out=out)
     except BaseException:
         if index is not None:
@@ -317,8 +326,9 @@ def signed_checkpoint(
     time: datetime,
 ) -> bytes:
     """Extend ``total`` with a finished segment's leaf ``hashes`` and return its checkpoint file bytes."""
-    levels = tree_levels(hashes)
-    total.extend_levels(levels)
+    levels = tree_levels(hashes) if hashes else None
+    if levels is not None:
+        total.extend_levels(levels)
     body = CheckpointBody(
         format=LOG_FORMAT,
         origin=origin,
@@ -330,7 +340,7 @@ def signed_checkpoint(
             leaves_sha256=leaves_sha256,
             first=first,
             count=len(hashes),
-            root=levels[-1][0].hex(),
+            root=(levels[-1][0] if levels is not None else EMPTY_ROOT).hex(),
         ),
         tree_size=total.size,
         root=total.root().hex(),

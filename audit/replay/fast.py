@@ -80,7 +80,7 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     event_id: _NonEmpty
     time: datetime
     actor: FastActor
-    action: Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose"]
+    action: Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose", "unknown"]
     resource: FastResource
     approval_ids: tuple[_NonEmpty, ...] = ()
     on_behalf_of: str | None = None

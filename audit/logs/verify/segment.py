@@ -44,7 +44,7 @@ from audit.logs.checkpoint import (
     parse_checkpoint_payload,
     segment_name,
 )
-from audit.logs.merkle import HASH_LEN, leaf_hashes, tree_levels
+from audit.logs.merkle import EMPTY_ROOT, HASH_LEN, leaf_hashes, tree_levels
 from audit.logs.verify.localise import lines_text, localise
 from audit.logs.verify.records import describe_line, non_canonical_lines
 from audit.logs.verify.state import MAX_LINE_PROBLEMS, FileTooLarge, SegmentCheck, SegmentContext, refusal
@@ -371,7 +371,7 @@ def check_leaves_file(ctx: SegmentContext) -> None:
         )
         return
     sealed = [raw[i : i + HASH_LEN] for i in range(0, len(raw), HASH_LEN)]
-    levels = tree_levels(sealed)
+    levels = tree_levels(sealed) if sealed else [[], [EMPTY_ROOT]]  # an empty log's one empty segment
     if levels[-1][0].hex() != seg.root:
         ctx.problem("root-mismatch", f"signed leaves of {leaves} do not hash to the signed segment root")
         return
