@@ -43,6 +43,7 @@ from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
 from audit.pipeline import replay
 from audit.replay.options import CompletenessPin, Engine, Execution
+from audit.resources import policy_dir
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     KeyPurpose,
@@ -176,9 +177,10 @@ def replay_cmd(
     ],
     report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the signed report and its files.")],
-    policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
-        "policies"
-    ),
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy pack directory, or directory of dated versions (default: the shipped pack)."),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Judge segments on this many processes.")] = 1,
     engine: Annotated[Engine, typer.Option(help="local processes, or a dask.distributed cluster.")] = Engine.local,
     scheduler: Annotated[
@@ -203,7 +205,7 @@ def replay_cmd(
     pin = CompletenessPin(checkpoint, expected_size=expect_size, require_complete=require_complete)
     with local_log_dir(logdir) as local_logdir, progress("replaying events", None) as bar:
         outcome = replay(
-            local_logdir, keyring, approvals, policy, key, out_dir,
+            local_logdir, keyring, approvals, policy_dir(policy), key, out_dir,
             pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
             require_signed_approvals=require_signed_approvals,
         )
@@ -247,11 +249,16 @@ def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], b
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo output directory.")] = Path("build/demo"),
-    fixtures: Annotated[Path, typer.Option(help="Fixture directory.")] = Path("fixtures"),
-    policy: Annotated[Path, typer.Option(help="Policy pack directory.")] = Path("policies"),
+    fixtures: Annotated[
+        Path | None,
+        typer.Option(help="A checkout's fixtures/ directory: its TEST-ONLY keys and, with moto, its AWS estate "
+                          "(default: the bundled data and throwaway keys)."),
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy pack directory (default: the shipped pack).")] = None,
 ) -> int:
-    """Run the whole pipeline on the bundled seed-scenario fixtures."""
-    result = demo_mod.run_demo(out_dir, fixtures, policy, say=lambda msg: out.print(msg, markup=False))
+    """Run the whole pipeline on the bundled seed-scenario data."""
+    pack = policy_dir(policy)
+    result = demo_mod.run_demo(out_dir, fixtures, pack, say=lambda msg: out.print(msg, markup=False))
     pred = result.statement.predicate
     _print_summary(pred.commitments, pred.summary.by_commitment, pred.summary.by_rule)
     examples = Table(title="First finding per commitment (all of them: report/report.md)")
