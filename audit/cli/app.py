@@ -13,21 +13,26 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from typer._click.exceptions import NoArgsIsHelpError
 
 from audit.cli import demo as demo_mod
 from audit.cli.console import err, finish_stdout, log, out, progress, purposes, signing_key
+from audit.cli.conventions import build_command
+from audit.cli.hook_cmds import policy_hook
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
 from audit.cli.policy_cmds import policy_app
 from audit.cli.report_cmds import report_app
 from audit.cli.residency_cmds import residency_app
-from audit.cli.state import STATE, configure_logging
+from audit.cli.schemas import schema_command
+from audit.cli.state import STATE, apply_global
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
@@ -42,6 +47,7 @@ from audit.fsio import atomic_write
 from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
 from audit.pipeline import replay
+from audit.records import DEFAULT_MAX_ERRORS
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.resources import policy_dir
 from audit.signing.keys import (
@@ -65,7 +71,7 @@ app = typer.Typer(
     name="residency-audit",
     help="Check access to user data against public commitments: seal logs, replay, sign reports.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 # Command groups live in their own modules; register each here, one line apiece.
@@ -74,6 +80,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(keyring_app, name="keyring")
 app.add_typer(residency_app, name="residency")
 app.add_typer(policy_app, name="policy")
+policy_app.command("hook")(policy_hook)
+app.command("schema")(schema_command)
 app.add_typer(import_app, name="import")
 
 
@@ -82,16 +90,36 @@ class LogFormat(StrEnum):
     json = "json"
 
 
-@app.callback()
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"residency-audit {_installed_version()}", markup=False)
+        raise typer.Exit(EXIT_CLEAN)
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("residency-audit")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+@app.callback(epilog="Run `residency-audit COMMAND --help` for a command's options and examples.")
 def _root(
     log_format: Annotated[LogFormat, typer.Option(help="Format of diagnostic logs on stderr.")] = LogFormat.console,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no warnings, no progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also info messages on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an internal error.")] = False,
+    max_errors: Annotated[
+        int, typer.Option(min=1, help="List at most this many problems of an invalid record.")
+    ] = DEFAULT_MAX_ERRORS,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Residency audit toolkit."""
-    STATE.quiet = quiet
-    STATE.debug = debug
-    configure_logging(json=log_format is LogFormat.json, quiet=quiet)
+    STATE.quiet, STATE.verbose, STATE.debug = quiet, verbose, debug
+    STATE.log_json, STATE.max_errors = log_format is LogFormat.json, max_errors
+    apply_global("", None)
 
 
 # ---------------------------------------------------------------------------- keygen
@@ -124,13 +152,7 @@ def keygen(
         return _reencrypt(reencrypt, other_options=out_path is not None or keyring_path is not None or unencrypted)
     if out_path is None:
         raise InputError("keygen needs --out KEY (or --reencrypt KEY)")
-    if keyring_path is not None and not purpose:
-        raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
-    passphrase = passphrase_from_env()
-    if passphrase is None and not unencrypted:
-        raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
-    if passphrase is not None and unencrypted:
-        raise InputError(f"--unencrypted given but {PASSPHRASE_ENV} is set; choose one", path=out_path)
+    passphrase = _keygen_passphrase(out_path, keyring_path, purpose, unencrypted=unencrypted)
     key = generate_signing_key()
     write_private_key(out_path, key, passphrase)
     if unencrypted:
@@ -145,6 +167,22 @@ def keygen(
     log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
     return EXIT_CLEAN
+
+
+def _keygen_passphrase(
+    out_path: Path, keyring_path: Path | None, purpose: list[KeyPurpose], *, unencrypted: bool
+) -> bytes | None:
+    """Check keygen's options together; the passphrase to encrypt with (None: --unencrypted)."""
+    if purpose and keyring_path is None:
+        raise InputError("--purpose says what a keyring entry may sign: it needs --keyring RING")
+    if keyring_path is not None and not purpose:
+        raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
+    passphrase = passphrase_from_env()
+    if passphrase is None and not unencrypted:
+        raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
+    if passphrase is not None and unencrypted:
+        raise InputError(f"--unencrypted given but {PASSPHRASE_ENV} is set; choose one", path=out_path)
+    return passphrase
 
 
 def _reencrypt(path: Path, *, other_options: bool) -> int:
@@ -295,10 +333,12 @@ def demo(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
-    command = typer.main.get_command(app)
+    command = build_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = command.main(args=args, prog_name="residency-audit", standalone_mode=False)
+    except NoArgsIsHelpError:  # the help is printed already: no empty "error:"
+        return finish_stdout(EXIT_INPUT)
     except typer.Exit as exc:
         return finish_stdout(int(exc.exit_code))
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
