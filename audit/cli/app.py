@@ -299,23 +299,24 @@ def demo(
     result = demo_mod.run_demo(out_dir, fixtures, pack, say=lambda msg: out.print(msg, markup=False))
     pred = result.statement.predicate
     _print_summary(pred.commitments, pred.summary.by_commitment, pred.summary.by_rule)
-    examples = Table(title="First finding per commitment (all of them: report/report.md)")
-    for column in ("Commitment", "Rule", "Event", "Time"):
-        examples.add_column(column, no_wrap=True)
-    examples.add_column("What happened")
     first: dict[str, Finding] = {}
     for finding in result.findings:  # verified with the report at the end of run_demo
         first.setdefault(finding.commitment, finding)
+    examples = Table(title="First finding per commitment (all of them: report/report.md)")
+    examples.add_column("C", no_wrap=True)
+    examples.add_column("Rule, event and time", overflow="fold", ratio=2)
+    examples.add_column("What happened", ratio=3)
     for cid in sorted(first, key=lambda c: int(c[1:])):
         f = first[cid]
-        examples.add_row(cid, f.rule_id, f.event_ids[0], f.time.strftime("%Y-%m-%d"), f.message)
+        examples.add_row(cid, f"{f.rule_id}\n{f.event_ids[0]} {f.time.strftime('%Y-%m-%d')}", f.message)
     out.print(examples)
     if pred.residency is not None:
         res = pred.residency.summary
         rows = Table(title=f"Residency findings as of {pred.residency.as_of.isoformat()}")
-        for column in ("Commitment", "Rule", "Where"):
-            rows.add_column(column, no_wrap=True)
-        rows.add_column("Resource", overflow="fold")
+        rows.add_column("C", no_wrap=True)
+        for column in ("Rule", "Where"):
+            rows.add_column(column, overflow="fold")
+        rows.add_column("Resource", overflow="fold", ratio=1)
         for rf in pred.residency.findings:
             rows.add_row(rf.commitment, rf.rule_id, f"{rf.provider} {rf.region or '?'}", rf.resource)
         out.print(rows)
