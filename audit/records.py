@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,16 +23,22 @@ from audit.reading import iter_lines, open_regular, read_text
 M = TypeVar("M", bound=BaseModel)
 
 
+DEFAULT_MAX_ERRORS = 20
+MAX_ERRORS: ContextVar[int] = ContextVar("max_errors", default=DEFAULT_MAX_ERRORS)
+"""How many problems :func:`describe_validation_error` lists (the CLI's ``--max-errors``)."""
+
+
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming the first failing field and why (plus how many more)."""
+    """One line listing every failing field with its path and why, up to :data:`MAX_ERRORS` of them."""
     errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "record"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{loc}: {msg}{more}"
+    limit = max(1, MAX_ERRORS.get())
+    parts = []
+    for error in errors[:limit]:
+        loc = ".".join(str(part) for part in error["loc"]) or "record"
+        msg = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{loc}: {msg}")
+    more = f" (and {len(errors) - limit} more; raise --max-errors to list them)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
 
 
 def parse_json_line(raw: bytes, *, path: str | Path, line: int) -> dict[str, Any]:

@@ -13,21 +13,26 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from typer._click.exceptions import NoArgsIsHelpError
 
 from audit.cli import demo as demo_mod
 from audit.cli.console import err, finish_stdout, log, out, progress, purposes, signing_key
+from audit.cli.conventions import build_command
+from audit.cli.hook_cmds import policy_hook
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
 from audit.cli.log_cmds import log_app
 from audit.cli.policy_cmds import policy_app
 from audit.cli.report_cmds import report_app
 from audit.cli.residency_cmds import residency_app
-from audit.cli.state import STATE, configure_logging
+from audit.cli.schemas import schema_command
+from audit.cli.state import STATE, apply_global
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
@@ -42,7 +47,9 @@ from audit.fsio import atomic_write
 from audit.logs.trusted import load_checkpoint
 from audit.models import Finding
 from audit.pipeline import replay
+from audit.records import DEFAULT_MAX_ERRORS
 from audit.replay.options import CompletenessPin, Engine, Execution
+from audit.resources import policy_dir
 from audit.signing.keys import (
     PASSPHRASE_ENV,
     KeyPurpose,
@@ -64,7 +71,7 @@ app = typer.Typer(
     name="residency-audit",
     help="Check access to user data against public commitments: seal logs, replay, sign reports.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 # Command groups live in their own modules; register each here, one line apiece.
@@ -73,6 +80,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(keyring_app, name="keyring")
 app.add_typer(residency_app, name="residency")
 app.add_typer(policy_app, name="policy")
+policy_app.command("hook")(policy_hook)
+app.command("schema")(schema_command)
 app.add_typer(import_app, name="import")
 
 
@@ -81,16 +90,36 @@ class LogFormat(StrEnum):
     json = "json"
 
 
-@app.callback()
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"residency-audit {_installed_version()}", markup=False)
+        raise typer.Exit(EXIT_CLEAN)
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("residency-audit")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+@app.callback(epilog="Run `residency-audit COMMAND --help` for a command's options and examples.")
 def _root(
     log_format: Annotated[LogFormat, typer.Option(help="Format of diagnostic logs on stderr.")] = LogFormat.console,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no warnings, no progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also info messages on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an internal error.")] = False,
+    max_errors: Annotated[
+        int, typer.Option(min=1, help="List at most this many problems of an invalid record.")
+    ] = DEFAULT_MAX_ERRORS,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Residency audit toolkit."""
-    STATE.quiet = quiet
-    STATE.debug = debug
-    configure_logging(json=log_format is LogFormat.json, quiet=quiet)
+    STATE.quiet, STATE.verbose, STATE.debug = quiet, verbose, debug
+    STATE.log_json, STATE.max_errors = log_format is LogFormat.json, max_errors
+    apply_global("", None)
 
 
 # ---------------------------------------------------------------------------- keygen
@@ -123,13 +152,7 @@ def keygen(
         return _reencrypt(reencrypt, other_options=out_path is not None or keyring_path is not None or unencrypted)
     if out_path is None:
         raise InputError("keygen needs --out KEY (or --reencrypt KEY)")
-    if keyring_path is not None and not purpose:
-        raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
-    passphrase = passphrase_from_env()
-    if passphrase is None and not unencrypted:
-        raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
-    if passphrase is not None and unencrypted:
-        raise InputError(f"--unencrypted given but {PASSPHRASE_ENV} is set; choose one", path=out_path)
+    passphrase = _keygen_passphrase(out_path, keyring_path, purpose, unencrypted=unencrypted)
     key = generate_signing_key()
     write_private_key(out_path, key, passphrase)
     if unencrypted:
@@ -144,6 +167,22 @@ def keygen(
     log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
     return EXIT_CLEAN
+
+
+def _keygen_passphrase(
+    out_path: Path, keyring_path: Path | None, purpose: list[KeyPurpose], *, unencrypted: bool
+) -> bytes | None:
+    """Check keygen's options together; the passphrase to encrypt with (None: --unencrypted)."""
+    if purpose and keyring_path is None:
+        raise InputError("--purpose says what a keyring entry may sign: it needs --keyring RING")
+    if keyring_path is not None and not purpose:
+        raise InputError("--keyring needs --purpose log|approvals|report (repeatable): what this key may sign")
+    passphrase = passphrase_from_env()
+    if passphrase is None and not unencrypted:
+        raise InputError(f"set {PASSPHRASE_ENV} to encrypt the key, or pass --unencrypted", path=out_path)
+    if passphrase is not None and unencrypted:
+        raise InputError(f"--unencrypted given but {PASSPHRASE_ENV} is set; choose one", path=out_path)
+    return passphrase
 
 
 def _reencrypt(path: Path, *, other_options: bool) -> int:
@@ -176,9 +215,10 @@ def replay_cmd(
     ],
     report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the signed report and its files.")],
-    policy: Annotated[Path, typer.Option(help="Policy pack directory (or directory of dated versions).")] = Path(
-        "policies"
-    ),
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy pack directory, or directory of dated versions (default: the shipped pack)."),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Judge segments on this many processes.")] = 1,
     engine: Annotated[Engine, typer.Option(help="local processes, or a dask.distributed cluster.")] = Engine.local,
     scheduler: Annotated[
@@ -203,7 +243,7 @@ def replay_cmd(
     pin = CompletenessPin(checkpoint, expected_size=expect_size, require_complete=require_complete)
     with local_log_dir(logdir) as local_logdir, progress("replaying events", None) as bar:
         outcome = replay(
-            local_logdir, keyring, approvals, policy, key, out_dir,
+            local_logdir, keyring, approvals, policy_dir(policy), key, out_dir,
             pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
             require_signed_approvals=require_signed_approvals,
         )
@@ -247,30 +287,36 @@ def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], b
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo output directory.")] = Path("build/demo"),
-    fixtures: Annotated[Path, typer.Option(help="Fixture directory.")] = Path("fixtures"),
-    policy: Annotated[Path, typer.Option(help="Policy pack directory.")] = Path("policies"),
+    fixtures: Annotated[
+        Path | None,
+        typer.Option(help="A checkout's fixtures/ directory: its TEST-ONLY keys and, with moto, its AWS estate "
+                          "(default: the bundled data and throwaway keys)."),
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy pack directory (default: the shipped pack).")] = None,
 ) -> int:
-    """Run the whole pipeline on the bundled seed-scenario fixtures."""
-    result = demo_mod.run_demo(out_dir, fixtures, policy, say=lambda msg: out.print(msg, markup=False))
+    """Run the whole pipeline on the bundled seed-scenario data."""
+    pack = policy_dir(policy)
+    result = demo_mod.run_demo(out_dir, fixtures, pack, say=lambda msg: out.print(msg, markup=False))
     pred = result.statement.predicate
     _print_summary(pred.commitments, pred.summary.by_commitment, pred.summary.by_rule)
-    examples = Table(title="First finding per commitment (all of them: report/report.md)")
-    for column in ("Commitment", "Rule", "Event", "Time"):
-        examples.add_column(column, no_wrap=True)
-    examples.add_column("What happened")
     first: dict[str, Finding] = {}
     for finding in result.findings:  # verified with the report at the end of run_demo
         first.setdefault(finding.commitment, finding)
+    examples = Table(title="First finding per commitment (all of them: report/report.md)")
+    examples.add_column("C", no_wrap=True)
+    examples.add_column("Rule, event and time", overflow="fold", ratio=2)
+    examples.add_column("What happened", ratio=3)
     for cid in sorted(first, key=lambda c: int(c[1:])):
         f = first[cid]
-        examples.add_row(cid, f.rule_id, f.event_ids[0], f.time.strftime("%Y-%m-%d"), f.message)
+        examples.add_row(cid, f"{f.rule_id}\n{f.event_ids[0]} {f.time.strftime('%Y-%m-%d')}", f.message)
     out.print(examples)
     if pred.residency is not None:
         res = pred.residency.summary
         rows = Table(title=f"Residency findings as of {pred.residency.as_of.isoformat()}")
-        for column in ("Commitment", "Rule", "Where"):
-            rows.add_column(column, no_wrap=True)
-        rows.add_column("Resource", overflow="fold")
+        rows.add_column("C", no_wrap=True)
+        for column in ("Rule", "Where"):
+            rows.add_column(column, overflow="fold")
+        rows.add_column("Resource", overflow="fold", ratio=1)
         for rf in pred.residency.findings:
             rows.add_row(rf.commitment, rf.rule_id, f"{rf.provider} {rf.region or '?'}", rf.resource)
         out.print(rows)
@@ -288,10 +334,12 @@ def demo(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
-    command = typer.main.get_command(app)
+    command = build_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = command.main(args=args, prog_name="residency-audit", standalone_mode=False)
+    except NoArgsIsHelpError:  # the help is printed already: no empty "error:"
+        return finish_stdout(EXIT_INPUT)
     except typer.Exit as exc:
         return finish_stdout(int(exc.exit_code))
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...

@@ -5,12 +5,13 @@ Only the CLI layer imports this module; library code never prints.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import structlog
 from rich.console import Console
@@ -67,13 +68,21 @@ def finish_stdout(code: int) -> int:
     return code
 
 
+_FILE_WIDTH = 120
+"""Text reports written with ``--output`` are wrapped at this width."""
+
 out = _Console(highlight=False, soft_wrap=True)
 err = _Console(stderr=True, highlight=False, soft_wrap=True)
 log = structlog.get_logger("residency-audit")
 
 
 def show(rendering: Rendering, output: Path | None = None, summary: str = "") -> None:
-    """Print a format's lines, or its document (to stdout, or atomically to ``output`` with ``summary``)."""
+    """Print a format's lines or its document; with ``output``, write either atomically there and print ``summary``."""
+    if not isinstance(rendering, bytes) and output is not None:
+        text = Console(file=io.StringIO(), width=_FILE_WIDTH, no_color=True, highlight=False, soft_wrap=True)
+        for line in rendering:
+            text.print(line, markup=False)
+        rendering = cast(io.StringIO, text.file).getvalue().encode("utf-8")
     if not isinstance(rendering, bytes):
         for line in rendering:
             out.print(line, markup=False)

@@ -52,12 +52,12 @@ def _time(value: str | None, option: str) -> datetime | None:
 def keyring_add(
     ring: RingArgument,
     public_key: Annotated[Path, typer.Argument(help="PEM public key file (e.g. KEY.pub from keygen).")],
+    purpose: Annotated[
+        list[KeyPurpose], typer.Option(help="What the key may sign: log, approvals, report (repeat for several).")
+    ],
     label: Annotated[str | None, typer.Option(help="Who or what the key belongs to.")] = None,
     not_before: Annotated[str | None, typer.Option(help="Valid from (RFC 3339; UTC if no zone).")] = None,
     not_after: Annotated[str | None, typer.Option(help="Valid until (RFC 3339; UTC if no zone).")] = None,
-    purpose: Annotated[
-        list[KeyPurpose], typer.Option(help="What the key may sign: log, approvals, report (repeat for several).")
-    ] = [],  # noqa: B006 - typer reads the default; it is never mutated
 ) -> int:
     """Add a public key with its validity window and purposes (the keyring is created if missing)."""
     if not purpose:

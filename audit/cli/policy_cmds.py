@@ -45,7 +45,7 @@ SymlinksOption = Annotated[
 ]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write a json/sarif/junit report to this file (atomically) instead of stdout."),
+    typer.Option("--output", "-o", help="Write the report (in its --format) to this file, atomically, not stdout."),
 ]
 
 

@@ -29,6 +29,7 @@ from audit.residency.providers.oci import DEFAULT_CONFIG, OciProvider
 from audit.residency.render import scan_document
 from audit.residency.report import add_residency_to_report
 from audit.residency.scanner import scan, settings_from_policy, summarize
+from audit.resources import policy_dir
 from audit.signing.keys import load_keyring
 
 residency_app = typer.Typer(help="Scan cloud inventories for where US user data lives.", no_args_is_help=True)
@@ -112,9 +113,9 @@ def residency_scan(
         str | None, typer.Option(help="Own data centre phase-out YYYY-MM-DD (default: the policy pack's).")
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Judge as of this date YYYY-MM-DD (default: today, UTC).")] = None,
-    policy: Annotated[Path, typer.Option(help="Policy pack directory (dates and Singapore regions).")] = Path(
-        "policies"
-    ),
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy pack directory: dates, Singapore regions (default: the shipped pack).")
+    ] = None,
     region_tag: Annotated[str, typer.Option(help="Tag naming the data subjects' countries.")] = "data-subject-region",
     category_tag: Annotated[str, typer.Option(help="Tag naming the data categories.")] = "data-category",
     oci_config: Annotated[str, typer.Option(help="OCI SDK configuration file.")] = DEFAULT_CONFIG,
@@ -137,7 +138,7 @@ def residency_scan(
         raise InputError("--into-report needs --keyring and --report-key", path=into_report)
     when = _date(as_of, "--as-of") or datetime.now(UTC).date()
     settings = settings_from_policy(
-        load_policy(policy), as_of=when, deadline=_date(deadline, "--deadline"),
+        load_policy(policy_dir(policy)), as_of=when, deadline=_date(deadline, "--deadline"),
         phase_out=_date(phase_out, "--phase-out"), region_tag=region_tag, category_tag=category_tag,
     )
     providers = build_providers(

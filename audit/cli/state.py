@@ -1,7 +1,9 @@
-"""Process-wide CLI settings (quiet mode) and structlog configuration.
+"""Process-wide CLI settings (the global options) and structlog configuration.
 
 Diagnostic logs go to stderr (JSON with ``--log-format json``); results go to
-stdout. Nothing here ever logs key material.
+stdout. Info and progress messages appear only with ``--verbose``; warnings and
+errors always (unless ``--quiet``, which keeps errors only). Nothing here ever logs
+key material.
 """
 
 from __future__ import annotations
@@ -12,30 +14,48 @@ from dataclasses import dataclass
 
 import structlog
 
+from audit.records import DEFAULT_MAX_ERRORS, MAX_ERRORS
+
 
 @dataclass
 class CliState:
-    """Options the root callback sets at every invocation."""
+    """The global options; the root callback resets them at every invocation."""
 
     quiet: bool = False
     debug: bool = False
+    verbose: bool = False
+    log_json: bool = False
+    max_errors: int = DEFAULT_MAX_ERRORS
 
 
 STATE = CliState()
 
 
-def configure_logging(*, json: bool, quiet: bool) -> None:
-    """Route structlog to stderr as JSON or console lines; warnings only when quiet."""
+def apply_global(name: str, value: object) -> None:
+    """Set one global option (``log_format``, ``quiet``, ``verbose``, ``debug``, ``max_errors``) and apply it."""
+    if name == "log_format":
+        STATE.log_json = str(value) == "json"
+    elif name == "max_errors":
+        STATE.max_errors = int(str(value))
+    elif name in ("quiet", "verbose", "debug"):
+        setattr(STATE, name, bool(value))
+    MAX_ERRORS.set(STATE.max_errors)
+    configure_logging(json=STATE.log_json, quiet=STATE.quiet, verbose=STATE.verbose or STATE.debug)
+
+
+def configure_logging(*, json: bool, quiet: bool, verbose: bool = False) -> None:
+    """Route structlog to stderr as JSON or console lines: info only when verbose, errors only when quiet."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING if quiet else logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

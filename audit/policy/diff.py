@@ -90,10 +90,11 @@ class DiffReport:
                 f"{describe_request(first.request, self.new.request_fields)}: was {describe_decision(first.old)} "
                 f"in {self.old_label}, is {describe_decision(first.new)} in {self.new_label}{more}"
             )
-            found.append(diagnostic(kind, message, self._shown(file) if file else None, line))
+            found.append(diagnostic(kind, message, self.shown(file) if file else None, line))
         return found
 
-    def _shown(self, file: str) -> str:
+    def shown(self, file: str) -> str:
+        """``file`` as the user named it: a git export's temporary directory becomes its ``REV:PATH``."""
         for directory, label in self.renames:
             if file.startswith(directory + "/"):
                 return label.rstrip("/") + file[len(directory):]

@@ -290,6 +290,12 @@ class DiffDocument(DiagnosticDocument):
     def lines(self) -> Lines:
         return [*diagnostic_lines(self.diagnostics()), self.summary()]
 
+    def _decision(self, decision: Decision) -> dict[str, Any]:
+        shown = decision_json(decision)
+        if shown["row"] is not None:  # a git export's temporary directory is gone: name the REV:PATH
+            shown["row"]["file"] = self.report.shown(shown["row"]["file"])
+        return shown
+
     def to_json(self) -> dict[str, Any]:
         report = self.report
         fields = report.new.request_fields
@@ -302,8 +308,8 @@ class DiffDocument(DiagnosticDocument):
                 {
                     "kind": c.kind,
                     "request": dict(zip(fields, c.request, strict=True)),
-                    "old": decision_json(c.old),
-                    "new": decision_json(c.new),
+                    "old": self._decision(c.old),
+                    "new": self._decision(c.new),
                 }
                 for c in report.changes
             ],
