@@ -16,7 +16,7 @@ from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     ReportVerification,
@@ -48,7 +48,8 @@ def verify_report(
     :data:`~audit.report.statement.CLOCK_SKEW`; with ``log`` (when it verifies and
     its root is the reported one) not before the log's newest checkpoint either.
     The key is judged at that checked time. The report's own files beside it
-    (``findings.jsonl``, ``report.md``) are always checked: a missing or changed one fails.
+    (``findings.jsonl``, ``report.md`` and every other file of :data:`~audit.report.publish.OWN_FILES` the
+    report names) are always checked: a missing or changed one fails.
     """
     statement, key_id = read_signed_statement(report_path, keyring)
     digests = subject_digests(statement)
@@ -61,10 +62,8 @@ def verify_report(
     check_signed_time(statement, key_id, keyring, report_path, now=now, earliest=earliest)
     checks: list[SubjectCheck] = []
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
-    checks += [
-        check_report_file(statement, name, report_path.parent / name)
-        for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency)
-    ]
+    own = [n for n in OWN_FILES if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
+    checks += [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
     if log_check is not None:
         checks.append(log_check)
     if policy is not None:
