@@ -41,13 +41,18 @@ def verify_report(
     policy: Path | None = None,
     approvals: Path | None = None,
     now: datetime | None = None,
+    require_complete: bool = False,
+    require_signed_approvals: bool = False,
 ) -> ReportVerification:
     """Check the report's signature, its signed time and key, then each subject local material is given for.
 
     ``generated_at`` may not lie beyond ``now`` (default: the clock) plus
     :data:`~audit.report.statement.CLOCK_SKEW`; with ``log`` (when it verifies and
     its root is the reported one) not before the log's newest checkpoint either.
-    The key is judged at that checked time. The report's own files beside it
+    The key is judged at that checked time.
+    ``require_complete`` and ``require_signed_approvals`` turn the report's claims
+    (completeness proven, approvals signature-verified) into checks named
+    ``completeness`` and ``approvals-trust``. The report's own files beside it
     (``findings.jsonl``, ``report.md`` and every other file of :data:`~audit.report.publish.OWN_FILES` the
     report names) are always checked: a missing or changed one fails.
     """
@@ -73,7 +78,21 @@ def verify_report(
         checks += [SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra]
     if approvals is not None:
         checks.append(_check_approvals(statement, approvals, keyring))
+    checks += _claim_checks(statement, require_complete, require_signed_approvals)
     return ReportVerification(key_id, statement, tuple(checks))
+
+
+def _claim_checks(statement: Statement, complete: bool, signed_approvals: bool) -> list[SubjectCheck]:
+    pred = statement.predicate
+    checks = []
+    if complete:
+        proven = pred.log.completeness == "proven"
+        checks.append(SubjectCheck("completeness", proven, f"{pred.log.completeness}: {pred.log.completeness_detail}"))
+    if signed_approvals:
+        ok = pred.approvals.signature_verified
+        detail = "approvals were a signature-verified sealed log" if ok else "approvals were a plain, unsigned file"
+        checks.append(SubjectCheck("approvals-trust", ok, detail))
+    return checks
 
 
 def check_report_file(statement: Statement, name: str, path: Path) -> SubjectCheck:
