@@ -11,15 +11,24 @@ does not sign, verify or publish (:mod:`audit.report.publish` does).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
 from audit.fsio import atomic_write
 from audit.report.cases import Case, cases_bytes
+from audit.report.exports import cases_csv, findings_csv, ocsf_lines, write_stream
 from audit.report.findings import iter_findings
 from audit.report.markdown import render_markdown
-from audit.report.publish import CASES_FILE, FINDINGS_FILE, MARKDOWN_FILE, guard_write
+from audit.report.publish import (
+    CASES_CSV,
+    CASES_FILE,
+    FINDINGS_CSV,
+    FINDINGS_FILE,
+    MARKDOWN_FILE,
+    OCSF_FILE,
+    guard_write,
+)
 from audit.report.statement import Predicate, Subject
 
 
@@ -36,4 +45,12 @@ def write_derived(
     subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
     markdown = render_markdown(predicate, iter_findings(findings), cases=cases) + extra_markdown
     subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
+    streams: dict[str, Callable[[], Iterator[bytes]]] = {
+        FINDINGS_CSV: lambda: findings_csv(iter_findings(findings)),
+        CASES_CSV: lambda: cases_csv(cases),
+        OCSF_FILE: lambda: ocsf_lines(iter_findings(findings), predicate.commitments),
+    }
+    for name, chunks in streams.items():
+        digest = guard_write(partial(write_stream, staging / name, chunks()), outdir, path=staging / name)
+        subjects.append(Subject(name=name, digest={"sha256": digest}))
     return subjects
