@@ -19,12 +19,14 @@ from audit.fsio import atomic_write
 from audit.report.cases import Case, cases_bytes
 from audit.report.exports import cases_csv, findings_csv, ocsf_lines, write_stream
 from audit.report.findings import iter_findings
+from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 from audit.report.publish import (
     CASES_CSV,
     CASES_FILE,
     FINDINGS_CSV,
     FINDINGS_FILE,
+    HTML_FILE,
     MARKDOWN_FILE,
     OCSF_FILE,
     guard_write,
@@ -45,6 +47,8 @@ def write_derived(
     subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
     markdown = render_markdown(predicate, iter_findings(findings), cases=cases) + extra_markdown
     subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
+    page = render_html(predicate, iter_findings(findings), cases)
+    subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
     streams: dict[str, Callable[[], Iterator[bytes]]] = {
         FINDINGS_CSV: lambda: findings_csv(iter_findings(findings)),
         CASES_CSV: lambda: cases_csv(cases),

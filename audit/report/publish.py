@@ -40,7 +40,7 @@ FINDINGS_CSV = "findings.csv"
 CASES_CSV = "cases.csv"
 OCSF_FILE = "findings.ocsf.jsonl"
 WAIVERS_FILE = "waivers.yaml"
-OWN_FILES = (FINDINGS_FILE, CASES_FILE, MARKDOWN_FILE, FINDINGS_CSV, CASES_CSV, OCSF_FILE)
+OWN_FILES = (FINDINGS_FILE, CASES_FILE, MARKDOWN_FILE, HTML_FILE, FINDINGS_CSV, CASES_CSV, OCSF_FILE)
 """The report's own files a replay writes, each a subject (checked by ``report verify`` when the report names it)."""
 REPORT_FILES = frozenset({REPORT_FILE, *OWN_FILES, WAIVERS_FILE, RESIDENCY_SUBJECT})
 T = TypeVar("T")
