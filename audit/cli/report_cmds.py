@@ -1,4 +1,4 @@
-"""``residency-audit report ...``: verify signed reports."""
+"""``residency-audit report ...``: verify signed reports and compare two of them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import orjson
 import typer
 
 from audit.cli.console import show
-from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, IntegrityError
+from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, EXIT_VIOLATIONS, IntegrityError
+from audit.report.diff import diff_reports
 from audit.report.formats.choice import OutputFormat
 from audit.report.formats.signed_report import ReportCheckDocument
 from audit.report.verify import verify_report
 from audit.signing.keys import load_keyring
 
-report_app = typer.Typer(help="Verify signed reports.", no_args_is_help=True)
+report_app = typer.Typer(help="Verify signed reports; compare two.", no_args_is_help=True)
 
 
 @report_app.command("verify")
@@ -53,3 +54,16 @@ def report_verify(
     entry = keyring.get(result.key_id)
     show(output.to_format().render(ReportCheckDocument(result, entry.label if entry else None)))
     return EXIT_CLEAN if result.ok else EXIT_INTEGRITY
+
+
+@report_app.command("diff")
+def report_diff(
+    old: Annotated[Path, typer.Argument(help="The earlier report.intoto.json.")],
+    new: Annotated[Path, typer.Argument(help="The later report.intoto.json.")],
+    keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")],
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> int:
+    """Cases new, resolved and continuing from OLD to NEW (both verified first); exit 1 on new cases."""
+    result = diff_reports(old, new, load_keyring(keyring_path))
+    show(output.to_format().render(result))
+    return EXIT_VIOLATIONS if result.new_cases else EXIT_CLEAN
