@@ -10,6 +10,7 @@ judging events is :mod:`audit.replay`. It does not print; progress is a callback
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import write_derived
 from audit.report.cases import Case, build_cases
 from audit.report.claims import PeriodTracker, Signer, commitment_verdicts
-from audit.report.findings import EncodedFinding, FindingsSpool, encode_finding, iter_findings
-from audit.report.publish import FINDINGS_FILE, REPORT_FILE, guard_write, report_staging, write_files
+from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, encode_finding, iter_findings
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
     ApprovalsSummary,
     LogSummary,
@@ -51,6 +52,7 @@ from audit.report.statement import (
     policy_subjects,
     sign_statement,
 )
+from audit.report.waivers import WaiverSet, apply_waivers, load_waivers
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
@@ -120,6 +122,7 @@ def replay(
     on_segment: Callable[[int], None] | None = None,
     now: datetime | None = None,
     require_signed_approvals: bool = False,
+    waivers: Path | None = None,
 ) -> ReplayOutcome:
     """Verify, replay, and write ``report.intoto.json``, ``findings.jsonl``, ``report.md``.
 
@@ -133,7 +136,9 @@ def replay(
     the log verified); it is never earlier than the log's newest checkpoint.
     ``require_signed_approvals`` (or ``require_signed_approvals: true`` in a
     ``pack.yaml``) refuses a plain JSON Lines approvals file: only a sealed,
-    signature-verified approvals log is accepted.
+    signature-verified approvals log is accepted. ``waivers`` (a YAML file,
+    :mod:`audit.report.waivers`) marks the findings it accepts as waived; it is copied
+    into the report as ``waivers.yaml``, a signed subject.
     """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
@@ -141,6 +146,7 @@ def replay(
     policy = load_policy(policy_dir)
     _refuse_unsigned_approvals(approvals_path, policy, require_signed_approvals)
     approvals = load_approvals(approvals_path, keyring)
+    accepted, waivers_bytes = load_waivers(waivers) if waivers is not None else (None, b"")
     inputs = _Inputs(
         logdir,
         policy_dir,
@@ -168,6 +174,10 @@ def replay(
         generated_at = _signing_time(now, report, logdir, keyring, report_key)
         findings_path = staging / FINDINGS_FILE
         written = guard_write(lambda: spool.write(findings_path), outdir, path=findings_path)
+        waiver_set = WaiverSet(accepted or (), generated_at)
+        if accepted is not None:
+            count, digest = guard_write(lambda: apply_waivers(findings_path, waiver_set), outdir, path=findings_path)
+            written = WrittenFindings(findings_path, count, digest)
         if not execution.in_process:  # workers read the segments: note the period from the verified files
             inputs.period.add_lines(_segment_lines(logdir))
         cases = build_cases(iter_findings(findings_path))
@@ -175,6 +185,8 @@ def replay(
         predicate = predicate.model_copy(
             update={
                 "signer": _signer(keyring, report_key),
+                "waivers": waiver_set.statuses(),
+                "summary": predicate.summary.model_copy(update={"waived": sum(waiver_set.counts.values())}),
                 "verdicts": commitment_verdicts(
                     _commitments(policy), iter_findings(findings_path), cases, _exercised(inputs)
                 ),
@@ -185,6 +197,9 @@ def replay(
         subjects.append(approvals_subject(approvals))
         subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
         subjects += write_derived(staging, predicate, cases, outdir)
+        if waivers is not None:
+            write_files(staging, {WAIVERS_FILE: waivers_bytes}, outdir)
+            subjects.append(Subject(name=WAIVERS_FILE, digest={"sha256": hashlib.sha256(waivers_bytes).hexdigest()}))
         statement = build_statement(subjects, predicate)
         envelope = sign_statement(statement, report_key)
         write_files(staging, {REPORT_FILE: envelope_bytes(envelope)}, outdir)

@@ -27,6 +27,7 @@ from audit.policy import PolicyHistory
 from audit.records import describe_validation_error, open_input, sha256_file
 from audit.report.claims import CommitmentVerdict, Period, Signer
 from audit.report.residency import ResidencySection
+from audit.report.waivers import WaiverStatus
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import KeyPurpose, Keyring, KeyStatus, SigningKey
 
@@ -108,6 +109,7 @@ class Predicate(_Strict):
     period: Period | None = None
     signer: Signer | None = None
     verdicts: tuple[CommitmentVerdict, ...] = ()
+    waivers: tuple[WaiverStatus, ...] = ()
 
 
 class Statement(BaseModel):

@@ -16,7 +16,7 @@ from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES, WAIVERS_FILE
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     ReportVerification,
@@ -67,7 +67,7 @@ def verify_report(
     check_signed_time(statement, key_id, keyring, report_path, now=now, earliest=earliest)
     checks: list[SubjectCheck] = []
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
-    own = [n for n in OWN_FILES if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
+    own = [n for n in (*OWN_FILES, WAIVERS_FILE) if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
     checks += [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
     if log_check is not None:
         checks.append(log_check)

@@ -19,7 +19,7 @@ from audit.errors import InputError, IntegrityError
 from audit.report.bundle import write_derived
 from audit.report.cases import build_cases
 from audit.report.findings import iter_findings
-from audit.report.publish import FINDINGS_FILE, REPORT_FILE, guard_write, report_staging, write_files
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     Statement,
@@ -68,6 +68,7 @@ def add_residency_to_report(
         check = check_report_file(statement, FINDINGS_FILE, findings)
         if not check.ok:
             raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
+        _carry_waivers(statement, outdir, staging)
         cases = build_cases(iter_findings(findings))
         derived = write_derived(staging, predicate, cases, outdir, extra_markdown=residency_markdown(section))
         derived.append(Subject(name=RESIDENCY_SUBJECT, digest={"sha256": hashlib.sha256(inventory).hexdigest()}))
@@ -77,3 +78,15 @@ def add_residency_to_report(
         envelope = envelope_bytes(sign_statement(signed, report_key))
         write_files(staging, {RESIDENCY_SUBJECT: inventory, REPORT_FILE: envelope}, outdir)
     return signed
+
+
+def _carry_waivers(statement: Statement, outdir: Path, staging: Path) -> None:
+    """Copy the report's signed ``waivers.yaml`` into the new report (checked against its subject)."""
+    if not any(subject.name == WAIVERS_FILE for subject in statement.subject):
+        return
+    copy = staging / WAIVERS_FILE
+    if (outdir / WAIVERS_FILE).is_file():
+        guard_write(partial(shutil.copyfile, outdir / WAIVERS_FILE, copy), outdir, path=copy)
+    check = check_report_file(statement, WAIVERS_FILE, copy)
+    if not check.ok:
+        raise IntegrityError(f"{WAIVERS_FILE} of the report does not verify: {check.detail}", path=outdir)
