@@ -8,12 +8,23 @@ a record *means* for a commitment is decided by the policy pack and replay rules
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import iso3166
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -231,8 +242,30 @@ class LogPosition(Record):
     line: int = Field(ge=1)
 
 
+FINDING_ID_PREFIX = "F-"
+FINDING_ID_HEX = 20
+"""Hex digits of SHA-256 kept in a finding id (80 bits: no collision in any real report)."""
+
+
+def finding_id(rule_id: str, commitment: str, event_ids: tuple[str, ...]) -> str:
+    """The stable id of a finding: ``F-`` and the first 20 hex digits of SHA-256 over
+    the JSON array ``[rule_id, commitment, [event_id, ...]]`` (compact, UTF-8).
+
+    The same rule breaking the same commitment on the same events has the same id in
+    every replay, every report and every execution mode (docs/report-format.md).
+    """
+    data = orjson.dumps([rule_id, commitment, list(event_ids)])
+    return FINDING_ID_PREFIX + hashlib.sha256(data).hexdigest()[:FINDING_ID_HEX]
+
+
 class Finding(Record):
-    """One violation of a commitment found by replay."""
+    """One violation of a commitment found by replay.
+
+    ``id`` is computed (:func:`finding_id`) and written with the finding; reading one
+    back checks that a stated id is the one its rule, commitment and events give.
+    ``store``, ``region`` and ``actor_country`` locate the access for grouping and
+    charts; ``waiver`` names the waiver that accepted it (a waived finding is kept).
+    """
 
     rule_id: NonEmpty
     commitment: CommitmentId
@@ -246,3 +279,25 @@ class Finding(Record):
     actor_id: str
     policy_row: PolicyRowRef | None = None
     position: LogPosition | None = None
+    store: str | None = None
+    region: str | None = None
+    actor_country: str | None = None
+    waiver: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> str:
+        """The stable finding id (:func:`finding_id`)."""
+        return finding_id(self.rule_id, self.commitment, self.event_ids)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _stated_id_matches(cls, data: Any, handler: ModelWrapValidatorHandler[Finding]) -> Finding:
+        stated = None
+        if isinstance(data, dict) and "id" in data:
+            data = dict(data)
+            stated = data.pop("id")
+        finding = handler(data)
+        if stated is not None and stated != finding.id:
+            raise ValueError(f"finding id {stated!r} is not the one its rule, commitment and events give")
+        return finding

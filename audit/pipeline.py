@@ -22,18 +22,21 @@ from audit.errors import InputError, IntegrityError
 from audit.logs.approvals import ApprovalSet, load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import Completeness, LogVerifier, VerificationReport, describe_problems
-from audit.models import Finding
+from audit.models import Commitment, Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.policy.revision import policy_git_revision
+from audit.reading import iter_lines, open_regular
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
-from audit.report.findings import EncodedFinding, FindingsSpool, encode_finding, iter_findings
-from audit.report.markdown import render_markdown
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, guard_write, report_staging, write_files
+from audit.report.bundle import write_derived
+from audit.report.cases import Case, build_cases
+from audit.report.claims import PeriodTracker, Signer, commitment_verdicts
+from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, encode_finding, iter_findings
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
     ApprovalsSummary,
     LogSummary,
@@ -49,6 +52,7 @@ from audit.report.statement import (
     policy_subjects,
     sign_statement,
 )
+from audit.report.waivers import WaiverSet, apply_waivers, load_waivers
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
@@ -59,14 +63,20 @@ def integrity_failure(what: str, path: Path, report: VerificationReport) -> Inte
 
 
 def replay_log(
-    logdir: Path, verifier: LogVerifier, engine: FastReplay, on_segment: Callable[[int], None] | None = None
+    logdir: Path,
+    verifier: LogVerifier,
+    engine: FastReplay,
+    on_segment: Callable[[int], None] | None = None,
+    period: PeriodTracker | None = None,
 ) -> Iterator[Finding]:
     """Findings of every event in the log's verified segments, then the cross-event ones.
 
     Only segments the verifier proved are replayed; the caller must still check
-    ``verifier.report()`` before trusting the result.
+    ``verifier.report()`` before trusting the result. ``period`` notes each event's time.
     """
     for segment in verifier.segments():
+        if period is not None:
+            period.add_lines(segment.records)
         yield from engine.evaluate_segment(segment.records, segment.name, logdir / segment.name)
         if on_segment is not None:
             on_segment(len(segment.records))
@@ -96,6 +106,7 @@ class _Inputs:
     approvals_path: Path
     approvals: ApprovalSet
     engine: ReplayEngine
+    period: PeriodTracker
 
 
 def replay(
@@ -111,6 +122,7 @@ def replay(
     on_segment: Callable[[int], None] | None = None,
     now: datetime | None = None,
     require_signed_approvals: bool = False,
+    waivers: Path | None = None,
 ) -> ReplayOutcome:
     """Verify, replay, and write ``report.intoto.json``, ``findings.jsonl``, ``report.md``.
 
@@ -124,7 +136,9 @@ def replay(
     the log verified); it is never earlier than the log's newest checkpoint.
     ``require_signed_approvals`` (or ``require_signed_approvals: true`` in a
     ``pack.yaml``) refuses a plain JSON Lines approvals file: only a sealed,
-    signature-verified approvals log is accepted.
+    signature-verified approvals log is accepted. ``waivers`` (a YAML file,
+    :mod:`audit.report.waivers`) marks the findings it accepts as waived; it is copied
+    into the report as ``waivers.yaml``, a signed subject.
     """
     if not logdir.is_dir():
         raise InputError("no such log directory", path=logdir)
@@ -132,8 +146,15 @@ def replay(
     policy = load_policy(policy_dir)
     _refuse_unsigned_approvals(approvals_path, policy, require_signed_approvals)
     approvals = load_approvals(approvals_path, keyring)
+    accepted, waivers_bytes = load_waivers(waivers) if waivers is not None else (None, b"")
     inputs = _Inputs(
-        logdir, policy_dir, policy, approvals_path, approvals, ReplayEngine(policy, approvals, load_rules())
+        logdir,
+        policy_dir,
+        policy,
+        approvals_path,
+        approvals,
+        ReplayEngine(policy, approvals, load_rules()),
+        PeriodTracker(),
     )
     verifier = LogVerifier(
         logdir,
@@ -153,23 +174,35 @@ def replay(
         generated_at = _signing_time(now, report, logdir, keyring, report_key)
         findings_path = staging / FINDINGS_FILE
         written = guard_write(lambda: spool.write(findings_path), outdir, path=findings_path)
-        stats = inputs.engine.stats
-        summary = Summary(
-            events=stats.events,
-            findings=written.count,
-            by_commitment=dict(sorted(stats.by_commitment.items())),
-            by_rule=dict(sorted(stats.by_rule.items())),
+        waiver_set = WaiverSet(accepted or (), generated_at)
+        if accepted is not None:
+            count, digest = guard_write(lambda: apply_waivers(findings_path, waiver_set), outdir, path=findings_path)
+            written = WrittenFindings(findings_path, count, digest)
+        if not execution.in_process:  # workers read the segments: note the period from the verified files
+            inputs.period.add_lines(_segment_lines(logdir))
+        cases = build_cases(iter_findings(findings_path))
+        predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
+        predicate = predicate.model_copy(
+            update={
+                "signer": _signer(keyring, report_key),
+                "waivers": waiver_set.statuses(),
+                "summary": predicate.summary.model_copy(update={"waived": sum(waiver_set.counts.values())}),
+                "verdicts": commitment_verdicts(
+                    _commitments(policy), iter_findings(findings_path), cases, _exercised(inputs)
+                ),
+            }
         )
-        predicate = _predicate(generated_at, report, inputs, summary)
         subjects = [log_subject(report.origin, report.tree_size, root)]
         subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
         subjects.append(approvals_subject(approvals))
         subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
-        markdown = render_markdown(predicate, iter_findings(findings_path)).encode()
-        subjects.append(Subject(name=MARKDOWN_FILE, digest={"sha256": hashlib.sha256(markdown).hexdigest()}))
+        subjects += write_derived(staging, predicate, cases, outdir)
+        if waivers is not None:
+            write_files(staging, {WAIVERS_FILE: waivers_bytes}, outdir)
+            subjects.append(Subject(name=WAIVERS_FILE, digest={"sha256": hashlib.sha256(waivers_bytes).hexdigest()}))
         statement = build_statement(subjects, predicate)
         envelope = sign_statement(statement, report_key)
-        write_files(staging, {MARKDOWN_FILE: markdown, REPORT_FILE: envelope_bytes(envelope)}, outdir)
+        write_files(staging, {REPORT_FILE: envelope_bytes(envelope)}, outdir)
     return ReplayOutcome(statement, outdir)
 
 
@@ -180,13 +213,47 @@ def _finding_stream(
     policy, approvals, engine = inputs.policy, inputs.approvals, inputs.engine
     if execution.in_process:
         fast = FastReplay(engine, policy, approvals)
-        return (encode_finding(f) for f in replay_log(inputs.logdir, verifier, fast, on_segment))
+        return (encode_finding(f) for f in replay_log(inputs.logdir, verifier, fast, on_segment, inputs.period))
     ctx = WorkerContext(inputs.policy_dir, policy_digests(policy), approvals)
     if execution.engine is Engine.dask:
         return replay_with_dask(inputs.logdir, verifier, engine, ctx, execution.scheduler, on_segment)
     return replay_with_processes(
         inputs.logdir, verifier, engine, ctx, execution.workers, FastReplay.for_policy(policy, approvals), on_segment
     )
+
+
+def _summary(inputs: _Inputs, findings: int, cases: list[Case]) -> Summary:
+    stats = inputs.engine.stats
+    return Summary(
+        events=stats.events,
+        findings=findings,
+        cases=len(cases),
+        by_commitment=dict(sorted(stats.by_commitment.items())),
+        by_rule=dict(sorted(stats.by_rule.items())),
+    )
+
+
+def _commitments(policy: PolicyHistory) -> dict[str, Commitment]:
+    return {cid: c for pack in policy.packs for cid, c in pack.commitments.items()}
+
+
+def _exercised(inputs: _Inputs) -> set[str]:
+    """Commitments stated by a policy version in force for at least one replayed event."""
+    used = inputs.engine.stats.policy_versions
+    return {cid for pack in inputs.policy.packs if pack.config.name in used for cid in pack.commitments}
+
+
+def _signer(keyring: Keyring, key: SigningKey) -> Signer:
+    entry = keyring.get(key.key_id)
+    return Signer(key_id=key.key_id, label=entry.label if entry is not None else None)
+
+
+def _segment_lines(logdir: Path) -> Iterator[bytes]:
+    """Lines of the log's segment files (read after the log verified, through the bounded reader)."""
+    for path in sorted((logdir / "segments").glob("*.jsonl")):
+        with open_regular(path) as fh:
+            for _, line in iter_lines(fh, path=path):
+                yield line
 
 
 def _refuse_unsigned_approvals(path: Path, policy: PolicyHistory, flag: bool) -> None:
@@ -258,4 +325,5 @@ def _predicate(generated_at: datetime, report: VerificationReport, inputs: _Inpu
         ),
         summary=summary,
         commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
+        period=inputs.period.period(),
     )

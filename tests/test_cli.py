@@ -14,6 +14,7 @@ import pytest
 
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, EXIT_VIOLATIONS
+from audit.report.publish import OWN_FILES
 from audit.signing.keys import PASSPHRASE_ENV
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES, REPO, flip_byte
 
@@ -110,7 +111,7 @@ def test_replay_report_and_verify_cycle(tmp_path: Path, capsys: pytest.CaptureFi
     code = main(["replay", str(log), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG),
                  "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)])
     assert code == EXIT_VIOLATIONS
-    assert {p.name for p in out.iterdir()} == {"report.intoto.json", "findings.jsonl", "report.md"}
+    assert {p.name for p in out.iterdir()} == {"report.intoto.json", *OWN_FILES}
     assert "C8" in (out / "report.md").read_text()
     report = str(out / "report.intoto.json")
     verify = ["report", "verify", report, "--keyring", KEYRING, "--log", str(log), "--policy", str(POLICIES),

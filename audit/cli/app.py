@@ -234,8 +234,14 @@ def replay_cmd(
     require_signed_approvals: Annotated[
         bool, typer.Option("--require-signed-approvals", help="Exit 2 unless approvals are a sealed, signed log.")
     ] = False,
+    waivers: Annotated[
+        Path | None, typer.Option(help="Waivers YAML (accepted risk): matching findings are marked waived.")
+    ] = None,
 ) -> int:
-    """Verify the log, replay every event against the policy then in force, sign a report."""
+    """Verify the log, replay every event against the policy then in force, sign a report.
+
+    Exit 1 when a finding is not waived; expired waivers are reported and no longer apply.
+    """
     keyring = load_keyring(keyring_path)
     key = signing_key(report_key)
     execution = Execution(workers=workers, engine=engine, scheduler=scheduler)
@@ -245,9 +251,13 @@ def replay_cmd(
         outcome = replay(
             local_logdir, keyring, approvals, policy_dir(policy), key, out_dir,
             pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
-            require_signed_approvals=require_signed_approvals,
+            require_signed_approvals=require_signed_approvals, waivers=waivers,
         )
     summary = outcome.statement.predicate.summary
+    for waiver in outcome.statement.predicate.waivers:
+        if waiver.expired:
+            err.print(f"WARNING: waiver {waiver.id} expired on {waiver.expires.isoformat()}: it no longer applies",
+                      markup=False)
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"
     log_summary = outcome.statement.predicate.log
     if log_summary.completeness != "proven":
@@ -260,7 +270,7 @@ def replay_cmd(
         f"report in {out_dir}",
         markup=False,
     )
-    return EXIT_VIOLATIONS if summary.findings else EXIT_CLEAN
+    return EXIT_VIOLATIONS if summary.findings > (summary.waived or 0) else EXIT_CLEAN
 
 
 def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], by_rule: dict[str, int]) -> None:

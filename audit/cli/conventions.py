@@ -65,6 +65,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "residency-audit report verify report/report.intoto.json --keyring keyring.json",
         "residency-audit report verify report/report.intoto.json --keyring keyring.json --log log/ "
         "--approvals approvals.jsonl",
+        "residency-audit report verify report/report.intoto.json --keyring keyring.json --require-complete "
+        "--format json",
+    ),
+    "report diff": (
+        "residency-audit report diff last-month/report.intoto.json this-month/report.intoto.json "
+        "--keyring keyring.json",
+        "residency-audit report diff old/report.intoto.json new/report.intoto.json --keyring keyring.json "
+        "--format json",
     ),
     "keyring add": ("residency-audit keyring add keyring.json producer.key.pub --purpose log --label producer",),
     "keyring revoke": ("residency-audit keyring revoke keyring.json 609b7937f842 --at 2024-05-01T00:00:00Z",),

@@ -18,6 +18,7 @@ from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, InputError
 from audit.importers.enrichment import CatalogueEntry, Person
 from audit.models import AccessEvent, Approval, Finding
+from audit.report.cases import Case
 from audit.residency.providers.inventory import Inventory
 
 
@@ -42,6 +43,8 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
         "One approval: a line of the file `--approvals` or `log seal --record-type approval` takes.",
     ),
     "finding": (Finding, "One finding: a line of `findings.jsonl` in a replay report."),
+    "case": (Case, "One case: a line of `cases.jsonl` in a replay report (contiguous findings of a rule, commitment "
+             "and actor or store)."),
     "inventory": (Inventory, "A residency inventory file (YAML or JSON) for `residency scan --provider inventory`."),
     "directory": (DirectoryFile, "The people directory `import ... --directory` takes (JSON; or CSV)."),
     "catalog": (CatalogFile, "The data catalogue `import ... --catalog` takes (YAML)."),
@@ -101,6 +104,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "actor_id": "cn-eng-02",
         "policy_row": {"file": "policies/policy.csv", "line": 12, "fields": ["p", "foreign", "read", "deny"]},
         "position": {"segment": "segments/00000000.jsonl", "line": 42},
+    },
+    "case": {
+        "id": "K-3f2a9c1d0b7e6a54",
+        "rule_id": "foreign-access-without-approval",
+        "commitment": "C1",
+        "severity": "high",
+        "title": "Foreign access without approval",
+        "subject_kind": "actor",
+        "subject": "cn-eng-02",
+        "first_seen": "2021-09-03T10:00:00Z",
+        "last_seen": "2021-09-05T18:30:00Z",
+        "findings": 2,
+        "events": 2,
+        "waived": 0,
+        "actors": ["cn-eng-02"],
+        "stores": ["oci-us-ashburn-videos"],
+        "finding_ids": ["F-0c5d2f3a9b1e7d6c4a20", "F-7e1b9a0c3d5f2e4a6b81"],
     },
     "inventory": {
         "version": 1,

@@ -34,7 +34,15 @@ from audit.report.statement import RESIDENCY_SUBJECT
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.jsonl"
 MARKDOWN_FILE = "report.md"
-REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT})
+CASES_FILE = "cases.jsonl"
+HTML_FILE = "report.html"
+FINDINGS_CSV = "findings.csv"
+CASES_CSV = "cases.csv"
+OCSF_FILE = "findings.ocsf.jsonl"
+WAIVERS_FILE = "waivers.yaml"
+OWN_FILES = (FINDINGS_FILE, CASES_FILE, MARKDOWN_FILE, HTML_FILE, FINDINGS_CSV, CASES_CSV, OCSF_FILE)
+"""The report's own files a replay writes, each a subject (checked by ``report verify`` when the report names it)."""
+REPORT_FILES = frozenset({REPORT_FILE, *OWN_FILES, WAIVERS_FILE, RESIDENCY_SUBJECT})
 T = TypeVar("T")
 
 

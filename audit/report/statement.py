@@ -25,7 +25,9 @@ from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import format_time
 from audit.policy import PolicyHistory
 from audit.records import describe_validation_error, open_input, sha256_file
+from audit.report.claims import CommitmentVerdict, Period, Signer
 from audit.report.residency import ResidencySection
+from audit.report.waivers import WaiverStatus
 from audit.signing.dsse import Envelope, parse_envelope, sign_envelope, verify_envelope
 from audit.signing.keys import KeyPurpose, Keyring, KeyStatus, SigningKey
 
@@ -87,6 +89,8 @@ class Summary(_Strict):
 
     events: int
     findings: int
+    cases: int | None = None
+    waived: int | None = None
     by_commitment: dict[str, int]
     by_rule: dict[str, int]
 
@@ -102,6 +106,10 @@ class Predicate(_Strict):
     summary: Summary
     commitments: dict[str, str]
     residency: ResidencySection | None = None  # added by ``residency scan --into-report``
+    period: Period | None = None
+    signer: Signer | None = None
+    verdicts: tuple[CommitmentVerdict, ...] = ()
+    waivers: tuple[WaiverStatus, ...] = ()
 
 
 class Statement(BaseModel):

@@ -16,7 +16,7 @@ from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES, WAIVERS_FILE
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     ReportVerification,
@@ -41,14 +41,20 @@ def verify_report(
     policy: Path | None = None,
     approvals: Path | None = None,
     now: datetime | None = None,
+    require_complete: bool = False,
+    require_signed_approvals: bool = False,
 ) -> ReportVerification:
     """Check the report's signature, its signed time and key, then each subject local material is given for.
 
     ``generated_at`` may not lie beyond ``now`` (default: the clock) plus
     :data:`~audit.report.statement.CLOCK_SKEW`; with ``log`` (when it verifies and
     its root is the reported one) not before the log's newest checkpoint either.
-    The key is judged at that checked time. The report's own files beside it
-    (``findings.jsonl``, ``report.md``) are always checked: a missing or changed one fails.
+    The key is judged at that checked time.
+    ``require_complete`` and ``require_signed_approvals`` turn the report's claims
+    (completeness proven, approvals signature-verified) into checks named
+    ``completeness`` and ``approvals-trust``. The report's own files beside it
+    (``findings.jsonl``, ``report.md`` and every other file of :data:`~audit.report.publish.OWN_FILES` the
+    report names) are always checked: a missing or changed one fails.
     """
     statement, key_id = read_signed_statement(report_path, keyring)
     digests = subject_digests(statement)
@@ -61,10 +67,8 @@ def verify_report(
     check_signed_time(statement, key_id, keyring, report_path, now=now, earliest=earliest)
     checks: list[SubjectCheck] = []
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
-    checks += [
-        check_report_file(statement, name, report_path.parent / name)
-        for name in (FINDINGS_FILE, MARKDOWN_FILE, *residency)
-    ]
+    own = [n for n in (*OWN_FILES, WAIVERS_FILE) if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
+    checks += [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
     if log_check is not None:
         checks.append(log_check)
     if policy is not None:
@@ -74,7 +78,21 @@ def verify_report(
         checks += [SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra]
     if approvals is not None:
         checks.append(_check_approvals(statement, approvals, keyring))
+    checks += _claim_checks(statement, require_complete, require_signed_approvals)
     return ReportVerification(key_id, statement, tuple(checks))
+
+
+def _claim_checks(statement: Statement, complete: bool, signed_approvals: bool) -> list[SubjectCheck]:
+    pred = statement.predicate
+    checks = []
+    if complete:
+        proven = pred.log.completeness == "proven"
+        checks.append(SubjectCheck("completeness", proven, f"{pred.log.completeness}: {pred.log.completeness_detail}"))
+    if signed_approvals:
+        ok = pred.approvals.signature_verified
+        detail = "approvals were a signature-verified sealed log" if ok else "approvals were a plain, unsigned file"
+        checks.append(SubjectCheck("approvals-trust", ok, detail))
+    return checks
 
 
 def check_report_file(statement: Statement, name: str, path: Path) -> SubjectCheck:

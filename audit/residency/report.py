@@ -16,9 +16,10 @@ from functools import partial
 from pathlib import Path
 
 from audit.errors import InputError, IntegrityError
+from audit.report.bundle import write_derived
+from audit.report.cases import build_cases
 from audit.report.findings import iter_findings
-from audit.report.markdown import render_markdown
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, REPORT_FILE, guard_write, report_staging, write_files
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     Statement,
@@ -67,10 +68,25 @@ def add_residency_to_report(
         check = check_report_file(statement, FINDINGS_FILE, findings)
         if not check.ok:
             raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
-        markdown = (render_markdown(predicate, iter_findings(findings)) + residency_markdown(section)).encode()
-        replaced = {RESIDENCY_SUBJECT: inventory, MARKDOWN_FILE: markdown}
-        subjects = [s for s in statement.subject if s.name not in replaced]
-        subjects += [Subject(name=n, digest={"sha256": hashlib.sha256(b).hexdigest()}) for n, b in replaced.items()]
+        _carry_waivers(statement, outdir, staging)
+        cases = build_cases(iter_findings(findings))
+        derived = write_derived(staging, predicate, cases, outdir, extra_markdown=residency_markdown(section))
+        derived.append(Subject(name=RESIDENCY_SUBJECT, digest={"sha256": hashlib.sha256(inventory).hexdigest()}))
+        replaced = {subject.name for subject in derived}
+        subjects = [s for s in statement.subject if s.name not in replaced] + derived
         signed = build_statement(subjects, predicate)
-        write_files(staging, replaced | {REPORT_FILE: envelope_bytes(sign_statement(signed, report_key))}, outdir)
+        envelope = envelope_bytes(sign_statement(signed, report_key))
+        write_files(staging, {RESIDENCY_SUBJECT: inventory, REPORT_FILE: envelope}, outdir)
     return signed
+
+
+def _carry_waivers(statement: Statement, outdir: Path, staging: Path) -> None:
+    """Copy the report's signed ``waivers.yaml`` into the new report (checked against its subject)."""
+    if not any(subject.name == WAIVERS_FILE for subject in statement.subject):
+        return
+    copy = staging / WAIVERS_FILE
+    if (outdir / WAIVERS_FILE).is_file():
+        guard_write(partial(shutil.copyfile, outdir / WAIVERS_FILE, copy), outdir, path=copy)
+    check = check_report_file(statement, WAIVERS_FILE, copy)
+    if not check.ok:
+        raise IntegrityError(f"{WAIVERS_FILE} of the report does not verify: {check.detail}", path=outdir)

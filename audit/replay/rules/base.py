@@ -66,6 +66,9 @@ class Rule:
             actor_id=ctx.event.actor.id,
             policy_row=row.ref() if row is not None else None,
             position=position,
+            store=ctx.event.resource.store,
+            region=ctx.event.resource.region,
+            actor_country=ctx.event.actor.physical_country or ctx.event.actor.office_country,
         )
 
 

@@ -1,0 +1,60 @@
+"""The files of a report directory that are derived from its findings, and their subjects.
+
+:func:`write_derived` takes a staging directory that already holds a verified
+``findings.jsonl`` and the predicate to sign, and writes every file computed from
+them - ``cases.jsonl``, ``report.md`` and the exports of :data:`DERIVED_FILES` -
+returning one subject per file. The same findings and predicate always give the same
+bytes, so a re-signed report (a residency scan folded in) rebuilds them all. It
+does not sign, verify or publish (:mod:`audit.report.publish` does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+
+from audit.fsio import atomic_write
+from audit.report.cases import Case, cases_bytes
+from audit.report.exports import cases_csv, findings_csv, ocsf_lines, write_stream
+from audit.report.findings import iter_findings
+from audit.report.html import render_html
+from audit.report.markdown import render_markdown
+from audit.report.publish import (
+    CASES_CSV,
+    CASES_FILE,
+    FINDINGS_CSV,
+    FINDINGS_FILE,
+    HTML_FILE,
+    MARKDOWN_FILE,
+    OCSF_FILE,
+    guard_write,
+)
+from audit.report.statement import Predicate, Subject
+
+
+def _write(staging: Path, name: str, data: bytes, outdir: Path) -> Subject:
+    guard_write(partial(atomic_write, staging / name, data), outdir, path=staging / name)
+    return Subject(name=name, digest={"sha256": hashlib.sha256(data).hexdigest()})
+
+
+def write_derived(
+    staging: Path, predicate: Predicate, cases: Sequence[Case], outdir: Path, *, extra_markdown: str = ""
+) -> list[Subject]:
+    """Write the files derived from ``staging/findings.jsonl``; their subjects, in a fixed order."""
+    findings = staging / FINDINGS_FILE
+    subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
+    markdown = render_markdown(predicate, iter_findings(findings), cases=cases) + extra_markdown
+    subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
+    page = render_html(predicate, iter_findings(findings), cases)
+    subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
+    streams: dict[str, Callable[[], Iterator[bytes]]] = {
+        FINDINGS_CSV: lambda: findings_csv(iter_findings(findings)),
+        CASES_CSV: lambda: cases_csv(cases),
+        OCSF_FILE: lambda: ocsf_lines(iter_findings(findings), predicate.commitments),
+    }
+    for name, chunks in streams.items():
+        digest = guard_write(partial(write_stream, staging / name, chunks()), outdir, path=staging / name)
+        subjects.append(Subject(name=name, digest={"sha256": digest}))
+    return subjects

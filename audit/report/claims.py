@@ -1,0 +1,178 @@
+"""What a signed report claims beyond its counts: period, signer, and a verdict per commitment.
+
+These models live in the report predicate (so they are signed); :func:`commitment_verdicts`
+computes the per-commitment table from the findings and cases of a replay. A
+commitment is *broken* when it has an unwaived finding, *waived* when every finding
+it has was accepted by a waiver, *kept* when a policy version that states it was in
+force for at least one replayed event and it has no finding, and *not exercised*
+otherwise (no event was judged under a policy version that states it). Nothing here
+reads files or signs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from audit.models import Commitment, Finding
+from audit.report.cases import SEVERITY_ORDER, Case
+
+Verdict = Literal["kept", "broken", "waived", "not exercised"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Period(_Strict):
+    """The audit period: the times of the first and last replayed event (None for an empty log)."""
+
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+
+
+class Signer(_Strict):
+    """Who signed the report: the key's id and its keyring label."""
+
+    key_id: str
+    label: str | None = None
+
+
+class SourceQuote(_Strict):
+    """Where a commitment is stated: seed file, 1-based line and the quoted phrase."""
+
+    file: str
+    line: int
+    quote: str
+
+
+class CommitmentVerdict(_Strict):
+    """One row of the per-commitment table."""
+
+    id: str
+    title: str
+    text: str
+    sources: tuple[SourceQuote, ...]
+    verdict: Verdict
+    cases: int
+    events: int
+    findings: int
+    waived: int = 0
+    severity: dict[str, int]
+
+
+@dataclass
+class _Tally:
+    findings: int = 0
+    waived: int = 0
+    events: int = 0
+    last_event: tuple[str, ...] | None = None
+    severity: Counter[str] = field(default_factory=Counter)
+
+
+def _tally(findings: Iterable[Finding]) -> dict[str, _Tally]:
+    """Counts per commitment; findings of one event are adjacent in ``findings.jsonl`` order."""
+    tallies: dict[str, _Tally] = {}
+    for finding in findings:
+        tally = tallies.setdefault(finding.commitment, _Tally())
+        tally.findings += 1
+        tally.waived += finding.waiver is not None
+        tally.severity[finding.severity] += 1
+        if finding.event_ids != tally.last_event:
+            tally.events += 1
+            tally.last_event = finding.event_ids
+    return tallies
+
+
+def _verdict(tally: _Tally | None, exercised: bool) -> Verdict:
+    if tally is not None and tally.findings > tally.waived:
+        return "broken"
+    if tally is not None:
+        return "waived"
+    return "kept" if exercised else "not exercised"
+
+
+def commitment_verdicts(
+    commitments: Mapping[str, Commitment],
+    findings: Iterable[Finding],
+    cases: Sequence[Case],
+    exercised: set[str],
+    seeds_prefix: str = "seeds/",
+) -> tuple[CommitmentVerdict, ...]:
+    """The per-commitment table, in commitment order (C1, C2, ...).
+
+    ``exercised`` holds the commitments stated by a policy version in force for some
+    replayed event. Seed files are cited as ``seeds_prefix + file``.
+    """
+    tallies = _tally(findings)
+    case_counts = Counter(case.commitment for case in cases)
+    rows = []
+    for cid in sorted(set(commitments) | set(tallies), key=lambda c: int(c[1:])):
+        c = commitments.get(cid)
+        tally = tallies.get(cid)
+        rows.append(
+            CommitmentVerdict(
+                id=cid,
+                title=c.title if c else cid,
+                text=c.text if c else "(not in the policy's commitment register)",
+                sources=tuple(SourceQuote(file=seeds_prefix + s.file, line=s.line, quote=s.quote) for s in c.sources)
+                if c
+                else (),
+                verdict=_verdict(tally, cid in exercised),
+                cases=case_counts.get(cid, 0),
+                events=tally.events if tally else 0,
+                findings=tally.findings if tally else 0,
+                waived=tally.waived if tally else 0,
+                severity={s: tally.severity[s] for s in SEVERITY_ORDER if tally and tally.severity[s]},
+            )
+        )
+    return tuple(rows)
+
+
+class PeriodTracker:
+    """First and last event time seen, fed the raw JSON lines of verified segments.
+
+    Log lines are canonical JSON, so the event's own ``"time":"..."`` is the last
+    one on the line (keys are sorted, nested objects hold no ``time``, and a quote
+    inside a string is escaped); a line without one is skipped.
+    """
+
+    def __init__(self) -> None:
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def add_lines(self, lines: Iterable[bytes]) -> None:
+        """Note each line's event time."""
+        for raw in lines:
+            when = _line_time(raw)
+            if when is None:
+                continue
+            if self.first is None or when < self.first:
+                self.first = when
+            if self.last is None or when > self.last:
+                self.last = when
+
+    def period(self) -> Period:
+        """The period seen so far."""
+        return Period(first_event=self.first, last_event=self.last)
+
+
+_TIME_KEY = b'"time":"'
+
+
+def _line_time(raw: bytes) -> datetime | None:
+    at = raw.rfind(_TIME_KEY)
+    if at >= 0:
+        start = at + len(_TIME_KEY)
+        end = raw.find(b'"', start)
+        try:
+            when = datetime.fromisoformat(raw[start:end].decode())
+        except ValueError:
+            return None
+        return when.astimezone(UTC) if when.tzinfo is not None else None
+    return None

@@ -1,0 +1,173 @@
+"""Exports of a report's findings and cases: ``findings.csv``, ``cases.csv`` and OCSF JSON Lines.
+
+The CSV files are for spreadsheets (RFC 4180, UTF-8, a header row); a cell that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or
+carriage return) is prefixed with ``'``. ``findings.ocsf.jsonl`` holds one OCSF
+Detection Finding (class 2004, schema :data:`OCSF_VERSION`) per finding, for SIEMs
+and Amazon Security Lake; the test-suite validates it against the OCSF JSON Schema
+vendored in ``tests/data/ocsf``. Each file is streamed and hashed as it is written;
+signing them is the caller's. SARIF stays the format of policy diagnostics.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audit import __version__
+from audit.canonical import canonical_bytes
+from audit.models import Finding
+from audit.report.cases import Case
+
+OCSF_VERSION = "1.2.0"
+OCSF_PROFILES = ("host",)
+"""Declared in ``metadata.profiles``: the host profile adds ``actor`` (who accessed the data)."""
+FINDING_COLUMNS = (
+    "id", "time", "severity", "commitment", "rule_id", "title", "actor_id", "actor_country", "store", "region",
+    "event_ids", "approval_ids", "position", "policy_row", "waiver", "message", "remediation",
+)  # fmt: skip
+CASE_COLUMNS = (
+    "id", "commitment", "rule_id", "severity", "title", "subject_kind", "subject", "first_seen", "last_seen",
+    "findings", "events", "waived", "actors", "stores",
+)  # fmt: skip
+_SEVERITY_IDS = {"low": 2, "medium": 3, "high": 4, "critical": 5}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_lines(header: tuple[str, ...], rows: Iterable[list[object]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_safe(value) for value in row])
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _finding_row(f: Finding) -> list[object]:
+    position = f"{f.position.segment}:{f.position.line}" if f.position else ""
+    row = f"{f.policy_row.file}:{f.policy_row.line}" if f.policy_row else "default deny"
+    return [
+        f.id, f.time.isoformat(), f.severity, f.commitment, f.rule_id, f.title, f.actor_id, f.actor_country,
+        f.store, f.region, " ".join(f.event_ids), " ".join(f.approval_ids), position, row, f.waiver, f.message,
+        f.remediation,
+    ]  # fmt: skip
+
+
+def findings_csv(findings: Iterable[Finding]) -> Iterator[bytes]:
+    """``findings.csv``: one row per finding, in ``findings.jsonl`` order."""
+    return _csv_lines(FINDING_COLUMNS, (_finding_row(f) for f in findings))
+
+
+def cases_csv(cases: Iterable[Case]) -> Iterator[bytes]:
+    """``cases.csv``: one row per case, in ``cases.jsonl`` order."""
+    rows = (
+        [
+            c.id,
+            c.commitment,
+            c.rule_id,
+            c.severity,
+            c.title,
+            c.subject_kind,
+            c.subject,
+            c.first_seen.isoformat(),
+            c.last_seen.isoformat(),
+            c.findings,
+            c.events,
+            c.waived,
+            " ".join(c.actors),
+            " ".join(c.stores),
+        ]
+        for c in cases
+    )
+    return _csv_lines(CASE_COLUMNS, rows)
+
+
+def _millis(f: Finding) -> int:
+    return int(f.time.timestamp() * 1000)
+
+
+def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
+    """One finding as an OCSF Detection Finding (class 2004, activity Create)."""
+    status = (3, "Suppressed") if f.waiver else (1, "New")
+    unmapped: dict[str, Any] = {"commitment": f.commitment, "commitment_text": commitment_text}
+    if f.policy_row is not None:
+        unmapped["policy_row"] = f"{f.policy_row.file}:{f.policy_row.line}"
+    if f.position is not None:
+        unmapped["log_position"] = f"{f.position.segment}:{f.position.line}"
+    if f.waiver:
+        unmapped["waiver"] = f.waiver
+    if f.region:
+        unmapped["store_region"] = f.region
+    if f.actor_country:
+        unmapped["actor_country"] = f.actor_country
+    if f.approval_ids:
+        unmapped["approval_ids"] = list(f.approval_ids)
+    event: dict[str, Any] = {
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "type_uid": 200401,
+        "type_name": "Detection Finding: Create",
+        "severity_id": _SEVERITY_IDS[f.severity],
+        "severity": f.severity.capitalize(),
+        "status_id": status[0],
+        "status": status[1],
+        "time": _millis(f),
+        "message": f.message,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": "residency-audit", "vendor_name": "residency-audit", "version": __version__},
+            "uid": f.id,
+            "profiles": list(OCSF_PROFILES),
+        },
+        "finding_info": {
+            "uid": f.id,
+            "title": f.title,
+            "desc": f.message,
+            "types": [f.rule_id],
+            "analytic": {"uid": f.rule_id, "name": f.rule_id, "type_id": 1, "type": "Rule"},
+            "first_seen_time": _millis(f),
+            "last_seen_time": _millis(f),
+            "related_events": [{"uid": event_id} for event_id in f.event_ids],
+        },
+        "actor": {"user": {"uid": f.actor_id}},
+        "remediation": {"desc": f.remediation},
+        "unmapped": unmapped,
+    }
+    if f.store:
+        event["resources"] = [{"uid": f.store, "type": "data store"}]
+    return event
+
+
+def ocsf_lines(findings: Iterable[Finding], commitments: dict[str, str]) -> Iterator[bytes]:
+    """``findings.ocsf.jsonl``: one canonical JSON OCSF Detection Finding per line."""
+    for f in findings:
+        yield canonical_bytes(ocsf_finding(f, commitments.get(f.commitment, ""))) + b"\n"
+
+
+def write_stream(path: Path, chunks: Iterable[bytes]) -> str:
+    """Write ``chunks`` to ``path`` (a new file); the SHA-256 of what was written."""
+    digest = hashlib.sha256()
+    with path.open("xb") as fh:
+        for chunk in chunks:
+            digest.update(chunk)
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return digest.hexdigest()
