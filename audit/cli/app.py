@@ -24,6 +24,7 @@ from typer._click.exceptions import NoArgsIsHelpError
 from audit.cli import demo as demo_mod
 from audit.cli.console import err, finish_stdout, log, out, progress, purposes, signing_key
 from audit.cli.conventions import build_command
+from audit.cli.explain_cmd import explain_cmd
 from audit.cli.hook_cmds import policy_hook
 from audit.cli.import_cmds import import_app
 from audit.cli.keyring_cmds import keyring_app
@@ -83,6 +84,7 @@ app.add_typer(policy_app, name="policy")
 policy_app.command("hook")(policy_hook)
 app.command("schema")(schema_command)
 app.add_typer(import_app, name="import")
+app.command("explain")(explain_cmd)
 
 
 class LogFormat(StrEnum):

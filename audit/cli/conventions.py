@@ -68,6 +68,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "residency-audit report verify report/report.intoto.json --keyring keyring.json --require-complete "
         "--format json",
     ),
+    "explain": (
+        "residency-audit explain F-00590d4d3592528b6b60 --report report/ --keyring keyring.json",
+        "residency-audit explain F-00590d4d3592528b6b60 --report report/ --keyring keyring.json --log log/ "
+        "--policy policies/ --approvals approvals.jsonl --format json",
+    ),
     "report diff": (
         "residency-audit report diff last-month/report.intoto.json this-month/report.intoto.json "
         "--keyring keyring.json",
