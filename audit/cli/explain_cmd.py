@@ -46,6 +46,21 @@ def _row(trace: RequestTrace) -> str:
 
 def explanation_lines(result: Explanation) -> list[str]:
     """The text form: finding, commitment and quote, event, facts, requests, approvals."""
+    lines = _finding_lines(result)
+    if result.facts:
+        lines.append("facts: " + ", ".join(f"{k}={v}" for k, v in result.facts.items()))
+    for number, trace in enumerate(result.requests, start=1):
+        lines += _request_lines(number, trace, trace is result.deciding)
+    for state in result.approvals:
+        lines.append(f"approval {state.approval_id or '(none cited)'}: {state.state} - {state.detail}")
+    if result.approvals_verified is not None:
+        lines.append(f"approvals {'signature-verified' if result.approvals_verified else 'NOT signature-verified'}")
+    if result.note:
+        lines.append(f"note: {result.note}")
+    return lines
+
+
+def _finding_lines(result: Explanation) -> list[str]:
     f = result.finding
     lines = [f"finding {f.id}: {f.rule_id} ({f.commitment}, {f.severity}) at {f.time.isoformat()}", f"  {f.message}"]
     if f.position is not None:
@@ -53,25 +68,21 @@ def explanation_lines(result: Explanation) -> list[str]:
     if result.commitment is not None:
         lines.append(f"commitment {result.commitment.id}: {result.commitment.text}")
         lines += [f'  stated in seeds/{s.file}:{s.line}: "{s.quote}"' for s in result.commitment.sources]
-    if result.facts:
-        lines.append("facts: " + ", ".join(f"{k}={v}" for k, v in result.facts.items()))
-    for number, trace in enumerate(result.requests, start=1):
-        mark = " <- this finding" if trace is result.deciding else ""
-        lines.append(f"request {number}: {' | '.join(trace.request)} ({trace.detail}){mark}")
-        lines.append(f"  {'allowed' if trace.decision.allowed else 'denied'} by {_row(trace)}")
-        lines += [
-            f"  breaks {d.commitment} by rule {d.rule_id} ({d.row.file}:{d.row.line})"
-            for d in trace.broken
-            if d.row is not None
-        ]
-        if trace.not_matched:
-            lines.append(
-                f"  higher-priority rows that did not match: {', '.join(str(row.line) for row in trace.not_matched)}"
-            )
-    for state in result.approvals:
-        lines.append(f"approval {state.approval_id or '(none cited)'}: {state.state} - {state.detail}")
-    if result.approvals_verified is not None:
-        lines.append(f"approvals {'signature-verified' if result.approvals_verified else 'NOT signature-verified'}")
-    if result.note:
-        lines.append(f"note: {result.note}")
+    return lines
+
+
+def _request_lines(number: int, trace: RequestTrace, deciding: bool) -> list[str]:
+    mark = " <- this finding" if deciding else ""
+    lines = [
+        f"request {number}: {' | '.join(trace.request)} ({trace.detail}){mark}",
+        f"  {'allowed' if trace.decision.allowed else 'denied'} by {_row(trace)}",
+    ]
+    lines += [
+        f"  breaks {d.commitment} by rule {d.rule_id} ({d.row.file}:{d.row.line})"
+        for d in trace.broken
+        if d.row is not None
+    ]
+    if trace.not_matched:
+        passed_over = ", ".join(str(row.line) for row in trace.not_matched)
+        lines.append(f"  higher-priority rows that did not match: {passed_over}")
     return lines
