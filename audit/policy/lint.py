@@ -37,10 +37,10 @@ from casbin.util import escape_assertion, remove_comments
 from casbin.util.log import disabled_logging
 
 from audit.commitments import load_commitments
-from audit.errors import AuditError, InputError, PolicyError
+from audit.errors import InputError, PolicyError
 from audit.models import Commitment
 from audit.policy.budget import UNLIMITED, Budget, BudgetExceeded
-from audit.policy.diagnostics import Diagnostic, clean, diagnostic, quote
+from audit.policy.diagnostics import Diagnostic, diagnostic, quote
 from audit.policy.domain import (
     INVARIANTS_FILE,
     Domain,
@@ -55,7 +55,7 @@ from audit.policy.domain import (
 from audit.policy.files import UnsafePackFile, check_pack_file
 from audit.policy.load import RowsAdapter, load_config, load_pack
 from audit.policy.matcher import compile_regex, install_functions
-from audit.policy.pack import PolicyPack, PolicyRow, Request
+from audit.policy.pack import PolicyPack, PolicyRow, Request, enforce_or_refuse
 from audit.policy.parse import (
     COMMITMENTS_FILE,
     CONFIG_FILE,
@@ -462,15 +462,7 @@ def _lint_never_deciding(
 
 def _matches(enforcer: Any, request: Request, budget: Budget, path: str) -> bool:
     budget.check(path)
-    try:
-        return bool(enforcer.enforce_ex(*request)[1])
-    except AuditError as exc:
-        if exc.path is not None:
-            raise
-        detail = exc.reason  # a matcher function refused its arguments
-    except Exception as exc:  # pycasbin and simpleeval raise bare exceptions
-        detail = clean(f"{type(exc).__name__}: {exc}", 200)
-    raise PolicyError(f"matcher does not evaluate for request {list(request)}: {detail}", path=path)
+    return bool(enforce_or_refuse(enforcer, request, path=path)[1])
 
 
 def _deciding_lines(pack: PolicyPack, domain: Domain, budget: Budget) -> dict[Request, int | None]:

@@ -202,22 +202,13 @@ class PolicyPack:
 
     def _enforce(self, request: Request) -> tuple[Any, list[str]]:
         """pycasbin's answer; a matcher that fails on this request is a ``PolicyError`` at the matcher's line."""
-        try:
-            with CASBIN_LOCK:
-                allowed, explain = self._enforcer.enforce_ex(*request)
-        except AuditError as exc:
-            if exc.path is not None:
-                raise
-            detail = exc.reason  # a matcher function refused its arguments
-        except Exception as exc:  # pycasbin and simpleeval raise bare exceptions
-            detail = clean(f"{type(exc).__name__}: {exc}", 200)
-        else:
-            return allowed, explain
-        raise PolicyError(
-            f"matcher does not evaluate for request {list(request)}: {detail}",
-            path=self.files[0] if self.files else None,
-            line=self._matcher_line,
-        )
+        with CASBIN_LOCK:
+            return self._enforce_locked(request)
+
+    def _enforce_locked(self, request: Request) -> tuple[Any, list[str]]:
+        """:meth:`_enforce` for a caller already holding :data:`CASBIN_LOCK`."""
+        return enforce_or_refuse(self._enforcer, request, path=self.files[0] if self.files else None,
+                                 line=self._matcher_line)
 
     def broken(self, request: Request) -> tuple[Decision, ...]:
         """Every commitment a request breaks: one deny decision per commitment, in priority order.
@@ -254,7 +245,7 @@ class PolicyPack:
             try:
                 while start < len(everything):
                     assertion.policy = everything[start:]  # pycasbin reads this list in order
-                    allowed, explain = self._enforcer.enforce_ex(*request)
+                    allowed, explain = self._enforce_locked(request)
                     if not explain or allowed:
                         break
                     row = self._p_rows[tuple(explain)]
@@ -267,6 +258,28 @@ class PolicyPack:
     def cache_size(self) -> int:
         """How many distinct requests have been decided so far."""
         return len(self._cache)
+
+
+def enforce_or_refuse(
+    enforcer: Any, request: Request, *, path: str | Path | None, line: int | None = None
+) -> tuple[Any, list[str]]:
+    """``enforcer.enforce_ex(*request)``; a matcher that fails on the request is a :class:`PolicyError`.
+
+    The one place pycasbin's bare exceptions (and a matcher function's refusal) become
+    a diagnostic naming the matcher: the pack's decisions and the linter both use it.
+    The caller holds :data:`CASBIN_LOCK` where other threads may evaluate.
+    """
+    try:
+        allowed, explain = enforcer.enforce_ex(*request)
+    except AuditError as exc:
+        if exc.path is not None:
+            raise
+        detail = exc.reason  # a matcher function refused its arguments
+    except Exception as exc:  # pycasbin and simpleeval raise bare exceptions
+        detail = clean(f"{type(exc).__name__}: {exc}", 200)
+    else:
+        return allowed, list(explain)
+    raise PolicyError(f"matcher does not evaluate for request {list(request)}: {detail}", path=path, line=line)
 
 
 def _one_per_commitment(denies: Sequence[Decision]) -> tuple[Decision, ...]:
