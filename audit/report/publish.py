@@ -34,7 +34,8 @@ from audit.report.statement import RESIDENCY_SUBJECT
 REPORT_FILE = "report.intoto.json"
 FINDINGS_FILE = "findings.jsonl"
 MARKDOWN_FILE = "report.md"
-REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT})
+TIMESTAMP_FILE = "report.tsr"  # an RFC 3161 token over REPORT_FILE, added later (audit.report.timestamp)
+REPORT_FILES = frozenset({REPORT_FILE, FINDINGS_FILE, MARKDOWN_FILE, RESIDENCY_SUBJECT, TIMESTAMP_FILE})
 T = TypeVar("T")
 
 

@@ -1,0 +1,185 @@
+"""RFC 3161 tokens for reports (audit.report.timestamp) against a local TSA on 127.0.0.1: request, store, verify."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from audit.errors import InputError, IntegrityError
+from audit.report.publish import REPORT_FILE, TIMESTAMP_FILE
+from audit.report.timestamp import (
+    TsaTrust,
+    load_tsa_trust,
+    request_timestamp,
+    timestamp_report,
+    verify_report_timestamp,
+    verify_timestamp,
+)
+from tests.local_tsa import GEN_TIME, LocalTsa, rejection, serving
+
+ENVELOPE = b'{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}'
+
+
+@pytest.fixture(scope="module")
+def tsa() -> LocalTsa:
+    return LocalTsa()
+
+
+@pytest.fixture(scope="module")
+def other_tsa() -> LocalTsa:
+    return LocalTsa("Other TSA")
+
+
+@pytest.fixture
+def chain(tsa: LocalTsa, tmp_path: Path) -> Path:
+    path = tmp_path / "tsa-chain.pem"
+    path.write_bytes(tsa.chain_pem())
+    return path
+
+
+@pytest.fixture
+def outdir(tmp_path: Path) -> Path:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / REPORT_FILE).write_bytes(ENVELOPE)
+    return out
+
+
+def test_request_store_and_verify_round_trip(tsa: LocalTsa, chain: Path, outdir: Path) -> None:
+    trust = load_tsa_trust(chain)
+    with serving(tsa.respond) as served:
+        stored = timestamp_report(outdir, served.url, trust=trust)
+    assert stored.path == outdir / TIMESTAMP_FILE and stored.verified
+    assert stored.gen_time == GEN_TIME
+    content_type, _, query = served.requests[0].partition(b"\n")
+    assert content_type == b"application/timestamp-query"
+    assert hashlib.sha256(ENVELOPE).digest() in query
+    assert verify_report_timestamp(outdir / REPORT_FILE, trust) == GEN_TIME
+    assert not [p for p in outdir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_gen_time_is_the_tokens(tsa: LocalTsa, chain: Path) -> None:
+    when = datetime(2027, 3, 4, 5, 6, 7, tzinfo=UTC)
+    token = tsa.token(hashlib.sha256(ENVELOPE).digest(), gen_time=when)
+    got = verify_timestamp(token, ENVELOPE, load_tsa_trust(chain))
+    assert got == when and got.tzinfo is not None
+
+
+def test_a_token_over_another_envelope_fails(tsa: LocalTsa, chain: Path) -> None:
+    token = tsa.token(hashlib.sha256(b"another envelope").digest())
+    with pytest.raises(IntegrityError, match="not this envelope"):
+        verify_timestamp(token, ENVELOPE, load_tsa_trust(chain))
+
+
+def test_a_token_from_another_tsa_fails(other_tsa: LocalTsa, chain: Path) -> None:
+    token = other_tsa.token(hashlib.sha256(ENVELOPE).digest())
+    with pytest.raises(IntegrityError, match="does not verify"):
+        verify_timestamp(token, ENVELOPE, load_tsa_trust(chain))
+
+
+def test_another_tsa_under_the_same_root_fails_when_one_is_pinned(tsa: LocalTsa, chain: Path) -> None:
+    sibling = LocalTsa("Test TSA", issued_by=tsa)  # same name and root, another key
+    token = sibling.token(hashlib.sha256(ENVELOPE).digest())
+    assert verify_timestamp(token, ENVELOPE, TsaTrust(roots=(tsa.ca,))) == GEN_TIME  # root alone: any of its TSAs
+    with pytest.raises(IntegrityError, match="does not verify"):
+        verify_timestamp(token, ENVELOPE, load_tsa_trust(chain))
+
+
+def test_a_moved_gen_time_fails(tsa: LocalTsa, chain: Path) -> None:
+    token = tsa.token(hashlib.sha256(ENVELOPE).digest())
+    original = GEN_TIME.strftime("%Y%m%d%H%M%SZ").encode()
+    assert token.count(original) == 1
+    moved = token.replace(original, b"20261101120000Z")
+    with pytest.raises(IntegrityError, match="does not verify"):
+        verify_timestamp(moved, ENVELOPE, load_tsa_trust(chain))
+
+
+@pytest.mark.parametrize("where", [-10, -40, 100, 400])
+def test_a_tampered_token_fails(tsa: LocalTsa, chain: Path, where: int) -> None:
+    token = bytearray(tsa.token(hashlib.sha256(ENVELOPE).digest()))
+    token[where] ^= 0x01
+    with pytest.raises(IntegrityError):
+        verify_timestamp(bytes(token), ENVELOPE, load_tsa_trust(chain))
+
+
+@pytest.mark.parametrize("junk", [b"", b"not der", b"\x30\x03\x02\x01\x00"])
+def test_junk_is_not_a_token(chain: Path, junk: bytes) -> None:
+    with pytest.raises(IntegrityError, match="not an RFC 3161 time-stamp response"):
+        verify_timestamp(junk, ENVELOPE, load_tsa_trust(chain))
+
+
+def test_a_missing_token_fails(chain: Path, outdir: Path) -> None:
+    with pytest.raises(IntegrityError, match="no time-stamp token"):
+        verify_report_timestamp(outdir / REPORT_FILE, load_tsa_trust(chain))
+
+
+def test_a_changed_envelope_fails_its_stored_token(tsa: LocalTsa, chain: Path, outdir: Path) -> None:
+    (outdir / TIMESTAMP_FILE).write_bytes(tsa.token(hashlib.sha256(ENVELOPE).digest()))
+    (outdir / REPORT_FILE).write_bytes(ENVELOPE.replace(b"e30=", b"e31="))
+    with pytest.raises(IntegrityError, match="not this envelope"):
+        verify_report_timestamp(outdir / REPORT_FILE, load_tsa_trust(chain))
+
+
+def test_a_chain_without_its_root_is_refused(tsa: LocalTsa, tmp_path: Path) -> None:
+    leaf_only = tmp_path / "leaf.pem"
+    leaf_only.write_bytes(tsa.cert.public_bytes(Encoding.PEM))
+    with pytest.raises(InputError, match="no self-signed root"):
+        load_tsa_trust(leaf_only)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"hello")
+    with pytest.raises(InputError, match="not a PEM file"):
+        load_tsa_trust(garbage)
+
+
+def test_the_tsa_must_answer_with_the_nonce_it_was_sent(tsa: LocalTsa) -> None:
+    def stale(query: bytes) -> tuple[int, str, bytes]:
+        return 200, "application/timestamp-reply", tsa.token(hashlib.sha256(ENVELOPE).digest(), nonce=42)
+
+    with serving(stale) as served, pytest.raises(InputError, match=f"{served.url}: .*nonce"):
+        request_timestamp(ENVELOPE, served.url)
+
+
+def test_the_tsa_must_answer_over_this_envelope(tsa: LocalTsa) -> None:
+    def wrong(query: bytes) -> tuple[int, str, bytes]:
+        return tsa.respond(query.replace(hashlib.sha256(ENVELOPE).digest(), bytes(32)))
+
+    with serving(wrong) as served, pytest.raises(InputError, match="not this envelope"):
+        request_timestamp(ENVELOPE, served.url)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ((500, "text/plain", b"boom"), "HTTP 500"),
+        ((200, "application/timestamp-reply", rejection()), "refused .*bad request"),
+        ((200, "application/timestamp-reply", b"<html>"), "not an RFC 3161"),
+        ((200, "application/timestamp-reply", b"x" * 300_000), "larger than"),
+    ],
+)
+def test_tsa_failures_name_the_url(reply: tuple[int, str, bytes], message: str) -> None:
+    with serving(lambda _query: reply) as served, pytest.raises(InputError, match=message) as caught:
+        request_timestamp(ENVELOPE, served.url)
+    assert served.url in caught.value.reason
+
+
+def test_unreachable_tsa_and_bad_urls(tmp_path: Path) -> None:
+    with serving(lambda _q: (200, "x", b"")) as served:
+        url = served.url
+    with pytest.raises(InputError, match=f"{url}: cannot reach it"):
+        request_timestamp(ENVELOPE, url, timeout=2)
+    for bad in (f"file://{tmp_path}/x", "ftp://127.0.0.1/", "not a url"):
+        with pytest.raises(InputError, match="not an http"):
+            request_timestamp(ENVELOPE, bad)
+
+
+def test_nothing_is_written_when_the_token_does_not_verify(other_tsa: LocalTsa, chain: Path, outdir: Path) -> None:
+    with serving(other_tsa.respond) as served, pytest.raises(IntegrityError):
+        timestamp_report(outdir, served.url, trust=load_tsa_trust(chain))
+    assert not (outdir / TIMESTAMP_FILE).exists()
+    with serving(other_tsa.respond) as served:
+        stored = timestamp_report(outdir, served.url)
+    assert (outdir / TIMESTAMP_FILE).exists() and not stored.verified
