@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from audit.errors import InputError, IntegrityError
+from audit.cli.app import main
+from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, IntegrityError
+from audit.pipeline import replay
 from audit.report.publish import REPORT_FILE, TIMESTAMP_FILE
 from audit.report.timestamp import (
     TsaTrust,
@@ -19,8 +21,12 @@ from audit.report.timestamp import (
     verify_report_timestamp,
     verify_timestamp,
 )
+from audit.report.verify import verify_report
+from audit.signing.keys import Keyring, SigningKey
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, POLICIES
 from tests.local_tsa import GEN_TIME, LocalTsa, rejection, serving
 
+REPLAY_NOW = datetime(2022, 6, 30, tzinfo=UTC)
 ENVELOPE = b'{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}'
 
 
@@ -183,3 +189,57 @@ def test_nothing_is_written_when_the_token_does_not_verify(other_tsa: LocalTsa, 
     with serving(other_tsa.respond) as served:
         stored = timestamp_report(outdir, served.url)
     assert (outdir / TIMESTAMP_FILE).exists() and not stored.verified
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_timestamp_then_check(tsa: LocalTsa, chain: Path, outdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serving(tsa.respond) as served:
+        assert main(["report", "timestamp", str(outdir), "--tsa-url", served.url, "--tsa-cert", str(chain)]) == 0
+    assert "genTime 2026-12-01T12:00:00+00:00, verified" in capsys.readouterr().out
+    assert main(["report", "check-timestamp", str(outdir), "--tsa-cert", str(chain)]) == EXIT_CLEAN
+    printed = capsys.readouterr().out
+    assert "genTime 2026-12-01T12:00:00+00:00" in printed and "VERIFIED" in printed
+
+
+def test_cli_check_fails_a_token_from_another_tsa(
+    other_tsa: LocalTsa, chain: Path, outdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving(other_tsa.respond) as served:
+        assert main(["report", "timestamp", str(outdir), "--tsa-url", served.url]) == EXIT_CLEAN
+    assert "NOT verified" in capsys.readouterr().out
+    assert main(["report", "check-timestamp", str(outdir), "--tsa-cert", str(chain)]) == EXIT_INTEGRITY
+    assert capsys.readouterr().out.startswith("FAILED: ")
+    with serving(other_tsa.respond) as served:
+        code = main(["report", "timestamp", str(outdir), "--tsa-url", served.url, "--tsa-cert", str(chain)])
+    assert code == EXIT_INTEGRITY
+
+
+def test_cli_tsa_errors_exit_2_naming_the_url(outdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serving(lambda _query: (503, "text/plain", b"busy")) as served:
+        assert main(["report", "timestamp", str(outdir), "--tsa-url", served.url]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert served.url in err and "HTTP 503" in err and len(err.strip().splitlines()) == 1
+    assert not (outdir / TIMESTAMP_FILE).exists()
+
+
+def test_cli_check_without_a_token_or_with_a_bad_chain(
+    chain: Path, outdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "check-timestamp", str(outdir), "--tsa-cert", str(chain)]) == EXIT_INTEGRITY
+    assert "no time-stamp token" in capsys.readouterr().out
+    assert main(["report", "check-timestamp", str(outdir), "--tsa-cert", str(tmp_path / "none.pem")]) == EXIT_INPUT
+
+
+def test_a_real_report_round_trip_and_a_new_run_replaces_the_token(
+    tsa: LocalTsa, chain: Path, tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    out = tmp_path / "signed"
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=REPLAY_NOW)
+    with serving(tsa.respond) as served:
+        timestamp_report(out, served.url, trust=load_tsa_trust(chain))
+    assert verify_report_timestamp(out / REPORT_FILE, load_tsa_trust(chain)) == GEN_TIME
+    assert verify_report(out / REPORT_FILE, keyring).ok  # the token beside the report changes nothing there
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=REPLAY_NOW + timedelta(days=1))
+    assert not (out / TIMESTAMP_FILE).exists()  # a report file: replaced with the rest, never "foreign"

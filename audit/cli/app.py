@@ -28,6 +28,7 @@ from audit.cli.policy_cmds import policy_app
 from audit.cli.report_cmds import report_app
 from audit.cli.residency_cmds import residency_app
 from audit.cli.state import STATE, configure_logging
+from audit.cli.timestamp_cmds import timestamp_commands
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
@@ -74,6 +75,7 @@ app.add_typer(keyring_app, name="keyring")
 app.add_typer(residency_app, name="residency")
 app.add_typer(policy_app, name="policy")
 app.add_typer(import_app, name="import")
+report_app.registered_commands += timestamp_commands.registered_commands  # report timestamp, check-timestamp
 
 
 class LogFormat(StrEnum):
