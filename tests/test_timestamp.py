@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def test_unreachable_tsa_and_bad_urls(tmp_path: Path) -> None:
         url = served.url
     with pytest.raises(InputError, match=f"{url}: cannot reach it"):
         request_timestamp(ENVELOPE, url, timeout=2)
-    for bad in (f"file://{tmp_path}/x", "ftp://127.0.0.1/", "not a url"):
+    for bad in (f"file://{tmp_path}/x", "ftp://127.0.0.1/", "not a url", "http://[::1/", "https://"):
         with pytest.raises(InputError, match="not an http"):
             request_timestamp(ENVELOPE, bad)
 
@@ -243,3 +244,20 @@ def test_a_real_report_round_trip_and_a_new_run_replaces_the_token(
     assert verify_report(out / REPORT_FILE, keyring).ok  # the token beside the report changes nothing there
     replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=REPLAY_NOW + timedelta(days=1))
     assert not (out / TIMESTAMP_FILE).exists()  # a report file: replaced with the rest, never "foreign"
+
+
+def test_a_slow_tsa_times_out() -> None:
+    def slow(_query: bytes) -> tuple[int, str, bytes]:
+        time.sleep(1.0)
+        return 200, "application/timestamp-reply", b""
+
+    with serving(slow) as served, pytest.raises(InputError, match=f"{served.url}: cannot reach it: .*timed out"):
+        request_timestamp(ENVELOPE, served.url, timeout=0.3)
+
+
+def test_a_tsa_that_hangs_up_mid_reply() -> None:
+    def truncated(_query: bytes) -> tuple[int, str, bytes]:
+        raise ConnectionResetError  # the handler dies: the client sees the connection closed without a reply
+
+    with serving(truncated) as served, pytest.raises(InputError, match=f"{served.url}: cannot reach it"):
+        request_timestamp(ENVELOPE, served.url, timeout=5)

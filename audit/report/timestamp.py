@@ -22,6 +22,7 @@ certificate revocation.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -205,8 +206,12 @@ def verify_report_timestamp(report_path: Path, trust: TsaTrust) -> datetime:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket or a bad port
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
         raise InputError(f"time-stamp authority {url}: not an http:// or https:// URL")
 
 
@@ -220,9 +225,9 @@ def _post(url: str, query: bytes, *, timeout: float, max_bytes: int) -> bytes:
             body: bytes = reply.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
         raise InputError(f"time-stamp authority {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise InputError(f"time-stamp authority {url}: cannot reach it: {reason}") from None
+        raise InputError(f"time-stamp authority {url}: cannot reach it: {reason or type(exc).__name__}") from None
     if len(body) > max_bytes:
         raise InputError(f"time-stamp authority {url}: response larger than {max_bytes} bytes")
     return body
