@@ -34,6 +34,7 @@ from audit.cli.report_cmds import report_app
 from audit.cli.residency_cmds import residency_app
 from audit.cli.schemas import schema_command
 from audit.cli.state import STATE, apply_global
+from audit.cli.timestamp_cmds import timestamp_commands
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
@@ -85,6 +86,7 @@ policy_app.command("hook")(policy_hook)
 app.command("schema")(schema_command)
 app.add_typer(import_app, name="import")
 app.command("explain")(explain_cmd)
+report_app.registered_commands += timestamp_commands.registered_commands  # report timestamp, check-timestamp
 
 
 class LogFormat(StrEnum):

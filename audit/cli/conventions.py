@@ -73,6 +73,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "residency-audit explain F-00590d4d3592528b6b60 --report report/ --keyring keyring.json --log log/ "
         "--policy policies/ --approvals approvals.jsonl --format json",
     ),
+    "report timestamp": (
+        "residency-audit report timestamp report/ --tsa-url https://tsa.example/tsr --tsa-cert tsa-chain.pem",
+    ),
+    "report check-timestamp": ("residency-audit report check-timestamp report/ --tsa-cert tsa-chain.pem",),
     "report diff": (
         "residency-audit report diff last-month/report.intoto.json this-month/report.intoto.json "
         "--keyring keyring.json",

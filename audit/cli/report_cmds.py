@@ -13,6 +13,7 @@ from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, EXIT_VIOLATIONS, IntegrityE
 from audit.report.diff import diff_reports
 from audit.report.formats.choice import OutputFormat
 from audit.report.formats.signed_report import ReportCheckDocument
+from audit.report.timestamp import load_tsa_trust
 from audit.report.verify import verify_report
 from audit.signing.keys import load_keyring
 
@@ -33,10 +34,15 @@ def report_verify(
         bool,
         typer.Option("--require-signed-approvals", help="Fail unless the report's approvals were signature-verified."),
     ] = False,
+    tsa_cert: Annotated[
+        Path | None,
+        typer.Option("--tsa-cert", help="Check report.tsr (RFC 3161) with this TSA chain; judge the key at its time."),
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> int:
     """Verify a signed report: one verdict line (VERIFIED or FAILED), signer, claims, then each check."""
     keyring = load_keyring(keyring_path)
+    tsa = load_tsa_trust(tsa_cert) if tsa_cert is not None else None
     try:
         result = verify_report(
             report,
@@ -46,6 +52,7 @@ def report_verify(
             approvals=approvals,
             require_complete=require_complete,
             require_signed_approvals=require_signed_approvals,
+            tsa=tsa,
         )
     except IntegrityError as exc:  # the verdict line first, then the usual one-line error (exit 3)
         failed = {"verdict": "FAILED", "error": str(exc)}

@@ -42,7 +42,8 @@ OCSF_FILE = "findings.ocsf.jsonl"
 WAIVERS_FILE = "waivers.yaml"
 OWN_FILES = (FINDINGS_FILE, CASES_FILE, MARKDOWN_FILE, HTML_FILE, FINDINGS_CSV, CASES_CSV, OCSF_FILE)
 """The report's own files a replay writes, each a subject (checked by ``report verify`` when the report names it)."""
-REPORT_FILES = frozenset({REPORT_FILE, *OWN_FILES, WAIVERS_FILE, RESIDENCY_SUBJECT})
+TIMESTAMP_FILE = "report.tsr"  # an RFC 3161 token over REPORT_FILE, added later (audit.report.timestamp)
+REPORT_FILES = frozenset({REPORT_FILE, *OWN_FILES, WAIVERS_FILE, RESIDENCY_SUBJECT, TIMESTAMP_FILE})
 T = TypeVar("T")
 
 

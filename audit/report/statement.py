@@ -220,8 +220,9 @@ def check_signed_time(
     *,
     now: datetime | None = None,
     earliest: datetime | None = None,
+    also_at: datetime | None = None,
 ) -> None:
-    """Bound the signer-chosen ``generated_at``, then judge the signing key at it.
+    """Bound the signer-chosen ``generated_at``, then judge the signing key at it (and at ``also_at``).
 
     ``generated_at`` may not be later than ``now`` (default: the clock) plus
     :data:`CLOCK_SKEW`, nor earlier than ``earliest`` (the newest checkpoint time
@@ -245,9 +246,11 @@ def check_signed_time(
             f"of its log ({format_time(earliest)}): a report cannot predate the log it judges",
             path=path,
         )
-    status = keyring.status(key_id, at=generated_at, purpose=KeyPurpose.report)
-    if status is not KeyStatus.ok:
-        raise SignatureError(f"report signed by key {key_id} which is {status.value}", path=path)
+    for when in (generated_at, *(() if also_at is None else (also_at,))):
+        status = keyring.status(key_id, at=when, purpose=KeyPurpose.report)
+        if status is not KeyStatus.ok:
+            raise SignatureError(f"report signed by key {key_id} which is {status.value} at {format_time(when)}",
+                                 path=path)
 
 
 def _minutes(delta: timedelta) -> str:

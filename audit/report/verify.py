@@ -16,7 +16,7 @@ from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
-from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES, WAIVERS_FILE
+from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES, TIMESTAMP_FILE, WAIVERS_FILE
 from audit.report.statement import (
     RESIDENCY_SUBJECT,
     ReportVerification,
@@ -30,6 +30,7 @@ from audit.report.statement import (
     read_signed_statement,
     subject_digests,
 )
+from audit.report.timestamp import TsaTrust, verify_report_timestamp
 from audit.signing.keys import Keyring
 
 
@@ -43,13 +44,18 @@ def verify_report(
     now: datetime | None = None,
     require_complete: bool = False,
     require_signed_approvals: bool = False,
+    tsa: TsaTrust | None = None,
 ) -> ReportVerification:
     """Check the report's signature, its signed time and key, then each subject local material is given for.
 
     ``generated_at`` may not lie beyond ``now`` (default: the clock) plus
     :data:`~audit.report.statement.CLOCK_SKEW`; with ``log`` (when it verifies and
     its root is the reported one) not before the log's newest checkpoint either.
-    The key is judged at that checked time.
+    The key is judged at that checked time. With ``tsa`` (the trusted chain of a
+    time-stamp authority), the RFC 3161 token ``report.tsr`` beside the report must
+    verify (:func:`~audit.report.timestamp.verify_report_timestamp`); its ``genTime``
+    replaces the clock as the upper bound, and the key must also have been valid
+    then: a signature that existed while the key was valid, whatever time it claims.
     ``require_complete`` and ``require_signed_approvals`` turn the report's claims
     (completeness proven, approvals signature-verified) into checks named
     ``completeness`` and ``approvals-trust``. The report's own files beside it
@@ -64,8 +70,12 @@ def verify_report(
         log_report = verify_log(log, keyring, record_type=ACCESS_RECORD_TYPE)
         log_check = _check_log(digests, log_report)
         earliest = log_report.last_checkpoint_time if log_check.ok else None
-    check_signed_time(statement, key_id, keyring, report_path, now=now, earliest=earliest)
+    stamped = verify_report_timestamp(report_path, tsa) if tsa is not None else None
+    check_signed_time(statement, key_id, keyring, report_path, now=stamped or now, earliest=earliest,
+                      also_at=stamped)
     checks: list[SubjectCheck] = []
+    if stamped is not None:
+        checks.append(SubjectCheck(TIMESTAMP_FILE, True, f"report existed by {stamped.isoformat()} (RFC 3161 genTime)"))
     residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
     own = [n for n in (*OWN_FILES, WAIVERS_FILE) if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
     checks += [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
