@@ -76,20 +76,30 @@ def verify_report(
     checks: list[SubjectCheck] = []
     if stamped is not None:
         checks.append(SubjectCheck(TIMESTAMP_FILE, True, f"report existed by {stamped.isoformat()} (RFC 3161 genTime)"))
-    residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
-    own = [n for n in (*OWN_FILES, WAIVERS_FILE) if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
-    checks += [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
+    checks += _own_file_checks(statement, digests, report_path)
     if log_check is not None:
         checks.append(log_check)
     if policy is not None:
-        local = policy_subjects(load_policy(policy), policy)
-        checks += check_file_subjects(statement, local)
-        extra = sorted(n for n in digests if n.startswith("policy/") and n not in local)
-        checks += [SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra]
+        checks += _policy_checks(statement, digests, policy)
     if approvals is not None:
         checks.append(_check_approvals(statement, approvals, keyring))
     checks += _claim_checks(statement, require_complete, require_signed_approvals)
     return ReportVerification(key_id, statement, tuple(checks))
+
+
+def _own_file_checks(statement: Statement, digests: dict[str, str], report_path: Path) -> list[SubjectCheck]:
+    """The report's own files beside it: findings and Markdown always, the others when the report names them."""
+    residency = (RESIDENCY_SUBJECT,) if statement.predicate.residency is not None else ()
+    own = [n for n in (*OWN_FILES, WAIVERS_FILE) if n in digests or n in (FINDINGS_FILE, MARKDOWN_FILE)]
+    return [check_report_file(statement, name, report_path.parent / name) for name in (*own, *residency)]
+
+
+def _policy_checks(statement: Statement, digests: dict[str, str], policy: Path) -> list[SubjectCheck]:
+    """The policy files of the report against a local pack: changed, missing locally, or extra."""
+    local = policy_subjects(load_policy(policy), policy)
+    checks = check_file_subjects(statement, local)
+    extra = sorted(n for n in digests if n.startswith("policy/") and n not in local)
+    return [*checks, *(SubjectCheck(n, False, "policy file in the report is missing locally") for n in extra)]
 
 
 def _claim_checks(statement: Statement, complete: bool, signed_approvals: bool) -> list[SubjectCheck]:
