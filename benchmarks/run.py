@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(Path(tmp) / out)
         naive_n, naive_s = measure_naive(logdir, args.naive_sample)
     startup = measure_startup()
-    policy = {what: measure_policy(what) for what in ("lint", "test", "prove")}
+    policy_s = {what: measure_policy(what) for what in ("lint", "test", "prove")}
     best = {name: min(runs) for name, runs in times.items()}
     floor_parser = floor_parsers[times["floor"].index(best["floor"])]
     events_per_s = full_n / best["events"]
@@ -418,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                 "import_floor_ratio": round(best["import"] / best["import_floor"] * import_floor_n / import_n, 2),
                 "import_records": import_n,
                 "startup_s": round(startup, 3),
-                "policy_lint_s": round(policy["lint"], 3),
-                "policy_test_s": round(policy["test"], 3),
-                "policy_prove_s": round(policy["prove"], 3),
+                "policy_lint_s": round(policy_s["lint"], 3),
+                "policy_test_s": round(policy_s["test"], 3),
+                "policy_prove_s": round(policy_s["prove"], 3),
                 "peak_rss_mb": round(maxrss_mb(), 1),
                 "worker_peak_rss_mb": round(worker_peak, 1),
                 "workers_2_events_per_s": round(full_n / best["workers_2"]),
