@@ -221,7 +221,7 @@ def measure_naive(logdir: Path, sample: int) -> tuple[int, float]:
     return len(lines), time.perf_counter() - start
 
 
-def cloudtrail_files(n: int, dest: Path, per_file: int = 5_000) -> list[Path]:
+def cloudtrail_files(n: int, dest: Path, per_file: int = 2_000) -> list[Path]:
     """``n`` CloudTrail records in gzip files of ``per_file``, cycling the fixture records with fresh ids."""
     base: list[dict[str, object]] = []
     for path in sorted((FIXTURES / "sources" / "cloudtrail" / "logs").glob("*.json.gz")):
