@@ -4,7 +4,10 @@ RFC 8785 (JSON Canonicalization Scheme). Values whose RFC 8785 form orjson write
 byte for byte - no floats, integers within +/-(2**53 - 1), ASCII object keys (so
 code-point and UTF-16 key order agree) - go through ``orjson`` with sorted keys;
 everything else through the ``rfc8785`` package. A property test holds the two
-equal (docs/adr/0003-canonical-json-fast-path.md). Nothing that is hashed or signed
+equal (docs/adr/0003-canonical-json-fast-path.md). An :class:`~audit.models.AccessEvent`
+skips the per-value walk: its fields admit no float, no dict with free keys and one
+integer (``source_record.index``), so checking that integer decides (a test walks the
+model's fields to keep this true). Nothing that is hashed or signed
 may be produced by ``json.dumps``/``orjson.dumps`` outside this module. Does not
 parse: readers keep the bytes they were given.
 """
@@ -16,6 +19,8 @@ from typing import Any
 import orjson
 import rfc8785
 from pydantic import BaseModel
+
+from audit.models import AccessEvent
 
 _SAFE_INT = 2**53  # RFC 8785 numbers are IEEE 754 doubles: integers are exact below this
 
@@ -47,9 +52,15 @@ def orjson_is_canonical_for(value: Any) -> bool:
 
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON value or a pydantic model (``None`` fields omitted)."""
-    if isinstance(value, BaseModel):
+    if type(value) is AccessEvent:
+        source = value.source_record
+        safe = source is None or source.index < _SAFE_INT
         value = value.model_dump(mode="json", exclude_none=True)
-    if orjson_is_canonical_for(value):
+    else:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json", exclude_none=True)
+        safe = orjson_is_canonical_for(value)
+    if safe:
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:

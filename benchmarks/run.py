@@ -15,8 +15,15 @@ seals it with a TEST-ONLY key, then measures, in one run:
 - ``workers_2``: the same with ``--workers 2`` (its findings file must be identical)
 - ``naive``: one Ed25519 verification and one uncached pycasbin enforce per event,
   measured on a sample
+- ``heavy``: ``replay`` of a second log in which half the events have findings
+- ``import``: ``import cloudtrail`` of synthetic CloudTrail files (gzip, ``{"Records": [...]}``,
+  cycling the CloudTrail fixture records with fresh ids) into a sealed log, against its
+  floor: gunzip, orjson parse, sorted orjson dump and leaf hash of every record
+- ``startup``: the best of several ``residency-audit --help`` runs (wall clock)
+- ``policy_lint``/``policy_test``/``policy_prove``: each on the shipped pack, timed
+  inside a fresh interpreter after its imports (the work, without start-up)
 
-The four timed measurements are repeated ``--repeat`` times, interleaved, and the
+The timed measurements except start-up and policy are repeated ``--repeat`` times, interleaved, and the
 fastest of each is kept, so a slow moment of a shared machine hurts all of them
 alike. Prints one JSON line with the ratios: compare those across runs, not the
 absolute numbers.
@@ -25,9 +32,12 @@ absolute numbers.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +53,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from audit.canonical import canonical_bytes, is_canonical  # noqa: E402
+from audit.importers.enrichment import load_enrichment  # noqa: E402
+from audit.importers.run import SOURCES, run_import  # noqa: E402
 from audit.logs.approvals import load_approvals  # noqa: E402
 from audit.logs.merkle import leaf_hash  # noqa: E402
 from audit.logs.record_types import ACCESS_RECORD_TYPE  # noqa: E402
@@ -73,15 +85,27 @@ POLICY = REPO / "policies"
 _ID = "bench-id-placeholder"
 
 
-def synthetic(n: int) -> Iterator[bytes]:
+def _fixture_events(heavy: bool) -> list[bytes]:
+    """The fixture events in order; with ``heavy``, those with findings alternating with the rest (half each)."""
+    lines = (FIXTURES / "events.jsonl").read_bytes().splitlines()
+    if not heavy:
+        return lines
+    flagged = {f["event_id"] for f in json.loads((FIXTURES / "expected_findings.json").read_text())["findings"]}
+    bad = [line for line in lines if orjson.loads(line)["event_id"] in flagged]
+    good = [line for line in lines if orjson.loads(line)["event_id"] not in flagged]
+    return [line for pair in zip(bad * (len(good) // len(bad) + 1), good, strict=False) for line in pair]
+
+
+def synthetic(n: int, *, heavy: bool = False) -> Iterator[bytes]:
     """``n`` canonical events cycling the fixture events, each with a fresh id.
 
     Each fixture event is canonicalised once with a placeholder id; an ASCII id
     needs no escaping and keys sort by name, so substituting it keeps the bytes
-    canonical (checked on the first cycle).
+    canonical (checked on the first cycle). With ``heavy``, every other event is one
+    the fixtures expect a finding for.
     """
     base = []
-    for line in (FIXTURES / "events.jsonl").read_bytes().splitlines():
+    for line in _fixture_events(heavy):
         record = orjson.loads(line)
         record["event_id"] = _ID
         base.append(canonical_bytes(record).split(_ID.encode()))
@@ -167,8 +191,9 @@ def measure_full(
 ) -> tuple[int, float, int]:
     """``replay`` end to end - verify, replay, findings streamed to findings.jsonl, signed report."""
     start = time.perf_counter()
-    outcome = replay(logdir, keyring, FIXTURES / "approvals.jsonl", POLICY, key, out,
-                     execution=Execution(workers=workers))
+    outcome = replay(
+        logdir, keyring, FIXTURES / "approvals.jsonl", POLICY, key, out, execution=Execution(workers=workers)
+    )
     took = time.perf_counter() - start
     summary = outcome.statement.predicate.summary
     return summary.events, took, summary.findings
@@ -196,24 +221,142 @@ def measure_naive(logdir: Path, sample: int) -> tuple[int, float]:
     return len(lines), time.perf_counter() - start
 
 
+def cloudtrail_files(n: int, dest: Path, per_file: int = 2_000) -> list[Path]:
+    """``n`` CloudTrail records in gzip files of ``per_file``, cycling the fixture records with fresh ids."""
+    base: list[dict[str, object]] = []
+    for path in sorted((FIXTURES / "sources" / "cloudtrail" / "logs").glob("*.json.gz")):
+        base += orjson.loads(gzip.decompress(path.read_bytes()))["Records"]
+    dest.mkdir(parents=True)
+    files = []
+    for start in range(0, n, per_file):
+        records = [
+            {**base[i % len(base)], "eventID": f"bench-{i:09d}", "requestID": f"req-{i:09d}"}
+            for i in range(start, min(n, start + per_file))
+        ]
+        path = dest / f"111122223333_CloudTrail_us-east-1_bench_{start // per_file:06d}.json.gz"
+        path.write_bytes(gzip.compress(orjson.dumps({"Records": records}), 6))
+        files.append(path)
+    return files
+
+
+def measure_import(files: list[Path], key: SigningKey, out: Path) -> tuple[int, float]:
+    """``import cloudtrail`` end to end: read, convert, enrich, canonicalise, seal, sign, import report."""
+    enrichment = load_enrichment(FIXTURES / "sources" / "directory.csv", FIXTURES / "sources" / "catalog.yaml")
+    start = time.perf_counter()
+    result = run_import(SOURCES["cloudtrail"], files, enrichment, key=key, out=out)
+    took = time.perf_counter() - start
+    shutil.rmtree(out)
+    return result.stats.records, took
+
+
+def measure_import_floor(files: list[Path]) -> tuple[int, float]:
+    """Gunzip, orjson parse, sorted orjson dump and leaf hash of every CloudTrail record."""
+    count = 0
+    start = time.perf_counter()
+    with fewer_collections():
+        for path in files:
+            for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
+                leaf_hash(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+                count += 1
+    return count, time.perf_counter() - start
+
+
+def measure_startup(runs: int = 5) -> float:
+    """Best wall-clock seconds of ``residency-audit --help`` (interpreter, imports, help text)."""
+    cli = Path(sys.executable).parent / "residency-audit"
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "audit"]
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([*command, "--help"], check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+_REPLAY = ("floor", "machine_1", "machine_2", "events", "workers_2")
+"""The measurements of the replay path (``spread``); the others' spreads are in ``spread_import_heavy``."""
+
+_POLICY_WORK = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from audit.policy.lint import lint_paths
+from audit.policy.prove import prove
+from audit.policy.testing import run_tests
+from audit.replay.rules import rule_commitments
+pack = Path({pack!r})
+work = {{
+    "lint": lambda: lint_paths([pack], rule_commitments()),
+    "test": lambda: run_tests(pack, None),
+    "prove": lambda: prove(pack, None),
+}}[{what!r}]
+start = time.perf_counter()
+work()
+print(time.perf_counter() - start)
+"""
+
+
+def measure_policy(what: str, runs: int = 2) -> float:
+    """Best seconds of ``policy lint|test|prove`` of the shipped pack, in a fresh interpreter, after imports."""
+    best = float("inf")
+    for _ in range(runs):
+        script = _POLICY_WORK.format(repo=str(REPO), pack=str(POLICY), what=what)
+        done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+        best = min(best, float(done.stdout.strip().splitlines()[-1]))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--segment-size", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions; the fastest of each is kept")
+    parser.add_argument(
+        "--import-records",
+        type=int,
+        default=None,
+        help="CloudTrail records to import (default: --events, at most 200,000)",
+    )
     args = parser.parse_args(argv)
-    for name in ("events", "segment_size", "naive_sample", "repeat"):
+    if args.import_records is None:
+        args.import_records = min(args.events, 200_000)
+    for name in ("events", "segment_size", "naive_sample", "repeat", "import_records"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     key = signing_key_from_seed(hashlib.sha256(b"residency-audit TEST-ONLY bench key").digest())
     keyring = Keyring(keys=(KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public)),))
-    times: dict[str, list[float]] = {"floor": [], "machine_1": [], "machine_2": [], "events": [], "workers_2": []}
+    times: dict[str, list[float]] = {
+        "floor": [],
+        "machine_1": [],
+        "machine_2": [],
+        "events": [],
+        "workers_2": [],
+        "heavy": [],
+        "import": [],
+        "import_floor": [],
+    }
     with tempfile.TemporaryDirectory() as tmp, get_context("spawn").Pool(2) as pool:
         pool.map(time.sleep, [0.5, 0.5])  # give both processes time to start before anything is timed
         logdir = Path(tmp) / "log"
-        seal(synthetic(args.events), out=logdir, key=key, origin="bench", record_type=ACCESS_RECORD_TYPE,
-             segment_size=args.segment_size)
+        seal(
+            synthetic(args.events),
+            out=logdir,
+            key=key,
+            origin="bench",
+            record_type=ACCESS_RECORD_TYPE,
+            segment_size=args.segment_size,
+        )
+        heavy_dir = Path(tmp) / "heavy"
+        seal(
+            synthetic(args.events, heavy=True),
+            out=heavy_dir,
+            key=key,
+            origin="bench-heavy",
+            record_type=ACCESS_RECORD_TYPE,
+            segment_size=args.segment_size,
+        )
+        trail = cloudtrail_files(args.import_records, Path(tmp) / "cloudtrail")
         segments = sorted((logdir / "segments").glob("*.jsonl"))
         policy = load_policy(POLICY)
         ctx = WorkerContext(POLICY, policy_digests(policy), load_approvals(FIXTURES / "approvals.jsonl", keyring))
@@ -235,12 +378,22 @@ def main(argv: list[str] | None = None) -> int:
             times["events"].append(full_s)
             two_n, two_s, two_findings = measure_full(logdir, keyring, key, Path(tmp) / "two", workers=2)
             times["workers_2"].append(two_s)
-            if (sha256_file(Path(tmp) / "one" / FINDINGS_FILE) != sha256_file(Path(tmp) / "two" / FINDINGS_FILE)
-                    or (two_n, two_findings) != (full_n, findings)):
+            if sha256_file(Path(tmp) / "one" / FINDINGS_FILE) != sha256_file(Path(tmp) / "two" / FINDINGS_FILE) or (
+                two_n,
+                two_findings,
+            ) != (full_n, findings):
                 raise SystemExit("2 workers disagree with 1 process")
-            for out in ("one", "two"):
+            heavy_n, heavy_s, heavy_findings = measure_full(heavy_dir, keyring, key, Path(tmp) / "heavy-out")
+            times["heavy"].append(heavy_s)
+            import_n, import_s = measure_import(trail, key, Path(tmp) / "imported")
+            times["import"].append(import_s)
+            import_floor_n, import_floor_s = measure_import_floor(trail)
+            times["import_floor"].append(import_floor_s)
+            for out in ("one", "two", "heavy-out"):
                 shutil.rmtree(Path(tmp) / out)
         naive_n, naive_s = measure_naive(logdir, args.naive_sample)
+    startup = measure_startup()
+    policy_s = {what: measure_policy(what) for what in ("lint", "test", "prove")}
     best = {name: min(runs) for name, runs in times.items()}
     floor_parser = floor_parsers[times["floor"].index(best["floor"])]
     events_per_s = full_n / best["events"]
@@ -248,24 +401,42 @@ def main(argv: list[str] | None = None) -> int:
     naive_per_s = naive_n / naive_s
     workers_2_ratio = best["events"] / best["workers_2"]
     machine_2_ratio = best["machine_1"] / best["machine_2"]
-    print(orjson.dumps({
-        "events": full_n,
-        "repeat": args.repeat,
-        "events_per_s": round(events_per_s),
-        "naive_events_per_s": round(naive_per_s),
-        "speedup": round(events_per_s / naive_per_s, 2),
-        "floor_events_per_s": round(floor_per_s),
-        "floor_parser": floor_parser,
-        "floor_ratio": round(floor_per_s / events_per_s, 2),
-        "findings": findings,
-        "peak_rss_mb": round(maxrss_mb(), 1),
-        "worker_peak_rss_mb": round(worker_peak, 1),
-        "workers_2_events_per_s": round(full_n / best["workers_2"]),
-        "workers_2_ratio": round(workers_2_ratio, 2),
-        "machine_2_ratio": round(machine_2_ratio, 2),
-        "workers_2_efficiency": round(workers_2_ratio / machine_2_ratio, 2),
-        "spread": {name: round(max(runs) / min(runs), 2) for name, runs in times.items()},
-    }).decode())
+    print(
+        orjson.dumps(
+            {
+                "events": full_n,
+                "repeat": args.repeat,
+                "events_per_s": round(events_per_s),
+                "naive_events_per_s": round(naive_per_s),
+                "speedup": round(events_per_s / naive_per_s, 2),
+                "floor_events_per_s": round(floor_per_s),
+                "floor_parser": floor_parser,
+                "floor_ratio": round(floor_per_s / events_per_s, 2),
+                "findings": findings,
+                "events_per_s_heavy": round(heavy_n / best["heavy"]),
+                "heavy_findings": heavy_findings,
+                "heavy_ratio": round(events_per_s / (heavy_n / best["heavy"]), 2),
+                "import_events_per_s": round(import_n / best["import"]),
+                "import_floor_events_per_s": round(import_floor_n / best["import_floor"]),
+                "import_floor_ratio": round(best["import"] / best["import_floor"] * import_floor_n / import_n, 2),
+                "import_records": import_n,
+                "startup_s": round(startup, 3),
+                "policy_lint_s": round(policy_s["lint"], 3),
+                "policy_test_s": round(policy_s["test"], 3),
+                "policy_prove_s": round(policy_s["prove"], 3),
+                "peak_rss_mb": round(maxrss_mb(), 1),
+                "worker_peak_rss_mb": round(worker_peak, 1),
+                "workers_2_events_per_s": round(full_n / best["workers_2"]),
+                "workers_2_ratio": round(workers_2_ratio, 2),
+                "machine_2_ratio": round(machine_2_ratio, 2),
+                "workers_2_efficiency": round(workers_2_ratio / machine_2_ratio, 2),
+                "spread": {name: round(max(runs) / min(runs), 2) for name, runs in times.items() if name in _REPLAY},
+                "spread_import_heavy": {
+                    name: round(max(runs) / min(runs), 2) for name, runs in times.items() if name not in _REPLAY
+                },
+            }
+        ).decode()
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from audit.errors import InputError, RecordError
 from audit.importers.enrichment import Enrichment
+from audit.importers.whole_file import whole_file_records
 from audit.models import AccessEvent, Action
 from audit.reading import DEFAULT_LIMITS, check_depth, iter_lines, open_maybe_gzip, open_regular
 from audit.records import describe_validation_error
@@ -218,12 +219,18 @@ def iter_records(path: Path, array_key: str | None = None) -> Iterator[RawRecord
     more JSON objects, pretty-printed or not (a file whose first line is a whole
     value is JSON Lines); all of them plain or gzip. A JSON Lines line that does not
     parse is yielded as :class:`Malformed` (later lines can still be read); malformed
-    JSON in any other framing raises :class:`InputError` at its line.
+    JSON in any other framing raises :class:`InputError` at its line. A one-line array file
+    of at most 8 MiB is parsed at once (:mod:`audit.importers.whole_file`), with the same result.
     """
     if _starts_with(path, PARQUET_MAGIC):
         yield from parquet_records(path)
         return
     keys = tuple(dict.fromkeys(k for k in (array_key, *WRAPPER_KEYS) if k))
+    whole = whole_file_records(path, keys)
+    if whole is not None:
+        for index, value in enumerate(whole, start=1):
+            yield RawRecord(path, index, 1, value)
+        return
     with _open_text(path) as fh:
         reader = _Reader(fh, path)
         first = reader.skip_ws()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
@@ -248,9 +248,30 @@ class Enrichment:
 
     directory: Directory
     catalogue: Catalogue
+    _actors: dict[Any, tuple[Actor, bool]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _resources: dict[Any, tuple[Resource | None, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def actor(self, candidates: Sequence[str], observed: dict[str, Any] | None = None,
               defaults: dict[str, Any] | None = None) -> tuple[Actor, bool]:
+        """The actor for a principal and whether it was resolved (see :meth:`resolve_actor`), memoised.
+
+        The answer depends only on the arguments and the immutable directory; actors are
+        frozen, so one is shared by every event with the same arguments.
+        """
+        try:
+            key = (tuple(candidates), _items(observed), _items(defaults))
+            cached = self._actors.get(key)
+        except TypeError:  # an unhashable value: not memoised
+            return self.resolve_actor(candidates, observed, defaults)
+        if cached is None:
+            cached = self.resolve_actor(candidates, observed, defaults)
+            _remember(self._actors, key, cached)
+        return cached
+
+    def resolve_actor(self, candidates: Sequence[str], observed: dict[str, Any] | None = None,
+                      defaults: dict[str, Any] | None = None) -> tuple[Actor, bool]:
         """The actor for a principal and whether it was resolved.
 
         ``observed`` holds what the vendor record itself says about the actor
@@ -270,6 +291,16 @@ class Enrichment:
 
     def resource(self, candidates: Sequence[str], *, provider: Provider,
                  region: str | None) -> tuple[Resource | None, bool]:
+        """The resource for identifiers (see :meth:`resolve_resource`), memoised like :meth:`actor`."""
+        key = (tuple(candidates), provider, region)
+        cached = self._resources.get(key)
+        if cached is None:
+            cached = self.resolve_resource(candidates, provider=provider, region=region)
+            _remember(self._resources, key, cached)
+        return cached
+
+    def resolve_resource(self, candidates: Sequence[str], *, provider: Provider,
+                         region: str | None) -> tuple[Resource | None, bool]:
         """The resource for identifiers, ``None`` if the catalogue says it holds no user data.
 
         An identifier no entry matches gives an uncatalogued resource of category
@@ -282,6 +313,21 @@ class Enrichment:
         if not entry.user_data:
             return None, True
         return entry.resource(candidates[0]), True
+
+
+_MEMO_SIZE = 16_384
+"""Answers kept per kind; the memo starts over when full (object keys make resource candidates unbounded)."""
+
+
+def _items(value: dict[str, Any] | None) -> tuple[tuple[str, type, Any], ...] | None:
+    """A memo key for a dict: its items with each value's type (``1 == True``, but they validate differently)."""
+    return None if value is None else tuple((k, type(v), v) for k, v in value.items())
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 def load_enrichment(directory: Path, catalogue: Path) -> Enrichment:

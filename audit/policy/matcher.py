@@ -309,8 +309,38 @@ SAFE_FUNCTIONS: dict[str, Callable[..., bool]] = {
 """Matcher functions replaced on every enforcer this package builds (the others are linear already)."""
 
 
+_EXPRESSIONS_KEPT = 256
+
+
+def _memoised_expressions(compile_expression: Callable[..., Any]) -> Callable[..., Any]:
+    """pycasbin's ``_get_expression``, parsing each matcher text once per enforcer instead of once per request.
+
+    pycasbin hands every call the same function map (``FunctionMap.fm``, updated in place
+    with the role functions before each request) and the evaluator keeps a reference to
+    it, so a kept evaluator sees exactly the functions a new one would; each evaluation
+    sets its names afresh. The memo is used only when the map is that same object.
+    """
+    kept: dict[str, tuple[Any, Any]] = {}
+
+    def get_expression(expr: str, functions: Any = None) -> Any:
+        found = kept.get(expr)
+        if found is not None and found[0] is functions:
+            return found[1]
+        expression = compile_expression(expr, functions)
+        if len(kept) >= _EXPRESSIONS_KEPT:
+            kept.clear()
+        kept[expr] = (functions, expression)
+        return expression
+
+    return get_expression
+
+
 def install_functions(enforcer: Any) -> Any:
-    """Register the RE2-backed matcher functions on ``enforcer`` (pycasbin ``add_function``); returns it."""
+    """Register the RE2-backed matcher functions on ``enforcer`` (pycasbin ``add_function``); returns it.
+
+    Also memoises the enforcer's parsed matcher (:func:`_memoised_expressions`).
+    """
     for name, function in SAFE_FUNCTIONS.items():
         enforcer.add_function(name, function)
+    enforcer._get_expression = _memoised_expressions(enforcer._get_expression)
     return enforcer
