@@ -68,15 +68,21 @@ DEFAULT_LIMITS = Limits()
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
 
 
-def open_regular(path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS,
-                 max_bytes: int | None = None) -> BinaryIO:
+def open_regular(
+    path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS, max_bytes: int | None = None
+) -> BinaryIO:
     """Open ``path`` for binary reading if it is a regular file no larger than the cap.
 
     The check is made on the open file (``fstat``), so the file cannot be swapped
@@ -111,8 +117,9 @@ def open_regular(path: str | Path, *, follow_symlinks: bool = True, limits: Limi
         raise
 
 
-def read_bytes(path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS,
-               max_bytes: int | None = None) -> bytes:
+def read_bytes(
+    path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS, max_bytes: int | None = None
+) -> bytes:
     """The whole content of a regular file of at most ``max_bytes`` (default: the whole-file cap)."""
     cap = limits.max_whole_file_bytes if max_bytes is None else max_bytes
     with open_regular(path, follow_symlinks=follow_symlinks, limits=limits, max_bytes=cap) as fh:
@@ -125,8 +132,9 @@ def read_bytes(path: str | Path, *, follow_symlinks: bool = True, limits: Limits
     return data
 
 
-def read_text(path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS,
-              max_bytes: int | None = None) -> str:
+def read_text(
+    path: str | Path, *, follow_symlinks: bool = True, limits: Limits = DEFAULT_LIMITS, max_bytes: int | None = None
+) -> str:
     """Like :func:`read_bytes`, decoded as UTF-8 (an undecodable file is an input error)."""
     data = read_bytes(path, follow_symlinks=follow_symlinks, limits=limits, max_bytes=max_bytes)
     try:

@@ -51,15 +51,28 @@ def flip_byte(path: Path, offset: int) -> None:
 
 # Tests that take seconds each (a cloud SDK against a local server, a dask cluster, a whole-domain
 # enumeration, the demo): `make test-fast` skips them with `-m "not slow"`; `make test` runs all.
-SLOW_MODULES = frozenset({
-    "test_residency_aws.py", "test_residency_oci.py", "test_residency_report.py", "test_parallel.py",
-    "test_benchmark.py", "test_policy_prove.py", "test_sarif.py", "test_policy_diff.py", "test_fixtures.py",
-})
-SLOW_TESTS = frozenset({
-    "test_shadowed_unreachable_and_undeclared_values", "test_shipped_pack_lints_clean",
-    "test_canonical_bytes_equal_rfc8785_for_any_json_value", "test_demo_runs_end_to_end",
-    "test_cached_decisions_equal_uncached_over_the_access_domain",
-})
+SLOW_MODULES = frozenset(
+    {
+        "test_residency_aws.py",
+        "test_residency_oci.py",
+        "test_residency_report.py",
+        "test_parallel.py",
+        "test_benchmark.py",
+        "test_policy_prove.py",
+        "test_sarif.py",
+        "test_policy_diff.py",
+        "test_fixtures.py",
+    }
+)
+SLOW_TESTS = frozenset(
+    {
+        "test_shadowed_unreachable_and_undeclared_values",
+        "test_shipped_pack_lints_clean",
+        "test_canonical_bytes_equal_rfc8785_for_any_json_value",
+        "test_demo_runs_end_to_end",
+        "test_cached_decisions_equal_uncached_over_the_access_domain",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

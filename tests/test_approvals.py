@@ -22,11 +22,14 @@ def config() -> PackConfig:
 
 def _approval(**over: Any) -> Approval:
     base: dict[str, Any] = {
-        "approval_id": "A1", "requester": "cn-eng-01",
-        "approvers": [{"id": "sec-01", "team": "us-data-security", "country": "US",
-                       "approved_at": "2021-10-01T00:00:00Z"}],
+        "approval_id": "A1",
+        "requester": "cn-eng-01",
+        "approvers": [
+            {"id": "sec-01", "team": "us-data-security", "country": "US", "approved_at": "2021-10-01T00:00:00Z"}
+        ],
         "scope": {"datasets": ["us-videos"], "categories": ["public_video"], "actions": ["read"]},
-        "not_before": "2021-10-01T00:00:00Z", "not_after": "2021-10-31T23:59:59Z",
+        "not_before": "2021-10-01T00:00:00Z",
+        "not_after": "2021-10-31T23:59:59Z",
     }
     base.update(over)
     return Approval.model_validate(base)
@@ -34,11 +37,19 @@ def _approval(**over: Any) -> Approval:
 
 def _event(time: str = "2021-10-10T10:00:00Z", **over: Any) -> AccessEvent:
     base: dict[str, Any] = {
-        "event_id": "e1", "time": time,
+        "event_id": "e1",
+        "time": time,
         "actor": {"id": "cn-eng-01", "office_country": "CN", "physical_country": "CN"},
-        "action": "read", "approval_ids": ["A1"],
-        "resource": {"id": "r1", "dataset": "us-videos", "category": "public_video", "store": "oci",
-                     "provider": "oci", "region": "us-ashburn-1"},
+        "action": "read",
+        "approval_ids": ["A1"],
+        "resource": {
+            "id": "r1",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "oci",
+            "provider": "oci",
+            "region": "us-ashburn-1",
+        },
     }
     base.update(over)
     return AccessEvent.model_validate(base)
@@ -86,10 +97,26 @@ def test_revocation_after_use_does_not_matter(config: PackConfig) -> None:
     "over",
     [
         {"action": "export"},
-        {"resource": {"id": "r1", "dataset": "us-comments", "category": "public_video", "store": "oci",
-                      "provider": "oci", "region": "us-ashburn-1"}},
-        {"resource": {"id": "r1", "dataset": "us-videos", "category": "public_comment", "store": "oci",
-                      "provider": "oci", "region": "us-ashburn-1"}},
+        {
+            "resource": {
+                "id": "r1",
+                "dataset": "us-comments",
+                "category": "public_video",
+                "store": "oci",
+                "provider": "oci",
+                "region": "us-ashburn-1",
+            }
+        },
+        {
+            "resource": {
+                "id": "r1",
+                "dataset": "us-videos",
+                "category": "public_comment",
+                "store": "oci",
+                "provider": "oci",
+                "region": "us-ashburn-1",
+            }
+        },
     ],
 )
 def test_scope_exceeded(config: PackConfig, over: dict[str, Any]) -> None:
@@ -102,26 +129,31 @@ def test_wildcard_scope(config: PackConfig) -> None:
 
 
 def test_self_approval_and_foreign_approver(config: PackConfig) -> None:
-    approval = _approval(approvers=[{"id": "cn-eng-01", "team": "cn-eng", "country": "CN",
-                                     "approved_at": "2021-10-01T00:00:00Z"}])
+    approval = _approval(
+        approvers=[{"id": "cn-eng-01", "team": "cn-eng", "country": "CN", "approved_at": "2021-10-01T00:00:00Z"}]
+    )
     assert _states(_event(), approval, config=config) == ["self_approved", "approver_not_us_security"]
 
 
 def test_us_approver_outside_security_team(config: PackConfig) -> None:
-    approval = _approval(approvers=[{"id": "mgr", "team": "us-product", "country": "US",
-                                     "approved_at": "2021-10-01T00:00:00Z"}])
+    approval = _approval(
+        approvers=[{"id": "mgr", "team": "us-product", "country": "US", "approved_at": "2021-10-01T00:00:00Z"}]
+    )
     assert _states(_event(), approval, config=config) == ["approver_not_us_security"]
 
 
 def test_security_team_member_outside_the_us(config: PackConfig) -> None:
-    approval = _approval(approvers=[{"id": "sec-9", "team": "us-data-security", "country": "SG",
-                                     "approved_at": "2021-10-01T00:00:00Z"}])
+    approval = _approval(
+        approvers=[{"id": "sec-9", "team": "us-data-security", "country": "SG", "approved_at": "2021-10-01T00:00:00Z"}]
+    )
     assert _states(_event(), approval, config=config) == ["approver_not_us_security"]
 
 
 def test_threshold_counts_distinct_approvers_before_use(config: PackConfig) -> None:
-    two = [{"id": "sec-01", "team": "us-data-security", "country": "US", "approved_at": "2021-10-01T00:00:00Z"},
-           {"id": "sec-02", "team": "us-data-security", "country": "US", "approved_at": "2021-10-12T00:00:00Z"}]
+    two = [
+        {"id": "sec-01", "team": "us-data-security", "country": "US", "approved_at": "2021-10-01T00:00:00Z"},
+        {"id": "sec-02", "team": "us-data-security", "country": "US", "approved_at": "2021-10-12T00:00:00Z"},
+    ]
     approval = _approval(approvers=two, threshold=2)
     assert _states(_event("2021-10-10T00:00:00Z"), approval, config=config) == ["threshold_not_met"]
     assert _states(_event("2021-10-13T00:00:00Z"), approval, config=config) == ["valid"]
@@ -135,8 +167,10 @@ def test_wrong_requester(config: PackConfig) -> None:
 def test_break_glass_needs_justification_and_review(config: PackConfig) -> None:
     approval = _approval(break_glass=True)
     assert _states(_event(), approval, config=config) == ["break_glass_unjustified", "break_glass_unreviewed"]
-    reviewed = _approval(break_glass=True, review={"reviewer": "sec-02", "team": "us-data-security",
-                                                    "reviewed_at": "2021-11-01T00:00:00Z"})
+    reviewed = _approval(
+        break_glass=True,
+        review={"reviewer": "sec-02", "team": "us-data-security", "reviewed_at": "2021-11-01T00:00:00Z"},
+    )
     assert _states(_event(justification="INC-1"), reviewed, config=config) == ["valid"]
 
 

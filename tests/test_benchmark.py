@@ -14,15 +14,33 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--events", "3000", "--segment-size", "500",
-         "--repeat", "1", "--naive-sample", "50"],
-        capture_output=True, check=False, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--events",
+            "3000",
+            "--segment-size",
+            "500",
+            "--repeat",
+            "1",
+            "--naive-sample",
+            "50",
+        ],
+        capture_output=True,
+        check=False,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr.decode()
     result = orjson.loads(done.stdout.splitlines()[-1])
     assert result["events"] == 3000 and result["findings"] > 0
-    for name in ("events_per_s", "naive_events_per_s", "floor_events_per_s", "workers_2_events_per_s",
-                 "peak_rss_mb", "worker_peak_rss_mb"):
+    for name in (
+        "events_per_s",
+        "naive_events_per_s",
+        "floor_events_per_s",
+        "workers_2_events_per_s",
+        "peak_rss_mb",
+        "worker_peak_rss_mb",
+    ):
         assert result[name] > 0, name
     assert set(result["spread"]) == {"floor", "machine_1", "machine_2", "events", "workers_2"}
     efficiency = result["workers_2_ratio"] / result["machine_2_ratio"]
@@ -31,6 +49,7 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
 
 @pytest.mark.parametrize("flag", ["--events", "--segment-size", "--naive-sample", "--repeat"])
 def test_benchmark_rejects_a_zero_count(flag: str) -> None:
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), flag, "0"],
-                          capture_output=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), flag, "0"], capture_output=True, check=False, timeout=60
+    )
     assert done.returncode == 2 and f"{flag} must be at least 1".encode() in done.stderr

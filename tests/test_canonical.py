@@ -14,8 +14,7 @@ from audit.canonical import canonical_bytes, is_canonical, orjson_is_canonical_f
 from tests.conftest import FIXTURES
 
 _keys = st.text(max_size=6) | st.text(alphabet=st.characters(max_codepoint=127), max_size=6)
-_scalars = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False)
-            | st.text(max_size=12))
+_scalars = st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False) | st.text(max_size=12)
 _values = st.recursive(
     _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4), max_leaves=24
 )

@@ -102,20 +102,46 @@ def test_log_verify_reports_tampering_with_exit_3(tmp_path: Path, capsys: pytest
     assert "event-modified" in out and "segments/00000001.jsonl:1" in out
 
 
-def test_replay_report_and_verify_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_report_and_verify_cycle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "residency-audit-fixtures-TEST-ONLY")
     log = tmp_path / "access"
     shutil.copytree(ACCESS_LOG, log)
     out = tmp_path / "report"
-    code = main(["replay", str(log), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG),
-                 "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)])
+    code = main(
+        [
+            "replay",
+            str(log),
+            "--keyring",
+            KEYRING,
+            "--approvals",
+            str(APPROVALS_LOG),
+            "--policy",
+            str(POLICIES),
+            "--report-key",
+            AUDITOR,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == EXIT_VIOLATIONS
     assert {p.name for p in out.iterdir()} == {"report.intoto.json", *OWN_FILES}
     assert "C8" in (out / "report.md").read_text()
     report = str(out / "report.intoto.json")
-    verify = ["report", "verify", report, "--keyring", KEYRING, "--log", str(log), "--policy", str(POLICIES),
-              "--approvals", str(APPROVALS_LOG)]
+    verify = [
+        "report",
+        "verify",
+        report,
+        "--keyring",
+        KEYRING,
+        "--log",
+        str(log),
+        "--policy",
+        str(POLICIES),
+        "--approvals",
+        str(APPROVALS_LOG),
+    ]
     assert main(verify) == EXIT_CLEAN
     # One byte of a log segment changed: the log subject no longer verifies.
     flip_byte(log / "segments" / "00000000.jsonl", 10)
@@ -128,8 +154,25 @@ def test_report_verify_detects_one_changed_byte_in_the_report(
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "residency-audit-fixtures-TEST-ONLY")
     out = tmp_path / "report"
-    assert main(["replay", str(ACCESS_LOG), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG),
-                 "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)]) == EXIT_VIOLATIONS
+    assert (
+        main(
+            [
+                "replay",
+                str(ACCESS_LOG),
+                "--keyring",
+                KEYRING,
+                "--approvals",
+                str(APPROVALS_LOG),
+                "--policy",
+                str(POLICIES),
+                "--report-key",
+                AUDITOR,
+                "--out",
+                str(out),
+            ]
+        )
+        == EXIT_VIOLATIONS
+    )
     report = out / "report.intoto.json"
     original = report.read_bytes()
     for offset in (20, len(original) // 2, len(original) - 30):
@@ -155,15 +198,30 @@ def test_replay_of_a_tampered_log_exits_3_without_report(
     shutil.copytree(ACCESS_LOG, log)
     flip_byte(log / "segments" / "00000003.jsonl", 200)
     out = tmp_path / "report"
-    code = main(["replay", str(log), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG),
-                 "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)])
+    code = main(
+        [
+            "replay",
+            str(log),
+            "--keyring",
+            KEYRING,
+            "--approvals",
+            str(APPROVALS_LOG),
+            "--policy",
+            str(POLICIES),
+            "--report-key",
+            AUDITOR,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == EXIT_INTEGRITY
     assert "access log failed verification" in _one_line_error(capsys)
     assert not (out / "report.intoto.json").exists()
 
 
-def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_runs_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == EXIT_CLEAN
@@ -191,14 +249,34 @@ def test_keygen_requires_passphrase_or_explicit_unencrypted(
     assert not key.exists()
     assert main(["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json")]) == 2
     assert "--purpose" in _one_line_error(capsys) and not key.exists()
-    assert main(["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json"),
-                 "--purpose", "log"]) == 0
+    assert (
+        main(
+            ["keygen", "--out", str(key), "--unencrypted", "--keyring", str(tmp_path / "ring.json"), "--purpose", "log"]
+        )
+        == 0
+    )
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert "UNENCRYPTED" in capsys.readouterr().err
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
     enc = tmp_path / "e.key"
-    assert main(["keygen", "--out", str(enc), "--keyring", str(tmp_path / "ring.json"), "--label", "prod",
-                 "--purpose", "report", "--purpose", "approvals"]) == 0
+    assert (
+        main(
+            [
+                "keygen",
+                "--out",
+                str(enc),
+                "--keyring",
+                str(tmp_path / "ring.json"),
+                "--label",
+                "prod",
+                "--purpose",
+                "report",
+                "--purpose",
+                "approvals",
+            ]
+        )
+        == 0
+    )
     assert b"ENCRYPTED PRIVATE KEY" in enc.read_bytes()
     ring = json.loads((tmp_path / "ring.json").read_text())
     assert len(ring["keys"]) == 2 and ring["keys"][1]["label"] == "prod"
@@ -211,7 +289,8 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_dash_m_entry_point() -> None:
-    proc = subprocess.run([sys.executable, "-m", "audit", "--help"], capture_output=True, text=True, cwd=REPO,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "audit", "--help"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0
     assert "replay" in proc.stdout and "demo" in proc.stdout

@@ -19,10 +19,18 @@ from tests.conftest import POLICIES
 
 def _event(eid: str, time: str, actor: str, country: str | None, **over: Any) -> AccessEvent:
     body: dict[str, Any] = {
-        "event_id": eid, "time": time, "action": "read",
+        "event_id": eid,
+        "time": time,
+        "action": "read",
         "actor": {"id": actor, "office_country": country, "physical_country": country},
-        "resource": {"id": "r", "dataset": "us-videos", "category": "public_video", "store": "oci",
-                     "provider": "oci", "region": "us-ashburn-1"},
+        "resource": {
+            "id": "r",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "oci",
+            "provider": "oci",
+            "region": "us-ashburn-1",
+        },
     }
     body.update(over)
     return AccessEvent.model_validate(body)
@@ -72,8 +80,9 @@ def test_proxy_for_a_colleague_never_seen_fails_closed() -> None:
     assert "never seen" in finding.message and finding.commitment == "C8"
 
 
-@pytest.mark.parametrize(("country", "seen", "flagged"), [("CN", None, True), ("US", None, False),
-                                                          (None, "CN", True), (None, US, False)])
+@pytest.mark.parametrize(
+    ("country", "seen", "flagged"), [("CN", None, True), ("US", None, False), (None, "CN", True), (None, US, False)]
+)
 def test_hand_over_to_an_employee(country: str | None, seen: str | None, flagged: bool) -> None:
     events = [_event("e0", "2021-10-01T00:00:00Z", "peer", seen)] if seen else []
     recipient: dict[str, Any] = {"kind": "employee", "id": "peer"}
@@ -98,8 +107,16 @@ def test_whereabouts_handles_out_of_order_sightings() -> None:
 def test_pending_proxy_events_spill_to_disk_and_come_back_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     events = [_event("c", "2021-10-01T00:00:00Z", "colleague", "CN")]
     events += [_event(f"p{i}", f"2021-10-02T00:00:{i:02d}Z", "us-1", US, on_behalf_of="colleague") for i in range(5)]
-    events.append(_event("h", "2021-10-03T00:00:00Z", "us-1", US,
-                         recipient={"kind": "employee", "id": "colleague", "country": "CN"}, action="disclose"))
+    events.append(
+        _event(
+            "h",
+            "2021-10-03T00:00:00Z",
+            "us-1",
+            US,
+            recipient={"kind": "employee", "id": "colleague", "country": "CN"},
+            action="disclose",
+        )
+    )
     in_memory = _replay(*events)
     spills: list[IO[bytes]] = []
     make = tempfile.TemporaryFile
@@ -119,8 +136,14 @@ def test_pending_proxy_events_spill_to_disk_and_come_back_unchanged(monkeypatch:
 def test_pending_store_round_trips_every_field() -> None:
     store = PendingStore(in_memory=1)
     events = [
-        _Pending.of(_event("a", "2021-10-02T00:00:00Z", "us-1", US), LogPosition(segment="s", line=3), "us",
-                    "colleague", "on behalf of", "foreign"),
+        _Pending.of(
+            _event("a", "2021-10-02T00:00:00Z", "us-1", US),
+            LogPosition(segment="s", line=3),
+            "us",
+            "colleague",
+            "on behalf of",
+            "foreign",
+        ),
         _Pending.of(_event("b", "2021-10-02T01:00:00+02:00", "us-1", US), None, "us", "c2", "handed to"),
     ]
     for pending in events:

@@ -36,8 +36,14 @@ def _event(**overrides: object) -> AccessEvent:
         "time": "2022-03-01T10:00:00Z",
         "actor": {"id": "cn-eng-99", "office_country": "CN", "physical_country": "CN"},
         "action": "read",
-        "resource": {"id": "r1", "dataset": "us-location", "category": "precise_location", "store": "oci-us-1",
-                     "provider": "oci", "region": "us-ashburn-1"},
+        "resource": {
+            "id": "r1",
+            "dataset": "us-location",
+            "category": "precise_location",
+            "store": "oci-us-1",
+            "provider": "oci",
+            "region": "us-ashburn-1",
+        },
     }
     base.update(overrides)
     return AccessEvent.model_validate(base)
@@ -53,10 +59,19 @@ def test_foreign_read_of_precise_location_without_approval_breaks_c1_and_c2() ->
 
 
 def test_read_from_a_singapore_backup_after_its_deadline_breaks_c3_and_c4() -> None:
-    event = _event(actor={"id": "us-eng-01", "office_country": "US", "physical_country": "US"},
-                   resource={"id": "r2", "dataset": "us-videos", "category": "public_video", "store": "sg-backup-1",
-                             "provider": "oci", "region": "ap-singapore-1", "store_kind": "backup"},
-                   time="2022-06-29T10:00:00Z")
+    event = _event(
+        actor={"id": "us-eng-01", "office_country": "US", "physical_country": "US"},
+        resource={
+            "id": "r2",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "sg-backup-1",
+            "provider": "oci",
+            "region": "ap-singapore-1",
+            "store_kind": "backup",
+        },
+        time="2022-06-29T10:00:00Z",
+    )
     assert _rules_of(event) == {"singapore-backup-after-deadline": "C4", "store-outside-oci-us": "C3"}
 
 
@@ -110,4 +125,3 @@ def test_default_deny_row_is_reported_only_when_nothing_else_denied(pack: Policy
     assert [d.rule_id for d in pack.broken(vendor_sensitive)] == ["third-party-sensitive-data"]
     nothing_matches = ("disclosure", "us_staff", "public_video", "disclose", "none")
     assert [d.rule_id for d in pack.broken(nothing_matches)] == [DEFAULT_RULE]
-

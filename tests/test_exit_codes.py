@@ -92,7 +92,10 @@ def test_internal_error_raised_by_the_library_is_exit_4(
     ],
 )
 def test_each_error_class_maps_to_its_exit_code(
-    error: type[AuditError], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    error: type[AuditError],
+    code: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     def fail(*_: object, **__: object) -> object:

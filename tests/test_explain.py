@@ -48,19 +48,34 @@ def test_every_finding_of_the_demo_is_explained_by_a_request_that_breaks_its_com
         assert (broken.row.file, broken.row.line) == (finding.policy_row.file, finding.policy_row.line)
         assert result.event is not None and result.event.event_id in finding.event_ids
         assert result.commitment is not None and result.commitment.id == finding.commitment
-        assert all(int(r.fields[0]) < int(deciding.decision.row.fields[0]) for r in deciding.not_matched
-                   if deciding.decision.row is not None)
+        assert all(
+            int(r.fields[0]) < int(deciding.decision.row.fields[0])
+            for r in deciding.not_matched
+            if deciding.decision.row is not None
+        )
 
 
 def test_explain_text_and_json(report: Path, capsys: pytest.CaptureFixture[str]) -> None:
     finding = next(f for f in iter_findings(report / FINDINGS_FILE) if f.rule_id == "store-outside-oci-us")
-    args = ["explain", finding.id, "--report", str(report), "--keyring", str(KEYS / "keyring.json"),
-            "--log", str(ACCESS_LOG), "--policy", str(POLICIES), "--approvals", str(APPROVALS_LOG)]
+    args = [
+        "explain",
+        finding.id,
+        "--report",
+        str(report),
+        "--keyring",
+        str(KEYS / "keyring.json"),
+        "--log",
+        str(ACCESS_LOG),
+        "--policy",
+        str(POLICIES),
+        "--approvals",
+        str(APPROVALS_LOG),
+    ]
     assert main(args) == EXIT_CLEAN
     text = capsys.readouterr().out
     assert f"finding {finding.id}: store-outside-oci-us (C3" in text
     assert "<- this finding" in text and "breaks C3 by rule store-outside-oci-us" in text
-    assert 'stated in seeds/' in text
+    assert "stated in seeds/" in text
     assert main([*args, "--format", "json"]) == EXIT_CLEAN
     doc = json.loads(capsys.readouterr().out)
     assert doc["finding"]["id"] == finding.id
@@ -74,8 +89,9 @@ def test_explain_without_the_log_says_what_to_pass(report: Path, keyring: Keyrin
     assert result.requests == () and result.note is not None and "--log" in result.note
 
 
-def test_unknown_finding_id_is_an_input_error(report: Path, keyring: Keyring,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_finding_id_is_an_input_error(
+    report: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(InputError, match="no finding F-0000"):
         explain("F-0000", report, keyring)
     assert main(["explain", "F-0000", "--report", str(report), "--keyring", str(KEYS / "keyring.json")]) == EXIT_INPUT
@@ -86,8 +102,21 @@ def test_explain_refuses_a_tampered_log(report: Path, tmp_path: Path, capsys: py
     shutil.copytree(ACCESS_LOG, log)
     flip_byte(log / "segments" / "00000001.jsonl", 100)
     finding = next(iter(iter_findings(report / FINDINGS_FILE)))
-    code = main(["explain", finding.id, "--report", str(report), "--keyring", str(KEYS / "keyring.json"),
-                 "--log", str(log), "--policy", str(POLICIES), "--approvals", str(APPROVALS_LOG)])
+    code = main(
+        [
+            "explain",
+            finding.id,
+            "--report",
+            str(report),
+            "--keyring",
+            str(KEYS / "keyring.json"),
+            "--log",
+            str(log),
+            "--policy",
+            str(POLICIES),
+            "--approvals",
+            str(APPROVALS_LOG),
+        ]
+    )
     assert code == EXIT_INTEGRITY
     assert "does not verify" in capsys.readouterr().err
-

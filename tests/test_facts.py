@@ -20,9 +20,17 @@ def pack() -> PolicyPack:
 
 @pytest.mark.parametrize(
     ("country", "expected"),
-    [("US", "us_staff"), ("us", "us_staff"), ("CN", "foreign_staff"), ("SG", "foreign_staff"),
-     (None, "unlocated_staff"), ("", "unlocated_staff"), ("NAM", "unlocated_staff"), ("ANY", "unlocated_staff"),
-     ("U5", "unlocated_staff")],
+    [
+        ("US", "us_staff"),
+        ("us", "us_staff"),
+        ("CN", "foreign_staff"),
+        ("SG", "foreign_staff"),
+        (None, "unlocated_staff"),
+        ("", "unlocated_staff"),
+        ("NAM", "unlocated_staff"),
+        ("ANY", "unlocated_staff"),
+        ("U5", "unlocated_staff"),
+    ],
 )
 def test_location_class(pack: PolicyPack, country: str | None, expected: str) -> None:
     assert location_class(country, pack.config) == expected
@@ -38,8 +46,14 @@ def test_physical_country_beats_office(pack: PolicyPack) -> None:
 
 
 def _res(**over: Any) -> Resource:
-    base: dict[str, Any] = {"id": "r", "dataset": "d", "category": "public_video", "store": "s",
-                            "provider": "oci", "region": "us-ashburn-1"}
+    base: dict[str, Any] = {
+        "id": "r",
+        "dataset": "d",
+        "category": "public_video",
+        "store": "s",
+        "provider": "oci",
+        "region": "us-ashburn-1",
+    }
     base.update(over)
     return Resource.model_validate(base)
 

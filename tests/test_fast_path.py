@@ -34,8 +34,11 @@ from tests.conftest import FIXTURES, POLICIES
 LINES = (FIXTURES / "events.jsonl").read_bytes().splitlines()
 
 MIRRORS: list[tuple[type[msgspec.Struct], type[BaseModel]]] = [
-    (FastEvent, models.AccessEvent), (FastActor, models.Actor), (FastResource, models.Resource),
-    (FastRecipient, models.Recipient), (FastLegalBasis, models.LegalBasis),
+    (FastEvent, models.AccessEvent),
+    (FastActor, models.Actor),
+    (FastResource, models.Resource),
+    (FastRecipient, models.Recipient),
+    (FastLegalBasis, models.LegalBasis),
 ]
 
 
@@ -103,8 +106,9 @@ def test_fast_decoder_never_accepts_what_pydantic_rejects(record: dict[str, Any]
 def _full(lines: list[bytes]) -> list[Finding]:
     policy = load_policy(POLICIES)
     engine = ReplayEngine(policy, load_approvals(FIXTURES / "approvals.jsonl", None), load_rules())
-    events = ((AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n))
-              for n, raw in enumerate(lines, start=1))
+    events = (
+        (AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n)) for n, raw in enumerate(lines, start=1)
+    )
     return list(engine.replay(events))
 
 
@@ -131,8 +135,15 @@ def test_deadlines_are_judged_on_the_utc_date_on_both_paths() -> None:
         body = orjson.loads(LINES[0])
         body.update(event_id=eid, time=time, approval_ids=[], action="read")
         body["actor"] = {"id": "us-x", "office_country": "US", "physical_country": "US"}
-        body["resource"] = {"id": "r", "dataset": "us-videos", "category": "public_video", "store": "sg-backup-01",
-                            "provider": "own_dc", "region": "singapore", "store_kind": "backup"}
+        body["resource"] = {
+            "id": "r",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "sg-backup-01",
+            "provider": "own_dc",
+            "region": "singapore",
+            "store_kind": "backup",
+        }
         return orjson.dumps(body)
 
     # Same local date; the second is already 2021-12-01 (the deadline) in UTC.

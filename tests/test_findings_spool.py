@@ -27,8 +27,15 @@ def _finding(i: int) -> Finding:
     # Same instant written in different offsets, shared event ids and rules: the sort key matters.
     when = (T0 + timedelta(minutes=i % 7)).astimezone(timezone(timedelta(hours=i % 3)))
     return Finding(
-        rule_id=f"rule-{i % 4}", commitment="C1", severity="high", title="t", message=f"m{i}", remediation="r",
-        event_ids=(f"e{i % 5}", f"x{i}"), time=when, actor_id=f"a{i}",
+        rule_id=f"rule-{i % 4}",
+        commitment="C1",
+        severity="high",
+        title="t",
+        message=f"m{i}",
+        remediation="r",
+        event_ids=(f"e{i % 5}", f"x{i}"),
+        time=when,
+        actor_id=f"a{i}",
     )
 
 

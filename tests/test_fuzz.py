@@ -173,16 +173,28 @@ def test_fuzz_policy_files(tmp_path_factory: pytest.TempPathFactory, policy: str
 
 
 MATCHER_JUNK = st.sampled_from(
-    ["9**3999999", "r.sub.__class__", "[x for x in r.sub]", 'regexMatch(r.act, "(a+)+$")', "r.sub < 1", "g(r.sub)",
-     "keyMatch4(r.obj, p.obj)", 'globMatch(r.obj, "*a*a*a*a")', "lambda: 1", "eval(p.rule)", "(((((", "!r.sub"]
+    [
+        "9**3999999",
+        "r.sub.__class__",
+        "[x for x in r.sub]",
+        'regexMatch(r.act, "(a+)+$")',
+        "r.sub < 1",
+        "g(r.sub)",
+        "keyMatch4(r.obj, p.obj)",
+        'globMatch(r.obj, "*a*a*a*a")',
+        "lambda: 1",
+        "eval(p.rule)",
+        "(((((",
+        "!r.sub",
+    ]
 )
 
 
 @settings(FUZZ, max_examples=max(10, EXAMPLES // 4))  # a whole lint per example: seconds with the domain
-@given(policy=damaged_lines(POLICY_LINES), model=damaged_lines(MODEL_LINES), which=st.integers(0, 3),
-       junk=MATCHER_JUNK)
-def test_fuzz_policy_lint(tmp_path_factory: pytest.TempPathFactory, policy: str, model: str, which: int,
-                          junk: str) -> None:
+@given(policy=damaged_lines(POLICY_LINES), model=damaged_lines(MODEL_LINES), which=st.integers(0, 3), junk=MATCHER_JUNK)
+def test_fuzz_policy_lint(
+    tmp_path_factory: pytest.TempPathFactory, policy: str, model: str, which: int, junk: str
+) -> None:
     """``policy lint`` of a damaged pack (or matcher) ends in diagnostics or one AuditError, quickly."""
     pack = tmp_path_factory.mktemp("lint") / "pack"
     shutil.copytree(POLICIES, pack)

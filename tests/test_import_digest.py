@@ -163,12 +163,14 @@ def test_signing_string_follows_the_aws_documented_layout() -> None:
     raw = json.loads(content)
     import hashlib
 
-    expected = "\n".join([
-        "2021-12-06T11:00:00Z",
-        f"{raw['digestS3Bucket']}/{raw['digestS3Object']}",
-        hashlib.sha256(content).hexdigest(),
-        raw["previousDigestSignature"],
-    ]).encode()
+    expected = "\n".join(
+        [
+            "2021-12-06T11:00:00Z",
+            f"{raw['digestS3Bucket']}/{raw['digestS3Object']}",
+            hashlib.sha256(content).hexdigest(),
+            raw["previousDigestSignature"],
+        ]
+    ).encode()
     assert signing_string(digest, "2021-12-06T11:00:00Z", hashlib.sha256(content).hexdigest()) == expected
     first = next(CT.glob("digests/*_20211206T100000Z.json.gz"))
     first_digest = Digest.model_validate_json(gzip.decompress(first.read_bytes()))
@@ -181,9 +183,23 @@ def test_cli_refuses_to_import_a_tampered_trail(
     trail: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logs, digests = trail
-    args = ["import", "cloudtrail", *map(str, sorted(logs.iterdir())), "--directory", str(SAMPLES / "directory.csv"),
-            "--catalog", str(SAMPLES / "catalog.yaml"), "--key", str(KEYS / "log-producer.key"),
-            "--digests", str(digests), "--public-keys", str(PUBLIC_KEYS), "--expect-end", "2021-12-06T15:00:00Z"]
+    args = [
+        "import",
+        "cloudtrail",
+        *map(str, sorted(logs.iterdir())),
+        "--directory",
+        str(SAMPLES / "directory.csv"),
+        "--catalog",
+        str(SAMPLES / "catalog.yaml"),
+        "--key",
+        str(KEYS / "log-producer.key"),
+        "--digests",
+        str(digests),
+        "--public-keys",
+        str(PUBLIC_KEYS),
+        "--expect-end",
+        "2021-12-06T15:00:00Z",
+    ]
     assert main([*args, "--out", str(tmp_path / "ok")]) == EXIT_CLEAN
     for hour in (11, 12, 13):
         _digest(digests, hour).unlink()

@@ -36,8 +36,22 @@ def producer() -> SigningKey:
 
 
 def _cli(files: list[Path], out: Path, source: str = "cloudtrail", *extra: str) -> int:
-    return main(["import", source, *map(str, files), "--directory", str(DIRECTORY), "--catalog", str(CATALOG),
-                 "--key", str(KEYS / "log-producer.key"), "--out", str(out), *extra])
+    return main(
+        [
+            "import",
+            source,
+            *map(str, files),
+            "--directory",
+            str(DIRECTORY),
+            "--catalog",
+            str(CATALOG),
+            "--key",
+            str(KEYS / "log-producer.key"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -77,16 +91,26 @@ def test_record_missing_a_required_field(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     ("source", "record", "reason"),
     [
-        ("oci-audit", {"eventId": "x", "eventType": "io.cloudevents.test", "eventTime": "2021-12-07T00:00:00Z",
-                       "data": {}}, "is not an OCI Audit event"),
-        ("gcp-access-transparency", {"insertId": "x", "timestamp": "2021-12-08T00:00:00Z",
-                                     "jsonPayload": {"@type": "type.googleapis.com/google.cloud.audit.AuditLog"}},
-         "is not an Access Transparency log"),
+        (
+            "oci-audit",
+            {"eventId": "x", "eventType": "io.cloudevents.test", "eventTime": "2021-12-07T00:00:00Z", "data": {}},
+            "is not an OCI Audit event",
+        ),
+        (
+            "gcp-access-transparency",
+            {
+                "insertId": "x",
+                "timestamp": "2021-12-08T00:00:00Z",
+                "jsonPayload": {"@type": "type.googleapis.com/google.cloud.audit.AuditLog"},
+            },
+            "is not an Access Transparency log",
+        ),
     ],
     ids=["oci-foreign-event-type", "gcp-audit-log-not-transparency"],
 )
-def test_unknown_event_shape(source: str, record: dict[str, object], reason: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_event_shape(
+    source: str, record: dict[str, object], reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "unknown_shape.jsonl"
     bad.write_text(json.dumps(record) + "\n")
     assert _cli([bad], tmp_path / "log", source) == EXIT_INPUT
@@ -126,11 +150,23 @@ def test_skip_invalid_skips_the_unreadable_rest_of_an_array_file(tmp_path: Path,
     broken = tmp_path / "array_malformed_tail.json"
     broken.write_text(text[:cut] + "{not json" + text[cut:])
     good = sorted((SAMPLES / "cloudtrail" / "logs").iterdir())[1]
-    result = run_import(SOURCES["cloudtrail"], [broken, good], load_enrichment(DIRECTORY, CATALOG), key=producer,
-                        out=tmp_path / "log", skip_invalid=True)
-    assert result.stats.skipped == [{"file": broken.name, "record": 3, "line": 1,
-                                     "reason": "rest of file unreadable: record 3: malformed JSON: "
-                                               "Expecting property name enclosed in double quotes"}]
+    result = run_import(
+        SOURCES["cloudtrail"],
+        [broken, good],
+        load_enrichment(DIRECTORY, CATALOG),
+        key=producer,
+        out=tmp_path / "log",
+        skip_invalid=True,
+    )
+    assert result.stats.skipped == [
+        {
+            "file": broken.name,
+            "record": 3,
+            "line": 1,
+            "reason": "rest of file unreadable: record 3: malformed JSON: "
+            "Expecting property name enclosed in double quotes",
+        }
+    ]
     assert result.stats.per_file == {broken.name: 2, good.name: 3}
 
 
@@ -196,8 +232,16 @@ def test_bad_directory_csv(text: str, line: int, reason: str, tmp_path: Path) ->
 
 def test_directory_as_json(tmp_path: Path) -> None:
     path = tmp_path / "people.json"
-    path.write_text(json.dumps({"people": [{"principal": "a@example.com", "person_id": "a", "office_country": "US"},
-                                           {"principal": "b@example.com", "kind": "robot"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "people": [
+                    {"principal": "a@example.com", "person_id": "a", "office_country": "US"},
+                    {"principal": "b@example.com", "kind": "robot"},
+                ]
+            }
+        )
+    )
     with pytest.raises(InputError, match=r"people\[1\]: kind: Input should be"):
         load_directory(path)
     path.write_text(json.dumps([{"principal": "a@example.com", "person_id": "a", "office_country": "US"}]))

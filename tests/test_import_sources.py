@@ -50,8 +50,15 @@ def producer() -> SigningKey:
 def test_source_imports_seals_and_replays_with_the_expected_findings(
     source: str, tmp_path: Path, producer: SigningKey, keyring: Keyring, auditor_key: SigningKey
 ) -> None:
-    result = run_import(SOURCES[source], vendor_files(source), load_enrichment(DIRECTORY, CATALOG),
-                        key=producer, out=tmp_path / "log", time=SEALED_AT, segment_size=4)
+    result = run_import(
+        SOURCES[source],
+        vendor_files(source),
+        load_enrichment(DIRECTORY, CATALOG),
+        key=producer,
+        out=tmp_path / "log",
+        time=SEALED_AT,
+        segment_size=4,
+    )
     assert verify_log(tmp_path / "log", keyring).ok
     outcome = replay(tmp_path / "log", keyring, APPROVALS, POLICIES, auditor_key, tmp_path / "report", now=NOW)
     got = {(eid, f.rule_id) for f in outcome.findings for eid in f.event_ids}
@@ -66,11 +73,15 @@ def test_source_imports_seals_and_replays_with_the_expected_findings(
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_every_event_points_at_its_vendor_record(source: str, tmp_path: Path, producer: SigningKey) -> None:
     files = vendor_files(source)
-    run_import(SOURCES[source], files, load_enrichment(DIRECTORY, CATALOG), key=producer, out=tmp_path / "log",
-               time=SEALED_AT)
+    run_import(
+        SOURCES[source], files, load_enrichment(DIRECTORY, CATALOG), key=producer, out=tmp_path / "log", time=SEALED_AT
+    )
     names = {p.name for p in files}
-    events = [json.loads(line) for seg in sorted((tmp_path / "log" / "segments").glob("*.jsonl"))
-              for line in seg.read_text().splitlines()]
+    events = [
+        json.loads(line)
+        for seg in sorted((tmp_path / "log" / "segments").glob("*.jsonl"))
+        for line in seg.read_text().splitlines()
+    ]
     assert events
     for event in events:
         pointer = event["source_record"]
@@ -84,8 +95,14 @@ def test_every_event_points_at_its_vendor_record(source: str, tmp_path: Path, pr
 
 
 def test_unresolved_principal_and_resource_are_kept_and_marked(tmp_path: Path, producer: SigningKey) -> None:
-    result = run_import(SOURCES["cloudtrail"], vendor_files("cloudtrail"), load_enrichment(DIRECTORY, CATALOG),
-                        key=producer, out=tmp_path / "log", time=SEALED_AT)
+    result = run_import(
+        SOURCES["cloudtrail"],
+        vendor_files("cloudtrail"),
+        load_enrichment(DIRECTORY, CATALOG),
+        key=producer,
+        out=tmp_path / "log",
+        time=SEALED_AT,
+    )
     lines = (tmp_path / "log" / "segments" / "00000000.jsonl").read_text().splitlines()
     marks = {json.loads(line)["actor"]["id"]: json.loads(line)["source_record"]["unresolved"] for line in lines}
     assert marks["arn:aws:iam::111122223333:user/ghost"] == ["principal"]
@@ -95,8 +112,14 @@ def test_unresolved_principal_and_resource_are_kept_and_marked(tmp_path: Path, p
 
 
 def test_gcp_region_codes_are_not_proof_of_us_presence(tmp_path: Path, producer: SigningKey) -> None:
-    run_import(SOURCES["gcp-access-transparency"], vendor_files("gcp-access-transparency"),
-               load_enrichment(DIRECTORY, CATALOG), key=producer, out=tmp_path / "log", time=SEALED_AT)
+    run_import(
+        SOURCES["gcp-access-transparency"],
+        vendor_files("gcp-access-transparency"),
+        load_enrichment(DIRECTORY, CATALOG),
+        key=producer,
+        out=tmp_path / "log",
+        time=SEALED_AT,
+    )
     lines = (tmp_path / "log" / "segments" / "00000000.jsonl").read_text().splitlines()
     located = {json.loads(line)["actor"]["physical_country"] for line in lines}
     assert {"NAM", "ANY", UNKNOWN_PLACE} <= located  # "??" (Google could not tell) is kept as unknown
@@ -110,13 +133,40 @@ def test_gcp_region_codes_are_not_proof_of_us_presence(tmp_path: Path, producer:
 @pytest.mark.usefixtures("fixture_passphrase")
 def test_cli_import_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "oci"
-    argv = ["import", "oci-audit", *map(str, vendor_files("oci-audit")), "--directory", str(DIRECTORY),
-            "--catalog", str(CATALOG), "--key", str(KEYS / "log-producer.key"), "--out", str(log)]
+    argv = [
+        "import",
+        "oci-audit",
+        *map(str, vendor_files("oci-audit")),
+        "--directory",
+        str(DIRECTORY),
+        "--catalog",
+        str(CATALOG),
+        "--key",
+        str(KEYS / "log-producer.key"),
+        "--out",
+        str(log),
+    ]
     assert main(argv) == EXIT_CLEAN
     assert "imported 7 event(s) from 9 Oracle Cloud Infrastructure Audit record(s)" in capsys.readouterr().out
     assert (log / IMPORT_REPORT_FILE).is_file()
-    assert main(["replay", str(log), "--keyring", str(KEYS / "keyring.json"), "--approvals", str(APPROVALS),
-                 "--report-key", str(KEYS / "auditor.key"), "--out", str(tmp_path / "r"),
-                 "--policy", str(POLICIES)]) == EXIT_VIOLATIONS
+    assert (
+        main(
+            [
+                "replay",
+                str(log),
+                "--keyring",
+                str(KEYS / "keyring.json"),
+                "--approvals",
+                str(APPROVALS),
+                "--report-key",
+                str(KEYS / "auditor.key"),
+                "--out",
+                str(tmp_path / "r"),
+                "--policy",
+                str(POLICIES),
+            ]
+        )
+        == EXIT_VIOLATIONS
+    )
     findings = iter_findings(tmp_path / "r" / FINDINGS_FILE)
     assert {(e, f.rule_id) for f in findings for e in f.event_ids} == expected("oci-audit")

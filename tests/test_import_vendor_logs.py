@@ -142,8 +142,14 @@ def test_unknown_action_is_judged_by_the_policy(
     path.write_text(json.dumps({"Records": [record]}))
     from audit.importers.run import run_import
 
-    run_import(SOURCES["cloudtrail"], [path], load_enrichment(DIRECTORY, CATALOG), key=producer, out=tmp_path / "log",
-               time=NOW - timedelta(days=1))  # sealed before the report is signed
+    run_import(
+        SOURCES["cloudtrail"],
+        [path],
+        load_enrichment(DIRECTORY, CATALOG),
+        key=producer,
+        out=tmp_path / "log",
+        time=NOW - timedelta(days=1),
+    )  # sealed before the report is signed
     outcome = replay(tmp_path / "log", keyring, APPROVALS, POLICIES, auditor_key, tmp_path / "r", now=NOW)
     rules = {f.rule_id for f in outcome.findings}
     assert {"foreign-access-without-approval", "store-outside-oci-us"} <= rules

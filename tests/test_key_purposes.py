@@ -48,8 +48,13 @@ def test_report_signed_by_the_log_producer_is_refused(tmp_path: Path, keyring: K
 
 def test_approvals_sealed_by_the_auditor_are_refused(tmp_path: Path, keyring: Keyring) -> None:
     approvals = tmp_path / "approvals"
-    seal(sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE), out=approvals, key=_key("auditor"),
-         origin="forged", record_type=APPROVAL_RECORD_TYPE)
+    seal(
+        sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE),
+        out=approvals,
+        key=_key("auditor"),
+        origin="forged",
+        record_type=APPROVAL_RECORD_TYPE,
+    )
     assert "key-wrong-purpose" in {p.code for p in verify_log(approvals, keyring).problems}
     with pytest.raises(IntegrityError, match="approvals log failed verification"):
         load_approvals(approvals, keyring)
@@ -57,8 +62,14 @@ def test_approvals_sealed_by_the_auditor_are_refused(tmp_path: Path, keyring: Ke
 
 def test_sealing_refuses_a_key_not_listed_for_the_purpose(tmp_path: Path, keyring: Keyring) -> None:
     with pytest.raises(KeyMaterialError, match="not trusted for this purpose"):
-        seal(sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE), out=tmp_path / "a",
-             key=_key("log-producer"), origin="x", record_type=APPROVAL_RECORD_TYPE, keyring=keyring)
+        seal(
+            sealable_records(FIXTURES / "approvals.jsonl", APPROVAL_RECORD_TYPE),
+            out=tmp_path / "a",
+            key=_key("log-producer"),
+            origin="x",
+            record_type=APPROVAL_RECORD_TYPE,
+            keyring=keyring,
+        )
     assert not (tmp_path / "a").exists()
 
 

@@ -57,16 +57,26 @@ RING = Keyring(keys=(entry(KEY),))
 
 
 def records(n: int = RECORDS) -> list[bytes]:
-    return [
-        canonical_bytes({"event_id": f"ev-{i:04d}", "actor": f"user-{i % 3}", "action": "read"})
-        for i in range(n)
-    ]
+    return [canonical_bytes({"event_id": f"ev-{i:04d}", "actor": f"user-{i % 3}", "action": "read"}) for i in range(n)]
 
 
-def make_log(out: Path, *, key: SigningKey = KEY, n: int = RECORDS,
-             segment_size: int = SEGMENT_SIZE, record_type: str = "access-event") -> Path:
-    seal(records(n), out=out, key=key, origin="test-log", record_type=record_type,
-         segment_size=segment_size, time=SEALED_AT)
+def make_log(
+    out: Path,
+    *,
+    key: SigningKey = KEY,
+    n: int = RECORDS,
+    segment_size: int = SEGMENT_SIZE,
+    record_type: str = "access-event",
+) -> Path:
+    seal(
+        records(n),
+        out=out,
+        key=key,
+        origin="test-log",
+        record_type=record_type,
+        segment_size=segment_size,
+        time=SEALED_AT,
+    )
     return out
 
 
@@ -87,8 +97,11 @@ def write_lines(logdir: Path, i: int, lines: list[bytes]) -> None:
     (logdir / seg(i)).write_bytes(b"".join(line + b"\n" for line in lines))
 
 
-def verify(logdir: Path, ring: Keyring = RING, record_type: str | None = None,
-           ) -> tuple[VerificationReport, list[int]]:
+def verify(
+    logdir: Path,
+    ring: Keyring = RING,
+    record_type: str | None = None,
+) -> tuple[VerificationReport, list[int]]:
     verifier = LogVerifier(logdir, ring, record_type=record_type)
     yielded = [s.index for s in verifier.segments()]
     return verifier.report(), yielded
@@ -127,29 +140,35 @@ def test_seal_then_verify_ok(log: Path) -> None:
     assert report.origin == "test-log" and report.record_type == "access-event"
     last = (log / "checkpoints/00000002.json").read_bytes()
     assert report.last_checkpoint_sha256 == hashlib.sha256(last).hexdigest()
-    assert segments[2].body.previous == hashlib.sha256(
-        (log / "checkpoints/00000001.json").read_bytes()).hexdigest()
+    assert segments[2].body.previous == hashlib.sha256((log / "checkpoints/00000001.json").read_bytes()).hexdigest()
     with pytest.raises(RuntimeError):
         verifier.segments()
 
 
 def test_seal_result_and_layout(tmp_path: Path) -> None:
-    result = seal(records(5), out=tmp_path / "out", key=KEY, origin="o", record_type="t",
-                  segment_size=2, time=SEALED_AT)
+    result = seal(
+        records(5), out=tmp_path / "out", key=KEY, origin="o", record_type="t", segment_size=2, time=SEALED_AT
+    )
     assert (result.tree_size, result.segments, result.out) == (5, 3, tmp_path / "out")
     assert result.root == root_of(leaf_hash(r) for r in records(5)).hex()
     files = sorted(str(p.relative_to(result.out)) for p in result.out.rglob("*") if p.is_file())
     assert files == [
-        "checkpoints/00000000.json", "checkpoints/00000001.json", "checkpoints/00000002.json",
-        "segments/00000000.jsonl", "segments/00000000.leaves",
-        "segments/00000001.jsonl", "segments/00000001.leaves",
-        "segments/00000002.jsonl", "segments/00000002.leaves",
+        "checkpoints/00000000.json",
+        "checkpoints/00000001.json",
+        "checkpoints/00000002.json",
+        "segments/00000000.jsonl",
+        "segments/00000000.leaves",
+        "segments/00000001.jsonl",
+        "segments/00000001.leaves",
+        "segments/00000002.jsonl",
+        "segments/00000002.leaves",
     ]
     assert (result.out / "segments/00000002.leaves").read_bytes() == leaf_hash(records(5)[4])
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp dir left behind
     # Byte-deterministic with a fixed time.
-    again = seal(records(5), out=tmp_path / "again", key=KEY, origin="o", record_type="t",
-                 segment_size=2, time=SEALED_AT)
+    again = seal(
+        records(5), out=tmp_path / "again", key=KEY, origin="o", record_type="t", segment_size=2, time=SEALED_AT
+    )
     assert again.root == result.root
     for name in files:
         assert (tmp_path / "again" / name).read_bytes() == (result.out / name).read_bytes()
@@ -234,8 +253,7 @@ def test_deleted_event(log: Path) -> None:
 
 def test_inserted_event(log: Path) -> None:
     lines = lines_of(log, 0)
-    write_lines(log, 0, [*lines[:3], b'{"action":"read","actor":"mallory","event_id":"x"}',
-                         lines[3]])
+    write_lines(log, 0, [*lines[:3], b'{"action":"read","actor":"mallory","event_id":"x"}', lines[3]])
     problem = only(verify(log)[0])
     assert (problem.code, problem.segment, problem.line) == ("event-inserted", seg(0), 4)
 
@@ -339,7 +357,9 @@ def test_revoked_key(log: Path) -> None:
     ring = Keyring(keys=(entry(KEY, revoked_at=SEALED_AT + timedelta(days=365)),))
     report, yielded = verify(log, ring)
     assert [(p.code, p.segment) for p in report.problems] == [
-        ("key-revoked", seg(0)), ("key-revoked", seg(1)), ("key-revoked", seg(2)),
+        ("key-revoked", seg(0)),
+        ("key-revoked", seg(1)),
+        ("key-revoked", seg(2)),
     ]
     assert yielded == []
     assert report.root is None and report.tree_size == 0
@@ -357,7 +377,8 @@ def test_expired_and_not_yet_valid_key(log: Path) -> None:
 def test_wrong_record_type(log: Path) -> None:
     report, yielded = verify(log, record_type="approval")
     assert [(p.code, p.segment) for p in report.problems] == [
-        ("record-type-mismatch", seg(0)), ("record-type-mismatch", seg(1)),
+        ("record-type-mismatch", seg(0)),
+        ("record-type-mismatch", seg(1)),
         ("record-type-mismatch", seg(2)),
     ]
     assert "'access-event'" in report.problems[0].message
@@ -368,7 +389,8 @@ def test_record_type_changes_midway(log: Path) -> None:
     resign(log, 1, record_type="approval")
     report, _ = verify(log)
     assert [(p.code, p.segment) for p in report.problems] == [
-        ("record-type-mismatch", seg(1)), ("chain-broken", seg(2)),
+        ("record-type-mismatch", seg(1)),
+        ("chain-broken", seg(2)),
     ]
 
 
@@ -401,7 +423,8 @@ def test_segment_and_leaves_both_tampered(log: Path) -> None:
     write_lines(log, 1, lines[:3])
     report, yielded = verify(log)
     assert [(p.code, p.segment) for p in report.problems] == [
-        ("leaves-file-tampered", seg(1)), ("root-mismatch", seg(1)),
+        ("leaves-file-tampered", seg(1)),
+        ("root-mismatch", seg(1)),
     ]
     assert "not usable to localise" in report.problems[1].message
     assert yielded == [0]
@@ -419,7 +442,8 @@ def test_unreferenced_segment(log: Path) -> None:
     (log / "segments/notes.txt").write_text("hi")
     report, yielded = verify(log)
     assert [(p.code, p.segment) for p in report.problems] == [
-        ("unreferenced-segment", seg(3)), ("unreferenced-segment", "segments/notes.txt"),
+        ("unreferenced-segment", seg(3)),
+        ("unreferenced-segment", "segments/notes.txt"),
     ]
     assert yielded == [0, 1, 2]
 
@@ -520,8 +544,9 @@ def compute_vector(workdir: Path) -> dict[str, str]:
     key = signing_key_from_seed(bytes(32))
     recs = [canonical_bytes(e) for e in VECTOR_EVENTS]
     out = workdir / "vector"
-    result = seal(recs, out=out, key=key, origin="example-log", record_type="access-event",
-                  segment_size=2, time=SEALED_AT)
+    result = seal(
+        recs, out=out, key=key, origin="example-log", record_type="access-event", segment_size=2, time=SEALED_AT
+    )
     v: dict[str, str] = {
         "seed": bytes(32).hex(),
         "public_key": key.public.public_bytes_raw().hex(),
@@ -545,8 +570,7 @@ def compute_vector(workdir: Path) -> dict[str, str]:
         body = env.payload_bytes()
         v[f"segment[{i}].jsonl_sha256"] = hashlib.sha256(jsonl).hexdigest()
         v[f"segment[{i}].leaves_sha256"] = hashlib.sha256(sidecar).hexdigest()
-        v[f"segment[{i}].root"] = root_of(
-            sidecar[j:j + 32] for j in range(0, len(sidecar), 32)).hex()
+        v[f"segment[{i}].root"] = root_of(sidecar[j : j + 32] for j in range(0, len(sidecar), 32)).hex()
         v[f"checkpoint[{i}].body"] = body.decode()
         v[f"checkpoint[{i}].pae_length"] = str(len(pae(env.payloadType, body)))
         v[f"checkpoint[{i}].pae_sha256"] = hashlib.sha256(pae(env.payloadType, body)).hexdigest()

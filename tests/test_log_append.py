@@ -50,8 +50,16 @@ def files(logdir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(logdir)): p.read_bytes() for p in sorted(logdir.rglob("*")) if p.is_file()}
 
 
-def do_append(logdir: Path, records: list[bytes], *, key: SigningKey = KEY, ring: Keyring = RING,
-              name: str = "input", size: int = 4, time: datetime = T2) -> AppendResult:
+def do_append(
+    logdir: Path,
+    records: list[bytes],
+    *,
+    key: SigningKey = KEY,
+    ring: Keyring = RING,
+    name: str = "input",
+    size: int = 4,
+    time: datetime = T2,
+) -> AppendResult:
     digest = hashlib.sha256(b"".join(r + b"\n" for r in records)).hexdigest()
     plan = prepare_append(logdir, ring, source_name=name, source_sha256=digest)
 
@@ -182,22 +190,32 @@ def cli_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_cli_resumes_the_interrupted_append_fixture(tmp_path: Path, cli_key: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_resumes_the_interrupted_append_fixture(
+    tmp_path: Path, cli_key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     case = tmp_path / "case"
     shutil.copytree(FIXTURES / "tampered" / "interrupted_append", case)
     ring = str(case / "keyring.json")
     assert main(["log", "verify", str(case / "log"), "--keyring", ring]) == EXIT_INTEGRITY
     capsys.readouterr()
-    args = ["log", "append", str(case / "log"), str(case / "append-input.jsonl"), "--key", str(cli_key),
-            "--keyring", ring]
+    args = [
+        "log",
+        "append",
+        str(case / "log"),
+        str(case / "append-input.jsonl"),
+        "--key",
+        str(cli_key),
+        "--keyring",
+        ring,
+    ]
     assert main(args) == EXIT_CLEAN
     assert "resumed: 3 record(s) were already sealed" in capsys.readouterr().out
     assert main(["log", "verify", str(case / "log"), "--keyring", ring, "--expect-size", "15"]) == EXIT_CLEAN
     assert "completeness PROVEN" in capsys.readouterr().out
     lines = b"".join((case / "log" / "segments" / f"{i:08d}.jsonl").read_bytes() for i in range(5)).splitlines()
-    base = b"".join((FIXTURES / "tampered" / "untouched" / "log" / "segments" / f"{i:08d}.jsonl").read_bytes()
-                    for i in range(3)).splitlines()
+    base = b"".join(
+        (FIXTURES / "tampered" / "untouched" / "log" / "segments" / f"{i:08d}.jsonl").read_bytes() for i in range(3)
+    ).splitlines()
     assert lines == base + (case / "append-input.jsonl").read_bytes().splitlines()  # in order, none twice
 
 

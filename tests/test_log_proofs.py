@@ -32,32 +32,76 @@ RING_PATH = UNTOUCHED / "keyring.json"
 
 # Certificate Transparency reference data (RFC 6962/9162 test inputs, as published with
 # transparency-dev/merkle testonly): the leaves, and proofs over trees of their prefixes.
-CT_INPUTS = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43", bytes(range(0x50, 0x58)),
-             bytes(range(0x60, 0x70))]
+CT_INPUTS = [
+    b"",
+    b"\x00",
+    b"\x10",
+    b"\x20\x21",
+    b"\x30\x31",
+    b"\x40\x41\x42\x43",
+    bytes(range(0x50, 0x58)),
+    bytes(range(0x60, 0x70)),
+]
 CT_ROOT_8 = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 CT_INCLUSION = [  # (leaf index, tree size, audit path)
     (0, 1, []),
-    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+    (
+        0,
+        8,
+        [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ],
+    ),
+    (
+        5,
+        8,
+        [
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ],
+    ),
     (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    (
+        1,
+        5,
+        [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    ),
 ]
 CT_CONSISTENCY = [  # (old size, new size, proof)
     (1, 1, []),
-    (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+    (
+        1,
+        8,
+        [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-    (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ],
+    ),
+    (
+        6,
+        8,
+        [
+            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
-    (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ],
+    ),
+    (
+        2,
+        5,
+        [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    ),
 ]
 CT_LEAVES = leaf_hashes(CT_INPUTS)
 
@@ -80,8 +124,9 @@ def test_inclusion_reference_vectors(index: int, size: int, path: list[str]) -> 
 @pytest.mark.parametrize(("old", "new", "proof"), CT_CONSISTENCY)
 def test_consistency_reference_vectors(old: int, new: int, proof: list[str]) -> None:
     assert hexes(consistency_path(CT_LEAVES[:new], old)) == proof
-    assert verify_consistency(old, new, root_of(CT_LEAVES[:old]), root_of(CT_LEAVES[:new]),
-                              [bytes.fromhex(h) for h in proof])
+    assert verify_consistency(
+        old, new, root_of(CT_LEAVES[:old]), root_of(CT_LEAVES[:new]), [bytes.fromhex(h) for h in proof]
+    )
 
 
 def test_every_proof_up_to_size_33_verifies_and_tampering_fails() -> None:
@@ -136,8 +181,12 @@ def test_proofs_hold_for_random_trees(n: int, data: st.DataObject) -> None:
 def test_prove_and_check_inclusion_from_a_log() -> None:
     ring = load_keyring(RING_PATH)
     proof = prove_inclusion(UNTOUCHED / "log", ring, event_id="evt-t004")
-    assert (proof.leaf_index, proof.segment, proof.line, proof.checkpoint.tree_size) == (4, "segments/00000001.jsonl",
-                                                                                           2, 9)
+    assert (proof.leaf_index, proof.segment, proof.line, proof.checkpoint.tree_size) == (
+        4,
+        "segments/00000001.jsonl",
+        2,
+        9,
+    )
     last = load_checkpoint(UNTOUCHED / "log" / "checkpoints" / "00000002.json", ring)
     assert check_inclusion(proof, last) == []
     middle = load_checkpoint(UNTOUCHED / "log" / "checkpoints" / "00000001.json", ring)
@@ -166,8 +215,7 @@ def test_consistency_detects_rollback_equivocation_and_forks() -> None:
     assert [p.code for p in check_consistency(proof, cps[2], cps[0])] == ["rollback"]
     rival = load_checkpoint(TAMPERED / "equivocation_trusted" / "trusted-checkpoint.json", ring)
     assert [p.code for p in check_consistency(proof, cps[1], rival)] == ["equivocation"]
-    assert [p.code for p in check_consistency(proof, cps[1], cps[2])] == ["checkpoint-mismatch",
-                                                                            "consistency-failed"]
+    assert [p.code for p in check_consistency(proof, cps[1], cps[2])] == ["checkpoint-mismatch", "consistency-failed"]
     with pytest.raises(IntegrityError, match="a fork"):
         prove_consistency(UNTOUCHED / "log", ring, rival, cps[2])
 
@@ -175,11 +223,27 @@ def test_consistency_detects_rollback_equivocation_and_forks() -> None:
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_cli_inclusion_round_trip_with_only_checkpoint_and_keyring(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_inclusion_round_trip_with_only_checkpoint_and_keyring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     proof_path = tmp_path / "proof.json"
-    assert main(["log", "prove", "inclusion", str(UNTOUCHED / "log"), "--event", "evt-t007", "--keyring",
-                 str(RING_PATH), "--out", str(proof_path)]) == EXIT_CLEAN
+    assert (
+        main(
+            [
+                "log",
+                "prove",
+                "inclusion",
+                str(UNTOUCHED / "log"),
+                "--event",
+                "evt-t007",
+                "--keyring",
+                str(RING_PATH),
+                "--out",
+                str(proof_path),
+            ]
+        )
+        == EXIT_CLEAN
+    )
     assert "leaf 7" in capsys.readouterr().out
     doc = json.loads(proof_path.read_text())
     assert doc["format"] == "residency-audit/inclusion-proof/v1" and len(doc["audit_path"]) == 4
@@ -187,8 +251,15 @@ def test_cli_inclusion_round_trip_with_only_checkpoint_and_keyring(tmp_path: Pat
     holder.mkdir()
     for src in (UNTOUCHED / "log" / "checkpoints" / "00000002.json", RING_PATH, proof_path):
         shutil.copy(src, holder)
-    check = ["log", "verify-inclusion", str(holder / "proof.json"), "--checkpoint", str(holder / "00000002.json"),
-             "--keyring", str(holder / "keyring.json")]
+    check = [
+        "log",
+        "verify-inclusion",
+        str(holder / "proof.json"),
+        "--checkpoint",
+        str(holder / "00000002.json"),
+        "--keyring",
+        str(holder / "keyring.json"),
+    ]
     assert main(check) == EXIT_CLEAN
     assert capsys.readouterr().out.startswith("OK evt-t007 is leaf 7")
     doc["audit_path"][1] = "00" * 32
@@ -204,8 +275,22 @@ def test_cli_inclusion_round_trip_with_only_checkpoint_and_keyring(tmp_path: Pat
 def test_cli_consistency_round_trip_and_rollback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cps = UNTOUCHED / "log" / "checkpoints"
     proof_path = tmp_path / "consistency.json"
-    assert main(["log", "prove", "consistency", str(cps / "00000000.json"), str(cps / "00000002.json"),
-                 "--keyring", str(RING_PATH), "--out", str(proof_path)]) == EXIT_CLEAN
+    assert (
+        main(
+            [
+                "log",
+                "prove",
+                "consistency",
+                str(cps / "00000000.json"),
+                str(cps / "00000002.json"),
+                "--keyring",
+                str(RING_PATH),
+                "--out",
+                str(proof_path),
+            ]
+        )
+        == EXIT_CLEAN
+    )
     assert "from size 3 to 9" in capsys.readouterr().out
     check = ["log", "verify-consistency", str(proof_path), "--keyring", str(RING_PATH)]
     assert main([*check, "--old", str(cps / "00000000.json"), "--new", str(cps / "00000002.json")]) == EXIT_CLEAN
@@ -214,6 +299,20 @@ def test_cli_consistency_round_trip_and_rollback(tmp_path: Path, capsys: pytest.
     assert "rollback" in capsys.readouterr().out
     loose = tmp_path / "old.json"  # outside a log directory: --log is needed
     shutil.copy(cps / "00000000.json", loose)
-    assert main(["log", "prove", "consistency", str(cps / "00000000.json"), str(loose), "--keyring",
-                 str(RING_PATH), "--out", str(tmp_path / "x.json")]) == EXIT_INPUT
+    assert (
+        main(
+            [
+                "log",
+                "prove",
+                "consistency",
+                str(cps / "00000000.json"),
+                str(loose),
+                "--keyring",
+                str(RING_PATH),
+                "--out",
+                str(tmp_path / "x.json"),
+            ]
+        )
+        == EXIT_INPUT
+    )
     assert "pass --log" in capsys.readouterr().err

@@ -38,8 +38,15 @@ BUDGET = settings(max_examples=60, deadline=None, suppress_health_check=[HealthC
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("props") / "log"
     records = [canonical_bytes({"event_id": f"ev-{i}", "n": i}) for i in range(SEGMENTS * PER_SEGMENT)]
-    seal(records, out=out, key=KEY, origin="props", record_type="t", segment_size=PER_SEGMENT,
-         time=datetime(2024, 1, 1, tzinfo=UTC))
+    seal(
+        records,
+        out=out,
+        key=KEY,
+        origin="props",
+        record_type="t",
+        segment_size=PER_SEGMENT,
+        time=datetime(2024, 1, 1, tzinfo=UTC),
+    )
     return out
 
 
@@ -89,10 +96,21 @@ def test_any_reorder_of_lines_is_detected(base: Path, segment: int, order: list[
 
 @BUDGET
 @given(
-    name=st.sampled_from([seg(0), seg(2), "segments/00000001.leaves", "checkpoints/00000000.json",
-                          "checkpoints/00000002.json", JOURNAL_FILE]),
-    content=st.one_of(st.binary(max_size=600), st.text(max_size=300).map(str.encode),
-                      st.builds(lambda b: b'{"payload":"' + b + b'"}', st.binary(max_size=40))),
+    name=st.sampled_from(
+        [
+            seg(0),
+            seg(2),
+            "segments/00000001.leaves",
+            "checkpoints/00000000.json",
+            "checkpoints/00000002.json",
+            JOURNAL_FILE,
+        ]
+    ),
+    content=st.one_of(
+        st.binary(max_size=600),
+        st.text(max_size=300).map(str.encode),
+        st.builds(lambda b: b'{"payload":"' + b + b'"}', st.binary(max_size=40)),
+    ),
 )
 def test_arbitrary_bytes_never_crash_verify(base: Path, name: str, content: bytes) -> None:
     with copy_of(base) as log:

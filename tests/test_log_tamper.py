@@ -130,8 +130,10 @@ def test_producer_chosen_bytes_and_times_name_segment_and_line() -> None:
 
 
 def test_consecutive_deleted_checkpoints_are_counted_exactly() -> None:
-    report = verify_log(TAMPERED / "checkpoints_deleted_consecutive" / "log",
-                        load_keyring(TAMPERED / "checkpoints_deleted_consecutive" / "keyring.json"))
+    report = verify_log(
+        TAMPERED / "checkpoints_deleted_consecutive" / "log",
+        load_keyring(TAMPERED / "checkpoints_deleted_consecutive" / "keyring.json"),
+    )
     [problem] = report.problems
     assert problem.code == "checkpoint-missing"
     assert "3 consecutive checkpoints missing" in problem.message
@@ -145,8 +147,10 @@ def test_rollback_is_also_a_truncation_but_truncation_alone_is_not_a_rollback() 
 
 def test_replayed_and_moved_segments_are_told_apart() -> None:
     assert problems("segment_replayed") == [("segment-replayed", "segments/00000003.jsonl", None)]
-    assert problems("segment_moved") == [("segment-moved", "segments/00000001.jsonl", None),
-                                         ("segment-moved", "segments/00000002.jsonl", None)]
+    assert problems("segment_moved") == [
+        ("segment-moved", "segments/00000001.jsonl", None),
+        ("segment-moved", "segments/00000002.jsonl", None),
+    ]
     assert problems("segment_content_replayed") == [("segment-replayed", "segments/00000002.jsonl", None)]
 
 
@@ -209,8 +213,9 @@ def test_trusted_checkpoint_of_another_log_is_an_origin_mismatch(tmp_path: Path)
     shutil.copytree(TAMPERED / "untouched" / "log", other)
     report = verify_log(other, ring, trusted_checkpoint=pin)
     assert report.ok and report.completeness is Completeness.proven
-    foreign = SignedCheckpoint(path=pin.path, raw=pin.raw, key_id=pin.key_id,
-                               body=pin.body.model_copy(update={"origin": "someone-else"}))
+    foreign = SignedCheckpoint(
+        path=pin.path, raw=pin.raw, key_id=pin.key_id, body=pin.body.model_copy(update={"origin": "someone-else"})
+    )
     report = verify_log(other, ring, trusted_checkpoint=foreign)
     assert [p.code for p in report.problems] == ["origin-mismatch"]
     assert report.completeness is Completeness.failed
@@ -240,7 +245,7 @@ def test_report_fields_stay_backward_compatible() -> None:
 
 def test_the_spec_catalogues_exactly_the_codes_the_verifier_reports() -> None:
     text = (FIXTURES.parent / "docs" / "log-format.md").read_text(encoding="utf-8")
-    section = text[text.index("## 9. Verification"):text.index("## 10. ")]
+    section = text[text.index("## 9. Verification") : text.index("## 10. ")]
     rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     documented = {code for cell in rows for code in re.findall(r"`([a-z-]+)`", cell)}
     assert documented == PROBLEM_CODES
@@ -249,7 +254,6 @@ def test_the_spec_catalogues_exactly_the_codes_the_verifier_reports() -> None:
         assert code is None or code in PROBLEM_CODES
         if code is not None:
             assert f"`{case.name}`" in section, case.name  # the spec names each fixture
-
 
 
 def _pins(c: Path, ring: Keyring) -> tuple[SignedCheckpoint | None, int | None]:

@@ -90,7 +90,7 @@ def test_mixed_appends_and_extends_match_naive(chunks: list[int], salt: bytes) -
     builder = TreeBuilder()
     done = 0
     for i, size in enumerate(chunks):
-        part = all_leaves[done:done + size]
+        part = all_leaves[done : done + size]
         if i % 2:
             for leaf in part:
                 builder.append(leaf)

@@ -46,10 +46,18 @@ def test_workers_find_exactly_what_one_process_finds(
 
 def _event(eid: str, time: str, actor: str, country: str, **extra: object) -> bytes:
     body = {
-        "event_id": eid, "time": time, "action": "read",
+        "event_id": eid,
+        "time": time,
+        "action": "read",
         "actor": {"id": actor, "office_country": country, "physical_country": country},
-        "resource": {"id": "r", "dataset": "us-videos", "category": "public_video", "store": "oci-us",
-                     "provider": "oci", "region": "us-ashburn-1"},
+        "resource": {
+            "id": "r",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "oci-us",
+            "provider": "oci",
+            "region": "us-ashburn-1",
+        },
         **extra,
     }
     return canonical_bytes(AccessEvent.model_validate(body))
@@ -67,8 +75,15 @@ def test_proxy_split_across_segments_is_found_by_workers(
     ]
     log = tmp_path / "log"
     producer = load_private_key(KEYS / "log-producer.key", b"residency-audit-fixtures-TEST-ONLY")
-    seal(iter(records), out=log, key=producer, origin="split", record_type=ACCESS_RECORD_TYPE, segment_size=1,
-         time=datetime(2022, 2, 1, tzinfo=UTC))  # before NOW: a report cannot predate its log's newest checkpoint
+    seal(
+        iter(records),
+        out=log,
+        key=producer,
+        origin="split",
+        record_type=ACCESS_RECORD_TYPE,
+        segment_size=1,
+        time=datetime(2022, 2, 1, tzinfo=UTC),
+    )  # before NOW: a report cannot predate its log's newest checkpoint
     single = _findings(tmp_path, log, keyring, auditor_key, "one")
     assert any('"rule_id":"proxy-access"' in f and '"p1"' in f for f in single)
     assert _findings(tmp_path, log, keyring, auditor_key, "two", execution=Execution(workers=2)) == single
@@ -174,12 +189,14 @@ def test_taking_back_stops_at_segments_a_worker_already_has(
 
     verifier = LogVerifier(ACCESS_LOG, keyring, defer_content=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
+
         def submit(job: SegmentJob) -> Future[SegmentResult]:
             handed.append(pool.submit(work, job))
             return handed[-1]
 
-        stream = _pipelined(ACCESS_LOG, verifier, ReplayEngine(policy, approvals, load_rules()), submit, 10_000,
-                            None, local=local)
+        stream = _pipelined(
+            ACCESS_LOG, verifier, ReplayEngine(policy, approvals, load_rules()), submit, 10_000, None, local=local
+        )
         lines = sorted(line for _, line in stream)
     assert len(handed) >= 3
     assert not handed[0].cancelled() and handed[-1].cancelled()
@@ -194,8 +211,10 @@ def test_a_worker_running_segments_in_threads_gives_each_its_own_replay(keyring:
     from audit.replay.parallel import WorkerContext, policy_digests, run_segment
 
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
-    jobs = [SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
-            for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()]
+    jobs = [
+        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
+        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
+    ]
     alone = FastReplay.for_policy(policy, approvals)
     expected = [judge_segment(alone, job) for job in jobs]
     ctx = WorkerContext(POLICIES, policy_digests(policy), approvals)
@@ -225,8 +244,16 @@ def test_workers_report_the_first_bad_event_in_log_order_like_one_process(
     errors = []
     for name, workers in (("one", 1), ("two", 2), ("four", 4)):
         with pytest.raises(InputError) as caught:
-            replay(log, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / name, now=NOW,
-                   execution=Execution(workers=workers))
+            replay(
+                log,
+                keyring,
+                APPROVALS_LOG,
+                POLICIES,
+                auditor_key,
+                tmp_path / name,
+                now=NOW,
+                execution=Execution(workers=workers),
+            )
         errors.append(str(caught.value))
     assert "00000001.jsonl:1" in errors[0]
     assert errors[1] == errors[0] and errors[2] == errors[0]

@@ -34,15 +34,22 @@ def test_candidates_agree_with_full_enumeration(tmp_path: Path) -> None:
     """The changed-row shortcut finds exactly what deciding the whole domain finds."""
     new = copy_pack(tmp_path, "new")
     grant_foreign_precise_location(new)
-    replace(new / "policy.csv", "p, 321, storage, *, singapore_backup, *, *, allow, C4, -",
-            "p, 321, storage, *, singapore_backup, read, *, allow, C4, -")
+    replace(
+        new / "policy.csv",
+        "p, 321, storage, *, singapore_backup, *, *, allow, C4, -",
+        "p, 321, storage, *, singapore_backup, read, *, allow, C4, -",
+    )
     fast = diff_packs(POLICIES, new, old_label="old", new_label="new")
     old_pack, new_pack = load_pack(POLICIES), load_pack(new)
     domain = load_invariants(new / "invariants.yaml", new_pack.request_fields).domain
     facets = {"facet": Condition(in_=("access", "storage"))}  # the facets the changed rows are in
-    slow = {r for r in domain.requests(facets) if old_pack.decide(r) != new_pack.decide(r)
-            and (old_pack.decide(r).allowed, old_pack.decide(r).rule_id) != (new_pack.decide(r).allowed,
-                                                                             new_pack.decide(r).rule_id)}
+    slow = {
+        r
+        for r in domain.requests(facets)
+        if old_pack.decide(r) != new_pack.decide(r)
+        and (old_pack.decide(r).allowed, old_pack.decide(r).rule_id)
+        != (new_pack.decide(r).allowed, new_pack.decide(r).rule_id)
+    }
     assert {c.request for c in fast.changes} == slow
     assert fast.compared < 1000 and len(slow) == 2 + 5 * 8  # 8 non-delete actions, "unknown" included
 
@@ -50,19 +57,26 @@ def test_candidates_agree_with_full_enumeration(tmp_path: Path) -> None:
 def test_foreign_grant_is_new_access_at_its_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new = copy_pack(tmp_path, "new")
     line = grant_foreign_precise_location(new)
-    replace(new / "policy.csv", "p, 400, proxy, us_staff, foreign_staff, data_access, *, deny, C8, proxy-access",
-            "p, 400, proxy, us_staff, foreign_staff, transfers, *, deny, C8, proxy-access")
+    replace(
+        new / "policy.csv",
+        "p, 400, proxy, us_staff, foreign_staff, data_access, *, deny, C8, proxy-access",
+        "p, 400, proxy, us_staff, foreign_staff, transfers, *, deny, C8, proxy-access",
+    )
     report = diff_packs(POLICIES, new, old_label="old", new_label="new")
     assert {c.request for c in report.new_access} == NEW_ACCESS | {
-        ("proxy", "us_staff", actor, act, "-") for actor in ("foreign_staff", "unlocated_staff")
-        for act in ("read", "query", "download", "unknown")}  # "unknown" is data access but not a transfer
+        ("proxy", "us_staff", actor, act, "-")
+        for actor in ("foreign_staff", "unlocated_staff")
+        for act in ("read", "query", "download", "unknown")
+    }  # "unknown" is data access but not a transfer
     assert all(c.old.rule_id == "foreign-sensitive-access" for c in report.new_access if c.request[0] == "access")
     kinds = {(d.check, d.line) for d in report.diagnostics()}
     assert ("new-access", line) in kinds
     assert main(["policy", "diff", str(POLICIES), str(new)]) == EXIT_VIOLATIONS
     text = capsys.readouterr().out
-    assert f"{new / 'policy.csv'}:{line}: error [new-access] facet=access sub=foreign_staff obj=precise_location " \
+    assert (
+        f"{new / 'policy.csv'}:{line}: error [new-access] facet=access sub=foreign_staff obj=precise_location "
         "act=read ctx=valid: was denied by policy.csv:" in text
+    )
     assert "10 newly allowed" in text
     assert main(["policy", "diff", str(POLICIES), str(new), "--allow-new-access"]) == EXIT_CLEAN
     assert "warning [new-access]" in capsys.readouterr().out
@@ -73,9 +87,15 @@ def test_foreign_grant_is_new_access_at_its_row(tmp_path: Path, capsys: pytest.C
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 

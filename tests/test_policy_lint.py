@@ -20,8 +20,9 @@ from tests.policy_breaks import append, copy_pack, grant_foreign_precise_locatio
 from tests.test_policy_pack import CSV_BREAKS, MODEL_BREAKS
 
 RULES = rule_commitments()
-CASBIN_EXAMPLES = Path(os.environ.get("CASBIN_EXAMPLES", Path(__file__).resolve().parents[2] / "shared" / "corpora"
-                                      / "casbin-examples"))
+CASBIN_EXAMPLES = Path(
+    os.environ.get("CASBIN_EXAMPLES", Path(__file__).resolve().parents[2] / "shared" / "corpora" / "casbin-examples")
+)
 
 
 def _at(report: LintReport, check: str) -> list[tuple[str, int | None, int | None]]:
@@ -36,7 +37,12 @@ def shipped() -> LintReport:
 def test_shipped_pack_lints_clean(shipped: LintReport) -> None:
     assert shipped.diagnostics == ()
     assert {Path(f).name for f in shipped.files} == {
-        "model.conf", "policy.csv", "pack.yaml", "commitments.yaml", "invariants.yaml"}
+        "model.conf",
+        "policy.csv",
+        "pack.yaml",
+        "commitments.yaml",
+        "invariants.yaml",
+    }
 
 
 def test_every_reported_check_is_catalogued() -> None:
@@ -53,15 +59,20 @@ def test_broken_copy_reports_every_problem_at_its_line(tmp_path: Path) -> None:
     csv = pack / "policy.csv"
     grant_foreign_precise_location(pack)
     undefined = append(csv, "p3, 700, access, us_staff, *, *, *, allow, C1, -")
-    short = replace(csv, "p, 400, proxy, us_staff, foreign_staff, data_access, *, deny, C8, proxy-access",
-                    "p, 400, proxy, us_staff, foreign_staff, *, deny, C8, proxy-access")
+    short = replace(
+        csv,
+        "p, 400, proxy, us_staff, foreign_staff, data_access, *, deny, C8, proxy-access",
+        "p, 400, proxy, us_staff, foreign_staff, *, deny, C8, proxy-access",
+    )
     report = lint_pack(pack, RULES)
     assert _at(report, "undefined-ptype") == [("policy.csv", undefined, 1)]
     assert _at(report, "field-count") == [("policy.csv", short, 1)]
     (field_count,) = [d for d in report.diagnostics if d.check == "field-count"]
     assert field_count.severity == "error"
-    assert "p row has 8 fields, model.conf defines 9 (priority, facet, sub, obj, act, ctx, eft, commitment, rule)" \
+    assert (
+        "p row has 8 fields, model.conf defines 9 (priority, facet, sub, obj, act, ctx, eft, commitment, rule)"
         in field_count.message
+    )
     assert "pycasbin would silently drop this row" in report.diagnostics[-1].message
 
 
@@ -76,8 +87,9 @@ def test_lint_finds_every_break_the_loader_refuses(
 
 
 @pytest.mark.parametrize(("label", "old", "new", "reason"), MODEL_BREAKS, ids=[label for label, *_ in MODEL_BREAKS])
-def test_lint_finds_every_model_break_the_loader_refuses(tmp_path: Path, label: str, old: str, new: str,
-                                                         reason: str) -> None:
+def test_lint_finds_every_model_break_the_loader_refuses(
+    tmp_path: Path, label: str, old: str, new: str, reason: str
+) -> None:
     pack = copy_pack(tmp_path)
     line = replace(pack / "model.conf", old, new)
     errors = [d for d in lint_pack(pack, RULES).diagnostics if d.severity == "error"]
@@ -95,8 +107,11 @@ def test_lint_reports_all_problems_not_just_the_first(tmp_path: Path) -> None:
     ]
     report = lint_pack(pack, RULES)
     assert {(d.check, d.line) for d in report.diagnostics} >= {
-        ("undefined-ptype", lines[0]), ("commitment-unknown", lines[1]), ("priority-invalid", lines[2]),
-        ("commitment-missing", lines[3])}
+        ("undefined-ptype", lines[0]),
+        ("commitment-unknown", lines[1]),
+        ("priority-invalid", lines[2]),
+        ("commitment-missing", lines[3]),
+    }
 
 
 # ---------------------------------------------------------------- semantic checks on a pack
@@ -108,8 +123,9 @@ def test_shadowed_unreachable_and_undeclared_values(tmp_path: Path) -> None:
     category = insert_before(csv, "g2, unclassified, sensitive", "g2, shoe_size, sensitive")
     shadowing = "p, 260, access, foreign_staff, sensitive, read, valid, deny, C2, foreign-sensitive-access"
     shadowed = insert_before(csv, "p, 299, access", shadowing)
-    unreachable = insert_before(csv, "p, 299, access",
-                                "p, 261, access, foreign_staff, *, *, on_hold, deny, C1, approval-unknown")
+    unreachable = insert_before(
+        csv, "p, 299, access", "p, 261, access, foreign_staff, *, *, on_hold, deny, C1, approval-unknown"
+    )
     robot = insert_before(csv, "p, 299, access", "p, 262, access, robot, *, *, *, deny, C1, policy-default-deny")
     report = lint_pack(pack, RULES)
     assert _at(report, "row-shadowed") == [("policy.csv", shadowed, 1)]
@@ -127,8 +143,10 @@ def test_role_cycle_reported_once_at_the_closing_row(tmp_path: Path) -> None:
     report = lint_pack(pack, RULES)
     vendor = line_of(pack / "policy.csv", "g, vendor, third_party")
     assert _at(report, "role-cycle") in ([("policy.csv", line, 16)], [("policy.csv", vendor, 12)])
-    assert "vendor -> third_party -> vendor" in report.diagnostics[0].message or \
-        "third_party -> vendor -> third_party" in report.diagnostics[0].message
+    assert (
+        "vendor -> third_party -> vendor" in report.diagnostics[0].message
+        or "third_party -> vendor -> third_party" in report.diagnostics[0].message
+    )
 
 
 def test_unknown_rule_and_rule_of_another_commitment(tmp_path: Path) -> None:
@@ -139,8 +157,9 @@ def test_unknown_rule_and_rule_of_another_commitment(tmp_path: Path) -> None:
     column = (csv.read_text().splitlines()[unknown - 1]).index("proxy-acces") + 1
     assert _at(report, "rule-unknown") == [("policy.csv", unknown, column)]
     other = replace(csv, "deny, C8, proxy-acces", "deny, C8, store-outside-oci-us")
-    assert "but rule store-outside-oci-us implements C3" in \
-        next(d.message for d in lint_pack(pack, RULES).diagnostics if d.check == "rule-unknown" and d.line == other)
+    assert "but rule store-outside-oci-us implements C3" in next(
+        d.message for d in lint_pack(pack, RULES).diagnostics if d.check == "rule-unknown" and d.line == other
+    )
 
 
 def test_matcher_eval_time_match_and_regex(tmp_path: Path) -> None:
@@ -167,11 +186,16 @@ def test_matcher_eval_time_match_and_regex(tmp_path: Path) -> None:
 
 def test_unknown_effect_and_syntax(tmp_path: Path) -> None:
     model = tmp_path / "m.conf"
-    model.write_text("[request_definition]\nr = sub, obj\n[policy_definition\np = sub, obj\n[policy_effect]\n"
-                     "e = most(where (p.eft == allow))\n[matcher]\nm = r.sub == p.sub\n")
+    model.write_text(
+        "[request_definition]\nr = sub, obj\n[policy_definition\np = sub, obj\n[policy_effect]\n"
+        "e = most(where (p.eft == allow))\n[matcher]\nm = r.sub == p.sub\n"
+    )
     report = lint_paths([model], RULES)
     assert {(d.check, d.line) for d in report.diagnostics} >= {
-        ("model-syntax", 3), ("unknown-effect", 6), ("model-unknown-section", 7)}
+        ("model-syntax", 3),
+        ("unknown-effect", 6),
+        ("model-unknown-section", 7),
+    }
 
 
 def test_regex_problem_anchoring() -> None:
@@ -188,8 +212,15 @@ def test_split_row_columns_and_nesting() -> None:
 
 
 def test_pair_files_by_name(tmp_path: Path) -> None:
-    names = ["rbac_model.conf", "rbac_with_domains_model.conf", "rbac_policy.csv", "rbac_with_domains_policy2.csv",
-             "priority_model_explicit.conf", "priority_policy_explicit.csv", "orphan_policy.csv"]
+    names = [
+        "rbac_model.conf",
+        "rbac_with_domains_model.conf",
+        "rbac_policy.csv",
+        "rbac_with_domains_policy2.csv",
+        "priority_model_explicit.conf",
+        "priority_policy_explicit.csv",
+        "orphan_policy.csv",
+    ]
     pairs = {(m.name if m else None): sorted(p.name for p in ps) for m, ps in pair_files(tmp_path / n for n in names)}
     assert pairs == {
         "rbac_model.conf": ["rbac_policy.csv"],
@@ -219,7 +250,10 @@ def test_every_casbin_example_lints_without_a_crash() -> None:
     assert ("model-syntax", 4) in {(d.check, d.line) for d in report.diagnostics}
     abac = lint_paths([CASBIN_EXAMPLES / "abac_rule_model.conf", CASBIN_EXAMPLES / "abac_rule_policy.csv"], RULES)
     assert {(Path(d.file or "").name, d.line) for d in abac.diagnostics if d.check == "matcher-eval"} == {
-        ("abac_rule_model.conf", 11), ("abac_rule_policy.csv", 1), ("abac_rule_policy.csv", 2)}
+        ("abac_rule_model.conf", 11),
+        ("abac_rule_policy.csv", 1),
+        ("abac_rule_policy.csv", 2),
+    }
 
 
 # ---------------------------------------------------------------- CLI
@@ -232,8 +266,13 @@ def test_cli_lint_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixt
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["error"] == 1
     assert doc["diagnostics"][0] | {"message": ""} == {
-        "check": "undefined-ptype", "severity": "error", "message": "", "file": str(pack / "policy.csv"),
-        "line": line, "column": 1}
+        "check": "undefined-ptype",
+        "severity": "error",
+        "message": "",
+        "file": str(pack / "policy.csv"),
+        "line": line,
+        "column": 1,
+    }
     assert main(["policy", "lint", str(pack)]) == EXIT_VIOLATIONS
     text = capsys.readouterr().out
     assert f"{pack / 'policy.csv'}:{line}:1: error [undefined-ptype]" in text

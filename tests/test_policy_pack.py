@@ -210,8 +210,7 @@ def test_every_declared_approval_state_has_an_access_row(pack: PolicyPack) -> No
 def test_cached_decisions_equal_uncached_over_the_access_domain(pack: PolicyPack) -> None:
     categories = [*sorted(pack.categories), "shoe_size"]
     domain: list[Request] = [
-        ("access", *combo)
-        for combo in itertools.product(ACTOR_CLASSES, categories, ACTIONS, APPROVAL_STATES)
+        ("access", *combo) for combo in itertools.product(ACTOR_CLASSES, categories, ACTIONS, APPROVAL_STATES)
     ]
     fresh = load_pack(POLICIES)
     first = {request: fresh.decide(request) for request in domain}
@@ -220,9 +219,7 @@ def test_cached_decisions_equal_uncached_over_the_access_domain(pack: PolicyPack
         assert fresh.decide(request) is first[request]
         assert fresh.decide_uncached(request) == first[request]
     # Invariants of the access facet over the whole domain.
-    sensitive = {
-        row.fields[0] for row in pack.rows if row.ptype == "g2" and row.fields[1] == "sensitive"
-    }
+    sensitive = {row.fields[0] for row in pack.rows if row.ptype == "g2" and row.fields[1] == "sensitive"}
     for (_, actor, category, _, state), decision in first.items():
         if actor == "us_staff":
             assert decision.allowed
@@ -367,12 +364,8 @@ CSV_BREAKS: list[tuple[str, Callable[[Path], int], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("label", "breaker", "reason"), CSV_BREAKS, ids=[label for label, _, _ in CSV_BREAKS]
-)
-def test_broken_policy_csv(
-    broken: Path, label: str, breaker: Callable[[Path], int], reason: str
-) -> None:
+@pytest.mark.parametrize(("label", "breaker", "reason"), CSV_BREAKS, ids=[label for label, _, _ in CSV_BREAKS])
+def test_broken_policy_csv(broken: Path, label: str, breaker: Callable[[Path], int], reason: str) -> None:
     line = breaker(broken / CSV)
     _expect(broken, CSV, line, reason)
 
@@ -436,9 +429,7 @@ MODEL_BREAKS: list[tuple[str, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("label", "old", "new", "reason"), MODEL_BREAKS, ids=[label for label, *_ in MODEL_BREAKS]
-)
+@pytest.mark.parametrize(("label", "old", "new", "reason"), MODEL_BREAKS, ids=[label for label, *_ in MODEL_BREAKS])
 def test_broken_model_conf(broken: Path, label: str, old: str, new: str, reason: str) -> None:
     line = _replace(broken / MODEL, old, new)
     _expect(broken, MODEL, line, reason)

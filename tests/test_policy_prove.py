@@ -52,8 +52,10 @@ def test_breach_fails_c2_with_a_counterexample(breach: tuple[Path, int], breach_
     assert all(c.decision.allowed and c.decision.row is not None and c.decision.row.line == line for c in counter)
     (diag,) = breach_report.diagnostics()
     assert (diag.check, diag.file, diag.line) == ("invariant-violated", str(pack / "policy.csv"), line)
-    assert "counterexample facet=access sub=foreign_staff obj=precise_location act=read ctx=valid is allowed by " \
+    assert (
+        "counterexample facet=access sub=foreign_staff obj=precise_location act=read ctx=valid is allowed by "
         f"policy.csv:{line} (C1); 1 more counterexample(s)" in diag.message
+    )
 
 
 def test_cli_prints_the_counterexample_and_exits_1(
@@ -65,14 +67,22 @@ def test_cli_prints_the_counterexample_and_exits_1(
     assert doc["summary"]["ok"] is False
     (c2,) = [i for i in doc["invariants"] if i["id"] == "foreign-staff-never-see-sensitive-data"]
     assert c2["counterexamples"][0]["request"] == {
-        "facet": "access", "sub": "foreign_staff", "obj": "precise_location", "act": "read", "ctx": "valid"}
+        "facet": "access",
+        "sub": "foreign_staff",
+        "obj": "precise_location",
+        "act": "read",
+        "ctx": "valid",
+    }
     assert c2["counterexamples"][0]["decision"]["row"]["line"] == line
 
 
 def test_storage_breach_fails_c3(tmp_path: Path) -> None:
     pack = copy_pack(tmp_path)
-    replace(pack / "policy.csv", "p, 399, storage, *, *, *, *, deny, C3, store-outside-oci-us",
-            "p, 399, storage, *, *, *, *, allow, C3, -")
+    replace(
+        pack / "policy.csv",
+        "p, 399, storage, *, *, *, *, deny, C3, store-outside-oci-us",
+        "p, 399, storage, *, *, *, *, allow, C3, -",
+    )
     report = prove(pack)
     failing = {r.spec.invariant.id for r in report.results if not r.holds}
     assert failing == {"no-storage-outside-oci-us"}
@@ -80,8 +90,11 @@ def test_storage_breach_fails_c3(tmp_path: Path) -> None:
 
 def test_foreign_access_without_approval_fails_c1(tmp_path: Path) -> None:
     pack = copy_pack(tmp_path)
-    replace(pack / "policy.csv", "p, 240, access, foreign_staff, *, *, none, deny, C1, foreign-access-without-approval",
-            "p, 240, access, foreign_staff, non_sensitive, *, none, allow, C1, -")
+    replace(
+        pack / "policy.csv",
+        "p, 240, access, foreign_staff, *, *, none, deny, C1, foreign-access-without-approval",
+        "p, 240, access, foreign_staff, non_sensitive, *, none, allow, C1, -",
+    )
     report = prove(pack)
     (result,) = [r for r in report.results if not r.holds]
     assert result.spec.invariant.id == "foreign-access-needs-us-security-approval"
@@ -92,8 +105,9 @@ def test_domain_gap_and_vacuous_invariant(tmp_path: Path) -> None:
     pack = copy_pack(tmp_path)
     gap = insert_before(pack / "policy.csv", "g2, unclassified, sensitive", "g2, shoe_size, non_sensitive")
     invariants = pack / "invariants.yaml"
-    text = invariants.read_text().replace("sub: [us_staff], obj: {in: foreign_actors}",
-                                          "sub: [us_stafff], obj: {in: foreign_actors}")
+    text = invariants.read_text().replace(
+        "sub: [us_staff], obj: {in: foreign_actors}", "sub: [us_stafff], obj: {in: foreign_actors}"
+    )
     invariants.write_text(text)
     report = prove(pack)
     assert not report.ok

@@ -59,8 +59,11 @@ def test_failing_case_named_at_its_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert doc["summary"]["cases"] == 2 and doc["summary"]["failed"] == 1
     bad = doc["cases"][1]
     assert (bad["line"], bad["passed"]) == (5, False)
-    assert bad["problems"] == ["expected allow, got deny", "expected rule None, got foreign-sensitive-access",
-                               "expected row 230, got 220 (line " + str(bad["decision"]["row"]["line"]) + ")"]
+    assert bad["problems"] == [
+        "expected allow, got deny",
+        "expected rule None, got foreign-sensitive-access",
+        "expected row 230, got 220 (line " + str(bad["decision"]["row"]["line"]) + ")",
+    ]
     assert main(["policy", "test", str(POLICIES), "--cases", str(cases), "--format", "junit"]) == EXIT_VIOLATIONS
     root = ET.fromstring(capsys.readouterr().out)
     failures = [c for c in root.iter("testcase") if c.find("failure") is not None]
@@ -69,8 +72,10 @@ def test_failing_case_named_at_its_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_malformed_cases_are_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = tmp_path / "cases.yaml"
-    cases.write_text("- name: short\n  request: [access, us_staff]\n  allow: true\n  commitment: C1\n"
-                     "- name: extra\n  request: [a, b, c, d, e]\n  allow: true\n  commitment: C1\n  colour: red\n")
+    cases.write_text(
+        "- name: short\n  request: [access, us_staff]\n  allow: true\n  commitment: C1\n"
+        "- name: extra\n  request: [a, b, c, d, e]\n  allow: true\n  commitment: C1\n  colour: red\n"
+    )
     assert main(["policy", "test", str(POLICIES), "--cases", str(cases)]) == EXIT_INPUT
     assert f"{cases}:2: case 'short': request has 2 fields" in capsys.readouterr().err
     cases.write_text("- name: extra\n  request: [a, b, c, d, e]\n  allow: true\n  commitment: C1\n  colour: red\n")

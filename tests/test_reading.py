@@ -13,8 +13,7 @@ import pytest
 from audit.errors import InputError
 from audit.reading import Limits, check_depth, iter_lines, open_maybe_gzip, open_regular, read_bytes, read_text
 
-SMALL = Limits(max_file_bytes=1000, max_whole_file_bytes=100, max_line_bytes=10, max_decompressed_bytes=50,
-               max_depth=4)
+SMALL = Limits(max_file_bytes=1000, max_whole_file_bytes=100, max_line_bytes=10, max_decompressed_bytes=50, max_depth=4)
 
 
 def test_fifo_in_place_of_a_file_is_refused_without_blocking(tmp_path: Path) -> None:

@@ -15,8 +15,16 @@ from audit.signing.keys import PASSPHRASE_ENV, load_keyring
 from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES
 
 KEYRING = str(KEYS / "keyring.json")
-BASE = ["--keyring", KEYRING, "--approvals", str(APPROVALS_LOG), "--policy", str(POLICIES),
-        "--report-key", str(KEYS / "auditor.key")]
+BASE = [
+    "--keyring",
+    KEYRING,
+    "--approvals",
+    str(APPROVALS_LOG),
+    "--policy",
+    str(POLICIES),
+    "--report-key",
+    str(KEYS / "auditor.key"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +47,7 @@ def _truncated(tmp_path: Path) -> Path:
     return log
 
 
-def test_replay_without_a_pin_says_completeness_is_unproven(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_replay_without_a_pin_says_completeness_is_unproven(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
     assert main(["replay", str(ACCESS_LOG), *BASE, "--out", str(out)]) == EXIT_VIOLATIONS
     assert "completeness UNPROVEN" in capsys.readouterr().err

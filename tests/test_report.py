@@ -49,8 +49,9 @@ def test_deleted_report_file_is_detected(report_dir: Path, keyring: Keyring, nam
 
 def test_rerun_replaces_a_previous_report(report_dir: Path, keyring: Keyring, auditor_key: SigningKey) -> None:
     before = (report_dir / REPORT_FILE).read_bytes()
-    outcome = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, report_dir,
-                     now=datetime(2022, 7, 1, tzinfo=UTC))
+    outcome = replay(
+        ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, report_dir, now=datetime(2022, 7, 1, tzinfo=UTC)
+    )
     assert (report_dir / REPORT_FILE).read_bytes() != before
     own = {s.name for s in outcome.statement.subject if "/" not in s.name and ":" not in s.name}
     assert {FINDINGS_FILE, MARKDOWN_FILE} <= own
@@ -58,8 +59,9 @@ def test_rerun_replaces_a_previous_report(report_dir: Path, keyring: Keyring, au
     assert _failed(report_dir, keyring) == []
 
 
-def test_output_directory_with_other_files_is_refused(tmp_path: Path, keyring: Keyring,
-                                                       auditor_key: SigningKey) -> None:
+def test_output_directory_with_other_files_is_refused(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep")
@@ -68,8 +70,9 @@ def test_output_directory_with_other_files_is_refused(tmp_path: Path, keyring: K
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_output_path_that_is_a_file_is_an_input_error(tmp_path: Path, keyring: Keyring,
-                                                      auditor_key: SigningKey) -> None:
+def test_output_path_that_is_a_file_is_an_input_error(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
     out = tmp_path / "file"
     out.write_text("x")
     with pytest.raises(InputError, match="not a directory"):

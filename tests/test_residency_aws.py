@@ -44,8 +44,10 @@ def _settings() -> ResidencySettings:
 def _labels(result: ScanResult) -> list[dict[str, str]]:
     names = {s.resource: s.name for s in result.stores}
     return sorted(
-        ({"rule_id": f.rule_id, "commitment": f.commitment, "store": names.get(f.resource, f.resource)}
-         for f in result.findings),
+        (
+            {"rule_id": f.rule_id, "commitment": f.commitment, "store": names.get(f.resource, f.resource)}
+            for f in result.findings
+        ),
         key=lambda d: (d["commitment"], d["rule_id"], d["store"]),
     )
 
@@ -55,8 +57,19 @@ def _expected(name: str) -> list[dict[str, str]]:
 
 
 def _scan_args(estate: AwsEstate, *extra: str) -> list[str]:
-    return ["residency", "scan", "--provider", "aws", "--regions", ",".join(estate.regions()),
-            "--as-of", AS_OF, "--policy", str(POLICIES), *extra]
+    return [
+        "residency",
+        "scan",
+        "--provider",
+        "aws",
+        "--regions",
+        ",".join(estate.regions()),
+        "--as-of",
+        AS_OF,
+        "--policy",
+        str(POLICIES),
+        *extra,
+    ]
 
 
 @pytest.mark.usefixtures("aws_env")
@@ -82,16 +95,31 @@ def test_violating_estate_fires_each_rule_once_with_resource_and_commitment(
     estate = load_estate(RESIDENCY / "aws-estate-violating.yaml")
     with mock_aws():
         seed_aws_estate(estate)
-        rc = main(_scan_args(estate, "--provider", "inventory", "--inventory",
-                             str(RESIDENCY / "inventory-violating.yaml"), "--format", "json"))
+        rc = main(
+            _scan_args(
+                estate,
+                "--provider",
+                "inventory",
+                "--inventory",
+                str(RESIDENCY / "inventory-violating.yaml"),
+                "--format",
+                "json",
+            )
+        )
     document = json.loads(capsys.readouterr().out)
     assert rc == EXIT_VIOLATIONS
     findings = document["findings"]
     rule_ids = [f["rule_id"] for f in findings]
-    assert sorted(rule_ids) == sorted({
-        "store-not-on-oci", "oci-outside-us", "copy-outside-us", "singapore-after-deadline",
-        "own-dc-not-phased-out", "unclassified-store",
-    })
+    assert sorted(rule_ids) == sorted(
+        {
+            "store-not-on-oci",
+            "oci-outside-us",
+            "copy-outside-us",
+            "singapore-after-deadline",
+            "own-dc-not-phased-out",
+            "unclassified-store",
+        }
+    )
     by_rule = {f["rule_id"]: f for f in findings}
     assert by_rule["store-not-on-oci"]["resource"] == "arn:aws:s3:::us-user-media"
     assert by_rule["store-not-on-oci"]["region"] == "us-east-1"
@@ -104,8 +132,10 @@ def test_violating_estate_fires_each_rule_once_with_resource_and_commitment(
     assert by_rule["unclassified-store"]["resource"] == "arn:aws:rds:us-west-2:123456789012:snapshot:ops-db-snap"
     assert by_rule["own-dc-not-phased-out"]["commitment"] == "C6"
     names = {s["resource"]: s.get("name") for s in document["stores"]}
-    labels = sorted(({"rule_id": f["rule_id"], "commitment": f["commitment"], "store": names[f["resource"]]}
-                     for f in findings), key=lambda d: (d["commitment"], d["rule_id"], d["store"]))
+    labels = sorted(
+        ({"rule_id": f["rule_id"], "commitment": f["commitment"], "store": names[f["resource"]]} for f in findings),
+        key=lambda d: (d["commitment"], d["rule_id"], d["store"]),
+    )
     assert labels == _expected("violating")
 
 
@@ -120,16 +150,32 @@ def test_june_2022_estate_matches_labels() -> None:
 
 @pytest.mark.usefixtures("aws_env")
 def test_backup_plan_ebs_and_rds_copies_are_followed() -> None:
-    estate = AwsEstate.model_validate({
-        "description": "copies of US data leaving the US by every mechanism",
-        "backup_vaults": [{"name": "us-vault", "region": "us-east-1", "tags": {"data-subject-region": "US"}},
-                          {"name": "eu-vault", "region": "eu-west-1"}],
-        "backup_plans": [{"name": "nightly", "region": "us-east-1", "vault": "us-vault", "copy_to": ["eu-vault"]}],
-        "ebs_snapshots": [{"id": "us-disk", "region": "us-east-1", "tags": {"data-subject-region": "US"},
-                           "copies": [{"id": "us-disk-eu", "region": "eu-west-1", "copy_tags": False}]}],
-        "rds_snapshots": [{"id": "us-db", "region": "us-west-2", "tags": {"data-subject-region": "US"},
-                           "copies": [{"id": "us-db-eu", "region": "eu-west-1"}]}],
-    })
+    estate = AwsEstate.model_validate(
+        {
+            "description": "copies of US data leaving the US by every mechanism",
+            "backup_vaults": [
+                {"name": "us-vault", "region": "us-east-1", "tags": {"data-subject-region": "US"}},
+                {"name": "eu-vault", "region": "eu-west-1"},
+            ],
+            "backup_plans": [{"name": "nightly", "region": "us-east-1", "vault": "us-vault", "copy_to": ["eu-vault"]}],
+            "ebs_snapshots": [
+                {
+                    "id": "us-disk",
+                    "region": "us-east-1",
+                    "tags": {"data-subject-region": "US"},
+                    "copies": [{"id": "us-disk-eu", "region": "eu-west-1", "copy_tags": False}],
+                }
+            ],
+            "rds_snapshots": [
+                {
+                    "id": "us-db",
+                    "region": "us-west-2",
+                    "tags": {"data-subject-region": "US"},
+                    "copies": [{"id": "us-db-eu", "region": "eu-west-1"}],
+                }
+            ],
+        }
+    )
     with mock_aws():
         seed_aws_estate(estate)
         result = scan([AwsProvider(regions=estate.regions())], _settings())
@@ -139,8 +185,11 @@ def test_backup_plan_ebs_and_rds_copies_are_followed() -> None:
     disk_copy = stores["us-disk-eu"]  # untagged copy, linked by its "[Copied snap-... from us-east-1]" description
     assert disk_copy.copy_of == stores["us-disk"].resource
     assert disk_copy.classification is not None and disk_copy.classification.source == "inherited"
-    labels = {(f.rule_id, stores_name) for f in result.findings
-              for stores_name in [next(s.name for s in result.stores if s.resource == f.resource)]}
+    labels = {
+        (f.rule_id, stores_name)
+        for f in result.findings
+        for stores_name in [next(s.name for s in result.stores if s.resource == f.resource)]
+    }
     assert ("copy-outside-us", "eu-vault") in labels
     assert ("copy-outside-us", "us-disk-eu") in labels
     # moto records no SourceDBSnapshotIdentifier: the RDS copy is judged on its copied tags instead
@@ -150,10 +199,12 @@ def test_backup_plan_ebs_and_rds_copies_are_followed() -> None:
 
 @pytest.mark.usefixtures("aws_env")
 def test_every_enabled_region_is_scanned_without_regions() -> None:
-    estate = AwsEstate.model_validate({
-        "description": "one bucket far away",
-        "s3_buckets": [{"name": "far-away-media", "region": "sa-east-1", "tags": {"data-subject-region": "US"}}],
-    })
+    estate = AwsEstate.model_validate(
+        {
+            "description": "one bucket far away",
+            "s3_buckets": [{"name": "far-away-media", "region": "sa-east-1", "tags": {"data-subject-region": "US"}}],
+        }
+    )
     with mock_aws():
         seed_aws_estate(estate)
         provider = AwsProvider()
@@ -183,17 +234,22 @@ class _DenyingAws(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         if b"Action=GetCallerIdentity" in self.rfile.read(length):
-            self._send(200, (
-                '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-                "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/auditor</Arn>"
-                "<UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
-                "<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"))
+            self._send(
+                200,
+                (
+                    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                    "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/auditor</Arn>"
+                    "<UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
+                    "<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+                ),
+            )
         else:
             self.do_GET()
 
     def do_GET(self) -> None:
-        self._send(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
-                        "<RequestId>r-2</RequestId></Error>")
+        self._send(
+            403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>r-2</RequestId></Error>"
+        )
 
     def log_message(self, *args: object) -> None:
         return

@@ -56,8 +56,14 @@ def _handler(state: Recorded) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("authorization", "")
             state.signatures.append(auth)
             if state.deny or f'keyId="{TENANCY}/{USER}/{FINGERPRINT}"' not in auth:
-                self._json(401, {"code": "NotAuthenticated", "message": "The required information to complete "
-                                 "authentication was not provided or was incorrect."})
+                self._json(
+                    401,
+                    {
+                        "code": "NotAuthenticated",
+                        "message": "The required information to complete "
+                        "authentication was not provided or was incorrect.",
+                    },
+                )
                 return
             for entry in RECORDED:
                 if (entry["region"], entry["path"], entry.get("compartmentId")) == (region, path, compartment):
@@ -90,18 +96,34 @@ def oci_config(tmp_path: Path) -> Path:
     """An SDK config with a throwaway RSA key (generated for this test only)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "oci_api_key.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_file.chmod(0o600)
     config = tmp_path / "config"
-    config.write_text(f"[DEFAULT]\nuser={USER}\nfingerprint={FINGERPRINT}\ntenancy={TENANCY}\n"
-                      f"region=us-ashburn-1\nkey_file={key_file}\n")
+    config.write_text(
+        f"[DEFAULT]\nuser={USER}\nfingerprint={FINGERPRINT}\ntenancy={TENANCY}\n"
+        f"region=us-ashburn-1\nkey_file={key_file}\n"
+    )
     return config
 
 
 def _scan(config: Path, endpoint: str, *extra: str) -> list[str]:
-    return ["residency", "scan", "--provider", "oci", "--oci-config", str(config), "--oci-endpoint", endpoint,
-            "--as-of", "2022-06-30", "--policy", str(POLICIES), *extra]
+    return [
+        "residency",
+        "scan",
+        "--provider",
+        "oci",
+        "--oci-config",
+        str(config),
+        "--oci-endpoint",
+        endpoint,
+        "--as-of",
+        "2022-06-30",
+        "--policy",
+        str(POLICIES),
+        *extra,
+    ]
 
 
 def test_oci_scan_through_the_sdk_finds_singapore_copies(
@@ -112,12 +134,18 @@ def test_oci_scan_through_the_sdk_finds_singapore_copies(
     document = json.loads(capsys.readouterr().out)
     assert rc == EXIT_VIOLATIONS
     names = {s["resource"]: s["name"] for s in document["stores"]}
-    labels = sorted(({"rule_id": f["rule_id"], "commitment": f["commitment"], "store": names[f["resource"]]}
-                     for f in document["findings"]), key=lambda d: (d["commitment"], d["rule_id"], d["store"]))
+    labels = sorted(
+        (
+            {"rule_id": f["rule_id"], "commitment": f["commitment"], "store": names[f["resource"]]}
+            for f in document["findings"]
+        ),
+        key=lambda d: (d["commitment"], d["rule_id"], d["store"]),
+    )
     assert labels == sorted(EXPECTED["oci-recorded"], key=lambda d: (d["commitment"], d["rule_id"], d["store"]))
     # subscribed READY regions only; the deleted compartment and the terminated backup are skipped
-    assert document["scopes"] == [{"provider": "oci", "account": TENANCY,
-                                   "regions": ["ap-singapore-1", "us-ashburn-1"], "source": "oci api"}]
+    assert document["scopes"] == [
+        {"provider": "oci", "account": TENANCY, "regions": ["ap-singapore-1", "us-ashburn-1"], "source": "oci api"}
+    ]
     assert not any(region == "eu-frankfurt-1" for region, _ in state.requests)
     assert "us-user-db-0" not in names.values()
     copy = next(s for s in document["stores"] if s["name"] == "us-user-db-1-copy")
@@ -136,7 +164,9 @@ def test_oci_regions_option_limits_the_scan(
     # the replication target in Singapore is not listed, but the copy is still judged from the source
     assert rc == EXIT_VIOLATIONS
     assert {(f["rule_id"], f["region"]) for f in document["findings"]} == {
-        ("copy-outside-us", "ap-singapore-1"), ("singapore-after-deadline", "ap-singapore-1")}
+        ("copy-outside-us", "ap-singapore-1"),
+        ("singapore-after-deadline", "ap-singapore-1"),
+    }
     assert {region for region, _ in state.requests} == {"us-ashburn-1"}
 
 
@@ -157,8 +187,9 @@ def test_oci_unreachable_endpoint_is_exit_3(oci_config: Path, capsys: pytest.Cap
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = server.server_port
     server.server_close()  # nothing listens on this port any more
-    rc = main(_scan(oci_config, f"http://127.0.0.1:{port}/{{region}}", "--regions", "us-ashburn-1",
-                    "--oci-attempts", "1"))
+    rc = main(
+        _scan(oci_config, f"http://127.0.0.1:{port}/{{region}}", "--regions", "us-ashburn-1", "--oci-attempts", "1")
+    )
     err = capsys.readouterr().err.strip()
     assert rc == EXIT_INTEGRITY
     assert err.startswith("error: oci us-ashburn-1: ListCompartments failed:") and len(err.splitlines()) == 1

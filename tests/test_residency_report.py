@@ -32,14 +32,46 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _replay(logdir: str, out: Path) -> int:
-    return main(["replay", logdir, "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG), "--report-key", AUDITOR,
-                 "--out", str(out), "--policy", str(POLICIES)])
+    return main(
+        [
+            "replay",
+            logdir,
+            "--keyring",
+            KEYRING,
+            "--approvals",
+            str(APPROVALS_LOG),
+            "--report-key",
+            AUDITOR,
+            "--out",
+            str(out),
+            "--policy",
+            str(POLICIES),
+        ]
+    )
 
 
 def _into_report(out: Path, *extra: str) -> int:
-    return main(["residency", "scan", "-p", "inventory", "--inventory", INVENTORY, "--as-of", "2022-06-30",
-                 "--policy", str(POLICIES), "--into-report", str(out), "--keyring", KEYRING,
-                 "--report-key", AUDITOR, *extra])
+    return main(
+        [
+            "residency",
+            "scan",
+            "-p",
+            "inventory",
+            "--inventory",
+            INVENTORY,
+            "--as-of",
+            "2022-06-30",
+            "--policy",
+            str(POLICIES),
+            "--into-report",
+            str(out),
+            "--keyring",
+            KEYRING,
+            "--report-key",
+            AUDITOR,
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture
@@ -54,13 +86,18 @@ def test_signed_report_carries_residency_findings_and_still_verifies(
 ) -> None:
     before = (report_dir / "findings.jsonl").read_bytes()
     assert _into_report(report_dir) == EXIT_VIOLATIONS
-    result = verify_report(report_dir / "report.intoto.json", keyring, log=ACCESS_LOG, policy=POLICIES,
-                           approvals=APPROVALS_LOG)
+    result = verify_report(
+        report_dir / "report.intoto.json", keyring, log=ACCESS_LOG, policy=POLICIES, approvals=APPROVALS_LOG
+    )
     assert result.ok, [c for c in result.checks if not c.ok]
     residency = result.statement.predicate.residency
     assert residency is not None
     assert {f.rule_id for f in residency.findings} == {
-        "copy-outside-us", "unclassified-store", "singapore-after-deadline", "own-dc-not-phased-out"}
+        "copy-outside-us",
+        "unclassified-store",
+        "singapore-after-deadline",
+        "own-dc-not-phased-out",
+    }
     subjects = {s.name: s.digest["sha256"] for s in result.statement.subject}
     assert subjects[RESIDENCY_SUBJECT] == residency.inventory_sha256
     assert any(name.startswith("log:") for name in subjects)  # the replay's subjects are kept
@@ -103,8 +140,20 @@ def test_into_report_refuses_a_report_that_does_not_verify(
 
 
 def test_into_report_needs_keyring_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["residency", "scan", "-p", "inventory", "--inventory", INVENTORY, "--policy", str(POLICIES),
-               "--into-report", str(tmp_path)])
+    rc = main(
+        [
+            "residency",
+            "scan",
+            "-p",
+            "inventory",
+            "--inventory",
+            INVENTORY,
+            "--policy",
+            str(POLICIES),
+            "--into-report",
+            str(tmp_path),
+        ]
+    )
     assert rc == EXIT_INPUT
     assert "--keyring" in capsys.readouterr().err
 

@@ -51,21 +51,26 @@ def test_prove_and_diff_sarif_validate(tmp_path: Path, capsys: pytest.CaptureFix
     _validate(doc)
     (result,) = doc["runs"][0]["results"]
     assert (result["ruleId"], result["locations"][0]["physicalLocation"]["region"]["startLine"]) == (
-        "invariant-violated", line)
+        "invariant-violated",
+        line,
+    )
     assert main(["policy", "diff", str(POLICIES), str(pack), "--format", "sarif"]) == EXIT_VIOLATIONS
     _validate(json.loads(capsys.readouterr().out))
 
 
 def test_every_check_and_fileless_results_validate() -> None:
-    diagnostics = [Diagnostic(check.id, check.severity, check.title, "policies/policy.csv", 3, 2)
-                   for check in CHECKS.values()]
+    diagnostics = [
+        Diagnostic(check.id, check.severity, check.title, "policies/policy.csv", 3, 2) for check in CHECKS.values()
+    ]
     diagnostics.append(Diagnostic("pack-file", "error", "no line", "/elsewhere/model.conf"))
     diagnostics.append(Diagnostic("coverage-below-minimum", "error", "no file"))
     doc = json.loads(render_sarif(diagnostics, CHECKS, root=REPO, command="lint"))
     _validate(doc)
     assert len(doc["runs"][0]["tool"]["driver"]["rules"]) == len(CHECKS)
-    assert doc["runs"][0]["results"][-2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
-        "file:///elsewhere/model.conf"
+    assert (
+        doc["runs"][0]["results"][-2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == "file:///elsewhere/model.conf"
+    )
     assert "locations" not in doc["runs"][0]["results"][-1]
 
 

@@ -88,9 +88,7 @@ def test_pae_counts_bytes_not_characters() -> None:
 
 
 def test_seed_key_is_the_rfc8032_zero_seed_key(key: SigningKey) -> None:
-    assert key.public.public_bytes_raw().hex() == (
-        "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
-    )
+    assert key.public.public_bytes_raw().hex() == ("3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29")
     assert key.key_id == key_id_for(key.public)
     assert key.key_id == "139e3940e64b5491722088d9a0d741628fc826e09475d341a780acde3c4b8070"
 
@@ -153,13 +151,10 @@ def test_second_signature_by_known_key_is_enough(key: SigningKey, ring: Keyring)
         (b"{not json", "malformed envelope JSON"),
         (b"[]", "not a JSON object"),
         (b'{"payload":"eA==","payloadType":"t","signatures":[]}', "signatures"),
-        (b'{"payload":"eA==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}],"x":1}',
-         "unknown field"),
-        (b'{"payload":"e A","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}',
-         "base64"),
+        (b'{"payload":"eA==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}],"x":1}', "unknown field"),
+        (b'{"payload":"e A","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}', "base64"),
         # "eB==" decodes like "eA==" but is not what an encoder produces.
-        (b'{"payload":"eB==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}',
-         "canonical"),
+        (b'{"payload":"eB==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA=="}]}', "canonical"),
         (b'{"payload":"eA==","payloadType":"t","signatures":[{"keyid":"k","sig":"eA"}]}', "base64"),
     ],
 )
@@ -348,24 +343,24 @@ def test_keyring_entry_validation(key: SigningKey) -> None:
     other = signing_key_from_seed(b"\x03" * 32)
     with pytest.raises(ValidationError, match="key_id does not match"):
         KeyringEntry(key_id=other.key_id, public_key=public_key_pem(key.public))
-    ec_pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     with pytest.raises(ValidationError, match="not an Ed25519 public key"):
         KeyringEntry(key_id=key.key_id, public_key=ec_pem)
     with pytest.raises(ValidationError, match="not a PEM"):
         KeyringEntry(key_id=key.key_id, public_key="nope")
     with pytest.raises(ValidationError, match="timezone"):
-        KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public),
-                     not_before=datetime(2024, 1, 1))
+        KeyringEntry(key_id=key.key_id, public_key=public_key_pem(key.public), not_before=datetime(2024, 1, 1))
     with pytest.raises(ValidationError, match="duplicate key_id"):
         Keyring(keys=(entry_for(key), entry_for(key)))
 
 
 def test_keyring_file_round_trip(tmp_path: Path, key: SigningKey) -> None:
-    ring = Keyring(
-        keys=(entry_for(key, label="producer", not_before=T0), entry_for(generate_signing_key()))
-    )
+    ring = Keyring(keys=(entry_for(key, label="producer", not_before=T0), entry_for(generate_signing_key())))
     path = tmp_path / "keyring.json"
     write_keyring(path, ring)
     data = json.loads(path.read_text())
@@ -446,11 +441,43 @@ def test_keyring_cli_add_list_revoke(tmp_path: Path, key: SigningKey, capsys: py
     pub = tmp_path / "key.pub"
     pub.write_text(public_key_pem(key.public))
     ring = tmp_path / "ring.json"
-    assert main(["keyring", "add", str(ring), str(pub), "--label", "producer", "--not-before",
-                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31"]) == 2
+    assert (
+        main(
+            [
+                "keyring",
+                "add",
+                str(ring),
+                str(pub),
+                "--label",
+                "producer",
+                "--not-before",
+                "2024-01-01T00:00:00Z",
+                "--not-after",
+                "2024-12-31",
+            ]
+        )
+        == 2
+    )
     assert "--purpose" in capsys.readouterr().err
-    assert main(["keyring", "add", str(ring), str(pub), "--label", "producer", "--not-before",
-                 "2024-01-01T00:00:00Z", "--not-after", "2024-12-31", "--purpose", "log"]) == 0
+    assert (
+        main(
+            [
+                "keyring",
+                "add",
+                str(ring),
+                str(pub),
+                "--label",
+                "producer",
+                "--not-before",
+                "2024-01-01T00:00:00Z",
+                "--not-after",
+                "2024-12-31",
+                "--purpose",
+                "log",
+            ]
+        )
+        == 0
+    )
     assert f"added key {key.key_id}" in capsys.readouterr().out
     assert main(["keyring", "add", str(ring), str(pub), "--purpose", "log"]) == 2
     assert "already in the keyring" in capsys.readouterr().err
@@ -475,12 +502,17 @@ def test_keygen_writes_encrypted_pkcs8_and_the_cli_seals_only_inside_the_window(
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
     key_path, ring = tmp_path / "producer.key", tmp_path / "ring.json"
-    assert main(["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01",
-                 "--purpose", "log"]) == 0
+    assert (
+        main(
+            ["keygen", "--out", str(key_path), "--keyring", str(ring), "--not-after", "2020-01-01", "--purpose", "log"]
+        )
+        == 0
+    )
     assert key_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     events = tmp_path / "events.jsonl"
-    events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
-                      .splitlines()[0] + "\n")
+    events.write_text(
+        (Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text().splitlines()[0] + "\n"
+    )
     args = ["log", "seal", str(events), "--key", str(key_path), "--out", str(tmp_path / "log"), "--keyring", str(ring)]
     capsys.readouterr()
     assert main(args) == 2
@@ -515,12 +547,15 @@ def test_weak_pbkdf2_2048_key_warns_then_keygen_reencrypt_makes_it_strong(
     path = tmp_path / "old.key"
     _legacy_pkcs8(path, key, b"pw")
     events = tmp_path / "events.jsonl"
-    events.write_text((Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text()
-                      .splitlines()[0] + "\n")
+    events.write_text(
+        (Path(__file__).resolve().parent.parent / "fixtures" / "events.jsonl").read_text().splitlines()[0] + "\n"
+    )
     assert main(["log", "seal", str(events), "--key", str(path), "--out", str(tmp_path / "log")]) == 0
     warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("WARNING")]
-    assert warning == [f"WARNING: {path} is encrypted with a weak key derivation (PKCS#8, PBKDF2 with 2,048 "
-                       f"iterations); re-encrypt it: residency-audit keygen --reencrypt {path}"]
+    assert warning == [
+        f"WARNING: {path} is encrypted with a weak key derivation (PKCS#8, PBKDF2 with 2,048 "
+        f"iterations); re-encrypt it: residency-audit keygen --reencrypt {path}"
+    ]
     assert main(["keygen", "--reencrypt", str(path)]) == 0
     assert f"key {key.key_id} in {path} re-encrypted" in capsys.readouterr().out
     reloaded = load_private_key(path, b"pw")
@@ -558,10 +593,15 @@ def test_new_encrypted_key_is_standard_pkcs8_that_openssl_decrypts(tmp_path: Pat
     key = generate_signing_key()
     path = tmp_path / "k.key"
     write_private_key(path, key, b"correct horse")
-    shown = subprocess.run(["openssl", "pkey", "-in", str(path), "-passin", "pass:correct horse", "-pubout"],
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["openssl", "pkey", "-in", str(path), "-passin", "pass:correct horse", "-pubout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert shown == public_key_pem(key.public)
-    parsed = subprocess.run(["openssl", "asn1parse", "-in", str(path)], capture_output=True, text=True,
-                            check=True).stdout
+    parsed = subprocess.run(
+        ["openssl", "asn1parse", "-in", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     assert "PBES2" in parsed and "PBKDF2" in parsed and "hmacWithSHA256" in parsed and "aes-256-cbc" in parsed
     assert ":0927C0" in parsed  # INTEGER 600000

@@ -131,9 +131,7 @@ def _root(
 
 @app.command()
 def keygen(
-    out_path: Annotated[
-        Path | None, typer.Option("--out", help="Where to write the private key (PKCS#8 PEM).")
-    ] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the private key (PKCS#8 PEM).")] = None,
     reencrypt: Annotated[
         Path | None,
         typer.Option(help="Instead: re-encrypt this existing key in place with the current key derivation."),
@@ -165,8 +163,13 @@ def keygen(
     atomic_write(pub_path, public_key_pem(key.public).encode())
     if keyring_path is not None:
         ring = load_keyring(keyring_path) if keyring_path.exists() else Keyring(keys=())
-        entry = entry_for_public_key(public_key_pem(key.public), label=label, not_before=_utc(not_before),
-                                     not_after=_utc(not_after), purposes=purposes(purpose))
+        entry = entry_for_public_key(
+            public_key_pem(key.public),
+            label=label,
+            not_before=_utc(not_before),
+            not_after=_utc(not_after),
+            purposes=purposes(purpose),
+        )
         write_keyring(keyring_path, add_key(ring, entry))
     log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
@@ -196,8 +199,10 @@ def _reencrypt(path: Path, *, other_options: bool) -> int:
     if passphrase is None:
         raise InputError(f"set {PASSPHRASE_ENV} to the key's passphrase to re-encrypt it", path=path)
     key = reencrypt_private_key(path, passphrase)
-    out.print(f"key {key.key_id} in {path} re-encrypted (PKCS#8, PBKDF2-HMAC-SHA256, "
-              f"{KDF_ITERATIONS:,} iterations)", markup=False)
+    out.print(
+        f"key {key.key_id} in {path} re-encrypted (PKCS#8, PBKDF2-HMAC-SHA256, {KDF_ITERATIONS:,} iterations)",
+        markup=False,
+    )
     return EXIT_CLEAN
 
 
@@ -214,9 +219,7 @@ def _utc(value: datetime | None) -> datetime | None:
 def replay_cmd(
     logdir: Annotated[str, typer.Argument(help="Sealed access log directory, or s3://bucket/prefix.")],
     keyring_path: Annotated[Path, typer.Option("--keyring", help="Trusted public keys (log and approvals).")],
-    approvals: Annotated[
-        Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")
-    ],
+    approvals: Annotated[Path, typer.Option(help="Approvals: a JSON Lines file, or a sealed approvals log directory.")],
     report_key: Annotated[Path, typer.Option("--report-key", help="Auditor's private key to sign the report.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the signed report and its files.")],
     policy: Annotated[
@@ -253,20 +256,32 @@ def replay_cmd(
     pin = CompletenessPin(checkpoint, expected_size=expect_size, require_complete=require_complete)
     with local_log_dir(logdir) as local_logdir, progress("replaying events", None) as bar:
         outcome = replay(
-            local_logdir, keyring, approvals, policy_dir(policy), key, out_dir,
-            pin=pin, execution=execution, on_segment=lambda n: bar.advance(bar.task_ids[0], n),
-            require_signed_approvals=require_signed_approvals, waivers=waivers,
+            local_logdir,
+            keyring,
+            approvals,
+            policy_dir(policy),
+            key,
+            out_dir,
+            pin=pin,
+            execution=execution,
+            on_segment=lambda n: bar.advance(bar.task_ids[0], n),
+            require_signed_approvals=require_signed_approvals,
+            waivers=waivers,
         )
     summary = outcome.statement.predicate.summary
     for waiver in outcome.statement.predicate.waivers:
         if waiver.expired:
-            err.print(f"WARNING: waiver {waiver.id} expired on {waiver.expires.isoformat()}: it no longer applies",
-                      markup=False)
+            err.print(
+                f"WARNING: waiver {waiver.id} expired on {waiver.expires.isoformat()}: it no longer applies",
+                markup=False,
+            )
     approvals_note = "signature-verified" if outcome.statement.predicate.approvals.signature_verified else "UNSIGNED"
     log_summary = outcome.statement.predicate.log
     if log_summary.completeness != "proven":
-        err.print(f"WARNING: log completeness {log_summary.completeness.upper()}: {log_summary.completeness_detail}",
-                  markup=False)
+        err.print(
+            f"WARNING: log completeness {log_summary.completeness.upper()}: {log_summary.completeness_detail}",
+            markup=False,
+        )
     log.info("replay.done", events=summary.events, findings=summary.findings, out=str(out_dir))
     _print_summary(outcome.statement.predicate.commitments, summary.by_commitment, summary.by_rule)
     out.print(
@@ -303,8 +318,10 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo output directory.")] = Path("build/demo"),
     fixtures: Annotated[
         Path | None,
-        typer.Option(help="A checkout's fixtures/ directory: its TEST-ONLY keys and, with moto, its AWS estate "
-                          "(default: the bundled data and throwaway keys)."),
+        typer.Option(
+            help="A checkout's fixtures/ directory: its TEST-ONLY keys and, with moto, its AWS estate "
+            "(default: the bundled data and throwaway keys)."
+        ),
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy pack directory (default: the shipped pack).")] = None,
 ) -> int:

@@ -109,8 +109,14 @@ class _RateColumn(ProgressColumn):
 def progress(label: str, total: int | None) -> Iterator[Progress]:
     """A progress bar with a rate on stderr, silent when not a TTY or with --quiet."""
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeElapsedColumn(),
-        console=err, disable=STATE.quiet or not err.is_terminal, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=STATE.quiet or not err.is_terminal,
+        transient=True,
     )
     with bar:
         bar.add_task(label, total=total)

@@ -38,13 +38,30 @@ SkipInvalid = Annotated[
 ]
 
 
-def _import(source: str, files: list[Path], directory: Path, catalog: Path, key_path: Path, out_dir: Path,
-            origin: str | None, segment_size: int, skip_invalid: bool, digests: DigestReport | None = None) -> int:
+def _import(
+    source: str,
+    files: list[Path],
+    directory: Path,
+    catalog: Path,
+    key_path: Path,
+    out_dir: Path,
+    origin: str | None,
+    segment_size: int,
+    skip_invalid: bool,
+    digests: DigestReport | None = None,
+) -> int:
     enrichment = load_enrichment(directory, catalog)
     key = signing_key(key_path)
     result = run_import(
-        SOURCES[source], files, enrichment, key=key, out=out_dir, origin=origin, segment_size=segment_size,
-        skip_invalid=skip_invalid, digests=digests.summary() if digests is not None else None,
+        SOURCES[source],
+        files,
+        enrichment,
+        key=key,
+        out=out_dir,
+        origin=origin,
+        segment_size=segment_size,
+        skip_invalid=skip_invalid,
+        digests=digests.summary() if digests is not None else None,
     )
     stats = result.stats
     out_of_scope = sum(stats.out_of_scope.values())
@@ -74,8 +91,14 @@ def _parse_time(value: str) -> datetime:
 
 @import_app.command("cloudtrail")
 def import_cloudtrail(
-    files: Files, directory: Directory, catalog: Catalog, key_path: KeyPath, out_dir: OutDir,
-    origin: Origin = None, segment_size: SegmentSize = 10000, skip_invalid: SkipInvalid = False,
+    files: Files,
+    directory: Directory,
+    catalog: Catalog,
+    key_path: KeyPath,
+    out_dir: OutDir,
+    origin: Origin = None,
+    segment_size: SegmentSize = 10000,
+    skip_invalid: SkipInvalid = False,
     digests: Annotated[
         Path | None, typer.Option("--digests", help="Validate the files against the CloudTrail digest files here.")
     ] = None,
@@ -88,20 +111,52 @@ def import_cloudtrail(
 ) -> int:
     """AWS CloudTrail files, or s3://bucket/prefix in CloudTrail's layout; optionally validate digests first."""
     if not any(is_s3_url(f) for f in files):
-        return _cloudtrail(files, digests, public_keys, expect_end, directory, catalog, key_path, out_dir, origin,
-                           segment_size, skip_invalid)
+        return _cloudtrail(
+            files,
+            digests,
+            public_keys,
+            expect_end,
+            directory,
+            catalog,
+            key_path,
+            out_dir,
+            origin,
+            segment_size,
+            skip_invalid,
+        )
     if len(files) != 1:
         raise InputError("give one s3://bucket/prefix, or local files, not both")
     with cloudtrail_objects(s3_url(files[0])) as (logs, found):
         # The digest files delivered beside the logs are used when public keys are given.
         use = digests if digests is not None or public_keys is None else found
-        return _cloudtrail(logs, use, public_keys, expect_end, directory, catalog, key_path, out_dir, origin,
-                           segment_size, skip_invalid)
+        return _cloudtrail(
+            logs,
+            use,
+            public_keys,
+            expect_end,
+            directory,
+            catalog,
+            key_path,
+            out_dir,
+            origin,
+            segment_size,
+            skip_invalid,
+        )
 
 
-def _cloudtrail(files: list[Path], digests: Path | None, public_keys: Path | None, expect_end: str | None,
-                directory: Path, catalog: Path, key_path: Path, out_dir: Path, origin: str | None, segment_size: int,
-                skip_invalid: bool) -> int:
+def _cloudtrail(
+    files: list[Path],
+    digests: Path | None,
+    public_keys: Path | None,
+    expect_end: str | None,
+    directory: Path,
+    catalog: Path,
+    key_path: Path,
+    out_dir: Path,
+    origin: str | None,
+    segment_size: int,
+    skip_invalid: bool,
+) -> int:
     report: DigestReport | None = None
     if digests is None:
         if public_keys is not None or expect_end is not None:
@@ -109,8 +164,9 @@ def _cloudtrail(files: list[Path], digests: Path | None, public_keys: Path | Non
     else:
         if public_keys is None:
             raise InputError("--digests needs --public-keys", path=digests)
-        report = validate_digests(files, digests, public_keys,
-                                  expect_end=_parse_time(expect_end) if expect_end is not None else None)
+        report = validate_digests(
+            files, digests, public_keys, expect_end=_parse_time(expect_end) if expect_end is not None else None
+        )
         for problem in report.problems:
             count = f" ({problem.count} missing)" if problem.count is not None else ""
             out.print(f"FAIL {problem.file}: {problem.code}{count}: {problem.message}", markup=False)
@@ -119,16 +175,25 @@ def _cloudtrail(files: list[Path], digests: Path | None, public_keys: Path | Non
                 f"CloudTrail digest validation failed ({len(report.problems)} problem(s)); nothing imported",
                 path=digests,
             )
-        out.print(f"OK {report.digests} digest file(s) in {report.chains} chain(s) vouch for "
-                  f"{report.log_files} log file(s)", markup=False)
-    return _import("cloudtrail", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid,
-                   report)
+        out.print(
+            f"OK {report.digests} digest file(s) in {report.chains} chain(s) vouch for {report.log_files} log file(s)",
+            markup=False,
+        )
+    return _import(
+        "cloudtrail", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid, report
+    )
 
 
 @import_app.command("oci-audit")
 def import_oci_audit(
-    files: Files, directory: Directory, catalog: Catalog, key_path: KeyPath, out_dir: OutDir,
-    origin: Origin = None, segment_size: SegmentSize = 10000, skip_invalid: SkipInvalid = False,
+    files: Files,
+    directory: Directory,
+    catalog: Catalog,
+    key_path: KeyPath,
+    out_dir: OutDir,
+    origin: Origin = None,
+    segment_size: SegmentSize = 10000,
+    skip_invalid: SkipInvalid = False,
 ) -> int:
     """OCI Audit events (CloudEvents), JSON Lines or a JSON array."""
     return _import("oci-audit", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid)
@@ -136,18 +201,31 @@ def import_oci_audit(
 
 @import_app.command("gcp-access-transparency")
 def import_gcp_access_transparency(
-    files: Files, directory: Directory, catalog: Catalog, key_path: KeyPath, out_dir: OutDir,
-    origin: Origin = None, segment_size: SegmentSize = 10000, skip_invalid: SkipInvalid = False,
+    files: Files,
+    directory: Directory,
+    catalog: Catalog,
+    key_path: KeyPath,
+    out_dir: OutDir,
+    origin: Origin = None,
+    segment_size: SegmentSize = 10000,
+    skip_invalid: SkipInvalid = False,
 ) -> int:
     """Google Cloud Access Transparency log entries, JSON Lines or a JSON array."""
-    return _import("gcp-access-transparency", files, directory, catalog, key_path, out_dir, origin, segment_size,
-                   skip_invalid)
+    return _import(
+        "gcp-access-transparency", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid
+    )
 
 
 @import_app.command("ocsf")
 def import_ocsf(
-    files: Files, directory: Directory, catalog: Catalog, key_path: KeyPath, out_dir: OutDir,
-    origin: Origin = None, segment_size: SegmentSize = 10000, skip_invalid: SkipInvalid = False,
+    files: Files,
+    directory: Directory,
+    catalog: Catalog,
+    key_path: KeyPath,
+    out_dir: OutDir,
+    origin: Origin = None,
+    segment_size: SegmentSize = 10000,
+    skip_invalid: SkipInvalid = False,
 ) -> int:
     """OCSF API Activity (6003) and Datastore Activity (6005) events, JSON Lines or a JSON array."""
     return _import("ocsf", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid)

@@ -68,15 +68,22 @@ def keyring_add(
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read public key: {exc}", path=pem_path) from None
     try:
-        entry = entry_for_public_key(pem, label=label, not_before=_time(not_before, "--not-before"),
-                                     not_after=_time(not_after, "--not-after"), purposes=purposes(purpose))
+        entry = entry_for_public_key(
+            pem,
+            label=label,
+            not_before=_time(not_before, "--not-before"),
+            not_after=_time(not_after, "--not-after"),
+            purposes=purposes(purpose),
+        )
     except InputError as exc:
         raise InputError(exc.reason, path=pem_path) from None
     current = load_keyring(ring) if ring.exists() else Keyring(keys=())
     write_keyring(ring, add_key(current, entry))
     log.info("keyring.added", key_id=entry.key_id, keyring=str(ring))
-    out.print(f"added key {entry.key_id} to {ring} (valid {iso_utc(entry.not_before)} .. {iso_utc(entry.not_after)})",
-              markup=False)
+    out.print(
+        f"added key {entry.key_id} to {ring} (valid {iso_utc(entry.not_before)} .. {iso_utc(entry.not_after)})",
+        markup=False,
+    )
     return EXIT_CLEAN
 
 
@@ -95,8 +102,11 @@ def keyring_revoke(
     entry = updated.get(full)
     assert entry is not None
     log.warning("keyring.revoked", key_id=full, keyring=str(ring))
-    out.print(f"revoked key {full} in {ring} at {iso_utc(entry.revoked_at)}; checkpoints and reports it signed "
-              f"no longer verify", markup=False)
+    out.print(
+        f"revoked key {full} in {ring} at {iso_utc(entry.revoked_at)}; checkpoints and reports it signed "
+        f"no longer verify",
+        markup=False,
+    )
     return EXIT_CLEAN
 
 
@@ -121,8 +131,10 @@ def keyring_migrate(
         assert entry is not None
         widened = key_id not in assign
         err.print(
-            (f"WARNING: key {key_id} ({entry.label or 'no label'}) was trusted for every purpose; it now says so: "
-             f"{', '.join(entry.purposes)}. Narrow it: keyring migrate {ring} --purpose {key_id[:16]}=log")
+            (
+                f"WARNING: key {key_id} ({entry.label or 'no label'}) was trusted for every purpose; it now says so: "
+                f"{', '.join(entry.purposes)}. Narrow it: keyring migrate {ring} --purpose {key_id[:16]}=log"
+            )
             if widened
             else f"key {key_id} now may sign: {', '.join(entry.purposes)}",
             markup=False,

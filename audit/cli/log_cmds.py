@@ -34,8 +34,7 @@ from audit.signing.keys import load_keyring
 from audit.sources.s3 import local_log_dir
 
 log_app = typer.Typer(help="Seal, append, verify and prove tamper-evident access logs.", no_args_is_help=True)
-prove_app = typer.Typer(help="Write RFC 9162 inclusion and consistency proofs as JSON files.",
-                        no_args_is_help=True)
+prove_app = typer.Typer(help="Write RFC 9162 inclusion and consistency proofs as JSON files.", no_args_is_help=True)
 log_app.add_typer(prove_app, name="prove")
 
 KeyringOption = Annotated[Path, typer.Option("--keyring", help="Trusted public keys.")]
@@ -58,12 +57,21 @@ def log_seal(
     key = signing_key(key_path)
     keyring = load_keyring(keyring_path) if keyring_path is not None else None
     result = seal(
-        sealable_records(events, record_type.value), out=out_dir, key=key, origin=origin or out_dir.name,
-        record_type=record_type.value, segment_size=segment_size, keyring=keyring, source=events, keep_index=True,
+        sealable_records(events, record_type.value),
+        out=out_dir,
+        key=key,
+        origin=origin or out_dir.name,
+        record_type=record_type.value,
+        segment_size=segment_size,
+        keyring=keyring,
+        source=events,
+        keep_index=True,
     )
     log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
-    out.print(f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
-              markup=False)
+    out.print(
+        f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
+        markup=False,
+    )
     return EXIT_CLEAN
 
 
@@ -78,8 +86,9 @@ def log_append(
     """Verify a log, then append records as new signed segments; rerun the same command to resume a crash."""
     keyring = load_keyring(keyring_path)
     key = signing_key(key_path)
-    plan = prepare_append(logdir, keyring, source_name=str(events), source_sha256=sha256_file(open_input(events)),
-                          keep_index=True)
+    plan = prepare_append(
+        logdir, keyring, source_name=str(events), source_sha256=sha256_file(open_input(events)), keep_index=True
+    )
 
     def records() -> Iterator[bytes]:
         return sealable_records(events, plan.record_type)
@@ -87,12 +96,18 @@ def log_append(
     result = append(plan, records, key=key, keyring=keyring, segment_size=segment_size)
     log.info("log.appended", log=str(logdir), tree_size=result.tree_size, added=result.records_added)
     if result.unchanged:
-        out.print(f"nothing added: {logdir} already ends with the records of {events} (appended before); "
-                  f"size {result.tree_size}, root {result.root}", markup=False)
+        out.print(
+            f"nothing added: {logdir} already ends with the records of {events} (appended before); "
+            f"size {result.tree_size}, root {result.root}",
+            markup=False,
+        )
         return EXIT_CLEAN
     resumed = f" (resumed: {result.skipped} record(s) were already sealed)" if result.resumed else ""
-    out.print(f"appended {result.records_added} records in {result.segments_added} segment(s) to {logdir}{resumed}; "
-              f"size {result.tree_size}, root {result.root}", markup=False)
+    out.print(
+        f"appended {result.records_added} records in {result.segments_added} segment(s) to {logdir}{resumed}; "
+        f"size {result.tree_size}, root {result.root}",
+        markup=False,
+    )
     return EXIT_CLEAN
 
 
@@ -102,8 +117,9 @@ def log_verify(
     keyring_path: KeyringOption,
     trusted_checkpoint: Annotated[
         Path | None,
-        typer.Option(help="A checkpoint file of this log kept from earlier: detects truncation, rollback, "
-                          "equivocation."),
+        typer.Option(
+            help="A checkpoint file of this log kept from earlier: detects truncation, rollback, equivocation."
+        ),
     ] = None,
     expect_size: Annotated[
         int | None, typer.Option(min=1, help="The log is known to hold at least this many records.")
@@ -150,9 +166,12 @@ def prove_inclusion_cmd(
 ) -> int:
     """Prove one record is in the tree a checkpoint signs (RFC 9162 audit path)."""
     proof = prove_inclusion(logdir, load_keyring(keyring_path), event_id=event_id, checkpoint_index=checkpoint)
-    _write_proof(out_path, proof_bytes(proof),
-                 f"inclusion proof of {event_id} (leaf {proof.leaf_index}, {proof.segment}:{proof.line}) against "
-                 f"{CHECKPOINTS_DIR}/{proof.checkpoint.index:08d}.json (size {proof.checkpoint.tree_size})")
+    _write_proof(
+        out_path,
+        proof_bytes(proof),
+        f"inclusion proof of {event_id} (leaf {proof.leaf_index}, {proof.segment}:{proof.line}) against "
+        f"{CHECKPOINTS_DIR}/{proof.checkpoint.index:08d}.json (size {proof.checkpoint.tree_size})",
+    )
     return EXIT_CLEAN
 
 
@@ -174,9 +193,11 @@ def prove_consistency_cmd(
             raise InputError("cannot tell which log NEW belongs to: pass --log LOGDIR", path=new)
         logdir = new.resolve().parent.parent
     proof = prove_consistency(logdir, keyring, old_cp, new_cp)
-    _write_proof(out_path, proof_bytes(proof),
-                 f"consistency proof from size {proof.old.tree_size} to {proof.new.tree_size} ({len(proof.proof)} "
-                 f"hash(es))")
+    _write_proof(
+        out_path,
+        proof_bytes(proof),
+        f"consistency proof from size {proof.old.tree_size} to {proof.new.tree_size} ({len(proof.proof)} hash(es))",
+    )
     return EXIT_CLEAN
 
 
@@ -196,12 +217,23 @@ def verify_inclusion_cmd(
     signed = load_checkpoint(checkpoint, load_keyring(keyring_path))
     proof = load_inclusion_proof(proof_path)
     problems = check_inclusion(proof, signed)
-    subject = (f"{proof.event_id} is leaf {proof.leaf_index} of {signed.describe()}, root {signed.root}"
-               if not problems else str(proof_path))
-    return _print_check(subject, problems, fmt, {
-        "event_id": proof.event_id, "leaf_index": proof.leaf_index, "tree_size": signed.tree_size,
-        "root": signed.root, "origin": signed.body.origin,
-    })
+    subject = (
+        f"{proof.event_id} is leaf {proof.leaf_index} of {signed.describe()}, root {signed.root}"
+        if not problems
+        else str(proof_path)
+    )
+    return _print_check(
+        subject,
+        problems,
+        fmt,
+        {
+            "event_id": proof.event_id,
+            "leaf_index": proof.leaf_index,
+            "tree_size": signed.tree_size,
+            "root": signed.root,
+            "origin": signed.body.origin,
+        },
+    )
 
 
 @log_app.command("verify-consistency")
@@ -216,7 +248,14 @@ def verify_consistency_cmd(
     keyring = load_keyring(keyring_path)
     old_cp, new_cp = load_checkpoint(old, keyring), load_checkpoint(new, keyring)
     problems = check_consistency(load_consistency_proof(proof_path), old_cp, new_cp)
-    subject = (f"{old_cp.describe()} is a prefix of {new_cp.describe()}" if not problems else str(proof_path))
-    return _print_check(subject, problems, fmt, {
-        "origin": new_cp.body.origin, "old_size": old_cp.tree_size, "new_size": new_cp.tree_size,
-    })
+    subject = f"{old_cp.describe()} is a prefix of {new_cp.describe()}" if not problems else str(proof_path)
+    return _print_check(
+        subject,
+        problems,
+        fmt,
+        {
+            "origin": new_cp.body.origin,
+            "old_size": old_cp.tree_size,
+            "new_size": new_cp.tree_size,
+        },
+    )

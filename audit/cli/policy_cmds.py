@@ -103,9 +103,7 @@ def policy_test(
 @policy_app.command("prove")
 def policy_prove(
     directory: Annotated[Path, typer.Argument(help="Pack directory with invariants.yaml.")],
-    invariants: Annotated[
-        Path | None, typer.Option(help="Invariants file (default: DIR/invariants.yaml).")
-    ] = None,
+    invariants: Annotated[Path | None, typer.Option(help="Invariants file (default: DIR/invariants.yaml).")] = None,
     fmt: FormatOption = PolicyFormat.text,
     output: OutputOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,

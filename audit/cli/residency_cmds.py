@@ -57,8 +57,14 @@ def _regions(value: str | None) -> tuple[str, ...]:
 
 
 def build_providers(
-    names: list[ProviderName], *, regions: tuple[str, ...], inventories: list[Path], oci_config: str,
-    oci_profile: str, oci_endpoint: str | None, oci_attempts: int = 3,
+    names: list[ProviderName],
+    *,
+    regions: tuple[str, ...],
+    inventories: list[Path],
+    oci_config: str,
+    oci_profile: str,
+    oci_endpoint: str | None,
+    oci_attempts: int = 3,
 ) -> list[StoreProvider]:
     """The providers asked for, in order (an inventory provider needs ``--inventory``)."""
     providers: list[StoreProvider] = []
@@ -66,8 +72,15 @@ def build_providers(
         if name is ProviderName.aws:
             providers.append(AwsProvider(regions=regions))
         elif name is ProviderName.oci:
-            providers.append(OciProvider(regions=regions, config_file=oci_config, profile=oci_profile,
-                                         endpoint=oci_endpoint, attempts=oci_attempts))
+            providers.append(
+                OciProvider(
+                    regions=regions,
+                    config_file=oci_config,
+                    profile=oci_profile,
+                    endpoint=oci_endpoint,
+                    attempts=oci_attempts,
+                )
+            )
         else:
             if not inventories:
                 raise InputError("--provider inventory needs --inventory FILE")
@@ -86,8 +99,13 @@ def print_findings(result: ScanResult) -> None:
         table.add_column("Resource and finding", overflow="fold", ratio=1)
         for f in result.findings:
             rule = f.rule_id if f.status == "violation" else f"{f.rule_id} (unknown)"
-            table.add_row(f.commitment, rule, f"{f.provider} {f.region or '?'}", f"{f.resource}\n{f.message}",
-                          style="red" if f.status == "violation" else "yellow")
+            table.add_row(
+                f.commitment,
+                rule,
+                f"{f.provider} {f.region or '?'}",
+                f"{f.resource}\n{f.message}",
+                style="red" if f.status == "violation" else "yellow",
+            )
         out.print(table)
     scopes = "; ".join(f"{s.provider} {s.account} ({len(s.regions)} region(s))" for s in result.scopes)
     out.print(
@@ -138,12 +156,21 @@ def residency_scan(
         raise InputError("--into-report needs --keyring and --report-key", path=into_report)
     when = _date(as_of, "--as-of") or datetime.now(UTC).date()
     settings = settings_from_policy(
-        load_policy(policy_dir(policy)), as_of=when, deadline=_date(deadline, "--deadline"),
-        phase_out=_date(phase_out, "--phase-out"), region_tag=region_tag, category_tag=category_tag,
+        load_policy(policy_dir(policy)),
+        as_of=when,
+        deadline=_date(deadline, "--deadline"),
+        phase_out=_date(phase_out, "--phase-out"),
+        region_tag=region_tag,
+        category_tag=category_tag,
     )
     providers = build_providers(
-        provider, regions=_regions(regions), inventories=list(inventory or ()), oci_config=oci_config,
-        oci_profile=oci_profile, oci_endpoint=oci_endpoint, oci_attempts=oci_attempts,
+        provider,
+        regions=_regions(regions),
+        inventories=list(inventory or ()),
+        oci_config=oci_config,
+        oci_profile=oci_profile,
+        oci_endpoint=oci_endpoint,
+        oci_attempts=oci_attempts,
     )
     key = signing_key(report_key) if report_key is not None else None
     result = scan(providers, settings)

@@ -43,8 +43,11 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
         "One approval: a line of the file `--approvals` or `log seal --record-type approval` takes.",
     ),
     "finding": (Finding, "One finding: a line of `findings.jsonl` in a replay report."),
-    "case": (Case, "One case: a line of `cases.jsonl` in a replay report (contiguous findings of a rule, commitment "
-             "and actor or store)."),
+    "case": (
+        Case,
+        "One case: a line of `cases.jsonl` in a replay report (contiguous findings of a rule, commitment "
+        "and actor or store).",
+    ),
     "inventory": (Inventory, "A residency inventory file (YAML or JSON) for `residency scan --provider inventory`."),
     "directory": (DirectoryFile, "The people directory `import ... --directory` takes (JSON; or CSV)."),
     "catalog": (CatalogFile, "The data catalogue `import ... --catalog` takes (YAML)."),

@@ -85,8 +85,7 @@ def _open_text(path: Path) -> IO[bytes]:
 
 
 def _too_deep(path: Path, line: int, what: str) -> InputError:
-    return InputError(f"{what}: JSON nests deeper than the limit of {DEFAULT_LIMITS.max_depth}", path=path,
-                      line=line)
+    return InputError(f"{what}: JSON nests deeper than the limit of {DEFAULT_LIMITS.max_depth}", path=path, line=line)
 
 
 class _Reader:
@@ -482,8 +481,11 @@ def build_event(
     value = {
         "event_id": f"{name}:{vendor_event_id}{suffix}",
         "source_record": {
-            "source": name, "file": raw.path.name, "index": raw.index,
-            "vendor_event_id": vendor_event_id, "unresolved": tuple(unresolved),
+            "source": name,
+            "file": raw.path.name,
+            "index": raw.index,
+            "vendor_event_id": vendor_event_id,
+            "unresolved": tuple(unresolved),
         },
         **fields,
     }

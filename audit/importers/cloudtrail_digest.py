@@ -222,32 +222,40 @@ def signing_string(digest: Digest, raw_end: str, content_sha256: str) -> bytes:
     return f"{raw_end}\n{digest.digestS3Bucket}/{digest.digestS3Object}\n{content_sha256}\n{previous}".encode()
 
 
-def _check_signature(item: _Loaded, keys: dict[str, tuple[rsa.RSAPublicKey, PublicKeyEntry]],
-                     problems: list[DigestProblem]) -> None:
+def _check_signature(
+    item: _Loaded, keys: dict[str, tuple[rsa.RSAPublicKey, PublicKeyEntry]], problems: list[DigestProblem]
+) -> None:
     d = item.digest
     where = str(item.path)
     if item.signature is None:
         problems.append(DigestProblem("digest-signature-missing", where, f"no {item.path.name}{SIGNATURE_SUFFIX}"))
         return
     if d.digestSignatureAlgorithm != "SHA256withRSA":
-        problems.append(DigestProblem("digest-bad-signature", where,
-                                      f"unsupported algorithm {d.digestSignatureAlgorithm!r}"))
+        problems.append(
+            DigestProblem("digest-bad-signature", where, f"unsupported algorithm {d.digestSignatureAlgorithm!r}")
+        )
         return
     found = keys.get(d.digestPublicKeyFingerprint)
     if found is None:
-        problems.append(DigestProblem("digest-unknown-key", where,
-                                      f"no public key with fingerprint {d.digestPublicKeyFingerprint}"))
+        problems.append(
+            DigestProblem("digest-unknown-key", where, f"no public key with fingerprint {d.digestPublicKeyFingerprint}")
+        )
         return
     key, entry = found
     if (entry.ValidityStartTime and d.digestEndTime < entry.ValidityStartTime) or (
         entry.ValidityEndTime and d.digestEndTime > entry.ValidityEndTime
     ):
-        problems.append(DigestProblem("digest-key-not-valid", where,
-                                      f"key {entry.Fingerprint} was not valid at {item.raw_end}"))
+        problems.append(
+            DigestProblem("digest-key-not-valid", where, f"key {entry.Fingerprint} was not valid at {item.raw_end}")
+        )
         return
     try:
-        key.verify(bytes.fromhex(item.signature), signing_string(d, item.raw_end, item.sha256),
-                   padding.PKCS1v15(), hashes.SHA256())
+        key.verify(
+            bytes.fromhex(item.signature),
+            signing_string(d, item.raw_end, item.sha256),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
     except (InvalidSignature, ValueError):
         problems.append(DigestProblem("digest-bad-signature", where, "SHA256withRSA signature does not verify"))
 
@@ -272,28 +280,47 @@ def _check_chain(chain: Sequence[_Loaded], expect_end: datetime | None, problems
         where = str(cur.path)
         if c.digestStartTime > p.digestEndTime:
             count = _missing(c.digestStartTime - p.digestEndTime, period)
-            problems.append(DigestProblem(
-                "digests-missing", where,
-                f"{count} digest file(s) missing between {prev.raw_end} and {c.digestStartTime.isoformat()}", count))
+            problems.append(
+                DigestProblem(
+                    "digests-missing",
+                    where,
+                    f"{count} digest file(s) missing between {prev.raw_end} and {c.digestStartTime.isoformat()}",
+                    count,
+                )
+            )
         elif c.digestStartTime < p.digestEndTime:
             problems.append(DigestProblem("digest-chain-broken", where, f"overlaps the previous digest {prev.path}"))
         else:
             if c.previousDigestSignature != prev.signature:
-                problems.append(DigestProblem("digest-chain-broken", where,
-                                              f"previousDigestSignature is not the signature of {prev.path.name}"))
+                problems.append(
+                    DigestProblem(
+                        "digest-chain-broken",
+                        where,
+                        f"previousDigestSignature is not the signature of {prev.path.name}",
+                    )
+                )
             if c.previousDigestHashValue != prev.sha256:
-                problems.append(DigestProblem("digest-chain-broken", where,
-                                              f"previousDigestHashValue is not the SHA-256 of {prev.path.name}"))
+                problems.append(
+                    DigestProblem(
+                        "digest-chain-broken", where, f"previousDigestHashValue is not the SHA-256 of {prev.path.name}"
+                    )
+                )
     last = chain[-1]
     if expect_end is not None and expect_end - last.digest.digestEndTime >= period:
         count = (expect_end - last.digest.digestEndTime) // period
-        problems.append(DigestProblem(
-            "digest-tail-missing", str(last.path),
-            f"{count} digest file(s) missing after {last.raw_end} (expected up to {expect_end.isoformat()})", count))
+        problems.append(
+            DigestProblem(
+                "digest-tail-missing",
+                str(last.path),
+                f"{count} digest file(s) missing after {last.raw_end} (expected up to {expect_end.isoformat()})",
+                count,
+            )
+        )
 
 
-def validate_digests(log_files: Sequence[Path], digests_dir: Path, public_keys: Path, *,
-                     expect_end: datetime | None = None) -> DigestReport:
+def validate_digests(
+    log_files: Sequence[Path], digests_dir: Path, public_keys: Path, *, expect_end: datetime | None = None
+) -> DigestReport:
     """Check ``log_files`` against the digest files under ``digests_dir``; report every problem."""
     keys = load_public_keys(public_keys)
     problems: list[DigestProblem] = []
@@ -315,11 +342,15 @@ def validate_digests(log_files: Sequence[Path], digests_dir: Path, public_keys: 
             listed.add(name)
             path = local.get(name)
             if path is None:
-                problems.append(DigestProblem("log-file-missing", str(item.path),
-                                              f"log file {entry.s3Object} listed in the digest is missing"))
+                problems.append(
+                    DigestProblem(
+                        "log-file-missing", str(item.path), f"log file {entry.s3Object} listed in the digest is missing"
+                    )
+                )
             elif entry.hashAlgorithm != "SHA-256" or uncompressed_sha256(path) != entry.hashValue.lower():
-                problems.append(DigestProblem("log-file-modified", str(path),
-                                              f"SHA-256 differs from the digest {item.path.name}"))
+                problems.append(
+                    DigestProblem("log-file-modified", str(path), f"SHA-256 differs from the digest {item.path.name}")
+                )
     for name, path in sorted(local.items()):
         if name not in listed:
             problems.append(DigestProblem("log-file-unlisted", str(path), "no digest file lists this log file"))

@@ -93,8 +93,13 @@ class CatalogueEntry(_Input):
 
     @model_validator(mode="after")
     def _complete(self) -> CatalogueEntry:
-        described = {"dataset": self.dataset, "category": self.category, "store": self.store,
-                     "provider": self.provider, "region": self.region}
+        described = {
+            "dataset": self.dataset,
+            "category": self.category,
+            "store": self.store,
+            "provider": self.provider,
+            "region": self.region,
+        }
         if self.user_data:
             missing = [name for name, value in described.items() if value is None]
             if missing:
@@ -105,8 +110,15 @@ class CatalogueEntry(_Input):
 
     def resource(self, resource_id: str) -> Resource:
         assert self.dataset and self.category and self.store and self.provider and self.region
-        return Resource(id=resource_id, dataset=self.dataset, category=self.category, store=self.store,
-                        provider=self.provider, region=self.region, store_kind=self.store_kind)
+        return Resource(
+            id=resource_id,
+            dataset=self.dataset,
+            category=self.category,
+            store=self.store,
+            provider=self.provider,
+            region=self.region,
+            store_kind=self.store_kind,
+        )
 
 
 class _CatalogueFile(_Input):
@@ -171,9 +183,7 @@ class Directory:
 def load_directory(path: Path) -> Directory:
     """Load a people directory (``.csv``, or ``.json``: a list or ``{"people": [...]}``)."""
     path = open_input(path)
-    rows: Sequence[tuple[int | None, Any]] = (
-        _json_people(path) if path.suffix.lower() == ".json" else _csv_people(path)
-    )
+    rows: Sequence[tuple[int | None, Any]] = _json_people(path) if path.suffix.lower() == ".json" else _csv_people(path)
     people: dict[str, Person] = {}
     for number, (line, value) in enumerate(rows, start=1):
         where = "" if line is not None else f"people[{number - 1}]: "
@@ -253,8 +263,9 @@ class Enrichment:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def actor(self, candidates: Sequence[str], observed: dict[str, Any] | None = None,
-              defaults: dict[str, Any] | None = None) -> tuple[Actor, bool]:
+    def actor(
+        self, candidates: Sequence[str], observed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
+    ) -> tuple[Actor, bool]:
         """The actor for a principal and whether it was resolved (see :meth:`resolve_actor`), memoised.
 
         The answer depends only on the arguments and the immutable directory; actors are
@@ -270,8 +281,9 @@ class Enrichment:
             _remember(self._actors, key, cached)
         return cached
 
-    def resolve_actor(self, candidates: Sequence[str], observed: dict[str, Any] | None = None,
-                      defaults: dict[str, Any] | None = None) -> tuple[Actor, bool]:
+    def resolve_actor(
+        self, candidates: Sequence[str], observed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
+    ) -> tuple[Actor, bool]:
         """The actor for a principal and whether it was resolved.
 
         ``observed`` holds what the vendor record itself says about the actor
@@ -283,14 +295,16 @@ class Enrichment:
         seen = {k: v for k, v in (observed or {}).items() if v is not None}
         person = self.directory.find(candidates)
         if person is not None:
-            known = person.model_dump(exclude={"principal", "person_id", "us_security_team", "carries_identity"},
-                                      exclude_none=True)
+            known = person.model_dump(
+                exclude={"principal", "person_id", "us_security_team", "carries_identity"}, exclude_none=True
+            )
             return Actor.model_validate({**(defaults or {}), **known, **seen, "id": person.actor_id}), True
         located = "office_country" in seen or "physical_country" in seen
         return Actor.model_validate({**(defaults or {}), **seen, "id": candidates[0]}), located
 
-    def resource(self, candidates: Sequence[str], *, provider: Provider,
-                 region: str | None) -> tuple[Resource | None, bool]:
+    def resource(
+        self, candidates: Sequence[str], *, provider: Provider, region: str | None
+    ) -> tuple[Resource | None, bool]:
         """The resource for identifiers (see :meth:`resolve_resource`), memoised like :meth:`actor`."""
         key = (tuple(candidates), provider, region)
         cached = self._resources.get(key)
@@ -299,8 +313,9 @@ class Enrichment:
             _remember(self._resources, key, cached)
         return cached
 
-    def resolve_resource(self, candidates: Sequence[str], *, provider: Provider,
-                         region: str | None) -> tuple[Resource | None, bool]:
+    def resolve_resource(
+        self, candidates: Sequence[str], *, provider: Provider, region: str | None
+    ) -> tuple[Resource | None, bool]:
         """The resource for identifiers, ``None`` if the catalogue says it holds no user data.
 
         An identifier no entry matches gives an uncatalogued resource of category
@@ -308,8 +323,14 @@ class Enrichment:
         """
         entry = self.catalogue.find(candidates)
         if entry is None:
-            return Resource(id=candidates[0], dataset=UNCATALOGUED, category=UNCLASSIFIED, store=UNCATALOGUED,
-                            provider=provider, region=region or UNKNOWN_REGION), False
+            return Resource(
+                id=candidates[0],
+                dataset=UNCATALOGUED,
+                category=UNCLASSIFIED,
+                store=UNCATALOGUED,
+                provider=provider,
+                region=region or UNKNOWN_REGION,
+            ), False
         if not entry.user_data:
             return None, True
         return entry.resource(candidates[0]), True

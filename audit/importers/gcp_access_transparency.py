@@ -146,8 +146,17 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
             continue
         unresolved = [k for k, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok]
         yield build_event(
-            NAME, raw, vendor_id, suffix=f"#{number}", unresolved=unresolved, time=time, actor=actor,
-            action=action, resource=resource, justification=justification, approval_ids=approvals,
+            NAME,
+            raw,
+            vendor_id,
+            suffix=f"#{number}",
+            unresolved=unresolved,
+            time=time,
+            actor=actor,
+            action=action,
+            resource=resource,
+            justification=justification,
+            approval_ids=approvals,
             source_system="gcp-access-transparency",
         )
 

@@ -85,8 +85,9 @@ def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[Acc
     return list(source.convert(raw, enrichment))
 
 
-def convert_files(source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats,
-                  *, skip_invalid: bool = False) -> Iterator[AccessEvent]:
+def convert_files(
+    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
+) -> Iterator[AccessEvent]:
     """Stream the access events of ``files`` in order, counting everything in ``stats``."""
     for path in files:
         count = 0
@@ -113,29 +114,46 @@ def convert_files(source: Source, files: Sequence[Path], enrichment: Enrichment,
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
                 raise
-            stats.skipped.append({"file": path.name, "record": count + 1, "line": exc.line,
-                                  "reason": f"rest of file unreadable: {exc.reason}"})
+            stats.skipped.append(
+                {
+                    "file": path.name,
+                    "record": count + 1,
+                    "line": exc.line,
+                    "reason": f"rest of file unreadable: {exc.reason}",
+                }
+            )
         stats.per_file[path.name] = count
 
 
-def import_report(source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *,
-                  skip_invalid: bool, digests: dict[str, Any] | None) -> bytes:
+def import_report(
+    source: Source,
+    files: Sequence[Path],
+    enrichment: Enrichment,
+    stats: ImportStats,
+    *,
+    skip_invalid: bool,
+    digests: dict[str, Any] | None,
+) -> bytes:
     """Canonical bytes of the import report."""
-    return canonical_bytes({
-        "format": IMPORT_REPORT_FORMAT,
-        "source": source.name,
-        "vendor": source.vendor,
-        "files": [{"name": p.name, "sha256": sha256_file(p), "records": stats.per_file.get(p.name, 0)} for p in files],
-        "directory": {"name": enrichment.directory.source.name, "sha256": sha256_file(enrichment.directory.source)},
-        "catalogue": {"name": enrichment.catalogue.source.name, "sha256": sha256_file(enrichment.catalogue.source)},
-        "records": stats.records,
-        "events": stats.events,
-        "out_of_scope": dict(sorted(stats.out_of_scope.items())),
-        "unresolved": {"principal": stats.unresolved["principal"], "resource": stats.unresolved["resource"]},
-        "skip_invalid": skip_invalid,
-        "skipped": stats.skipped,
-        "cloudtrail_digests": digests,
-    })
+    return canonical_bytes(
+        {
+            "format": IMPORT_REPORT_FORMAT,
+            "source": source.name,
+            "vendor": source.vendor,
+            "files": [
+                {"name": p.name, "sha256": sha256_file(p), "records": stats.per_file.get(p.name, 0)} for p in files
+            ],
+            "directory": {"name": enrichment.directory.source.name, "sha256": sha256_file(enrichment.directory.source)},
+            "catalogue": {"name": enrichment.catalogue.source.name, "sha256": sha256_file(enrichment.catalogue.source)},
+            "records": stats.records,
+            "events": stats.events,
+            "out_of_scope": dict(sorted(stats.out_of_scope.items())),
+            "unresolved": {"principal": stats.unresolved["principal"], "resource": stats.unresolved["resource"]},
+            "skip_invalid": skip_invalid,
+            "skipped": stats.skipped,
+            "cloudtrail_digests": digests,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -192,8 +210,16 @@ def run_import(
         full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{report_sha}"
         staged = staging / "log"
         with spool.open("rb") as fh:
-            result = seal((line.rstrip(b"\n") for line in fh), out=staged, key=key, origin=full_origin,
-                          record_type=ACCESS_RECORD_TYPE, segment_size=segment_size, time=time, allow_empty=True)
+            result = seal(
+                (line.rstrip(b"\n") for line in fh),
+                out=staged,
+                key=key,
+                origin=full_origin,
+                record_type=ACCESS_RECORD_TYPE,
+                segment_size=segment_size,
+                time=time,
+                allow_empty=True,
+            )
         atomic_write(staged / IMPORT_REPORT_FILE, report)
         try:
             os.replace(staged, out)

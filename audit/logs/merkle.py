@@ -145,7 +145,7 @@ class TreeBuilder:
             if self._size:
                 chunk = min(chunk, self._size & -self._size)
             height = chunk.bit_length() - 1
-            self._push(_mth(leaves[start:start + chunk]), height)
+            self._push(_mth(leaves[start : start + chunk]), height)
             start += chunk
             remaining -= chunk
 
@@ -165,7 +165,7 @@ class TreeBuilder:
                 chunk = min(chunk, self._size & -self._size)
             height = chunk.bit_length() - 1
             reuse = min(height, (start & -start).bit_length() - 1) if start else height
-            self._push(_mth(levels[reuse][start >> reuse:(start + chunk) >> reuse]), height)
+            self._push(_mth(levels[reuse][start >> reuse : (start + chunk) >> reuse]), height)
             start += chunk
             remaining -= chunk
 
@@ -204,10 +204,10 @@ def inclusion_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
     while hi - lo > 1:
         k = _split(hi - lo)
         if index - lo < k:
-            path.append(_mth(leaves[lo + k:hi]))
+            path.append(_mth(leaves[lo + k : hi]))
             hi = lo + k
         else:
-            path.append(_mth(leaves[lo:lo + k]))
+            path.append(_mth(leaves[lo : lo + k]))
             lo += k
     path.reverse()
     return path
@@ -226,10 +226,10 @@ def consistency_path(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     while m != hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            proof.append(_mth(leaves[lo + k:hi]))
+            proof.append(_mth(leaves[lo + k : hi]))
             hi = lo + k
         else:
-            proof.append(_mth(leaves[lo:lo + k]))
+            proof.append(_mth(leaves[lo : lo + k]))
             lo += k
             m -= k
             complete = False
@@ -264,8 +264,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], 
     return root_from_inclusion(leaf, index, size, path) == root
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
     """Whether ``proof`` shows the tree (``old_size``, ``old_root``) is a prefix of (``new_size``, ``new_root``).
 
     RFC 9162 2.1.4.2. Equal sizes need an empty proof and equal roots; an empty

@@ -56,8 +56,9 @@ class CheckpointRef(_Strict):
     @classmethod
     def of(cls, checkpoint: SignedCheckpoint) -> CheckpointRef:
         """The reference to an authenticated checkpoint."""
-        return cls(index=checkpoint.body.index, tree_size=checkpoint.tree_size, root=checkpoint.root,
-                   sha256=checkpoint.sha256)
+        return cls(
+            index=checkpoint.body.index, tree_size=checkpoint.tree_size, root=checkpoint.root, sha256=checkpoint.sha256
+        )
 
 
 class InclusionProof(_Strict):
@@ -142,8 +143,9 @@ def _indexed(logdir: Path, event_id: str) -> tuple[tuple[int, str] | None, list[
         index.close()
 
 
-def _collect(logdir: Path, keyring: Keyring, event_id: str, located: list[IdLocation] | None
-             ) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
+def _collect(
+    logdir: Path, keyring: Keyring, event_id: str, located: list[IdLocation] | None
+) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
     """Verify the log; gather its leaves, checkpoint sizes and the records with ``event_id``.
 
     With ``located`` (from the index) only those lines are looked at (and each is
@@ -169,8 +171,9 @@ def _collect(logdir: Path, keyring: Keyring, event_id: str, located: list[IdLoca
     return leaves, hits, sizes, report
 
 
-def _find(logdir: Path, keyring: Keyring, event_id: str
-          ) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
+def _find(
+    logdir: Path, keyring: Keyring, event_id: str
+) -> tuple[list[bytes], list[Hit], dict[int, int], VerificationReport]:
     """:func:`_collect` through the index if it knows the id and describes the verified log, else by parsing."""
     indexed = _indexed(logdir, event_id)
     if indexed is None or not indexed[1]:
@@ -183,8 +186,9 @@ def _find(logdir: Path, keyring: Keyring, event_id: str
     return found
 
 
-def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
-                    checkpoint_index: int | None = None) -> InclusionProof:
+def prove_inclusion(
+    logdir: Path, keyring: Keyring, *, event_id: str, checkpoint_index: int | None = None
+) -> InclusionProof:
     """Prove that the record with ``event_id`` is in the tree of checkpoint ``checkpoint_index`` (default: last).
 
     The whole log must verify (:class:`IntegrityError` otherwise). InputError
@@ -207,8 +211,9 @@ def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
     leaf_index, segment_file, line, record = hits[0]
     size = sizes[index]
     if leaf_index >= size:
-        raise InputError(f"record {event_id!r} is leaf {leaf_index}, after checkpoint {index} (size {size})",
-                         path=logdir)
+        raise InputError(
+            f"record {event_id!r} is leaf {leaf_index}, after checkpoint {index} (size {size})", path=logdir
+        )
     try:
         text = record.decode("utf-8")
     except UnicodeDecodeError:
@@ -216,16 +221,22 @@ def prove_inclusion(logdir: Path, keyring: Keyring, *, event_id: str,
     raw = (logdir / checkpoint_name(index)).read_bytes()
     tree = leaves[:size]
     return InclusionProof(
-        format=INCLUSION_FORMAT, origin=report.origin or "", event_id=event_id, record=text,
-        leaf_index=leaf_index, leaf_hash=tree[leaf_index].hex(), segment=segment_file, line=line,
-        checkpoint=CheckpointRef(index=index, tree_size=size, root=root_of(tree).hex(),
-                                 sha256=hashlib.sha256(raw).hexdigest()),
+        format=INCLUSION_FORMAT,
+        origin=report.origin or "",
+        event_id=event_id,
+        record=text,
+        leaf_index=leaf_index,
+        leaf_hash=tree[leaf_index].hex(),
+        segment=segment_file,
+        line=line,
+        checkpoint=CheckpointRef(
+            index=index, tree_size=size, root=root_of(tree).hex(), sha256=hashlib.sha256(raw).hexdigest()
+        ),
         audit_path=tuple(h.hex() for h in inclusion_path(tree, leaf_index)),
     )
 
 
-def prove_consistency(logdir: Path, keyring: Keyring, old: SignedCheckpoint,
-                      new: SignedCheckpoint) -> ConsistencyProof:
+def prove_consistency(logdir: Path, keyring: Keyring, old: SignedCheckpoint, new: SignedCheckpoint) -> ConsistencyProof:
     """Prove that ``old``'s tree is a prefix of ``new``'s, using the leaves of ``logdir``.
 
     InputError if the checkpoints are of another log or in the wrong order;
@@ -248,40 +259,62 @@ def prove_consistency(logdir: Path, keyring: Keyring, old: SignedCheckpoint,
     if len(leaves) < new.tree_size:
         raise IntegrityError(f"the log holds {len(leaves)} records, fewer than NEW {new.describe()}", path=logdir)
     for label, checkpoint in (("OLD", old), ("NEW", new)):
-        actual = root_of(leaves[:checkpoint.tree_size]).hex()
+        actual = root_of(leaves[: checkpoint.tree_size]).hex()
         if actual != checkpoint.root:
-            raise IntegrityError(f"{label} {checkpoint.describe()} signs root {checkpoint.root}, but the log's "
-                                 f"first {checkpoint.tree_size} records hash to {actual} (a fork)", path=logdir)
+            raise IntegrityError(
+                f"{label} {checkpoint.describe()} signs root {checkpoint.root}, but the log's "
+                f"first {checkpoint.tree_size} records hash to {actual} (a fork)",
+                path=logdir,
+            )
     return ConsistencyProof(
-        format=CONSISTENCY_FORMAT, origin=new.body.origin, old=CheckpointRef.of(old), new=CheckpointRef.of(new),
-        proof=tuple(h.hex() for h in consistency_path(leaves[:new.tree_size], old.tree_size)),
+        format=CONSISTENCY_FORMAT,
+        origin=new.body.origin,
+        old=CheckpointRef.of(old),
+        new=CheckpointRef.of(new),
+        proof=tuple(h.hex() for h in consistency_path(leaves[: new.tree_size], old.tree_size)),
     )
 
 
 def _ref_problems(label: str, ref: CheckpointRef, checkpoint: SignedCheckpoint) -> list[Problem]:
     if (ref.tree_size, ref.root) == (checkpoint.tree_size, checkpoint.root):
         return []
-    return [Problem("checkpoint-mismatch",
-                    f"the proof is for a tree of size {ref.tree_size} with root {ref.root}, but {label} "
-                    f"{checkpoint.describe()} signs root {checkpoint.root}")]
+    return [
+        Problem(
+            "checkpoint-mismatch",
+            f"the proof is for a tree of size {ref.tree_size} with root {ref.root}, but {label} "
+            f"{checkpoint.describe()} signs root {checkpoint.root}",
+        )
+    ]
 
 
 def check_inclusion(proof: InclusionProof, checkpoint: SignedCheckpoint) -> list[Problem]:
     """Problems with an inclusion proof against an authenticated checkpoint (empty: it holds)."""
     problems = _ref_problems("checkpoint", proof.checkpoint, checkpoint)
     if proof.origin != checkpoint.body.origin:
-        problems.append(Problem("origin-mismatch", f"the proof is for log {proof.origin!r}, the checkpoint for "
-                                                   f"{checkpoint.body.origin!r}"))
+        problems.append(
+            Problem(
+                "origin-mismatch",
+                f"the proof is for log {proof.origin!r}, the checkpoint for {checkpoint.body.origin!r}",
+            )
+        )
     record = proof.record.encode("utf-8")
     leaf = leaf_hash(record)
     if leaf.hex() != proof.leaf_hash or record_id(record) != proof.event_id:
-        problems.append(Problem("leaf-mismatch", f"the record in the proof does not hash to leaf_hash "
-                                                 f"{proof.leaf_hash} or does not carry id {proof.event_id!r}"))
+        problems.append(
+            Problem(
+                "leaf-mismatch",
+                f"the record in the proof does not hash to leaf_hash "
+                f"{proof.leaf_hash} or does not carry id {proof.event_id!r}",
+            )
+        )
     path = [bytes.fromhex(h) for h in proof.audit_path]
     if not merkle_includes(leaf, proof.leaf_index, checkpoint.tree_size, path, bytes.fromhex(checkpoint.root)):
-        problems.append(Problem("inclusion-failed",
-                                f"the audit path does not lead from leaf {proof.leaf_index} to the root of "
-                                f"{checkpoint.describe()}"))
+        problems.append(
+            Problem(
+                "inclusion-failed",
+                f"the audit path does not lead from leaf {proof.leaf_index} to the root of {checkpoint.describe()}",
+            )
+        )
     return problems
 
 
@@ -294,14 +327,28 @@ def check_consistency(proof: ConsistencyProof, old: SignedCheckpoint, new: Signe
     if old.body.origin != new.body.origin:
         return [Problem("origin-mismatch", f"OLD {old.describe()} and NEW {new.describe()} are of different logs")]
     if new.tree_size < old.tree_size:
-        return [Problem("rollback", f"NEW {new.describe()} is older than OLD {old.describe()}: presenting it as "
-                                    f"the newer state is a rollback")]
+        return [
+            Problem(
+                "rollback",
+                f"NEW {new.describe()} is older than OLD {old.describe()}: presenting it as "
+                f"the newer state is a rollback",
+            )
+        ]
     if new.tree_size == old.tree_size and new.root != old.root:
-        return [Problem("equivocation", f"OLD {old.describe()} and NEW {new.describe()} are both validly signed "
-                                        f"for size {new.tree_size} with different roots")]
+        return [
+            Problem(
+                "equivocation",
+                f"OLD {old.describe()} and NEW {new.describe()} are both validly signed "
+                f"for size {new.tree_size} with different roots",
+            )
+        ]
     problems = _ref_problems("OLD", proof.old, old) + _ref_problems("NEW", proof.new, new)
     path = [bytes.fromhex(h) for h in proof.proof]
     if not merkle_consistent(old.tree_size, new.tree_size, bytes.fromhex(old.root), bytes.fromhex(new.root), path):
-        problems.append(Problem("consistency-failed",
-                                f"the proof does not show OLD {old.describe()} is a prefix of NEW {new.describe()}"))
+        problems.append(
+            Problem(
+                "consistency-failed",
+                f"the proof does not show OLD {old.describe()} is a prefix of NEW {new.describe()}",
+            )
+        )
     return problems

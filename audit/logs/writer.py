@@ -207,10 +207,7 @@ class _Sealing:
         self._finish(_OpenSegment(self.root, 0, 0), total, None)
 
     def _finish(self, segment: _OpenSegment, total: TreeBuilder, previous: str | None) -> str:
-        self.index.add(
-            (segment.first + line - 1, found, segment.index, line)
-            for line, found in segment.ids
-        )
+        self.index.add((segment.first + line - 1, found, segment.index, line) for line, found in segment.ids)
         return _finish(self.root, segment, total, previous, self.key, self.origin, self.record_type, self.time)
 
 
@@ -266,14 +263,33 @@ def seal(
     with DirectoryLock(out) as lock:
         sweep_staging(lock, STAGING_SUFFIX)
         _check_out(out)
-        return _seal_locked(records, out=out, key=key, origin=origin, record_type=record_type,
-                            segment_size=segment_size, time=time, source=source, keep_index=keep_index,
-                            allow_empty=allow_empty)
+        return _seal_locked(
+            records,
+            out=out,
+            key=key,
+            origin=origin,
+            record_type=record_type,
+            segment_size=segment_size,
+            time=time,
+            source=source,
+            keep_index=keep_index,
+            allow_empty=allow_empty,
+        )
 
 
-def _seal_locked(records: Iterable[bytes], *, out: Path, key: SigningKey, origin: str, record_type: str,
-                 segment_size: int, time: datetime, source: str | Path | None, keep_index: bool,
-                 allow_empty: bool) -> SealResult:
+def _seal_locked(
+    records: Iterable[bytes],
+    *,
+    out: Path,
+    key: SigningKey,
+    origin: str,
+    record_type: str,
+    segment_size: int,
+    time: datetime,
+    source: str | Path | None,
+    keep_index: bool,
+    allow_empty: bool,
+) -> SealResult:
     tmp = make_staging(out, STAGING_SUFFIX)
     index: IdIndex | None = None
     try:
@@ -364,9 +380,17 @@ def _finish(
     """Close ``segment``, write its signed checkpoint; return the checkpoint file's SHA-256 hex."""
     segment.close()
     data = signed_checkpoint(
-        index=segment.index, first=segment.first, hashes=segment.hashes,
-        jsonl_sha256=segment.jsonl_sha.hexdigest(), leaves_sha256=segment.leaves_sha.hexdigest(),
-        total=total, previous=previous, key=key, origin=origin, record_type=record_type, time=time,
+        index=segment.index,
+        first=segment.first,
+        hashes=segment.hashes,
+        jsonl_sha256=segment.jsonl_sha.hexdigest(),
+        leaves_sha256=segment.leaves_sha.hexdigest(),
+        total=total,
+        previous=previous,
+        key=key,
+        origin=origin,
+        record_type=record_type,
+        time=time,
     )
     path = root / checkpoint_name(segment.index)
     with _writing(path), path.open("xb") as fh:

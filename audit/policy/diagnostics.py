@@ -188,8 +188,8 @@ CHECKS: dict[str, Check] = _checks(
 )  # fmt: skip
 
 
-def diagnostic(check: str, message: str, file: str | None = None, line: int | None = None,
-               column: int | None = None) -> Diagnostic:
+def diagnostic(
+    check: str, message: str, file: str | None = None, line: int | None = None, column: int | None = None
+) -> Diagnostic:
     """A diagnostic with its check's default level (``check`` must be in :data:`CHECKS`)."""
     return Diagnostic(check, CHECKS[check].severity, message, file, line, column)
-

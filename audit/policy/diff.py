@@ -97,7 +97,7 @@ class DiffReport:
         """``file`` as the user named it: a git export's temporary directory becomes its ``REV:PATH``."""
         for directory, label in self.renames:
             if file.startswith(directory + "/"):
-                return label.rstrip("/") + file[len(directory):]
+                return label.rstrip("/") + file[len(directory) :]
         return file
 
 
@@ -220,5 +220,6 @@ def diff(old_spec: str, new_spec: str, repo: Path, *, budget: Budget = UNLIMITED
     with materialize(old_spec, repo) as old_dir, materialize(new_spec, repo) as new_dir:
         report = diff_packs(old_dir, new_dir, old_label=old_spec, new_label=new_spec, budget=budget)
     renames = tuple((str(d), spec) for d, spec in ((old_dir, old_spec), (new_dir, new_spec)) if str(d) != spec)
-    return DiffReport(report.old_label, report.new_label, report.old, report.new, report.compared, report.changes,
-                      renames)
+    return DiffReport(
+        report.old_label, report.new_label, report.old, report.new, report.compared, report.changes, renames
+    )

@@ -302,16 +302,19 @@ def _check_facets(parsed: _File, request_fields: tuple[str, ...], fail: _Fail) -
     wanted = set(request_fields[1:])
     for facet, fields in parsed.facets.items():
         if set(fields) != wanted:
-            raise fail(f"facet {facet} must map exactly the request fields {', '.join(request_fields[1:])}",
-                       "facets", facet)
+            raise fail(
+                f"facet {facet} must map exactly the request fields {', '.join(request_fields[1:])}", "facets", facet
+            )
         for field, set_name in fields.items():
             if set_name not in parsed.sets:
-                raise fail(f"facet {facet} field {field} names unknown value set {quote(set_name)}",
-                           "facets", facet, field)
+                raise fail(
+                    f"facet {facet} field {field} names unknown value set {quote(set_name)}", "facets", facet, field
+                )
 
 
-def _check_conditions(parsed: _File, request_fields: tuple[str, ...], index: int, invariant: Invariant,
-                      fail: _Fail) -> None:
+def _check_conditions(
+    parsed: _File, request_fields: tuple[str, ...], index: int, invariant: Invariant, fail: _Fail
+) -> None:
     """An invariant's conditions name request fields and declared value sets (facets literally)."""
     checked = [("when", invariant.when), *(("allow_only_if", c) for c in invariant.allow_only_if or ())]
     for key, conditions in checked:
@@ -320,8 +323,12 @@ def _check_conditions(parsed: _File, request_fields: tuple[str, ...], index: int
                 raise fail(f"{key} names {quote(field)}, not a request field", "invariants", index, key)
             for ref in (condition.in_, condition.not_in):
                 if isinstance(ref, str) and (field == request_fields[0] or ref not in parsed.sets):
-                    raise fail(f"{key}.{field} names unknown value set {quote(ref)} (list facets literally)",
-                               "invariants", index, key)
+                    raise fail(
+                        f"{key}.{field} names unknown value set {quote(ref)} (list facets literally)",
+                        "invariants",
+                        index,
+                        key,
+                    )
 
 
 @dataclass(frozen=True)

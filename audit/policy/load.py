@@ -74,9 +74,7 @@ def _policy_row(row: Row, model: ParsedModel, file: str) -> PolicyRow:
     return PolicyRow("p", row.fields, file, row.line, commitment=named["commitment"], rule_id=rule_id)
 
 
-def _parse_rows(
-    path: Path, root: Path, model: ParsedModel, commitments: Mapping[str, Commitment]
-) -> list[PolicyRow]:
+def _parse_rows(path: Path, root: Path, model: ParsedModel, commitments: Mapping[str, Commitment]) -> list[PolicyRow]:
     policy = parse_policy(str(path), read_text(path, root), model, commitments=commitments, conventions=True)
     _refuse(policy.problems)
     return [_policy_row(row, model, str(path)) for row in policy.kept]
@@ -92,11 +90,7 @@ def _yaml_key_lines(text: str) -> dict[str, int]:
         return {}
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {
-        str(key.value): key.start_mark.line + 1
-        for key, _ in node.value
-        if isinstance(key, yaml.ScalarNode)
-    }
+    return {str(key.value): key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
 
 
 def load_config(path: Path, root: Path | None = None) -> PackConfig:
@@ -147,22 +141,17 @@ def _build_enforcer(path: Path, model: ParsedModel, rows: Sequence[PolicyRow]) -
 def load_pack(directory: Path) -> PolicyPack:
     """Load and validate one pack directory; every problem is an ``InputError`` at file:line."""
     if not directory.is_dir():
-        raise InputError(
-            "no such directory" if not directory.exists() else "not a directory", path=directory
-        )
+        raise InputError("no such directory" if not directory.exists() else "not a directory", path=directory)
     files = [directory / name for name in PACK_FILES]
     for file in files:
         if not file.is_file():
-            raise InputError(
-                "missing policy pack file" if not file.exists() else "not a regular file", path=file
-            )
+            raise InputError("missing policy pack file" if not file.exists() else "not a regular file", path=file)
     model_path, policy_path, config_path, register_path = files
     check_pack_file(register_path, directory)
     commitments = load_commitments(register_path)
     if DEFAULT_COMMITMENT not in commitments:
         raise InputError(
-            f"the register has no {DEFAULT_COMMITMENT}, the commitment cited when "
-            "no policy row matches a request",
+            f"the register has no {DEFAULT_COMMITMENT}, the commitment cited when no policy row matches a request",
             path=register_path,
         )
     config = load_config(config_path, directory)
@@ -196,9 +185,7 @@ def load_policy(path: Path) -> PolicyHistory:
         return PolicyHistory(path, [load_pack(path)])
     versions = sorted(child for child in path.iterdir() if (child / CONFIG_FILE).is_file())
     if not versions:
-        raise InputError(
-            f"no policy pack in {path} (no {CONFIG_FILE} in it or in any immediate subdirectory)"
-        )
+        raise InputError(f"no policy pack in {path} (no {CONFIG_FILE} in it or in any immediate subdirectory)")
     packs: list[PolicyPack] = []
     by_date: dict[date, PolicyPack] = {}
     by_name: dict[str, PolicyPack] = {}
@@ -209,8 +196,7 @@ def load_policy(path: Path) -> PolicyHistory:
         other = by_date.get(pack.config.effective_from)
         if other is not None:
             raise InputError(
-                f"effective_from {pack.config.effective_from.isoformat()} is also the date of "
-                f"{other.directory}",
+                f"effective_from {pack.config.effective_from.isoformat()} is also the date of {other.directory}",
                 path=config_path,
                 line=lines.get("effective_from"),
             )

@@ -183,9 +183,7 @@ class PolicyPack:
     def decide_uncached(self, request: Request) -> Decision:
         """Ask pycasbin directly, bypassing (and not filling) the cache."""
         if len(request) != self._request_size:
-            raise ValueError(
-                f"request has {len(request)} fields, model.conf defines {self._request_size}"
-            )
+            raise ValueError(f"request has {len(request)} fields, model.conf defines {self._request_size}")
         allowed, explain = self._enforce(request)
         if not explain:
             if allowed:
@@ -196,9 +194,7 @@ class PolicyPack:
             raise RuntimeError(f"pycasbin explained {request} with an unknown row {explain}")
         if bool(allowed) != (row.rule_id is None):
             raise RuntimeError(f"pycasbin decided {request} against its deciding row {row.fields}")
-        return Decision(
-            allowed=bool(allowed), commitment=row.commitment, rule_id=row.rule_id, row=row
-        )
+        return Decision(allowed=bool(allowed), commitment=row.commitment, rule_id=row.rule_id, row=row)
 
     def _enforce(self, request: Request) -> tuple[Any, list[str]]:
         """pycasbin's answer; a matcher that fails on this request is a ``PolicyError`` at the matcher's line."""
@@ -207,8 +203,9 @@ class PolicyPack:
 
     def _enforce_locked(self, request: Request) -> tuple[Any, list[str]]:
         """:meth:`_enforce` for a caller already holding :data:`CASBIN_LOCK`."""
-        return enforce_or_refuse(self._enforcer, request, path=self.files[0] if self.files else None,
-                                 line=self._matcher_line)
+        return enforce_or_refuse(
+            self._enforcer, request, path=self.files[0] if self.files else None, line=self._matcher_line
+        )
 
     def broken(self, request: Request) -> tuple[Decision, ...]:
         """Every commitment a request breaks: one deny decision per commitment, in priority order.

@@ -69,9 +69,15 @@ class ProofReport:
             if result.holds:
                 continue
             if not result.counterexamples:
-                found.append(diagnostic(
-                    "invariant-violated", f"invariant {result.spec.invariant.id} selects no request of the domain: "
-                    "it proves nothing (misspelt value?)", str(self.invariants_file), result.spec.line))
+                found.append(
+                    diagnostic(
+                        "invariant-violated",
+                        f"invariant {result.spec.invariant.id} selects no request of the domain: "
+                        "it proves nothing (misspelt value?)",
+                        str(self.invariants_file),
+                        result.spec.line,
+                    )
+                )
                 continue
             first = result.counterexamples[0]
             row = first.decision.row
@@ -130,8 +136,12 @@ def prove(directory: Path, invariants_path: Path | None = None, *, budget: Budge
     if not invariants.invariants:
         raise InputError("no invariants to prove", path=path)
     gaps = tuple(
-        diagnostic("domain-gap", f"the pack names {quote(gap.value)} but the domain in {path.name} does not declare it",
-                   gap.row.file, gap.row.line)
+        diagnostic(
+            "domain-gap",
+            f"the pack names {quote(gap.value)} but the domain in {path.name} does not declare it",
+            gap.row.file,
+            gap.row.line,
+        )
         for gap in undeclared_values(pack.rows, pack.definitions, invariants.domain)
     )
     results = []

@@ -117,14 +117,19 @@ def load_cases(path: Path, request_size: int, root: Path | None = None) -> list[
             case = TestCase.model_validate(entry)
         except ValidationError as exc:
             loc = exc.errors(include_url=False)[0]["loc"]
-            raise InputError(f"case {index + 1}: {describe_validation_error(exc)}", path=path,
-                             line=node_line(node, (index, *loc))) from None
+            raise InputError(
+                f"case {index + 1}: {describe_validation_error(exc)}", path=path, line=node_line(node, (index, *loc))
+            ) from None
         if len(case.request) != request_size:
-            raise InputError(f"case {quote(case.name)}: request has {len(case.request)} fields, model.conf defines "
-                             f"{request_size}", path=path, line=node_line(node, (index, "request")))
+            raise InputError(
+                f"case {quote(case.name)}: request has {len(case.request)} fields, model.conf defines {request_size}",
+                path=path,
+                line=node_line(node, (index, "request")),
+            )
         if case.name in names:
-            raise InputError(f"case name {quote(case.name)} is also used on line {names[case.name]}", path=path,
-                             line=line)
+            raise InputError(
+                f"case name {quote(case.name)} is also used on line {names[case.name]}", path=path, line=line
+            )
         names[case.name] = line
         cases.append(LocatedCase(case, str(path), line))
     return cases

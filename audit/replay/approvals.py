@@ -36,8 +36,18 @@ def _scope_problem(approval: Approval, event: AccessEvent) -> str | None:
 
 
 StateName = Literal[
-    "none", "valid", "unknown_id", "expired", "not_yet_valid", "revoked", "scope_exceeded", "self_approved",
-    "approver_not_us_security", "threshold_not_met", "wrong_requester", "break_glass_unjustified",
+    "none",
+    "valid",
+    "unknown_id",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "scope_exceeded",
+    "self_approved",
+    "approver_not_us_security",
+    "threshold_not_met",
+    "wrong_requester",
+    "break_glass_unjustified",
     "break_glass_unreviewed",
 ]
 

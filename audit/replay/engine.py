@@ -49,26 +49,52 @@ class _Pending:
     stated_class: str | None = None  # the colleague's class when the event names their country
 
     @classmethod
-    def of(cls, event: AccessEvent, position: LogPosition | None, actor_class: str, colleague: str, how: str,
-           stated_class: str | None = None) -> _Pending:
-        return cls(event.model_dump_json(exclude_none=True).encode(), event.time, event.action, position,
-                   actor_class, colleague, how, stated_class)
+    def of(
+        cls,
+        event: AccessEvent,
+        position: LogPosition | None,
+        actor_class: str,
+        colleague: str,
+        how: str,
+        stated_class: str | None = None,
+    ) -> _Pending:
+        return cls(
+            event.model_dump_json(exclude_none=True).encode(),
+            event.time,
+            event.action,
+            position,
+            actor_class,
+            colleague,
+            how,
+            stated_class,
+        )
 
     def to_line(self) -> bytes:
         """One JSON line for :class:`PendingStore`'s spill file."""
         pos = self.position
-        return orjson.dumps([
-            self.event_json.decode(), self.time.isoformat(), self.action, pos.segment if pos else None,
-            pos.line if pos else None, self.actor_class, self.colleague, self.how, self.stated_class,
-        ]) + b"\n"
+        return (
+            orjson.dumps(
+                [
+                    self.event_json.decode(),
+                    self.time.isoformat(),
+                    self.action,
+                    pos.segment if pos else None,
+                    pos.line if pos else None,
+                    self.actor_class,
+                    self.colleague,
+                    self.how,
+                    self.stated_class,
+                ]
+            )
+            + b"\n"
+        )
 
     @classmethod
     def from_line(cls, line: bytes) -> _Pending:
         """Inverse of :meth:`to_line`."""
         event, when, action, segment, number, actor_class, colleague, how, stated = orjson.loads(line)
         position = LogPosition(segment=segment, line=number) if segment is not None else None
-        return cls(event.encode(), datetime.fromisoformat(when), action, position, actor_class, colleague, how,
-                   stated)
+        return cls(event.encode(), datetime.fromisoformat(when), action, position, actor_class, colleague, how, stated)
 
 
 PENDING_IN_MEMORY = 2_000
@@ -194,8 +220,7 @@ def check_rules_cover_pack(policy: PolicyHistory, rules: Mapping[str, Rule]) -> 
                 raise InputError(f"row names unknown rule {decision_rule!r}", path=row.file, line=row.line)
             if rule.metadata.commitment != row.commitment:
                 raise InputError(
-                    f"row cites {row.commitment} but rule {decision_rule} implements "
-                    f"{rule.metadata.commitment}",
+                    f"row cites {row.commitment} but rule {decision_rule} implements {rule.metadata.commitment}",
                     path=row.file,
                     line=row.line,
                 )
@@ -290,8 +315,9 @@ class ReplayEngine:
             event = AccessEvent.model_validate_json(pending.event_json)
             detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
             found: dict[str, Finding] = {}
-            self._judge(found, pack, event, pending.position, pending.actor_class, request, detail,
-                        related=pending.colleague)
+            self._judge(
+                found, pack, event, pending.position, pending.actor_class, request, detail, related=pending.colleague
+            )
             for rule_id, finding in found.items():
                 out.setdefault((event.event_id, rule_id), finding)
         self._pending.clear()

@@ -120,8 +120,10 @@ def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     facts = [
         Fact(("location", actor, NONE, NONE, NONE), "actor location"),
         Fact(("storage", actor, store, event.action, NONE), _store_detail(store, config)),
-        Fact(("classification", actor, category_fact(event.resource.category, pack), event.action, NONE),
-             f"category {event.resource.category}"),
+        Fact(
+            ("classification", actor, category_fact(event.resource.category, pack), event.action, NONE),
+            f"category {event.resource.category}",
+        ),
     ]
     recipient = event.recipient
     if recipient is not None and recipient.kind != "employee":

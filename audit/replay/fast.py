@@ -104,8 +104,10 @@ class FastReplay:
         self._verdicts: dict[Hashable, bool] = {}
         self._classes: dict[tuple[int, str, str | None, str | None], str] = {}
         self._deadlines = {
-            id(pack): (_utc_midnight(pack.config.singapore_backup_deletion_deadline),
-                       _utc_midnight(pack.config.own_dc_phase_out))
+            id(pack): (
+                _utc_midnight(pack.config.singapore_backup_deletion_deadline),
+                _utc_midnight(pack.config.own_dc_phase_out),
+            )
             for pack in policy.packs
         }
         self.fast_hits = 0
@@ -141,9 +143,17 @@ class FastReplay:
             backup_deadline, phase_out = deadlines[pid]
             actor, res, legal = e.actor, e.resource, e.legal_basis
             key = (
-                pid, actor.kind, actor.physical_country, actor.office_country,
-                res.provider, res.region, res.store_kind, res.category, e.action,
-                t >= backup_deadline, t >= phase_out,
+                pid,
+                actor.kind,
+                actor.physical_country,
+                actor.office_country,
+                res.provider,
+                res.region,
+                res.store_kind,
+                res.category,
+                e.action,
+                t >= backup_deadline,
+                t >= phase_out,
                 (recipient.kind, recipient.country) if recipient is not None else None,
                 legal.kind if legal is not None else None,
                 self._approvals_key(e) if e.approval_ids else (),
@@ -214,8 +224,11 @@ def needs_full_path(event: FastEvent) -> bool:
         or event.on_behalf_of is not None
         or (recipient is not None and recipient.kind == "employee")
         or (event.action == "disclose" and recipient is None)
-        or not _known_countries(event.actor.office_country, event.actor.physical_country,
-                                recipient.country if recipient is not None else None)
+        or not _known_countries(
+            event.actor.office_country,
+            event.actor.physical_country,
+            recipient.country if recipient is not None else None,
+        )
     )
 
 
@@ -226,4 +239,3 @@ def _known_countries(*codes: str | None) -> bool:
 def decode(raw: bytes) -> FastEvent:
     """Decode one line with the fast decoder (raises msgspec errors)."""
     return _DECODER.decode(raw)
-

@@ -254,8 +254,13 @@ def replay_with_processes(
     executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context("spawn"))
     try:
         yield from _pipelined(
-            logdir, verifier, parent, lambda job: executor.submit(run_segment, ctx, job),
-            QUEUED_PER_CHILD * children, on_segment, local=lambda job: judge_segment(here, job),
+            logdir,
+            verifier,
+            parent,
+            lambda job: executor.submit(run_segment, ctx, job),
+            QUEUED_PER_CHILD * children,
+            on_segment,
+            local=lambda job: judge_segment(here, job),
         )
     except BaseException:
         executor.shutdown(cancel_futures=True)  # a failed run does not wait for queued segments
@@ -290,8 +295,13 @@ def replay_with_dask(
             shared = client.scatter(ctx, broadcast=True)
             window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
             yield from _pipelined(
-                logdir, verifier, parent, lambda job: client.submit(run_segment, shared, job, pure=False), window,
-                on_segment, ship_bytes=True,
+                logdir,
+                verifier,
+                parent,
+                lambda job: client.submit(run_segment, shared, job, pure=False),
+                window,
+                on_segment,
+                ship_bytes=True,
             )
     finally:
         if cluster is not None:

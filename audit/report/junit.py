@@ -30,10 +30,19 @@ def render_junit(suite: str, cases: Sequence[JUnitCase], properties: Mapping[str
     """A ``<testsuites>`` document (UTF-8 bytes with an XML declaration)."""
     failures = sum(1 for case in cases if case.failure is not None)
     total = sum(case.seconds for case in cases)
-    root = ET.Element("testsuites", name=suite, tests=str(len(cases)), failures=str(failures), errors="0",
-                      time=f"{total:.6f}")
-    element = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures),
-                            errors="0", skipped="0", time=f"{total:.6f}")
+    root = ET.Element(
+        "testsuites", name=suite, tests=str(len(cases)), failures=str(failures), errors="0", time=f"{total:.6f}"
+    )
+    element = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite,
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=f"{total:.6f}",
+    )
     if properties:
         props = ET.SubElement(element, "properties")
         for key, value in properties.items():

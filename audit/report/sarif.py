@@ -52,9 +52,7 @@ def _result(diag: Diagnostic, index: Mapping[str, int], root: Path) -> dict[str,
     return result
 
 
-def render_sarif(
-    diagnostics: Sequence[Diagnostic], checks: Mapping[str, Check], *, root: Path, command: str
-) -> bytes:
+def render_sarif(diagnostics: Sequence[Diagnostic], checks: Mapping[str, Check], *, root: Path, command: str) -> bytes:
     """A SARIF log (UTF-8 JSON bytes) of ``diagnostics``; ``checks`` must hold every check they use."""
     used = sorted({diag.check for diag in diagnostics} | set(checks))
     index = {check_id: position for position, check_id in enumerate(used)}

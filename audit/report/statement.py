@@ -249,8 +249,9 @@ def check_signed_time(
     for when in (generated_at, *(() if also_at is None else (also_at,))):
         status = keyring.status(key_id, at=when, purpose=KeyPurpose.report)
         if status is not KeyStatus.ok:
-            raise SignatureError(f"report signed by key {key_id} which is {status.value} at {format_time(when)}",
-                                 path=path)
+            raise SignatureError(
+                f"report signed by key {key_id} which is {status.value} at {format_time(when)}", path=path
+            )
 
 
 def _minutes(delta: timedelta) -> str:

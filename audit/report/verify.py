@@ -71,8 +71,7 @@ def verify_report(
         log_check = _check_log(digests, log_report)
         earliest = log_report.last_checkpoint_time if log_check.ok else None
     stamped = verify_report_timestamp(report_path, tsa) if tsa is not None else None
-    check_signed_time(statement, key_id, keyring, report_path, now=stamped or now, earliest=earliest,
-                      also_at=stamped)
+    check_signed_time(statement, key_id, keyring, report_path, now=stamped or now, earliest=earliest, also_at=stamped)
     checks: list[SubjectCheck] = []
     if stamped is not None:
         checks.append(SubjectCheck(TIMESTAMP_FILE, True, f"report existed by {stamped.isoformat()} (RFC 3161 genTime)"))

@@ -71,8 +71,13 @@ def _link_named_sources(stores: Sequence[DataStore], by_id: dict[str, DataStore]
     for store in stores:
         source = by_id.get(store.copy_of) if store.copy_of is not None else None
         if source is not None and all(c.target != store.resource for c in source.copies):
-            copy = StoreCopy(kind=_copy_kind(store), target=store.resource, provider=store.provider,
-                             region=store.region, country=store.country)
+            copy = StoreCopy(
+                kind=_copy_kind(store),
+                target=store.resource,
+                provider=store.provider,
+                region=store.region,
+                country=store.country,
+            )
             by_id[source.resource] = source.model_copy(update={"copies": (*source.copies, copy)})
 
 
@@ -106,8 +111,7 @@ def judge(stores: Sequence[DataStore], settings: ResidencySettings) -> list[Resi
     return findings
 
 
-def scan(providers: Iterable[StoreProvider], settings: ResidencySettings, *,
-         now: datetime | None = None) -> ScanResult:
+def scan(providers: Iterable[StoreProvider], settings: ResidencySettings, *, now: datetime | None = None) -> ScanResult:
     """Scan with every provider, link, judge. Provider errors propagate (nothing is half-judged)."""
     stores: list[DataStore] = []
     seen: dict[str, str] = {}
@@ -120,8 +124,13 @@ def scan(providers: Iterable[StoreProvider], settings: ResidencySettings, *,
             stores.append(store)
         scopes.append(provider.scope())
     linked = link_copies(stores)
-    return ScanResult(settings=settings, scopes=tuple(scopes), stores=tuple(linked),
-                      findings=tuple(judge(linked, settings)), generated_at=now or datetime.now(UTC))
+    return ScanResult(
+        settings=settings,
+        scopes=tuple(scopes),
+        stores=tuple(linked),
+        findings=tuple(judge(linked, settings)),
+        generated_at=now or datetime.now(UTC),
+    )
 
 
 def summarize(result: ScanResult) -> ResidencySummary:
@@ -141,11 +150,13 @@ def summarize(result: ScanResult) -> ResidencySummary:
 
 def inventory_document(result: ScanResult) -> bytes:
     """Canonical bytes of what was observed: scopes and every linked store (a report subject)."""
-    return canonical_bytes({
-        "as_of": result.settings.as_of.isoformat(),
-        "scopes": [s.model_dump(mode="json") for s in result.scopes],
-        "stores": [s.model_dump(mode="json", exclude_none=True) for s in result.stores],
-    })
+    return canonical_bytes(
+        {
+            "as_of": result.settings.as_of.isoformat(),
+            "scopes": [s.model_dump(mode="json") for s in result.scopes],
+            "stores": [s.model_dump(mode="json", exclude_none=True) for s in result.stores],
+        }
+    )
 
 
 def residency_section(result: ScanResult) -> ResidencySection:

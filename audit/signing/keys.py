@@ -122,9 +122,7 @@ def passphrase_from_env() -> bytes | None:
 
 def public_key_pem(key: Ed25519PublicKey) -> str:
     """PEM ``SubjectPublicKeyInfo`` text of a public key (ends with a newline)."""
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
 def write_private_key(path: Path, key: SigningKey, passphrase: bytes | None, *, replace: bool = False) -> None:
@@ -281,11 +279,7 @@ class KeyringEntry(BaseModel):
         actual = key_id_for(key)
         if actual != self.key_id:
             raise ValueError(f"key_id does not match the public key (its id is {actual})")
-        if (
-            self.not_before is not None
-            and self.not_after is not None
-            and self.not_before > self.not_after
-        ):
+        if self.not_before is not None and self.not_after is not None and self.not_before > self.not_after:
             raise ValueError("not_before is after not_after")
         self._key = key
         return self
@@ -382,8 +376,14 @@ def entry_for_public_key(
     except ValueError as exc:
         raise InputError(str(exc)) from None
     try:
-        return KeyringEntry(key_id=key_id_for(key), public_key=public_key_pem(key), label=label,
-                            not_before=not_before, not_after=not_after, purposes=purposes)
+        return KeyringEntry(
+            key_id=key_id_for(key),
+            public_key=public_key_pem(key),
+            label=label,
+            not_before=not_before,
+            not_after=not_after,
+            purposes=purposes,
+        )
     except ValidationError as exc:
         raise InputError(describe_validation_error(exc)) from None
 
@@ -402,9 +402,7 @@ def require_signing_key_valid(
     status = entry.status(at, purpose)
     if status is not KeyStatus.ok:
         when = at.astimezone(UTC).isoformat()
-        raise KeyMaterialError(
-            f"refusing to sign at {when}: key {key.key_id} is {_describe_status(entry, status)}"
-        )
+        raise KeyMaterialError(f"refusing to sign at {when}: key {key.key_id} is {_describe_status(entry, status)}")
 
 
 def add_key(keyring: Keyring, entry: KeyringEntry) -> Keyring:
@@ -462,8 +460,9 @@ def _keyring_document(path: Path) -> tuple[Path, dict[str, Any]]:
 def _without_purposes(value: dict[str, Any]) -> list[str]:
     keys = value.get("keys")
     entries = keys if isinstance(keys, list) else []
-    return [str(e.get("key_id", f"#{n}")) for n, e in enumerate(entries, 1)
-            if isinstance(e, dict) and "purposes" not in e]
+    return [
+        str(e.get("key_id", f"#{n}")) for n, e in enumerate(entries, 1) if isinstance(e, dict) and "purposes" not in e
+    ]
 
 
 def load_keyring(path: Path) -> Keyring:

@@ -72,13 +72,16 @@ def encrypted_pkcs8_pem(key: Ed25519PrivateKey, passphrase: bytes, *, iterations
     """``-----BEGIN ENCRYPTED PRIVATE KEY-----`` PEM of ``key`` under ``passphrase``."""
     salt, iv = os.urandom(_SALT_LEN), os.urandom(16)
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=_KEY_LEN, salt=salt, iterations=iterations)
-    plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    plain = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     padder = padding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(kdf.derive(passphrase)), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(padder.update(plain) + padder.finalize()) + encryptor.finalize()
-    pbkdf2 = _sequence(_oid(_OID_PBKDF2), _sequence(_octets(salt), _integer(iterations),
-                                                     _sequence(_oid(_OID_HMAC_SHA256), b"\x05\x00")))
+    pbkdf2 = _sequence(
+        _oid(_OID_PBKDF2),
+        _sequence(_octets(salt), _integer(iterations), _sequence(_oid(_OID_HMAC_SHA256), b"\x05\x00")),
+    )
     scheme = _sequence(_oid(_OID_AES256_CBC), _octets(iv))
     info = _sequence(_sequence(_oid(_OID_PBES2), _sequence(pbkdf2, scheme)), _octets(ciphertext))
     body = base64.b64encode(info).decode("ascii")
@@ -110,8 +113,16 @@ def pbkdf2_iterations(pem: bytes) -> int | None:
     except ValueError:
         return None
     pos = 0
-    for tag, expected in ((0x30, None), (0x30, None), (0x06, _oid(_OID_PBES2)), (0x30, None), (0x30, None),
-                          (0x06, _oid(_OID_PBKDF2)), (0x30, None), (0x04, None)):
+    for tag, expected in (
+        (0x30, None),
+        (0x30, None),
+        (0x06, _oid(_OID_PBES2)),
+        (0x30, None),
+        (0x30, None),
+        (0x06, _oid(_OID_PBKDF2)),
+        (0x30, None),
+        (0x04, None),
+    ):
         element = _read(data, pos, tag)
         if element is None:
             return None

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C1",
         description="The access happened before the cited approval's validity window began.",
-        remediation=(
-            "Check approval start times at access time; investigate back-dated or pre-emptive approvals."
-        ),
+        remediation=("Check approval start times at access time; investigate back-dated or pre-emptive approvals."),
     ),
     explain=_explain,
 )

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C1",
         description="The access touched a dataset, category, action or resource the approval does not cover.",
-        remediation=(
-            "Scope approvals to datasets, categories and actions and enforce the scope at the data layer."
-        ),
+        remediation=("Scope approvals to datasets, categories and actions and enforce the scope at the data layer."),
     ),
     explain=_explain,
 )

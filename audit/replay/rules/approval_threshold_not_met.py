@@ -14,9 +14,7 @@ RULE = Rule(
         severity="medium",
         commitment="C1",
         description="Fewer qualifying approvers signed off before the access than the approval requires.",
-        remediation=(
-            "Only activate an approval once its threshold of distinct qualifying approvers is reached."
-        ),
+        remediation=("Only activate an approval once its threshold of distinct qualifying approvers is reached."),
     ),
     explain=_explain,
 )

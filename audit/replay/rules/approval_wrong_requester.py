@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C1",
         description="The approval was granted to a different person than the one who used it.",
-        remediation=(
-            "Bind approvals to the requester's identity and reject use by anyone else."
-        ),
+        remediation=("Bind approvals to the requester's identity and reject use by anyone else."),
     ),
     explain=_explain,
 )

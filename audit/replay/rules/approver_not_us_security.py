@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C1",
         description="An approver of the cited approval is not a member of the US-based security team, or is not in the US.",
-        remediation=(
-            "Restrict approver rights to the US-based security team and verify approver location."
-        ),
+        remediation=("Restrict approver rights to the US-based security team and verify approver location."),
     ),
     explain=_explain,
 )

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="medium",
         commitment="C1",
         description="An emergency (break-glass) approval was used without a recorded justification.",
-        remediation=(
-            "Require a justification at break-glass time and alert the US security team on every use."
-        ),
+        remediation=("Require a justification at break-glass time and alert the US security team on every use."),
     ),
     explain=_explain,
 )

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="medium",
         commitment="C1",
         description="An emergency (break-glass) approval was used but never reviewed afterwards by the US security team (a review by the requester or another team does not count).",
-        remediation=(
-            "Review every break-glass use promptly and record the reviewer."
-        ),
+        remediation=("Review every break-glass use promptly and record the reviewer."),
     ),
     explain=_explain,
 )

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C6",
         description="US users' private data was read from the company's own data centre after the phase-out date.",
-        remediation=(
-            "Delete US private data from own data centres and route all access to OCI US."
-        ),
+        remediation=("Delete US private data from own data centres and route all access to OCI US."),
     ),
     explain=_explain,
 )

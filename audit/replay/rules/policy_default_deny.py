@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C1",
         description="The policy pack had no row allowing this combination of facts; it is denied by default.",
-        remediation=(
-            "Extend the policy pack deliberately if the access is legitimate, or stop the access."
-        ),
+        remediation=("Extend the policy pack deliberately if the access is legitimate, or stop the access."),
     ),
     explain=_explain,
 )

@@ -14,9 +14,7 @@ RULE = Rule(
         severity="high",
         commitment="C3",
         description="The data came from a store that is not Oracle Cloud Infrastructure in a US region.",
-        remediation=(
-            "Migrate the store to OCI US or delete the US user data it holds."
-        ),
+        remediation=("Migrate the store to OCI US or delete the US user data it holds."),
     ),
     explain=_explain,
 )

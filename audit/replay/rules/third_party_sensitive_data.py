@@ -14,9 +14,7 @@ RULE = Rule(
         severity="critical",
         commitment="C9",
         description="A vendor or advertiser accessed, or received, health-related or other sensitive data.",
-        remediation=(
-            "Remove vendor and advertiser access to sensitive categories; review contracts and data flows."
-        ),
+        remediation=("Remove vendor and advertiser access to sensitive categories; review contracts and data flows."),
     ),
     explain=_explain,
 )

@@ -72,8 +72,16 @@ class AwsProvider:
             self._clients[key] = self._session.client(service, region_name=region)
         return self._clients[key]
 
-    def _call(self, region: str, service: str, operation: str, call: Callable[..., Any], *,
-              missing_ok: bool = False, **kwargs: Any) -> Any:
+    def _call(
+        self,
+        region: str,
+        service: str,
+        operation: str,
+        call: Callable[..., Any],
+        *,
+        missing_ok: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -83,8 +91,9 @@ class AwsProvider:
             code = str(error.get("Code", "ClientError"))
             if missing_ok and code in _MISSING_OK:
                 return None
-            raise ScanError("aws", region, f"{service} {operation}", f"{code}: {error.get('Message', '')}".strip()
-                            ) from None
+            raise ScanError(
+                "aws", region, f"{service} {operation}", f"{code}: {error.get('Message', '')}".strip()
+            ) from None
         except BotoCoreError as exc:
             raise ScanError("aws", region, f"{service} {operation}", str(exc)) from None
 
@@ -130,11 +139,27 @@ class AwsProvider:
     def _partition(self, region: str) -> str:
         return str(self._session.get_partition_for_region(region))
 
-    def _store(self, region: str, resource: str, name: str, kind: str, tags: dict[str, str],
-               settings: ResidencySettings, **extra: Any) -> DataStore:
+    def _store(
+        self,
+        region: str,
+        resource: str,
+        name: str,
+        kind: str,
+        tags: dict[str, str],
+        settings: ResidencySettings,
+        **extra: Any,
+    ) -> DataStore:
         return DataStore(
-            provider="aws", account=self._account, region=region, resource=resource, name=name, kind=kind,
-            tags=tags, classification=classify(tags, settings), source=f"aws:{kind}", **extra,
+            provider="aws",
+            account=self._account,
+            region=region,
+            resource=resource,
+            name=name,
+            kind=kind,
+            tags=tags,
+            classification=classify(tags, settings),
+            source=f"aws:{kind}",
+            **extra,
         )
 
     # ------------------------------------------------------------------ S3
@@ -150,21 +175,29 @@ class AwsProvider:
             if region not in wanted:
                 continue
             s3 = self._client("s3", region)
-            tagging = self._call(region, "s3", "GetBucketTagging", s3.get_bucket_tagging, Bucket=name,
-                                 missing_ok=True)
-            replication = self._call(region, "s3", "GetBucketReplication", s3.get_bucket_replication, Bucket=name,
-                                     missing_ok=True)
+            tagging = self._call(region, "s3", "GetBucketTagging", s3.get_bucket_tagging, Bucket=name, missing_ok=True)
+            replication = self._call(
+                region, "s3", "GetBucketReplication", s3.get_bucket_replication, Bucket=name, missing_ok=True
+            )
             copies = self._replication_copies(home, replication, regions)
-            yield self._store(region, f"arn:{self._partition(region)}:s3:::{name}", name, "s3-bucket",
-                              _tags((tagging or {}).get("TagSet")), settings, copies=copies)
+            yield self._store(
+                region,
+                f"arn:{self._partition(region)}:s3:::{name}",
+                name,
+                "s3-bucket",
+                _tags((tagging or {}).get("TagSet")),
+                settings,
+                copies=copies,
+            )
 
     def _location(self, home: str, bucket: str) -> str:
         s3 = self._client("s3", home)
         answer = self._call(home, "s3", "GetBucketLocation", s3.get_bucket_location, Bucket=bucket)
         return bucket_region(answer.get("LocationConstraint"))
 
-    def _replication_copies(self, home: str, replication: dict[str, Any] | None,
-                            known: dict[str, str]) -> tuple[StoreCopy, ...]:
+    def _replication_copies(
+        self, home: str, replication: dict[str, Any] | None, known: dict[str, str]
+    ) -> tuple[StoreCopy, ...]:
         if not replication:
             return ()
         copies = []
@@ -196,8 +229,9 @@ class AwsProvider:
         copies: dict[str, list[StoreCopy]] = defaultdict(list)
         for page in self._pages(region, "backup", "list_backup_plans"):
             for plan in page.get("BackupPlansList", ()):
-                body = self._call(region, "backup", "GetBackupPlan", backup.get_backup_plan,
-                                  BackupPlanId=plan["BackupPlanId"])
+                body = self._call(
+                    region, "backup", "GetBackupPlan", backup.get_backup_plan, BackupPlanId=plan["BackupPlanId"]
+                )
                 for rule in body["BackupPlan"].get("Rules", ()):
                     for action in rule.get("CopyActions", ()):
                         target = action["DestinationBackupVaultArn"]
@@ -208,8 +242,15 @@ class AwsProvider:
             for vault in page.get("BackupVaultList", ()):
                 arn = vault["BackupVaultArn"]
                 tags = self._call(region, "backup", "ListTags", backup.list_tags, ResourceArn=arn)
-                yield self._store(region, arn, vault["BackupVaultName"], "backup-vault", dict(tags.get("Tags", {})),
-                                  settings, copies=tuple(copies.get(vault["BackupVaultName"], ())))
+                yield self._store(
+                    region,
+                    arn,
+                    vault["BackupVaultName"],
+                    "backup-vault",
+                    dict(tags.get("Tags", {})),
+                    settings,
+                    copies=tuple(copies.get(vault["BackupVaultName"], ())),
+                )
 
     # ------------------------------------------------------------------ RDS
 
@@ -220,12 +261,14 @@ class AwsProvider:
                 arn = snap["DBSnapshotArn"]
                 pairs = snap.get("TagList")
                 if pairs is None:
-                    pairs = self._call(region, "rds", "ListTagsForResource", rds.list_tags_for_resource,
-                                       ResourceName=arn)["TagList"]
+                    pairs = self._call(
+                        region, "rds", "ListTagsForResource", rds.list_tags_for_resource, ResourceName=arn
+                    )["TagList"]
                 source = snap.get("SourceDBSnapshotIdentifier")
                 copy_of = source if snap.get("SourceRegion") and str(source).startswith("arn:") else None
-                yield self._store(region, arn, snap["DBSnapshotIdentifier"], "rds-snapshot", _tags(pairs), settings,
-                                  copy_of=copy_of)
+                yield self._store(
+                    region, arn, snap["DBSnapshotIdentifier"], "rds-snapshot", _tags(pairs), settings, copy_of=copy_of
+                )
 
     # ------------------------------------------------------------------ EBS
 
@@ -241,5 +284,12 @@ class AwsProvider:
                 if match is not None:
                     copy_of = f"arn:{partition}:ec2:{match.group(2)}:{self._account}:snapshot/{match.group(1)}"
                 sid = snap["SnapshotId"]
-                yield self._store(region, f"arn:{partition}:ec2:{region}:{self._account}:snapshot/{sid}",
-                                  tags.get("Name", sid), "ebs-snapshot", tags, settings, copy_of=copy_of)
+                yield self._store(
+                    region,
+                    f"arn:{partition}:ec2:{region}:{self._account}:snapshot/{sid}",
+                    tags.get("Name", sid),
+                    "ebs-snapshot",
+                    tags,
+                    settings,
+                    copy_of=copy_of,
+                )

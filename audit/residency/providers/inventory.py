@@ -119,8 +119,11 @@ def load_inventory(path: Path) -> Inventory:
     for index, store in enumerate(inventory.stores):
         if store.id in seen:
             node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-            raise InputError(f"stores.{index}.id: duplicate store id {store.id!r} (first at stores.{seen[store.id]})",
-                             path=path, line=_line_of(node, ("stores", index, "id")))
+            raise InputError(
+                f"stores.{index}.id: duplicate store id {store.id!r} (first at stores.{seen[store.id]})",
+                path=path,
+                line=_line_of(node, ("stores", index, "id")),
+            )
         seen[store.id] = index
     return inventory
 
@@ -129,7 +132,8 @@ def _classification(store: DeclaredStore, settings: ResidencySettings) -> Classi
     if store.classification is not None:
         return Classification(
             subject_regions=tuple(sorted({r.upper() for r in store.classification.subject_regions})),
-            categories=tuple(sorted(set(store.classification.categories))), source="inventory",
+            categories=tuple(sorted(set(store.classification.categories))),
+            source="inventory",
         )
     return classify(store.tags, settings)
 
@@ -143,8 +147,12 @@ class InventoryProvider:
     _regions: set[str] = field(default_factory=set, init=False)
 
     def scope(self) -> ScanScope:
-        return ScanScope(provider="inventory", account=",".join(self._accounts) or "none",
-                         regions=tuple(sorted(self._regions)), source=",".join(str(p) for p in self.paths))
+        return ScanScope(
+            provider="inventory",
+            account=",".join(self._accounts) or "none",
+            regions=tuple(sorted(self._regions)),
+            source=",".join(str(p) for p in self.paths),
+        )
 
     def scan(self, settings: ResidencySettings) -> Iterator[DataStore]:
         for path in self.paths:
@@ -153,8 +161,16 @@ class InventoryProvider:
             for store in inventory.stores:
                 self._regions.add(store.region)
                 yield DataStore(
-                    provider=store.provider, account=store.account or inventory.account, region=store.region,
-                    resource=store.id, name=store.name or store.id, kind=store.kind, country=store.country,
-                    tags=store.tags, classification=_classification(store, settings), copy_of=store.copy_of,
-                    copies=tuple(StoreCopy(**c.model_dump()) for c in store.copies), source=f"inventory:{path}",
+                    provider=store.provider,
+                    account=store.account or inventory.account,
+                    region=store.region,
+                    resource=store.id,
+                    name=store.name or store.id,
+                    kind=store.kind,
+                    country=store.country,
+                    tags=store.tags,
+                    classification=_classification(store, settings),
+                    copy_of=store.copy_of,
+                    copies=tuple(StoreCopy(**c.model_dump()) for c in store.copies),
+                    source=f"inventory:{path}",
                 )

@@ -125,23 +125,47 @@ class OciProvider:
             subs = self._all(home, "ListRegionSubscriptions", identity.list_region_subscriptions, self._tenancy)
             self._scanned = tuple(sorted(s.region_name for s in subs if s.status == "READY"))
         compartments = [self._tenancy] + [
-            c.id for c in self._all(home, "ListCompartments", identity.list_compartments, self._tenancy,
-                                    compartment_id_in_subtree=True, access_level="ACCESSIBLE")
+            c.id
+            for c in self._all(
+                home,
+                "ListCompartments",
+                identity.list_compartments,
+                self._tenancy,
+                compartment_id_in_subtree=True,
+                access_level="ACCESSIBLE",
+            )
             if c.lifecycle_state not in _GONE
         ]
         for region in self._scanned:
             yield from self._buckets(config, region, compartments, settings)
             yield from self._backups(config, region, compartments, settings)
 
-    def _store(self, region: str, resource: str, name: str, kind: str, tags: dict[str, str],
-               settings: ResidencySettings, **extra: Any) -> DataStore:
+    def _store(
+        self,
+        region: str,
+        resource: str,
+        name: str,
+        kind: str,
+        tags: dict[str, str],
+        settings: ResidencySettings,
+        **extra: Any,
+    ) -> DataStore:
         return DataStore(
-            provider="oci", account=self._tenancy, region=region, resource=resource, name=name, kind=kind,
-            tags=tags, classification=classify(tags, settings), source=f"oci:{kind}", **extra,
+            provider="oci",
+            account=self._tenancy,
+            region=region,
+            resource=resource,
+            name=name,
+            kind=kind,
+            tags=tags,
+            classification=classify(tags, settings),
+            source=f"oci:{kind}",
+            **extra,
         )
 
-    def _buckets(self, config: dict[str, Any], region: str, compartments: list[str],
-                 settings: ResidencySettings) -> Iterator[DataStore]:
+    def _buckets(
+        self, config: dict[str, Any], region: str, compartments: list[str], settings: ResidencySettings
+    ) -> Iterator[DataStore]:
         import oci
 
         client = self._client(oci.object_storage.ObjectStorageClient, config, region)
@@ -149,27 +173,54 @@ class OciProvider:
         for compartment in compartments:
             buckets = self._all(region, "ListBuckets", client.list_buckets, namespace, compartment, fields=["tags"])
             for bucket in buckets:
-                policies = self._all(region, "ListReplicationPolicies", client.list_replication_policies,
-                                     namespace, bucket.name)
+                policies = self._all(
+                    region, "ListReplicationPolicies", client.list_replication_policies, namespace, bucket.name
+                )
                 copies = tuple(
-                    StoreCopy(kind="replication", provider="oci", region=p.destination_region_name,
-                              target=bucket_resource(p.destination_region_name, namespace, p.destination_bucket_name))
+                    StoreCopy(
+                        kind="replication",
+                        provider="oci",
+                        region=p.destination_region_name,
+                        target=bucket_resource(p.destination_region_name, namespace, p.destination_bucket_name),
+                    )
                     for p in policies
                 )
-                yield self._store(region, bucket_resource(region, namespace, bucket.name), bucket.name,
-                                  "object-storage-bucket", _tags(bucket), settings, copies=copies)
+                yield self._store(
+                    region,
+                    bucket_resource(region, namespace, bucket.name),
+                    bucket.name,
+                    "object-storage-bucket",
+                    _tags(bucket),
+                    settings,
+                    copies=copies,
+                )
 
-    def _backups(self, config: dict[str, Any], region: str, compartments: list[str],
-                 settings: ResidencySettings) -> Iterator[DataStore]:
+    def _backups(
+        self, config: dict[str, Any], region: str, compartments: list[str], settings: ResidencySettings
+    ) -> Iterator[DataStore]:
         import oci
 
         client = self._client(oci.core.BlockstorageClient, config, region)
         for compartment in compartments:
             for backup in self._all(region, "ListVolumeBackups", client.list_volume_backups, compartment):
                 if backup.lifecycle_state not in _GONE:
-                    yield self._store(region, backup.id, backup.display_name, "volume-backup", _tags(backup),
-                                      settings, copy_of=backup.source_volume_backup_id)
+                    yield self._store(
+                        region,
+                        backup.id,
+                        backup.display_name,
+                        "volume-backup",
+                        _tags(backup),
+                        settings,
+                        copy_of=backup.source_volume_backup_id,
+                    )
             for backup in self._all(region, "ListBootVolumeBackups", client.list_boot_volume_backups, compartment):
                 if backup.lifecycle_state not in _GONE:
-                    yield self._store(region, backup.id, backup.display_name, "boot-volume-backup", _tags(backup),
-                                      settings, copy_of=backup.source_boot_volume_backup_id)
+                    yield self._store(
+                        region,
+                        backup.id,
+                        backup.display_name,
+                        "boot-volume-backup",
+                        _tags(backup),
+                        settings,
+                        copy_of=backup.source_boot_volume_backup_id,
+                    )

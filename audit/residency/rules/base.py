@@ -62,9 +62,18 @@ class ResidencyRule:
         meta = self.metadata
         return [
             ResidencyFinding(
-                rule_id=meta.id, commitment=meta.commitment, severity=meta.severity, status=meta.status,
-                title=meta.title, message=hit.message, remediation=meta.remediation, provider=store.provider,
-                account=store.account, region=hit.region, resource=hit.resource, kind=hit.kind,
+                rule_id=meta.id,
+                commitment=meta.commitment,
+                severity=meta.severity,
+                status=meta.status,
+                title=meta.title,
+                message=hit.message,
+                remediation=meta.remediation,
+                provider=store.provider,
+                account=store.account,
+                region=hit.region,
+                resource=hit.resource,
+                kind=hit.kind,
                 store=store.resource,
             )
             for hit in self.check(store, ctx)

@@ -15,7 +15,9 @@ def _check(store: DataStore, ctx: StoreContext) -> Iterator[Hit]:
             continue
         where = f"region {copy.region}" if copy.region else "an unknown region"
         yield Hit(
-            resource=copy.target, region=copy.region, kind=copy.kind,
+            resource=copy.target,
+            region=copy.region,
+            kind=copy.kind,
             message=f"{copy.kind} of {describe(store)} goes to {copy.target} in {where}, outside the US",
         )
 

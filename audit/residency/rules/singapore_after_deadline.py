@@ -17,7 +17,9 @@ def _check(store: DataStore, ctx: StoreContext) -> Iterator[Hit]:
     for copy in store.copies:
         if copy.target not in ctx.stores and in_singapore(copy.region, copy.country, settings):
             yield Hit(
-                resource=copy.target, region=copy.region, kind=copy.kind,
+                resource=copy.target,
+                region=copy.region,
+                kind=copy.kind,
                 message=f"{copy.kind} of {describe(store)} is still made to Singapore ({copy.target}) {when}",
             )
 
