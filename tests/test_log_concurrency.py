@@ -202,7 +202,7 @@ def test_cli_seal_and_append_name_the_duplicate_line(
 # ----------------------------------------------------------------------------- the event-id index
 
 
-def test_index_is_kept_by_the_cli_ignored_by_verify_and_rebuilt_when_edited(
+def test_index_is_kept_by_the_cli_checked_by_verify_and_rebuilt_when_edited(
     tmp_path: Path, cli_key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = tmp_path / "case"
@@ -213,11 +213,15 @@ def test_index_is_kept_by_the_cli_ignored_by_verify_and_rebuilt_when_edited(
     assert main(args) == EXIT_CLEAN
     assert (logdir / INDEX_FILE).is_file()
     assert main(["log", "verify", str(logdir), "--keyring", ring]) == EXIT_CLEAN
-    capsys.readouterr()
+    assert "WARNING" not in capsys.readouterr().err  # a kept index that agrees with the log says nothing
     assert main(args) == EXIT_CLEAN  # the documented crash recovery, after success
     assert "nothing added" in capsys.readouterr().out
     with sqlite3.connect(logdir / INDEX_FILE) as db:  # forget the ids: a later duplicate would slip through
         db.execute("DELETE FROM ids")
+    capsys.readouterr()
+    assert main(["log", "verify", str(logdir), "--keyring", ring]) == EXIT_CLEAN  # the log itself is intact
+    warning = capsys.readouterr().err
+    assert f"{INDEX_FILE}: its rows are not the ids of the log's records; the next log append rebuilds it" in warning
     base = (logdir / "segments" / "00000000.jsonl").read_text().splitlines()
     more = tmp_path / "more.jsonl"
     more.write_text(base[0] + "\n")

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
-from audit.cli.console import log, out, show, signing_key
+from audit.cli.console import err, log, out, show, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
 from audit.fsio import atomic_write
 from audit.logs.append import append, prepare_append
 from audit.logs.checkpoint import CHECKPOINTS_DIR
+from audit.logs.index import INDEX_FILE, index_disagreement
 from audit.logs.proofs import (
     check_consistency,
     check_inclusion,
@@ -141,9 +142,12 @@ def log_verify(
         if not local.is_dir():
             raise InputError("no such log directory", path=logdir)
         report = verify_log(local, keyring, trusted_checkpoint=pin, expected_size=expect_size)
+        stale = index_disagreement(local, keyring, tree_size=report.tree_size, root=report.root) if report.ok else None
     show(fmt.to_format().render(LogVerificationDocument(logdir, report)))
     if not report.ok:
         return EXIT_INTEGRITY
+    if stale is not None:  # derived data: said, never trusted, rebuilt by the next append
+        err.print(f"WARNING: {logdir}/{INDEX_FILE}: {stale}; the next log append rebuilds it", markup=False)
     if require_complete and report.completeness is not Completeness.proven:
         return EXIT_INTEGRITY
     return EXIT_CLEAN

@@ -318,3 +318,37 @@ def rebuild_index(index: IdIndex, logdir: Path, keyring: Keyring, *, tree_size: 
         raise IntegrityError(
             f"the log changed while its event-id index was rebuilt (size {report.tree_size})", path=logdir
         )
+
+
+def index_disagreement(logdir: Path, keyring: Keyring, *, tree_size: int, root: str | None) -> str | None:
+    """Why the index kept in ``logdir`` does not describe the verified log, or None if it does (or is absent).
+
+    The index is derived data, never trusted: this re-reads the verified segments
+    and compares every (leaf, id, segment, line) row and the recorded size and root.
+    A disagreement is not a problem of the log itself (the next append rebuilds the
+    index); ``log verify`` reports it so a tampered or stale index is seen.
+    """
+    path = Path(logdir) / INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        index = IdIndex(path, readonly=True)
+    except InputError as exc:
+        return exc.reason
+    try:
+        if index.state() != (tree_size, root):
+            state = index.state()
+            return f"describes {'no log' if state is None else f'a log of {state[0]} records'}, not this one"
+        digest = hashlib.sha256()
+        verifier = LogVerifier(Path(logdir), keyring)
+        for segment in verifier.segments():
+            for row in segment_rows(segment):
+                digest.update(_row_bytes(row))
+        verifier.report()
+        if digest.hexdigest() != index.rows_digest(tree_size):
+            return "its rows are not the ids of the log's records"
+        return None
+    except sqlite3.Error as exc:
+        return f"unreadable: {exc}"
+    finally:
+        index.close()
