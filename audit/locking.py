@@ -28,6 +28,7 @@ import fcntl
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from types import TracebackType
 import orjson
 
 from audit.errors import InputError, LockedError
+from audit.reading import read_bytes
 
 __all__ = [
     "STAGING_MARKER",
@@ -151,6 +153,9 @@ class DirectoryLock:
             if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
                 os.close(fd)
                 continue
+            if not stat.S_ISREG(mine.st_mode) or mine.st_nlink != 1 or mine.st_uid != os.geteuid():
+                os.close(fd)  # a hard link to someone's file, or another user's: never truncate it
+                raise LockedError(f"{self.target}: lock file {self.path} is not ours (a link or another user's)")
             try:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, _holder_bytes(), 0)
@@ -168,7 +173,9 @@ class DirectoryLock:
             return
         try:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)  # while still holding it: see acquire()
+                current, mine = os.stat(self.path, follow_symlinks=False), os.fstat(fd)
+                if (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                    os.unlink(self.path)  # while still holding it (see acquire), and only our own file
         finally:
             os.close(fd)
 
@@ -218,10 +225,29 @@ def _ours(entry: Path, name: str) -> bool:
     try:
         if entry.is_symlink() or not entry.is_dir() or marker.is_symlink():
             return False
-        doc = orjson.loads(marker.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        doc = orjson.loads(read_bytes(marker, follow_symlinks=False, max_bytes=_MAX_MARKER))  # never a FIFO
+    except (OSError, InputError, orjson.JSONDecodeError):
         return False
-    return isinstance(doc, dict) and doc.get("format") == STAGING_FORMAT and doc.get("target") == name
+    if not (isinstance(doc, dict) and doc.get("format") == STAGING_FORMAT and doc.get("target") == name):
+        return False
+    # Only this host's runs, and only dead ones: flock may not reach across machines (NFS, SMB).
+    return doc.get("host") == socket.gethostname() and not _alive(doc.get("pid"))
+
+
+_MAX_MARKER = 4096
+
+
+def _alive(pid: object) -> bool:
+    """Whether process ``pid`` of this host still runs (an unknown pid counts as alive: keep the directory)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def sweep_staging(lock: DirectoryLock, suffix: str) -> list[Path]:

@@ -118,7 +118,10 @@ def yaml_node(text: str) -> Any:
     Raises :class:`yaml.YAMLError` (a :class:`yaml.MarkedYAMLError` with the line) when
     the text does not parse or expands past :data:`MAX_YAML_NODES` through aliases.
     """
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML composes recursively: deep nesting is an input error, not a crash
+        raise yaml.YAMLError("YAML nests too deeply") from None
     if node is not None and _expanded_size(node) > MAX_YAML_NODES:
         raise yaml.composer.ComposerError(
             None, None, f"expands to more than {MAX_YAML_NODES:,} values through aliases", node.start_mark

@@ -77,3 +77,12 @@ def test_fifo_in_place_of_an_events_file_is_refused_without_blocking(tmp_path: P
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="is a FIFO, not a regular file"):
         list(iter_jsonl(fifo, AccessEvent))
+
+
+def test_deeply_nested_yaml_is_an_input_error_not_recursion_error(tmp_path: Path) -> None:
+    from audit.records import load_yaml
+
+    deep = tmp_path / "waivers.yaml"
+    deep.write_text("waivers: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(InputError, match="nests too deeply"):
+        load_yaml(deep)

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from audit.cli.app import main
-from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, LockedError, SignatureError
+from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, IntegrityError, LockedError, SignatureError
 from audit.locking import DirectoryLock
 from audit.pipeline import replay
 from audit.policy import load_policy
@@ -78,6 +78,22 @@ def test_report_postdated_beyond_the_clock_skew_is_rejected(report_dir: Path, ke
     assert verify_report(report_dir / REPORT_FILE, keyring, now=NOW - CLOCK_SKEW + timedelta(seconds=1)).ok
     with pytest.raises(SignatureError, match="in the future"):
         verify_report(report_dir / REPORT_FILE, keyring, now=NOW - CLOCK_SKEW - timedelta(seconds=1))
+
+
+def test_report_with_a_naive_generated_at_is_an_integrity_failure_not_a_crash(
+    report_dir: Path, keyring: Keyring
+) -> None:
+    """Any keyring key (of any purpose) could sign a time without a zone; it must fail closed, never exit 4."""
+    verified = verify_report(report_dir / REPORT_FILE, keyring)
+    payload = orjson.loads(build_statement(verified.statement.subject, verified.statement.predicate).model_dump_json())
+    payload["predicate"]["generated_at"] = "2022-03-01T00:00:00"  # no timezone
+    ring, key = _report_key(keyring, not_before=None, not_after=None)
+    from audit.signing.dsse import sign_envelope
+
+    envelope = sign_envelope(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), "application/vnd.in-toto+json", key)
+    (report_dir / REPORT_FILE).write_bytes(envelope_bytes(envelope))
+    with pytest.raises(IntegrityError, match="generated_at"):
+        verify_report(report_dir / REPORT_FILE, ring)
 
 
 def test_not_yet_valid_key_cannot_postdate_a_report(report_dir: Path, keyring: Keyring) -> None:

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import orjson
 import pytest
 
 from audit.cli.app import main
@@ -262,10 +265,16 @@ def test_killed_seal_leaves_staging_that_the_next_seal_removes(tmp_path: Path) -
     killed = make_staging(out, ".sealing")  # what a seal killed with SIGKILL leaves behind
     (killed / "segments").mkdir()
     (killed / "segments" / "00000000.jsonl").write_bytes(b"half\n")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )  # a process that has ended: its pid is free
+    marker = orjson.loads((killed / STAGING_MARKER).read_bytes())
+    (killed / STAGING_MARKER).write_bytes(orjson.dumps({**marker, "pid": int(dead.stdout)}))
+    alive = make_staging(out, ".sealing")  # this process is alive: its staging is never swept
     foreign = tmp_path / ".log.backup.sealing"
     foreign.mkdir()
     seal(recs(0, 3), out=out, key=KEY, origin="o", record_type="access-event")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".log.backup.sealing", "log"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".log.backup.sealing", "log", alive.name])
     assert not (out / STAGING_MARKER).exists() and verify_log(out, RING).ok
 
 

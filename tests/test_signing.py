@@ -605,3 +605,13 @@ def test_new_encrypted_key_is_standard_pkcs8_that_openssl_decrypts(tmp_path: Pat
     ).stdout
     assert "PBES2" in parsed and "PBKDF2" in parsed and "hmacWithSHA256" in parsed and "aes-256-cbc" in parsed
     assert ":0927C0" in parsed  # INTEGER 600000
+
+
+def test_weak_key_behind_bag_attributes_text_is_still_detected(tmp_path: Path) -> None:
+    key = generate_signing_key()
+    path = tmp_path / "old.key"
+    _legacy_pkcs8(path, key, b"pw")
+    path.write_bytes(b"Bag Attributes\n    localKeyID: 01\n" + path.read_bytes() + b"trailing words\n")
+    os.chmod(path, 0o600)
+    assert pbkdf2_iterations(path.read_bytes()) == 2048
+    assert load_private_key(path, b"pw").weak_encryption

@@ -16,6 +16,7 @@ import typer
 
 from audit.cli.console import err, log, out, purposes, show
 from audit.errors import EXIT_CLEAN, InputError
+from audit.reading import read_text
 from audit.records import open_input
 from audit.report.formats.choice import OutputFormat
 from audit.report.formats.keyring import KeyringDocument, iso_utc
@@ -64,7 +65,7 @@ def keyring_add(
         raise InputError("give --purpose log|approvals|report (repeatable): what this key may sign")
     pem_path = open_input(public_key)
     try:
-        pem = pem_path.read_text(encoding="ascii")
+        pem = read_text(pem_path, max_bytes=64 * 1024)  # a public key file is small; never a FIFO
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read public key: {exc}", path=pem_path) from None
     try:

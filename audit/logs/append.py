@@ -226,12 +226,14 @@ def _write_file(path: Path, data: bytes) -> None:
     """Write ``path`` through its ``.partial`` temporary name; never replaces an existing file."""
     tmp = path.parent / f".{path.name}{PARTIAL_SUFFIX}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        tmp.unlink(missing_ok=True)  # a leftover (or a planted symlink) is never written through
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, path)
+        os.link(tmp, path, follow_symlinks=False)
     except FileExistsError:
         raise IntegrityError("refusing to overwrite an existing file", path=path) from None
     except OSError as exc:

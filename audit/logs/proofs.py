@@ -33,6 +33,7 @@ from audit.logs.merkle import verify_consistency as merkle_consistent
 from audit.logs.merkle import verify_inclusion as merkle_includes
 from audit.logs.trusted import SignedCheckpoint
 from audit.logs.verify import LogVerifier, Problem, VerificationReport, describe_problems
+from audit.reading import read_bytes
 from audit.records import describe_validation_error, open_input
 from audit.signing.keys import Keyring
 
@@ -95,10 +96,13 @@ def proof_bytes(proof: InclusionProof | ConsistencyProof) -> bytes:
     return orjson.dumps(proof.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
 
 
+_MAX_PROOF_BYTES = 16 * 1024 * 1024  # a proof holds at most a few hundred hashes per level
+
+
 def _load(path: str | Path, model: type[P]) -> P:
     p = open_input(path)
     try:
-        return model.model_validate_json(p.read_bytes(), strict=True)
+        return model.model_validate_json(read_bytes(p, max_bytes=_MAX_PROOF_BYTES), strict=True)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=p) from None
     except ValidationError as exc:

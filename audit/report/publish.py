@@ -95,7 +95,9 @@ def _refuse_foreign(outdir: Path) -> None:
     if outdir.exists():
         if not outdir.is_dir():
             raise InputError("report output path exists and is not a directory", path=outdir)
-        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in REPORT_FILES)
+        foreign = sorted(  # a report file is a plain file: a directory or link by that name is not ours
+            p.name for p in outdir.iterdir() if p.name not in REPORT_FILES or p.is_symlink() or not p.is_file()
+        )
         if foreign:
             raise InputError(f"refusing to replace a directory holding other files ({foreign[0]}, ...)", path=outdir)
 

@@ -23,7 +23,9 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError, SignatureError
 from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import format_time
+from audit.models import UtcDatetime
 from audit.policy import PolicyHistory
+from audit.reading import read_bytes
 from audit.records import describe_validation_error, open_input, sha256_file
 from audit.report.claims import CommitmentVerdict, Period, Signer
 from audit.report.residency import ResidencySection
@@ -99,7 +101,7 @@ class Predicate(_Strict):
     """The report predicate (``PREDICATE_TYPE``)."""
 
     tool: dict[str, str]
-    generated_at: datetime
+    generated_at: UtcDatetime  # a time without a zone is refused, never compared naively
     log: LogSummary
     approvals: ApprovalsSummary
     policy: PolicySummary
@@ -189,6 +191,10 @@ class ReportVerification:
         return all(check.ok for check in self.checks)
 
 
+MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
+"""A report envelope (``report.intoto.json``) is at most this large: it holds digests and summaries."""
+
+
 def read_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]:
     """Verify the envelope's signature, then parse the statement; the signing key's id.
 
@@ -196,7 +202,7 @@ def read_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]
     parsed before the signature is checked. The key's validity window and purpose are
     not judged here (:func:`check_signed_time` does, once the signed time is checked).
     """
-    raw = open_input(path).read_bytes()
+    raw = read_bytes(open_input(path), max_bytes=MAX_ENVELOPE_BYTES)  # bounded: a report may be hostile
     try:
         envelope = parse_envelope(raw, path=path)
     except InputError as exc:

@@ -183,7 +183,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
         raise KeyMaterialError(f"cannot read key file: {exc.strerror}", path=path) from None
     loaded, encrypted = _load_pkcs8(path, data, passphrase, stat.S_IMODE(info.st_mode))
     iterations = pbkdf2_iterations(data) if encrypted else None
-    weak = iterations is not None and iterations < KDF_ITERATIONS
+    weak = encrypted and (iterations is None or iterations < KDF_ITERATIONS)  # unknown work factor: re-encrypt
     if not isinstance(loaded, Ed25519PrivateKey):
         raise KeyMaterialError(f"not an Ed25519 private key (found {_type_name(loaded)})", path=path)
     key = _from_private(loaded)

@@ -105,8 +105,12 @@ def _read(data: bytes, pos: int, tag: int) -> tuple[int, int] | None:
 
 def pbkdf2_iterations(pem: bytes) -> int | None:
     """The PBKDF2 iteration count of an encrypted PKCS#8 PEM in the PBES2/PBKDF2 layout, else None."""
-    lines = pem.strip().splitlines()
-    if len(lines) < 3 or lines[0] != b"-----BEGIN ENCRYPTED PRIVATE KEY-----":
+    all_lines = [line.strip() for line in pem.splitlines()]
+    header, footer = b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"-----END ENCRYPTED PRIVATE KEY-----"
+    if header not in all_lines or footer not in all_lines:
+        return None
+    lines = all_lines[all_lines.index(header) : all_lines.index(footer) + 1]  # text around the block is ignored
+    if len(lines) < 3:
         return None
     try:
         data = base64.b64decode(b"".join(lines[1:-1]), validate=True)
