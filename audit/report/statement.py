@@ -195,14 +195,18 @@ MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
 """A report envelope (``report.intoto.json``) is at most this large: it holds digests and summaries."""
 
 
-def read_signed_statement(path: Path, keyring: Keyring) -> tuple[Statement, str]:
+def read_signed_statement(path: Path, keyring: Keyring, *, raw: bytes | None = None) -> tuple[Statement, str]:
     """Verify the envelope's signature, then parse the statement; the signing key's id.
+
+    ``raw``: the envelope's bytes already read from ``path`` (so that every check of
+    one verification is made on the same bytes).
 
     Raises :class:`IntegrityError` for anything that does not verify; content is not
     parsed before the signature is checked. The key's validity window and purpose are
     not judged here (:func:`check_signed_time` does, once the signed time is checked).
     """
-    raw = read_bytes(open_input(path), max_bytes=MAX_ENVELOPE_BYTES)  # bounded: a report may be hostile
+    if raw is None:
+        raw = read_bytes(open_input(path), max_bytes=MAX_ENVELOPE_BYTES)  # bounded: a report may be hostile
     try:
         envelope = parse_envelope(raw, path=path)
     except InputError as exc:

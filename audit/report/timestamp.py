@@ -189,13 +189,14 @@ def verify_timestamp(token: bytes, envelope: bytes, trust: TsaTrust, *, path: Pa
     return response.tst_info.gen_time.astimezone(UTC)
 
 
-def verify_report_timestamp(report_path: Path, trust: TsaTrust) -> datetime:
+def verify_report_timestamp(report_path: Path, trust: TsaTrust, *, envelope: bytes | None = None) -> datetime:
     """Verify the token stored beside a report (``report.tsr``) over its envelope; return ``genTime`` (UTC).
 
     A missing token, or one that does not verify, is an :class:`IntegrityError`;
     an unreadable envelope an :class:`InputError`.
     """
-    envelope = read_bytes(report_path)
+    if envelope is None:  # else: the bytes the caller verified the signature on
+        envelope = read_bytes(report_path)
     token_path = report_path.with_name(TIMESTAMP_FILE)
     if not token_path.is_file():
         raise IntegrityError("no time-stamp token beside the report", path=token_path)

@@ -16,8 +16,11 @@ from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import VerificationReport, describe_problems, verify_log
 from audit.policy import load_policy
+from audit.reading import read_bytes
+from audit.records import open_input
 from audit.report.publish import FINDINGS_FILE, MARKDOWN_FILE, OWN_FILES, TIMESTAMP_FILE, WAIVERS_FILE
 from audit.report.statement import (
+    MAX_ENVELOPE_BYTES,
     RESIDENCY_SUBJECT,
     ReportVerification,
     Statement,
@@ -62,7 +65,8 @@ def verify_report(
     (``findings.jsonl``, ``report.md`` and every other file of :data:`~audit.report.publish.OWN_FILES` the
     report names) are always checked: a missing or changed one fails.
     """
-    statement, key_id = read_signed_statement(report_path, keyring)
+    raw = read_bytes(open_input(report_path), max_bytes=MAX_ENVELOPE_BYTES)  # one read for every check below
+    statement, key_id = read_signed_statement(report_path, keyring, raw=raw)
     digests = subject_digests(statement)
     log_check: SubjectCheck | None = None
     earliest: datetime | None = None
@@ -70,7 +74,7 @@ def verify_report(
         log_report = verify_log(log, keyring, record_type=ACCESS_RECORD_TYPE)
         log_check = _check_log(digests, log_report)
         earliest = log_report.last_checkpoint_time if log_check.ok else None
-    stamped = verify_report_timestamp(report_path, tsa) if tsa is not None else None
+    stamped = verify_report_timestamp(report_path, tsa, envelope=raw) if tsa is not None else None
     check_signed_time(statement, key_id, keyring, report_path, now=stamped or now, earliest=earliest, also_at=stamped)
     checks: list[SubjectCheck] = []
     if stamped is not None:
