@@ -6,9 +6,12 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import orjson
 import pytest
 
 from audit.errors import EXIT_INPUT, InputError, LockedError
@@ -79,10 +82,21 @@ def test_a_killed_holder_frees_the_lock_and_its_stale_file_is_taken_over(tmp_pat
     assert not lock_path(target).exists()
 
 
+def _as_if_killed(staging: Path) -> None:
+    """Rewrite a staging marker as if its run had been killed: its pid names a process that has ended."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    marker = orjson.loads((staging / STAGING_MARKER).read_bytes())
+    (staging / STAGING_MARKER).write_bytes(orjson.dumps({**marker, "pid": int(ended.stdout)}))
+
+
 def test_sweep_removes_only_marked_staging_of_the_same_target(tmp_path: Path) -> None:
     target = tmp_path / "log"
     killed = make_staging(target, ".sealing")
     (killed / "segments").mkdir()
+    _as_if_killed(killed)
+    alive = make_staging(target, ".sealing")  # this process's own: alive, never swept
     other_target = make_staging(tmp_path / "log.old", ".sealing")  # ".log.old.*.sealing" also matches
     foreign = tmp_path / ".log.mine.sealing"
     foreign.mkdir()
@@ -95,4 +109,26 @@ def test_sweep_removes_only_marked_staging_of_the_same_target(tmp_path: Path) ->
     with DirectoryLock(target) as lock:
         assert sweep_staging(lock, ".sealing") == [killed]
     assert not killed.exists()
-    assert other_target.exists() and foreign.exists() and unmarked.exists()
+    assert other_target.exists() and foreign.exists() and unmarked.exists() and alive.exists()
+
+
+def test_sweep_leaves_another_hosts_staging_alone(tmp_path: Path) -> None:
+    """flock may not reach across machines (NFS): a staging directory of another host is never removed."""
+    target = tmp_path / "log"
+    elsewhere = make_staging(target, ".sealing")
+    _as_if_killed(elsewhere)
+    marker = orjson.loads((elsewhere / STAGING_MARKER).read_bytes())
+    (elsewhere / STAGING_MARKER).write_bytes(orjson.dumps({**marker, "host": "another-host.example"}))
+    with DirectoryLock(target) as lock:
+        assert sweep_staging(lock, ".sealing") == []
+    assert elsewhere.exists()
+
+
+def test_a_fifo_marker_does_not_hang_the_sweep(tmp_path: Path) -> None:
+    target = tmp_path / "log"
+    planted = tmp_path / ".log.x.sealing"
+    planted.mkdir()
+    os.mkfifo(planted / STAGING_MARKER)
+    with DirectoryLock(target) as lock:
+        assert sweep_staging(lock, ".sealing") == []  # returns at once: the marker is not a regular file
+    assert planted.exists()
