@@ -23,9 +23,9 @@ from typing import Any
 from audit.errors import InputError, IntegrityError
 from audit.logs.approvals import ApprovalSet, load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
-from audit.logs.verify import LogVerifier, describe_problems
+from audit.logs.verify import LogVerifier, VerificationReport
 from audit.models import AccessEvent, Commitment, Finding
-from audit.policy import PolicyPack, load_policy
+from audit.policy import PolicyHistory, PolicyPack, load_policy
 from audit.policy.pack import Decision, PolicyRow, Request
 from audit.records import validate_lines
 from audit.replay.approvals import ApprovalState, approval_states
@@ -33,6 +33,7 @@ from audit.replay.engine import Whereabouts
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
 from audit.report.findings import iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE
+from audit.report.statement import ReportVerification
 from audit.report.verify import verify_report
 from audit.signing.keys import Keyring
 
@@ -141,33 +142,31 @@ def _find(report_dir: Path, finding_id: str) -> Finding:
     )
 
 
-def _event_at(logdir: Path, keyring: Keyring, finding: Finding) -> tuple[AccessEvent, list[tuple[str, AccessEvent]]]:
-    """The finding's event from the verified log, and every event's (actor id, event) for placing colleagues."""
+def _event_at(
+    logdir: Path, keyring: Keyring, finding: Finding, history: PolicyHistory
+) -> tuple[AccessEvent | None, Whereabouts, VerificationReport]:
+    """One verifying pass over the log: the finding's event, everyone's whereabouts, the log's report.
+
+    Whereabouts are recorded as replay records them (each event's actor class under
+    the policy version in force at its time).
+
+    Nothing read here is trusted until the caller has checked the returned report
+    against the report's log subject.
+    """
     if finding.position is None:
         raise InputError(f"finding {finding.id} records no log position", path=logdir)
     verifier = LogVerifier(logdir, keyring, record_type=ACCESS_RECORD_TYPE)
     target: AccessEvent | None = None
-    everyone: list[tuple[str, AccessEvent]] = []
+    whereabouts = Whereabouts()
     for segment in verifier.segments():
         for line, event in validate_lines(segment.records, AccessEvent, path=logdir / segment.name):
-            everyone.append((event.actor.id, event))
+            whereabouts.record(event.actor.id, event.time, actor_class(event.actor, history.at(event.time).config))
             if segment.name == finding.position.segment and line == finding.position.line:
                 target = event
-    report = verifier.report()
-    if not report.ok:
-        raise IntegrityError(f"log does not verify ({describe_problems(report.problems)})", path=logdir)
-    if target is None or target.event_id not in finding.event_ids:
-        raise IntegrityError(
-            f"{finding.position.segment}:{finding.position.line} is not event "
-            f"{', '.join(finding.event_ids)} of the finding",
-            path=logdir,
-        )
-    return target, everyone
+    return target, whereabouts, verifier.report()
 
 
-def _proxy_trace(
-    pack: PolicyPack, event: AccessEvent, actor: str, everyone: list[tuple[str, AccessEvent]]
-) -> RequestTrace | None:
+def _proxy_trace(pack: PolicyPack, event: AccessEvent, actor: str, whereabouts: Whereabouts) -> RequestTrace | None:
     """The proxy request of a hand-over or an on-behalf-of event, the colleague placed as replay places them."""
     recipient = event.recipient
     colleague_id = event.on_behalf_of or (
@@ -178,13 +177,21 @@ def _proxy_trace(
     if recipient is not None and recipient.id == colleague_id and recipient.country is not None:
         colleague, how = recipient_class(recipient, pack.config), "stated in the event"
     else:
-        whereabouts = Whereabouts()
-        for actor_id, other in everyone:
-            whereabouts.record(actor_id, other.time, actor_class(other.actor, pack.config))
         colleague = whereabouts.at(colleague_id, event.time) or UNLOCATED
         how = "where the log last placed them"
     request = ("proxy", actor, colleague, event.action, NONE)
     return _trace(pack, request, f"colleague {colleague_id} is {colleague} ({how})")
+
+
+def _where(finding: Finding) -> str:
+    position = finding.position
+    return f"{position.segment}:{position.line}" if position is not None else "(no position)"
+
+
+def _require_verified(result: ReportVerification, report_dir: Path) -> None:
+    failed = [check for check in result.checks if not check.ok]
+    if failed:
+        raise IntegrityError(f"report does not verify: {failed[0].name}: {failed[0].detail}", path=report_dir)
 
 
 def explain(
@@ -197,10 +204,7 @@ def explain(
     approvals: Path | None = None,
 ) -> Explanation:
     """Verify the report (and what is given against its subjects), then trace one finding's decision."""
-    result = verify_report(report_dir / REPORT_FILE, keyring, log=log, policy=policy, approvals=approvals)
-    failed = [check for check in result.checks if not check.ok]
-    if failed:
-        raise IntegrityError(f"report does not verify: {failed[0].name}: {failed[0].detail}", path=report_dir)
+    _require_verified(verify_report(report_dir / REPORT_FILE, keyring, policy=policy, approvals=approvals), report_dir)
     finding = _find(report_dir, finding_id)
     history = load_policy(policy) if policy is not None else None
     commitment = None
@@ -217,7 +221,15 @@ def explain(
             None,
             note="pass --log and --policy (and --approvals) to replay the decision",
         )
-    event, everyone = _event_at(log, keyring, finding)
+    target, whereabouts, log_report = _event_at(log, keyring, finding, history)
+    checked = verify_report(report_dir / REPORT_FILE, keyring, log=log, log_report=log_report)  # the log, and time
+    _require_verified(checked, report_dir)
+    if target is None or target.event_id not in finding.event_ids:
+        raise IntegrityError(
+            f"{_where(finding)} is not event {', '.join(finding.event_ids)} of the finding",
+            path=log,
+        )
+    event = target
     pack = history.at(event.time)
     approval_set: ApprovalSet | None = load_approvals(approvals, keyring) if approvals is not None else None
     actor = actor_class(event.actor, pack.config)
@@ -230,7 +242,7 @@ def explain(
         traces += [
             _trace(pack, ("access", actor, category, event.action, s.state), s.detail, s.approval_id) for s in states
         ]
-    proxy = _proxy_trace(pack, event, actor, everyone)
+    proxy = _proxy_trace(pack, event, actor, whereabouts)
     if proxy is not None:
         traces.append(proxy)
     note = None if approval_set is not None else "pass --approvals to trace the access requests"

@@ -48,6 +48,7 @@ def verify_report(
     require_complete: bool = False,
     require_signed_approvals: bool = False,
     tsa: TsaTrust | None = None,
+    log_report: VerificationReport | None = None,
 ) -> ReportVerification:
     """Check the report's signature, its signed time and key, then each subject local material is given for.
 
@@ -59,6 +60,8 @@ def verify_report(
     verify (:func:`~audit.report.timestamp.verify_report_timestamp`); its ``genTime``
     replaces the clock as the upper bound, and the key must also have been valid
     then: a signature that existed while the key was valid, whatever time it claims.
+    ``log_report``: the caller's own verification of ``log`` (a caller that reads the
+    log anyway passes it, so the log is verified once, not twice).
     ``require_complete`` and ``require_signed_approvals`` turn the report's claims
     (completeness proven, approvals signature-verified) into checks named
     ``completeness`` and ``approvals-trust``. The report's own files beside it
@@ -71,7 +74,8 @@ def verify_report(
     log_check: SubjectCheck | None = None
     earliest: datetime | None = None
     if log is not None:
-        log_report = verify_log(log, keyring, record_type=ACCESS_RECORD_TYPE)
+        if log_report is None:
+            log_report = verify_log(log, keyring, record_type=ACCESS_RECORD_TYPE)
         log_check = _check_log(digests, log_report)
         earliest = log_report.last_checkpoint_time if log_check.ok else None
     stamped = verify_report_timestamp(report_path, tsa, envelope=raw) if tsa is not None else None
