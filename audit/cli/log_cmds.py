@@ -13,7 +13,7 @@ from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
 from audit.fsio import atomic_write
 from audit.logs.append import append, prepare_append
 from audit.logs.checkpoint import CHECKPOINTS_DIR
-from audit.logs.index import INDEX_FILE, index_disagreement
+from audit.logs.index import INDEX_FILE, RowsDigest, index_disagreement
 from audit.logs.proofs import (
     check_consistency,
     check_inclusion,
@@ -25,7 +25,7 @@ from audit.logs.proofs import (
 )
 from audit.logs.record_types import sealable_records
 from audit.logs.trusted import load_checkpoint
-from audit.logs.verify import Completeness, Problem, verify_log
+from audit.logs.verify import Completeness, LogVerifier, Problem
 from audit.logs.writer import seal
 from audit.models import RecordType
 from audit.records import open_input, sha256_file
@@ -141,8 +141,13 @@ def log_verify(
     with local_log_dir(logdir) as local:
         if not local.is_dir():
             raise InputError("no such log directory", path=logdir)
-        report = verify_log(local, keyring, trusted_checkpoint=pin, expected_size=expect_size)
-        stale = index_disagreement(local, keyring, tree_size=report.tree_size, root=report.root) if report.ok else None
+        verifier = LogVerifier(local, keyring, trusted_checkpoint=pin, expected_size=expect_size)
+        rows = RowsDigest() if (local / INDEX_FILE).is_file() else None  # a kept index is checked in the same pass
+        for segment in verifier.segments():
+            if rows is not None:
+                rows.feed(segment)
+        report = verifier.report()
+        stale = index_disagreement(local, report, rows) if report.ok and rows is not None else None
     show(fmt.to_format().render(LogVerificationDocument(logdir, report)))
     if not report.ok:
         return EXIT_INTEGRITY

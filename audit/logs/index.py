@@ -34,7 +34,7 @@ import orjson
 
 from audit.errors import InputError, IntegrityError
 from audit.logs.checkpoint import segment_name
-from audit.logs.verify import LogVerifier, VerifiedSegment, describe_problems
+from audit.logs.verify import LogVerifier, VerificationReport, VerifiedSegment, describe_problems
 from audit.signing.keys import Keyring
 
 INDEX_FILE = "event-ids.sqlite"
@@ -320,12 +320,27 @@ def rebuild_index(index: IdIndex, logdir: Path, keyring: Keyring, *, tree_size: 
         )
 
 
-def index_disagreement(logdir: Path, keyring: Keyring, *, tree_size: int, root: str | None) -> str | None:
+class RowsDigest:
+    """SHA-256 over the index rows of verified segments fed in order (what :meth:`IdIndex.rows_digest` holds)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def feed(self, segment: VerifiedSegment) -> None:
+        for row in segment_rows(segment):
+            self._digest.update(_row_bytes(row))
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def index_disagreement(logdir: Path, report: VerificationReport, rows: RowsDigest) -> str | None:
     """Why the index kept in ``logdir`` does not describe the verified log, or None if it does (or is absent).
 
-    The index is derived data, never trusted: this re-reads the verified segments
-    and compares every (leaf, id, segment, line) row and the recorded size and root.
-    A disagreement is not a problem of the log itself (the next append rebuilds the
+    ``rows`` was fed every segment of the verification that made ``report`` (one
+    pass over the log). The index is derived data, never trusted: its recorded size
+    and root and every (leaf, id, segment, line) row are compared with the log. A
+    disagreement is not a problem of the log itself (the next append rebuilds the
     index); ``log verify`` reports it so a tampered or stale index is seen.
     """
     path = Path(logdir) / INDEX_FILE
@@ -336,16 +351,10 @@ def index_disagreement(logdir: Path, keyring: Keyring, *, tree_size: int, root: 
     except InputError as exc:
         return exc.reason
     try:
-        if index.state() != (tree_size, root):
-            state = index.state()
+        state = index.state()
+        if state != (report.tree_size, report.root):
             return f"describes {'no log' if state is None else f'a log of {state[0]} records'}, not this one"
-        digest = hashlib.sha256()
-        verifier = LogVerifier(Path(logdir), keyring)
-        for segment in verifier.segments():
-            for row in segment_rows(segment):
-                digest.update(_row_bytes(row))
-        verifier.report()
-        if digest.hexdigest() != index.rows_digest(tree_size):
+        if rows.hexdigest() != index.rows_digest(report.tree_size):
             return "its rows are not the ids of the log's records"
         return None
     except sqlite3.Error as exc:
