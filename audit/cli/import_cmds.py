@@ -9,6 +9,7 @@ One sub-command per source (``cloudtrail``, ``oci-audit``, ``gcp-access-transpar
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -110,38 +111,25 @@ def import_cloudtrail(
     ] = None,
 ) -> int:
     """AWS CloudTrail files, or s3://bucket/prefix in CloudTrail's layout; optionally validate digests first."""
+    run = partial(
+        _cloudtrail,
+        public_keys=public_keys,
+        expect_end=expect_end,
+        directory=directory,
+        catalog=catalog,
+        key_path=key_path,
+        out_dir=out_dir,
+        origin=origin,
+        segment_size=segment_size,
+        skip_invalid=skip_invalid,
+    )
     if not any(is_s3_url(f) for f in files):
-        return _cloudtrail(
-            files,
-            digests,
-            public_keys,
-            expect_end,
-            directory,
-            catalog,
-            key_path,
-            out_dir,
-            origin,
-            segment_size,
-            skip_invalid,
-        )
+        return run(files, digests)
     if len(files) != 1:
         raise InputError("give one s3://bucket/prefix, or local files, not both")
     with cloudtrail_objects(s3_url(files[0])) as (logs, found):
         # The digest files delivered beside the logs are used when public keys are given.
-        use = digests if digests is not None or public_keys is None else found
-        return _cloudtrail(
-            logs,
-            use,
-            public_keys,
-            expect_end,
-            directory,
-            catalog,
-            key_path,
-            out_dir,
-            origin,
-            segment_size,
-            skip_invalid,
-        )
+        return run(logs, digests if digests is not None or public_keys is None else found)
 
 
 def _cloudtrail(
