@@ -240,6 +240,34 @@ def test_oci_cli_export_control_plane_and_region_from_ocid(tmp_path: Path) -> No
     assert event.actor.id == "(no principal)" and set(event.source_record.unresolved) == {"principal", "resource"}
 
 
+def test_oci_logging_search_response_results_are_records_not_one_missing_id_error(tmp_path: Path) -> None:
+    # Synthetic: the SearchLogs response shape, {"results": [{"data": {"logContent": <CloudEvents 1.0>}}], "summary"},
+    # as oracle-samples publishes a real one (fixtures/sources/public/oci-audit/). It used to be read as one record
+    # and rejected for "missing required field eventId or eventID or id".
+    def result(name: str, path: str) -> dict[str, Any]:
+        content = {
+            "id": f"search-{name}",
+            "time": "2021-12-07T10:00:00Z",
+            "type": f"com.oraclecloud.objectstorage.{name.lower()}",
+            "oracle": {"loggroupid": "_Audit"},
+            "data": {
+                "eventName": name,
+                "identity": {"principalName": "cn-eng-02@example.com"},
+                "request": {"action": "GET", "path": path},
+                "response": {"status": "200"},
+            },
+        }
+        return {"data": {"datetime": 1638871200000, "logContent": content}}
+
+    path = tmp_path / "search.json"
+    response = {"results": [result("GetObject", "/n/ttus/b/us-comments/o/c.json"), result("ListBuckets", "/n/ttus/b/")]}
+    path.write_text(json.dumps({**response, "summary": {"resultCount": 2}}))
+    stats = ImportStats()
+    (event,) = list(convert_files(SOURCES["oci-audit"], [path], load_enrichment(DIRECTORY, CATALOG), stats))
+    assert stats.records == 2 and stats.out_of_scope == {"control-plane operation": 1}
+    assert event.event_id == "oci-audit:search-GetObject" and event.actor.id == "cn-eng-02"
+
+
 # ---------------------------------------------------------------- GCP
 
 

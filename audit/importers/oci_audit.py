@@ -2,7 +2,9 @@
 
 Accepts the CloudEvents 0.1 shape of the Audit API (``eventId``, ``eventTime``,
 ``eventType``), the CloudEvents 1.0 shape of OCI Logging (``id``, ``time``, ``type``),
-bare or wrapped in a Logging search result's ``logContent``, and the OCI CLI's
+bare, wrapped in a Logging search result's ``logContent``, or as a whole Logging
+search response (``{"results": [{"data": {"logContent": ...}}], "summary": ...}``,
+as the SearchLogs API returns it), and the OCI CLI's
 ``oci audit event list`` output (``{"data": [...]}`` with hyphenated keys such as
 ``event-id`` and ``principal-name``, read as their camelCase names), in any framing
 :func:`~audit.importers.base.iter_records` detects. The string ``"None"`` (as some
@@ -203,6 +205,9 @@ def _envelope(raw: RawRecord) -> tuple[dict[str, Any], str, str]:
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
     record = normalise(record)
+    search_result = record.get("data")
+    if isinstance(search_result, dict) and isinstance(search_result.get("logContent"), dict):
+        record = search_result  # one of a Logging search response's results[]: {"data": {"logContent": ...}}
     if isinstance(record.get("logContent"), dict):
         record = record["logContent"]
     event_id = _first(record, "eventId", "eventID", "id")
@@ -252,4 +257,5 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
     )
 
 
-SOURCE = Source(name=NAME, vendor="Oracle Cloud Infrastructure Audit", array_key="data", convert=convert)
+SOURCE = Source(name=NAME, vendor="Oracle Cloud Infrastructure Audit", array_key="results", convert=convert)
+"""``results`` is the Logging search response's array; the CLI's ``data`` is one of the common wrapper keys."""
