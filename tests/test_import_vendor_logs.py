@@ -176,6 +176,24 @@ def test_copy_object_judges_source_and_destination(tmp_path: Path) -> None:
     assert {e.action for e in events} == {"copy"}
 
 
+def test_s3_outposts_put_object_is_one_access_not_three_nor_a_regional_bucket(tmp_path: Path) -> None:
+    # Synthetic, in the shape of the S3 User Guide's S3 on Outposts example (fixtures/sources/public/cloudtrail/):
+    # bucketName/Key in requestParameters and a bucket ARN written with a trailing "/". It used to give three events,
+    # one of them on arn:aws:s3:::us-analytics-replica, a regional bucket of the same name that was never touched.
+    outpost = "arn:aws:s3-outposts:us-east-1:111122223333:outpost/op-01ac5d28a6a232904/bucket/"
+    record = _trail(
+        "PutObject",
+        eventSource="s3-outposts.amazonaws.com",
+        requestParameters={"bucketName": "us-analytics-replica", "Key": "profiles/upload.sh"},
+        resources=[
+            {"type": "AWS::S3Outposts::Object", "ARN": outpost + "profiles/upload.sh"},
+            {"type": "AWS::S3Outposts::Bucket", "ARN": outpost},
+        ],
+    )
+    (event,) = _convert("cloudtrail", [record], tmp_path)[0]
+    assert event.resource.id == outpost + "profiles/upload.sh" and event.action == "write"
+
+
 @pytest.mark.parametrize(
     ("code", "imported"),
     [

@@ -125,14 +125,17 @@ def _listed_arns(record: dict[str, Any]) -> list[str]:
     return arns
 
 
+S3_SOURCE = "s3.amazonaws.com"
+
+
 def _s3_arn(bucket: str, key: Any) -> str:
     return f"arn:aws:s3:::{bucket}" + (f"/{key}" if isinstance(key, str) and key else "")
 
 
 def _request_arns(record: dict[str, Any]) -> list[str]:
     params = record.get("requestParameters")
-    if not isinstance(params, dict):
-        return []
+    if not isinstance(params, dict) or record.get("eventSource", S3_SOURCE) != S3_SOURCE:
+        return []  # S3 on Outposts (s3-outposts) also says bucketName, of a bucket that is not arn:aws:s3:::
     arns = []
     if isinstance(params.get("bucketName"), str):
         arns.append(_s3_arn(params["bucketName"], params.get("key")))
@@ -141,6 +144,11 @@ def _request_arns(record: dict[str, Any]) -> list[str]:
         bucket, _, key = unquote(source.split("?", 1)[0]).lstrip("/").partition("/")
         arns += [_s3_arn(bucket, key), _s3_arn(bucket, None)]
     return arns
+
+
+def _encloses(container: str, arn: str) -> bool:
+    """Whether ``arn`` lies under ``container`` (a bucket ARN may be written with a trailing ``/``)."""
+    return arn.startswith(container.rstrip("/") + "/") and arn != container
 
 
 def resource_groups(record: dict[str, Any]) -> list[list[str]]:
@@ -154,12 +162,12 @@ def resource_groups(record: dict[str, Any]) -> list[list[str]]:
     arns = sorted(dict.fromkeys(_listed_arns(record) + _request_arns(record)), key=len, reverse=True)
     if not arns:
         return [[f"{record.get('eventSource')}:{NO_RESOURCE}"]]
-    leaves = [a for a in arns if not any(b != a and b.startswith(a + "/") for b in arns)]
+    leaves = [a for a in arns if not any(b != a and _encloses(a, b) for b in arns)]
     if len(leaves) <= 1:
         return [arns]
     primary = _request_arns(record)[:1]
     leaves.sort(key=lambda a: a not in primary)  # the request's own object keeps the record's id
-    return [[leaf, *(a for a in arns if leaf.startswith(a + "/"))] for leaf in leaves]
+    return [[leaf, *(a for a in arns if _encloses(a, leaf))] for leaf in leaves]
 
 
 def succeeded(record: dict[str, Any]) -> bool:
