@@ -47,7 +47,7 @@ APPROVAL_STATES = (
     "revoked",
     "scope_exceeded",
     "self_approved",
-    "approver_not_us_security",
+    "approver_not_security_team",
     "threshold_not_met",
     "wrong_requester",
     "break_glass_unjustified",

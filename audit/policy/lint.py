@@ -53,12 +53,13 @@ from audit.policy.domain import (
     undeclared_values,
 )
 from audit.policy.files import UnsafePackFile, check_pack_file
-from audit.policy.load import RowsAdapter, load_config, load_pack
+from audit.policy.load import RowsAdapter, load_config, load_pack, load_rules_file
 from audit.policy.matcher import compile_regex, install_functions
 from audit.policy.pack import PolicyPack, PolicyRow, Request, enforce_or_refuse
 from audit.policy.parse import (
     COMMITMENTS_FILE,
     CONFIG_FILE,
+    RULES_FILE,
     MODEL_FILE,
     NO_RULE,
     POLICY_FILE,
@@ -73,7 +74,7 @@ from audit.policy.parse import (
     read_text,
 )
 
-RuleCatalogue = Mapping[str, str]
+RuleCatalogue = Mapping[str, str | None]
 """Rule id -> id of the commitment the rule implements: the rules deny rows may name."""
 
 EFFECTS = frozenset(
@@ -347,12 +348,12 @@ def _rule_files(rows: _Rows, sink: _Sink) -> None:
         if rule not in rows.rules:
             sink.add(
                 "rule-unknown",
-                f"rule {quote(rule)} has no rule file in audit/replay/rules/",
+                f"rule {quote(rule)} is neither an engine rule (audit/replay/rules/) nor in the pack's rules.yaml",
                 rows.policy.path,
                 row.line,
                 column,
             )
-        elif rows.rules[rule] != cid:
+        elif rows.rules[rule] is not None and rows.rules[rule] != cid:
             sink.add(
                 "rule-unknown",
                 f"row cites {cid} but rule {rule} implements {rows.rules[rule]}",
@@ -501,7 +502,7 @@ class _Pack:
         return self.directory / name
 
     def files(self) -> list[str]:
-        names = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE, INVARIANTS_FILE)
+        names = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE, RULES_FILE, INVARIANTS_FILE)
         return [str(self.path(name)) for name in names if self.path(name).is_file()]
 
 
@@ -529,6 +530,12 @@ def _pack_config(pack: _Pack) -> None:
             load_config(pack.path(CONFIG_FILE), pack.directory)
         except InputError as exc:
             pack.sink.refused(exc, pack.directory)
+    try:
+        own = load_rules_file(pack.path(RULES_FILE), pack.directory)
+    except InputError as exc:
+        pack.sink.refused(exc, pack.directory)
+        return
+    pack.rules = {**pack.rules, **{rule.id: rule.commitment for rule in own if rule.scope == "replay"}}
 
 
 def _pack_model(pack: _Pack) -> None:
