@@ -59,11 +59,11 @@ from audit.policy.pack import PolicyPack, PolicyRow, Request, enforce_or_refuse
 from audit.policy.parse import (
     COMMITMENTS_FILE,
     CONFIG_FILE,
-    RULES_FILE,
     MODEL_FILE,
     NO_RULE,
     POLICY_FILE,
     RULE_ID_PATTERN,
+    RULES_FILE,
     Entry,
     ParsedModel,
     ParsedPolicy,

@@ -110,15 +110,36 @@ def load_rules_file(path: Path, root: Path | None = None) -> tuple[PackRule, ...
     return _load_yaml_model(RulesFile, path, root).rules
 
 
+def _yaml_line(text: str, loc: Sequence[int | str]) -> int | None:
+    """The line of the deepest node along a validation error's location (keys and list indexes)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    line, child = key.start_mark.line + 1, value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
 def _load_yaml_model(model: type[_M], path: Path, root: Path | None) -> _M:
     data, text = load_pack_yaml(path, root)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         loc = exc.errors(include_url=False)[0]["loc"]
-        lines = _yaml_key_lines(text)
-        line = lines.get(str(loc[0])) if loc else None
-        raise InputError(describe_validation_error(exc), path=path, line=line) from None
+        raise InputError(describe_validation_error(exc), path=path, line=_yaml_line(text, loc)) from None
 
 
 # ---------------------------------------------------------------- the pack

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from audit.plugins import load_rule_modules
-from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 from audit.replay.rules._bind import VARIABLES, MessageTemplate, rule_book
+from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 
 __all__ = [
     "VARIABLES",
