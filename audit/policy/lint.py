@@ -417,6 +417,28 @@ def _lint_undeclared(
         )
 
 
+def _lint_store_classes(pack: PolicyPack, invariants: Invariants, sink: _Sink) -> None:
+    """The storage facet's object values are exactly the store classes ``pack.yaml`` derives."""
+    domain = invariants.domain
+    if "storage" not in domain.facets or len(pack.request_fields) < 3:
+        return
+    declared = set(domain.values("storage", pack.request_fields[2]))
+    derived = set(pack.config.store_classes())
+    path = str(invariants.path)
+    for name in sorted(derived - declared):
+        sink.add(
+            "store-class-mismatch",
+            f"store class {quote(name)} ({CONFIG_FILE}) is not in the storage domain: prove never checks it",
+            path,
+        )
+    for name in sorted(declared - derived):
+        sink.add(
+            "store-class-mismatch",
+            f"store class {quote(name)} is in the storage domain but {CONFIG_FILE} never derives it",
+            path,
+        )
+
+
 def _lint_never_deciding(
     path: str,
     columns: Mapping[int, tuple[int, ...]],
@@ -575,6 +597,7 @@ def _pack_domain(pack: _Pack) -> None:
     path = str(pack.path(POLICY_FILE))
     columns = {row.line: row.columns for row in (pack.policy.kept if pack.policy is not None else ())}
     _lint_undeclared(path, columns, loaded, invariants, pack.sink)
+    _lint_store_classes(loaded, invariants, pack.sink)
     try:
         _lint_never_deciding(path, columns, loaded, invariants, pack.sink, pack.budget)
     except BudgetExceeded:
