@@ -42,6 +42,7 @@ def test_shipped_pack_lints_clean(shipped: LintReport) -> None:
         "pack.yaml",
         "commitments.yaml",
         "invariants.yaml",
+        "rules.yaml",
     }
 
 
