@@ -155,7 +155,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "physical_country": "US",
                 "team": "us-trust-safety",
                 "role": "engineer",
-                "us_security_team": False,
+                "security_team": False,
             }
         ]
     },
