@@ -62,7 +62,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "actor": {
             "id": "us-eng-01",
             "kind": "employee",
-            "employer": "TikTok Inc.",
+            "employer": "Example Inc.",
             "office_country": "US",
             "physical_country": "US",
             "team": "us-trust-safety",
@@ -150,7 +150,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "principal": "arn:aws:iam::111122223333:user/us-eng-01",
                 "person_id": "us-eng-01",
                 "kind": "employee",
-                "employer": "TikTok Inc.",
+                "employer": "Example Inc.",
                 "office_country": "US",
                 "physical_country": "US",
                 "team": "us-trust-safety",
