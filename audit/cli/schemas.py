@@ -65,7 +65,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "actor": {
             "id": "us-eng-01",
             "kind": "employee",
-            "employer": "TikTok Inc.",
+            "employer": "Example Inc.",
             "office_country": "US",
             "physical_country": "US",
             "team": "us-trust-safety",
@@ -153,12 +153,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "principal": "arn:aws:iam::111122223333:user/us-eng-01",
                 "person_id": "us-eng-01",
                 "kind": "employee",
-                "employer": "TikTok Inc.",
+                "employer": "Example Inc.",
                 "office_country": "US",
                 "physical_country": "US",
                 "team": "us-trust-safety",
                 "role": "engineer",
-                "us_security_team": False,
+                "security_team": False,
             }
         ]
     },

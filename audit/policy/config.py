@@ -188,7 +188,8 @@ class PackRule(BaseModel):
     pack gives the id its policy rows name, the commitment it implements, and the
     words. ``message`` is a template with ``$name`` placeholders filled from the
     engine rule's variables (checked when the engine rule is bound, never
-    evaluated). ``stores`` limits a residency store rule to some store classes.
+    evaluated). ``stores`` limits a residency rule to some store classes, and
+    ``copy_message`` words a residency finding on a copy differently from one on a store.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -202,6 +203,8 @@ class PackRule(BaseModel):
     description: NonEmpty = Field(max_length=1000)
     remediation: NonEmpty = Field(max_length=1000)
     message: str | None = Field(default=None, min_length=1, max_length=500)
+    copy_message: str | None = Field(default=None, min_length=1, max_length=500)
+    """Residency: the template for a copy of a store (default ``message``)."""
     stores: tuple[ClassName, ...] = ()
 
     def placeholders(self) -> frozenset[str]:
