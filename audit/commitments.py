@@ -2,9 +2,10 @@
 
 Validates structure and uniqueness of ids. A register may name ``source_directory``,
 where its cited files are, relative to the pack directory (``sources``); each source
-then carries it as ``directory``. Without it sources are in the repository's
-``seeds/`` (the US register). Does not check the cited lines; the test-suite does
-that for the shipped packs (tests/test_commitments.py).
+then carries it as ``directory``. Without it the sources are in ``seeds/`` beside the
+pack directory (the US register: ``policies/`` and ``seeds/`` in the repository).
+Does not check the cited lines; the test-suite does that for the shipped packs
+(tests/test_commitments.py), with :func:`source_file`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from audit.errors import InputError
-from audit.models import Commitment, SourceDirectory
+from audit.models import Commitment, CommitmentSource, SourceDirectory
 from audit.records import load_yaml, validate
 
 
@@ -33,7 +34,7 @@ def load_commitments(path: str | Path) -> Mapping[str, Commitment]:
         if register.source_directory is not None:
             sources = tuple(
                 s
-                if "directory" in s.model_fields_set
+                if s.directory is not None
                 else s.model_copy(update={"directory": register.source_directory})
                 for s in commitment.sources
             )
@@ -42,3 +43,10 @@ def load_commitments(path: str | Path) -> Mapping[str, Commitment]:
             raise InputError(f"duplicate commitment id {commitment.id}", path=path)
         by_id[commitment.id] = commitment
     return by_id
+
+
+def source_file(pack_dir: Path, source: CommitmentSource) -> Path:
+    """Where a cited file is: ``pack_dir/directory/file``, or ``seeds/file`` beside ``pack_dir``."""
+    if source.directory is None:
+        return pack_dir.parent / "seeds" / source.file
+    return pack_dir / source.directory / source.file

@@ -244,14 +244,14 @@ class CommitmentSource(Record):
     file: NonEmpty
     line: int = Field(ge=1)
     quote: NonEmpty
-    directory: SourceDirectory = "seeds"
-    """The directory holding ``file``: the register's ``source_directory`` (relative to the pack
-    directory), else ``seeds`` (the repository's seed documents, for a register that names none)."""
+    directory: SourceDirectory | None = None
+    """The directory holding ``file``, relative to the pack directory (the register's
+    ``source_directory``); ``None``: the ``seeds/`` directory beside the pack (the US register)."""
 
     @property
     def path(self) -> str:
-        """``directory/file``, as reports and ``explain`` cite the source."""
-        return f"{self.directory}/{self.file}"
+        """``directory/file`` (``seeds/file`` without a directory), as reports and ``explain`` cite it."""
+        return f"{self.directory or 'seeds'}/{self.file}"
 
 
 class Commitment(Record):
