@@ -33,9 +33,7 @@ def load_commitments(path: str | Path) -> Mapping[str, Commitment]:
     for commitment in register.commitments:
         if register.source_directory is not None:
             sources = tuple(
-                s
-                if s.directory is not None
-                else s.model_copy(update={"directory": register.source_directory})
+                s if s.directory is not None else s.model_copy(update={"directory": register.source_directory})
                 for s in commitment.sources
             )
             commitment = commitment.model_copy(update={"sources": sources})
