@@ -1,7 +1,8 @@
 """Where the shipped data lives: the default policy pack and the demo's data files.
 
 A built wheel carries them as package data under ``audit/_data/`` (``setup.py`` copies
-``policies/`` and the demo's data files from ``fixtures/`` there at build time); a
+``policies/``, ``packs/`` (further packs such as ``eu-personal-data``, passed with
+``--policy``) and the demo's data files from ``fixtures/`` there at build time); a
 source checkout (editable install, the tests) reads them from the repository itself.
 Holds no key, no passphrase and no code that creates cloud resources: the demo makes
 throwaway keys, and the fixture keys and moto estate stay in ``fixtures/``.

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from audit.cli.app import main
+from audit.commitments import load_commitments, source_file
 from audit.errors import EXIT_CLEAN, EXIT_INPUT
 from audit.policy import load_pack
 from audit.policy.scaffold import template_names
@@ -30,7 +31,10 @@ def test_basic_template_passes_lint_test_and_prove(tmp_path: Path) -> None:
     assert loaded.config.name == "acme-eu"
     assert loaded.config.home.countries == ("DE", "FR")
     assert loaded.config.home.name == 'the "EU"'
-    assert (pack / "sources" / "public-statement.txt").is_file()
+    for commitment in load_commitments(pack / "commitments.yaml").values():
+        for source in commitment.sources:  # the scaffold's citations hold, as the shipped packs' do
+            lines = source_file(pack, source).read_text(encoding="utf-8").splitlines()
+            assert source.quote in lines[source.line - 1], (commitment.id, source)
 
 
 @pytest.mark.parametrize("template", [t for t in template_names() if t != "basic"])

@@ -3,7 +3,9 @@
 The engine knows no country, provider region or company: a pack says which countries
 are *home* (and what its policy rows call staff located there), which security teams
 may approve access from outside home, which stores are approved, which stores are
-transitional (allowed until a deadline) and which region names mean which country.
+transitional (allowed until a deadline) and which region names mean which country,
+and whether data handed to a recipient outside home is also judged as a *transfer*
+(``transfers``: the ``transfer`` facet, for rules such as GDPR Chapter V).
 :mod:`audit.replay.facts` and :mod:`audit.residency` derive facts only from this.
 
 Store sets are matched in order - every transitional store, then every approved
@@ -145,6 +147,8 @@ class PackConfig(BaseModel):
     other_stores: tuple[StoreSet, ...] = ()
     """Named stores that are neither approved nor transitional (so rows can name them)."""
     default_store_class: ClassName = "other_store"
+    transfers: bool = False
+    """Ask the ``transfer`` facet when data goes to a recipient outside home (off: never asked)."""
     require_signed_approvals: bool = False  # replay refuses a plain JSON Lines approvals file
 
     @model_validator(mode="after")

@@ -115,6 +115,10 @@ def _store_detail(store: str, config: PackConfig) -> str:
 def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     """The requests every event gets: location, storage, classification, and any disclosure.
 
+    A disclosure to a recipient outside home (located as staff are: an unknown or
+    multi-region code is not home) is also a ``transfer`` request, with the same
+    fields, when the pack asks for transfers (``pack.yaml`` ``transfers``).
+
     Access requests (one per approval state) and proxy requests (which may need a
     colleague seen later in the log) are built by the engine.
     """
@@ -131,12 +135,10 @@ def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     recipient = event.recipient
     if recipient is not None and recipient.kind != "employee":
         basis = legal_basis_fact(event)
-        request = (
-            "disclosure",
-            recipient_class(recipient, config),
-            category_fact(event.resource.category, pack),
-            event.action,
-            basis,
-        )
-        facts.append(Fact(request, f"legal basis: {basis}", recipient.id))
+        sub, obj = recipient_class(recipient, config), category_fact(event.resource.category, pack)
+        facts.append(Fact(("disclosure", sub, obj, event.action, basis), f"legal basis: {basis}", recipient.id))
+        if config.transfers and location_class(recipient.country, config) != config.home.staff_class:
+            where = recipient.country or "an unknown country"
+            request: Request = ("transfer", sub, obj, event.action, basis)
+            facts.append(Fact(request, f"recipient in {where}; transfer basis: {basis}", recipient.id))
     return facts

@@ -67,7 +67,17 @@ class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class FastLegalBasis(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.LegalBasis`."""
 
-    kind: Literal["subpoena", "court_order", "search_warrant", "exigent"]
+    kind: Literal[
+        "subpoena",
+        "court_order",
+        "search_warrant",
+        "exigent",
+        "international_agreement",
+        "adequacy_decision",
+        "standard_contractual_clauses",
+        "binding_corporate_rules",
+        "derogation",
+    ]
     reference: _NonEmpty
 
 
