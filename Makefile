@@ -13,7 +13,7 @@ STAMP := $(VENV)/.dev-installed
 LOCK := $(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
 	--custom-compile-command "make lock"
 
-.PHONY: demo test test-fast format-check lint typecheck imports unit unit-fast fuzz fixtures fixtures-check bench \
+.PHONY: demo test test-fast format-check lint typecheck imports unit unit-fast fuzz fixtures fixtures-check bench policy-check \
 	lock clean
 
 $(TOOLS)/bin/uv:
@@ -73,6 +73,15 @@ unit-fast: $(STAMP)
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
 	RESIDENCY_AUDIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
+
+# policy lint, test (full row coverage) and prove for every shipped pack (make test runs them as tests too).
+PACKS := policies packs/eu-personal-data
+policy-check: $(STAMP)
+	for pack in $(PACKS); do \
+		$(BIN)/residency-audit policy lint $$pack && \
+		$(BIN)/residency-audit policy test $$pack --min-coverage 100 && \
+		$(BIN)/residency-audit policy prove $$pack || exit 1; \
+	done
 
 fixtures: $(STAMP)
 	$(BIN)/python fixtures/generate.py

@@ -1,6 +1,7 @@
-"""Build hook: copy the shipped policy pack and the demo's data files into the wheel.
+"""Build hook: copy the shipped policy packs and the demo's data files into the wheel.
 
-``policies/`` and ``fixtures/`` stay where they are in the repository (the tests and
+``policies/`` (the default pack), ``packs/`` (further packs, e.g. ``eu-personal-data``)
+and ``fixtures/`` stay where they are in the repository (the tests and
 the CI workflows use them there); a built wheel carries copies as package data under
 ``audit/_data/`` (see audit/resources.py). Only data files are copied: the fixture
 keys, their passphrase and the moto estate code are test scaffolding and never ship.
@@ -29,6 +30,7 @@ class BuildWithData(build_py):
         data = Path(self.build_lib) / "audit" / "_data"
         shutil.rmtree(data, ignore_errors=True)
         shutil.copytree(ROOT / "policies", data / "policies", ignore=shutil.ignore_patterns("__pycache__", ".*"))
+        shutil.copytree(ROOT / "packs", data / "packs", ignore=shutil.ignore_patterns("__pycache__", ".*"))
         for name in DEMO_FILES:
             dest = data / "demo" / name
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ a record *means* for a commitment is decided by the policy pack and replay rules
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -66,7 +67,21 @@ Action = Literal["read", "query", "export", "copy", "download", "write", "delete
 Provider = Literal["oci", "aws", "gcp", "azure", "own_dc", "other"]
 StoreKind = Literal["primary", "replica", "backup", "cache"]
 RecipientKind = Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
-LegalBasisKind = Literal["subpoena", "court_order", "search_warrant", "exigent"]
+LegalBasisKind = Literal[
+    "subpoena",
+    "court_order",
+    "search_warrant",
+    "exigent",
+    "international_agreement",
+    "adequacy_decision",
+    "standard_contractual_clauses",
+    "binding_corporate_rules",
+    "derogation",
+]
+"""Legal process (``subpoena`` ... ``exigent``; ``international_agreement``: a mutual legal assistance
+treaty or other agreement, GDPR Art. 48) or a ground for a transfer to a third country
+(``adequacy_decision`` GDPR Art. 45, ``standard_contractual_clauses`` / ``binding_corporate_rules``
+Art. 46-47, ``derogation`` Art. 49). Which kinds allow what is the policy pack's decision."""
 Severity = Literal["critical", "high", "medium", "low"]
 
 
@@ -116,7 +131,9 @@ class Recipient(Record):
 
 
 class LegalBasis(Record):
-    """Legal process or exigent-circumstance reference for a government disclosure."""
+    """The recorded basis for handing data over: legal process or exigency for an authority, or a
+    third-country transfer ground (adequacy decision, contractual clauses, binding corporate rules,
+    derogation) for a recipient abroad; ``reference`` names the document."""
 
     kind: LegalBasisKind
     reference: NonEmpty
@@ -210,12 +227,31 @@ class Approval(Record):
         return self
 
 
+def _source_directory(value: str) -> str:
+    parts = value.split("/")
+    if len(value) > 200 or any(p in {".", ".."} or not re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in parts):
+        raise ValueError(f"{value!r} is not a relative directory path (names of letters, digits, . _ -; no . or ..)")
+    return value
+
+
+SourceDirectory = Annotated[str, AfterValidator(_source_directory)]
+"""A relative directory path without ``.`` or ``..`` parts (``sources``, ``docs/sources``)."""
+
+
 class CommitmentSource(Record):
-    """Where a commitment is stated: seed file, 1-based line, and a phrase on that line."""
+    """Where a commitment is stated: source file, 1-based line, and a phrase on that line."""
 
     file: NonEmpty
     line: int = Field(ge=1)
     quote: NonEmpty
+    directory: SourceDirectory | None = None
+    """The directory holding ``file``, relative to the pack directory (the register's
+    ``source_directory``); ``None``: the ``seeds/`` directory beside the pack (the US register)."""
+
+    @property
+    def path(self) -> str:
+        """``directory/file`` (``seeds/file`` without a directory), as reports and ``explain`` cite it."""
+        return f"{self.directory or 'seeds'}/{self.file}"
 
 
 class Commitment(Record):

@@ -30,7 +30,7 @@ from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
-from audit.replay.rules import load_rules
+from audit.replay.rules import load_rules, rule_book
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import write_derived
 from audit.report.cases import Case, build_cases
@@ -55,6 +55,20 @@ from audit.report.statement import (
 from audit.report.waivers import WaiverSet, apply_waivers, load_waivers
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
+
+STORE_ENGINE_RULES = frozenset({"store-not-approved", "store-after-deadline"})
+"""Engine rules about where data sits: cases of the rules they report group by store."""
+
+
+def store_rule_ids(policy: PolicyHistory) -> frozenset[str]:
+    """Ids of every rule of the packs' rule books reported by a store engine rule (:data:`STORE_ENGINE_RULES`)."""
+    engine = load_rules()
+    return frozenset(
+        rule.id
+        for pack in policy.packs
+        for rule in rule_book(pack, engine).values()
+        if rule.engine_id in STORE_ENGINE_RULES
+    )
 
 
 def integrity_failure(what: str, path: Path, report: VerificationReport) -> IntegrityError:
@@ -180,7 +194,7 @@ def replay(
             written = WrittenFindings(findings_path, count, digest)
         if not execution.in_process:  # workers read the segments: note the period from the verified files
             inputs.period.add_lines(_segment_lines(logdir))
-        cases = build_cases(iter_findings(findings_path))
+        cases = build_cases(iter_findings(findings_path), store_rule_ids(policy))
         predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
         predicate = predicate.model_copy(
             update={

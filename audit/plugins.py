@@ -1,4 +1,4 @@
-"""Discover rule modules: every module of a package (but ``base``) exporting ``RULE``.
+"""Discover rule modules: every module of a package (but ``base`` and ``_private`` ones) exporting ``RULE``.
 
 Used by the replay and residency rule packages, which keep one rule per file. Checks
 the type and the uniqueness of ids; does not validate rule metadata (each rule's own
@@ -25,7 +25,7 @@ def load_rule_modules(package: str, path: Iterable[str], kind: type[R]) -> dict[
     """``RULE`` of every module in ``package`` by id, in module-name order."""
     rules: dict[str, R] = {}
     for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
-        if info.name == "base":
+        if info.name == "base" or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{package}.{info.name}")
         rule = module.RULE

@@ -1,7 +1,8 @@
 """Where the shipped data lives: the default policy pack and the demo's data files.
 
 A built wheel carries them as package data under ``audit/_data/`` (``setup.py`` copies
-``policies/`` and the demo's data files from ``fixtures/`` there at build time); a
+``policies/``, ``packs/`` (further packs such as ``eu-personal-data``, passed with
+``--policy``) and the demo's data files from ``fixtures/`` there at build time); a
 source checkout (editable install, the tests) reads them from the repository itself.
 Holds no key, no passphrase and no code that creates cloud resources: the demo makes
 throwaway keys, and the fixture keys and moto estate stay in ``fixtures/``.
@@ -9,6 +10,7 @@ throwaway keys, and the fixture keys and moto estate stay in ``fixtures/``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from audit.errors import InputError
@@ -27,6 +29,28 @@ def shipped_pack() -> Path | None:
         if (candidate / "pack.yaml").is_file():
             return candidate
     return None
+
+
+def shipped_packs() -> dict[str, Path]:
+    """Every pack shipped with residency-audit, by the ``name`` in its ``pack.yaml``.
+
+    The default pack (``policies/``) and each directory of ``packs/``.
+    """
+    found: dict[str, Path] = {}
+    for root in (_DATA, _CHECKOUT):
+        candidates = [root / "policies", *sorted((root / "packs").glob("*/"))] if root.is_dir() else []
+        for candidate in candidates:
+            config = candidate / "pack.yaml"
+            if config.is_file() and not config.is_symlink():
+                match = _PACK_NAME.search(config.read_text(encoding="utf-8", errors="replace")[:4096])
+                if match is not None:
+                    found.setdefault(match.group(1), candidate)
+        if found:
+            break
+    return found
+
+
+_PACK_NAME = re.compile(r"(?m)^name: ([A-Za-z0-9][A-Za-z0-9._-]{0,79})\s*$")
 
 
 def demo_data() -> Path | None:

@@ -62,6 +62,7 @@ SLOW_MODULES = frozenset(
         "test_sarif.py",
         "test_policy_diff.py",
         "test_fixtures.py",
+        "test_eu_pack.py",
     }
 )
 SLOW_TESTS = frozenset(

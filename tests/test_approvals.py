@@ -132,21 +132,21 @@ def test_self_approval_and_foreign_approver(config: PackConfig) -> None:
     approval = _approval(
         approvers=[{"id": "cn-eng-01", "team": "cn-eng", "country": "CN", "approved_at": "2021-10-01T00:00:00Z"}]
     )
-    assert _states(_event(), approval, config=config) == ["self_approved", "approver_not_us_security"]
+    assert _states(_event(), approval, config=config) == ["self_approved", "approver_not_security_team"]
 
 
 def test_us_approver_outside_security_team(config: PackConfig) -> None:
     approval = _approval(
         approvers=[{"id": "mgr", "team": "us-product", "country": "US", "approved_at": "2021-10-01T00:00:00Z"}]
     )
-    assert _states(_event(), approval, config=config) == ["approver_not_us_security"]
+    assert _states(_event(), approval, config=config) == ["approver_not_security_team"]
 
 
 def test_security_team_member_outside_the_us(config: PackConfig) -> None:
     approval = _approval(
         approvers=[{"id": "sec-9", "team": "us-data-security", "country": "SG", "approved_at": "2021-10-01T00:00:00Z"}]
     )
-    assert _states(_event(), approval, config=config) == ["approver_not_us_security"]
+    assert _states(_event(), approval, config=config) == ["approver_not_security_team"]
 
 
 def test_threshold_counts_distinct_approvers_before_use(config: PackConfig) -> None:

@@ -15,12 +15,13 @@ import pytest
 
 from audit.errors import InputError
 from audit.models import Finding, finding_id
-from audit.pipeline import ReplayOutcome
+from audit.pipeline import ReplayOutcome, store_rule_ids
+from audit.policy import load_policy
 from audit.report.cases import CASE_GAP, build_cases, iter_cases, subject_of
 from audit.report.claims import PeriodTracker
 from audit.report.findings import iter_findings
 from audit.report.publish import CASES_FILE, FINDINGS_FILE, MARKDOWN_FILE
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, POLICIES
 from tests.report_helpers import fixture_report
 
 
@@ -72,6 +73,8 @@ def test_findings_jsonl_carries_unique_stable_ids(outcome: ReplayOutcome, tmp_pa
 
 def test_cases_partition_the_findings(outcome: ReplayOutcome) -> None:
     findings = {f.id: f for f in outcome.findings}
+    store_rules = store_rule_ids(load_policy(POLICIES))
+    assert store_rules >= {"store-outside-oci-us", "singapore-backup-after-deadline", "own-dc-after-phase-out"}
     cases = list(iter_cases(outcome.outdir / CASES_FILE))
     assert sum(c.findings for c in cases) == len(findings)
     listed = [fid for c in cases for fid in c.finding_ids]
@@ -80,7 +83,7 @@ def test_cases_partition_the_findings(outcome: ReplayOutcome) -> None:
     for case in cases:
         members = [findings[fid] for fid in case.finding_ids]
         assert {(f.rule_id, f.commitment) for f in members} == {(case.rule_id, case.commitment)}
-        assert {subject_of(f) for f in members} == {(case.subject_kind, case.subject)}
+        assert {subject_of(f, store_rules) for f in members} == {(case.subject_kind, case.subject)}
         times = sorted(f.time for f in members)
         assert (case.first_seen, case.last_seen) == (times[0], times[-1])
         assert all(b - a <= CASE_GAP for a, b in pairwise(times))
@@ -97,7 +100,7 @@ def test_a_gap_splits_a_case_and_storage_rules_group_by_store() -> None:
         _finding("e4", t0, actor="a", rule="store-outside-oci-us"),
         _finding("e5", t0 + timedelta(hours=1), actor="b", rule="store-outside-oci-us"),
     ]
-    cases = build_cases(findings)
+    cases = build_cases(findings, frozenset({"store-outside-oci-us"}))
     by_rule = sorted((c.rule_id, c.findings, c.subject) for c in cases)
     assert by_rule == [("proxy-access", 1, "a"), ("proxy-access", 2, "a"), ("store-outside-oci-us", 2, "s1")]
     store_case = next(c for c in cases if c.rule_id == "store-outside-oci-us")

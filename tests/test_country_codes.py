@@ -12,8 +12,10 @@ from audit.cli.app import main
 from audit.errors import EXIT_INPUT
 from audit.models import AccessEvent, Actor, country_or_region
 from audit.policy import load_policy
-from audit.replay.facts import FOREIGN_STAFF, UNLOCATED, US_STAFF, location_class
+from audit.replay.facts import FOREIGN_STAFF, UNLOCATED, location_class
 from tests.conftest import FIXTURES, KEYS, POLICIES
+
+US_STAFF = "us_staff"  # the US pack's home staff class (pack.yaml home.staff_class)
 
 LONG_S = "u\u017f"  # LATIN SMALL LETTER LONG S: LONG_S.upper() == "US" in Python
 

@@ -60,8 +60,9 @@ def _res(**over: Any) -> Resource:
 
 def test_store_classes(pack: PolicyPack) -> None:
     cfg: PackConfig = pack.config
-    deadline = datetime.combine(cfg.singapore_backup_deletion_deadline, datetime.min.time(), UTC)
-    phase_out = datetime.combine(cfg.own_dc_phase_out, datetime.min.time(), UTC)
+    dates = {store.store_class: store.deadline for store in cfg.transitional_stores}
+    deadline = datetime.combine(dates["singapore_backup"], datetime.min.time(), UTC)
+    phase_out = datetime.combine(dates["own_dc"], datetime.min.time(), UTC)
     before = datetime(2021, 9, 1, tzinfo=UTC)
     assert store_class(_res(), before, cfg) == "oci_us"
     assert store_class(_res(region="ap-tokyo-1"), before, cfg) == "oci_foreign"

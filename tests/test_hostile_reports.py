@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ import pytest
 from audit.cli.app import main
 from audit.errors import EXIT_CLEAN, EXIT_INPUT, EXIT_INTEGRITY, InputError, IntegrityError, LockedError, SignatureError
 from audit.locking import DirectoryLock
-from audit.pipeline import replay
+from audit.pipeline import replay, store_rule_ids
 from audit.policy import load_policy
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, abandoned_staging, report_staging, write_report_dir
 from audit.report.statement import CLOCK_SKEW, build_statement, sign_statement
@@ -145,13 +146,17 @@ def test_residency_refuses_to_resign_a_report_earlier_than_it_was_generated(
     report_dir: Path, keyring: Keyring, auditor_key: SigningKey
 ) -> None:
     before = (report_dir / REPORT_FILE).read_bytes()
-    result = scan([], settings_from_policy(load_policy(POLICIES), as_of=date(2022, 6, 30)))
+    policy = load_policy(POLICIES)
+    result = scan([], settings_from_policy(policy, as_of=date(2022, 6, 30)))
+    fold = partial(
+        add_residency_to_report, report_dir, keyring, auditor_key, result, store_rules=store_rule_ids(policy)
+    )
     with pytest.raises(InputError, match="earlier than it was generated"):  # within the clock skew
-        add_residency_to_report(report_dir, keyring, auditor_key, result, now=NOW - timedelta(minutes=1))
+        fold(now=NOW - timedelta(minutes=1))
     with pytest.raises(SignatureError, match="in the future"):  # beyond it, the report itself is refused
-        add_residency_to_report(report_dir, keyring, auditor_key, result, now=NOW - timedelta(days=1))
+        fold(now=NOW - timedelta(days=1))
     assert (report_dir / REPORT_FILE).read_bytes() == before
-    signed = add_residency_to_report(report_dir, keyring, auditor_key, result, now=NOW + timedelta(days=1))
+    signed = fold(now=NOW + timedelta(days=1))
     assert signed.predicate.generated_at == NOW + timedelta(days=1)
 
 

@@ -42,6 +42,7 @@ def test_shipped_pack_lints_clean(shipped: LintReport) -> None:
         "pack.yaml",
         "commitments.yaml",
         "invariants.yaml",
+        "rules.yaml",
     }
 
 
@@ -135,6 +136,20 @@ def test_shadowed_unreachable_and_undeclared_values(tmp_path: Path) -> None:
     assert _at(report, "unknown-value") == [("policy.csv", unreachable, 38)]
     assert _at(report, "unknown-role") == [("policy.csv", robot, 17)]
     assert _at(report, "unknown-category") == [("policy.csv", category, 5)]
+
+
+def test_storage_domain_must_be_the_store_classes_pack_yaml_derives(tmp_path: Path) -> None:
+    pack = copy_pack(tmp_path)
+    invariants = pack / "invariants.yaml"
+    text = invariants.read_text()
+    assert "own_dc_expired]" in text
+    invariants.write_text(text.replace("own_dc_expired]", "oci_eu]"))
+    report = lint_pack(pack, RULES)
+    messages = sorted(d.message for d in report.diagnostics if d.check == "store-class-mismatch")
+    assert messages == [
+        "store class 'oci_eu' is in the storage domain but pack.yaml never derives it",
+        "store class 'own_dc_expired' (pack.yaml) is not in the storage domain: prove never checks it",
+    ]
 
 
 def test_role_cycle_reported_once_at_the_closing_row(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from audit.policy import (
     PackConfig,
     PolicyPack,
     Request,
+    StoreSet,
     load_pack,
     load_policy,
 )
@@ -47,7 +48,7 @@ APPROVAL_STATES = (
     "revoked",
     "scope_exceeded",
     "self_approved",
-    "approver_not_us_security",
+    "approver_not_security_team",
     "threshold_not_met",
     "wrong_requester",
     "break_glass_unjustified",
@@ -439,32 +440,35 @@ CONFIG = "pack.yaml"
 
 
 def test_unknown_key_in_pack_yaml(broken: Path) -> None:
-    line = _append(broken / CONFIG, "singapore_backup_deadline: 2021-12-01")
-    _expect(broken, CONFIG, line, "singapore_backup_deadline: unknown field")
+    line = _append(broken / CONFIG, "backup_deadline: 2021-12-01")
+    _expect(broken, CONFIG, line, "backup_deadline: unknown field")
 
 
 def test_bad_date_in_pack_yaml(broken: Path) -> None:
-    line = _replace(broken / CONFIG, "own_dc_phase_out: 2022-01-15", "own_dc_phase_out: soon")
-    _expect(broken, CONFIG, line, "own_dc_phase_out:")
+    line = _replace(broken / CONFIG, "deadline: 2022-01-15", "deadline: soon")
+    _expect(broken, CONFIG, line, "transitional_stores.1.deadline:")
 
 
 def test_bad_country_code_in_pack_yaml(broken: Path) -> None:
-    line = _replace(broken / CONFIG, "us_country_codes: [US]", "us_country_codes: [USA]")
+    line = _replace(broken / CONFIG, "countries: [US]", "countries: [USA]")
     _expect(broken, CONFIG, line, "'USA' is not an ISO 3166 alpha-2 country code")
 
 
 def test_missing_key_in_pack_yaml(broken: Path) -> None:
-    _replace(broken / CONFIG, "own_dc_phase_out: 2022-01-15", "")
-    _expect(broken, CONFIG, None, "own_dc_phase_out: Field required")
+    _replace(broken / CONFIG, "staff_class: us_staff", "")
+    _expect(broken, CONFIG, 10, "home.staff_class: Field required")
 
 
-def test_malformed_pack_yaml(broken: Path) -> None:
-    line = _append(broken / CONFIG, "name: [unclosed")
-    with pytest.raises(InputError) as info:
-        load_pack(broken)
-    assert info.value.path == str(broken / CONFIG)
-    assert info.value.line is not None and info.value.line >= line
-    assert "malformed YAML" in info.value.reason
+def test_store_classes_must_be_unique(broken: Path) -> None:
+    line = _replace(broken / CONFIG, "class: oci_foreign", "class: oci_us")
+    _expect(broken, CONFIG, None, "store classes must be unique, repeated: oci_us")
+    assert line > 0
+
+
+@pytest.mark.parametrize("pattern", ["us-[a-z]*", "*-*-*", "x" * 65, "(us|eu)-.*"])
+def test_region_patterns_are_plain_globs(pattern: str) -> None:
+    with pytest.raises(ValueError, match="is not a region name or pattern"):
+        StoreSet.model_validate({"class": "x", "description": "x", "regions": [pattern]})
 
 
 def test_pack_yaml_normalises_codes() -> None:
@@ -472,18 +476,19 @@ def test_pack_yaml_normalises_codes() -> None:
         {
             "name": "x",
             "effective_from": "2021-01-01",
-            "us_security_teams": ["sec"],
-            "us_country_codes": ["us"],
+            "home": {"name": "the US", "countries": ["us"], "staff_class": "us_staff"},
+            "security_teams": ["sec"],
             "multi_region_codes": ["nam"],
-            "singapore_regions": ["AP-Singapore-1"],
-            "singapore_backup_deletion_deadline": "2021-12-01",
-            "own_dc_phase_out": "2022-01-15",
+            "region_countries": {"AP-Singapore-1": "sg"},
+            "approved_stores": [{"class": "ok", "description": "ok", "regions": ["US-*"]}],
         }
     )
-    assert config.us_country_codes == ("US",)
+    assert config.home.countries == ("US",)
     assert config.multi_region_codes == ("NAM",)
-    assert config.singapore_regions == ("ap-singapore-1",)
+    assert config.country_of_region("ap-SINGAPORE-1") == "SG"
+    assert config.approved_stores[0].regions == ("us-*",)
     assert config.effective_from == date(2021, 1, 1)
+    assert config.store_classes() == ("ok", "other_store")
 
 
 @pytest.mark.parametrize("name", ["model.conf", "policy.csv", "pack.yaml", "commitments.yaml"])

@@ -10,7 +10,8 @@ import pytest
 
 from audit.errors import IntegrityError
 from audit.pipeline import replay
-from audit.replay.rules import load_rules
+from audit.policy import load_pack
+from audit.replay.rules import load_rules, rule_book
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE
 from audit.signing.keys import Keyring, SigningKey
 from tests.conftest import APPROVALS_LOG, FIXTURES, POLICIES, flip_byte
@@ -37,7 +38,7 @@ def test_replay_finds_exactly_the_expected_findings(
 def test_every_finding_cites_its_rule_commitment_and_deciding_row(
     tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, access_log_copy: Path
 ) -> None:
-    rules = load_rules()
+    rules = rule_book(load_pack(POLICIES), load_rules())  # the US pack names a commitment for every rule
     outcome = replay(access_log_copy, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "out", now=NOW)
     for finding in outcome.findings:
         assert finding.commitment == rules[finding.rule_id].metadata.commitment

@@ -14,7 +14,7 @@ from audit.policy import load_policy
 from audit.residency.models import DataStore, ResidencySettings, StoreCopy
 from audit.residency.places import classify
 from audit.residency.providers.inventory import InventoryProvider, load_inventory
-from audit.residency.rules import load_rules
+from audit.residency.rules import load_rules, residency_book
 from audit.residency.scanner import judge, link_copies, scan, settings_from_policy
 from tests.conftest import FIXTURES, POLICIES
 
@@ -65,13 +65,14 @@ def test_deadline_option_moves_the_singapore_rule(capsys: pytest.CaptureFixture[
         "--format",
         "json",
     ]
-    assert main([*base, "--deadline", "2022-07-01"]) == EXIT_VIOLATIONS
+    assert main([*base, "--deadline", "singapore_backup=2022-07-01"]) == EXIT_VIOLATIONS
     later = json.loads(capsys.readouterr().out)
     assert "singapore-after-deadline" not in {f["rule_id"] for f in later["findings"]}
-    assert later["singapore_deadline"] == "2022-07-01"
+    assert "own-dc-not-phased-out" in {f["rule_id"] for f in later["findings"]}  # its own deadline is kept
+    assert later["deadlines"] == {"own_dc": "2022-01-15", "singapore_backup": "2022-07-01"}
     assert main(base) == EXIT_VIOLATIONS
     default = json.loads(capsys.readouterr().out)
-    assert default["singapore_deadline"] == "2021-12-01"  # policies/pack.yaml
+    assert default["deadlines"]["singapore_backup"] == "2021-12-01"  # policies/pack.yaml
     assert "singapore-after-deadline" in {f["rule_id"] for f in default["findings"]}
 
 
@@ -141,23 +142,29 @@ def test_inventory_provider_needs_a_file(capsys: pytest.CaptureFixture[str]) -> 
     assert "--inventory" in capsys.readouterr().err
 
 
-def test_bad_date_is_input_error(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(
-        [
-            "residency",
-            "scan",
-            "-p",
-            "inventory",
-            "--inventory",
-            str(JUNE_2022),
-            "--deadline",
-            "31/12/2021",
-            "--policy",
-            str(POLICIES),
-        ]
-    )
-    assert rc == EXIT_INPUT
-    assert "--deadline" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        (["singapore_backup=31/12/2021"], "--deadline singapore_backup: '31/12/2021' is not a date (YYYY-MM-DD)"),
+        (["2021-12-31"], "--deadline: '2021-12-31' is not CLASS=YYYY-MM-DD"),
+        (["=2021-12-31"], "--deadline: '=2021-12-31' is not CLASS=YYYY-MM-DD"),
+        (["own_dc=2022-01-01", "own_dc=2022-02-01"], "--deadline: 'own_dc' is given twice with different dates"),
+        (
+            ["oci_us=2022-01-01"],
+            "--deadline: 'oci_us' is not a transitional store class of the pack (known: own_dc, singapore_backup)",
+        ),
+    ],
+    ids=["bad-date", "no-class", "empty-class", "twice", "not-transitional"],
+)
+def test_bad_deadline_is_one_line_input_error(
+    capsys: pytest.CaptureFixture[str], values: list[str], reason: str
+) -> None:
+    args = ["residency", "scan", "-p", "inventory", "--inventory", str(JUNE_2022), "--policy", str(POLICIES)]
+    for value in values:
+        args += ["--deadline", value]
+    assert main(args) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {reason}"
 
 
 def test_classification_tags_are_configurable() -> None:
@@ -213,13 +220,33 @@ def test_offshore_copy_is_reported_once_for_c3() -> None:
     ]
 
 
-def test_rules_have_unique_ids_commitments_and_remediation() -> None:
+def test_engine_rules_are_generic_and_the_us_pack_words_them() -> None:
     rules = load_rules()
-    ids = [r.id for r in rules]
-    assert len(ids) == len(set(ids)) == 6
-    assert {r.metadata.commitment for r in rules} == {"C3", "C4", "C6"}
-    assert [r.id for r in rules if r.metadata.status == "unknown"] == ["unclassified-store"]
-    assert all(r.metadata.remediation.strip() for r in rules)
+    assert [r.id for r in rules] == [
+        "copy-outside-home",
+        "store-after-deadline",
+        "store-not-approved-provider",
+        "store-outside-home",
+        "unclassified-store",
+    ]
+    assert all(r.metadata.commitment is None for r in rules)
+    texts = " ".join(
+        f"{r.metadata.title} {r.metadata.description} {r.metadata.remediation} {r.message} {r.copy_message}"
+        for r in rules
+    )
+    assert not any(word in texts for word in ("US", "OCI", "Oracle", "Singapore", "own data cent"))
+    book = residency_book(rules, _settings())
+    words = [w for bound in book for w in bound.words if w.commitment is not None]
+    assert sorted((w.id, w.commitment) for w in words) == [
+        ("copy-outside-us", "C3"),
+        ("oci-outside-us", "C3"),
+        ("own-dc-not-phased-out", "C6"),
+        ("singapore-after-deadline", "C4"),
+        ("store-not-on-oci", "C3"),
+        ("unclassified-store", "C3"),
+    ]
+    assert [b.engine.id for b in book if b.engine.metadata.status == "unknown"] == ["unclassified-store"]
+    assert all(w.remediation.strip() for b in book for w in b.words)
 
 
 def test_clean_exit_code_is_zero_for_empty_scope(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def test_lint_sarif_validates_with_rule_level_uri_and_line(
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "pack/policy.csv"
     assert location["region"] == {"startLine": line, "startColumn": 1}
-    assert capsys.readouterr().out.startswith("5 file(s) linted: 1 error(s)")
+    assert capsys.readouterr().out.startswith("6 file(s) linted: 1 error(s)")
 
 
 def test_prove_and_diff_sarif_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,6 +107,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "residency-audit policy diff HEAD~1:policies policies/",
         "residency-audit policy diff old-pack/ new-pack/ --format json --output diff.json",
     ),
+    "policy init": (
+        "residency-audit policy init my-pack/ --template basic --home-country DE --home-country FR "
+        '--home-name "the EU/EEA"',
+        "residency-audit policy init eu-pack/ --template eu-personal-data",
+    ),
     "policy hook": ("residency-audit policy hook lint policies/policy.csv   (what the pre-commit hooks run)",),
     "import cloudtrail": (
         "residency-audit import cloudtrail trail/*.json.gz --directory people.csv --catalog data.yaml "

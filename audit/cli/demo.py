@@ -33,7 +33,7 @@ from audit.errors import InputError, IntegrityError
 from audit.logs.record_types import ACCESS_RECORD_TYPE, APPROVAL_RECORD_TYPE, sealable_records
 from audit.logs.verify import verify_log
 from audit.logs.writer import seal
-from audit.pipeline import ReplayOutcome, integrity_failure, replay
+from audit.pipeline import ReplayOutcome, integrity_failure, replay, store_rule_ids
 from audit.policy import load_policy
 from audit.report.publish import REPORT_FILE
 from audit.report.verify import verify_report
@@ -168,7 +168,9 @@ def run_demo(out_dir: Path, fixtures: Path | None, policy: Path, *, say: Callabl
     key_id = _verify(report_dir, keyring, log_dir, policy, approvals_dir)
     say(f"5/5 verified the signed report (key {key_id}) against log, policy and approvals")
     residency = _residency_scan(data, fixtures, policy, say)
-    statement = add_residency_to_report(report_dir, keyring, keys.auditor, residency)
+    statement = add_residency_to_report(
+        report_dir, keyring, keys.auditor, residency, store_rules=store_rule_ids(load_policy(policy))
+    )
     summary = summarize(residency)
     say(
         f"residency 1/2: scan as of {DEMO_AS_OF.isoformat()}: {summary.stores} stores, {summary.violations} "

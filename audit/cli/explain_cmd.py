@@ -67,7 +67,7 @@ def _finding_lines(result: Explanation) -> list[str]:
         lines.append(f"  event {', '.join(f.event_ids)} at {f.position.segment}:{f.position.line}")
     if result.commitment is not None:
         lines.append(f"commitment {result.commitment.id}: {result.commitment.text}")
-        lines += [f'  stated in seeds/{s.file}:{s.line}: "{s.quote}"' for s in result.commitment.sources]
+        lines += [f'  stated in {s.path}:{s.line}: "{s.quote}"' for s in result.commitment.sources]
     return lines
 
 

@@ -137,3 +137,47 @@ def policy_diff(
         document = DiffDocument(diff(old, new, repo, budget=Budget(timeout)), allow_new_access)
     show(fmt.to_format().render(document), output, document.summary())
     return EXIT_VIOLATIONS if document.report.new_access and not allow_new_access else EXIT_CLEAN
+
+
+# ---------------------------------------------------------------------------- init
+
+
+@policy_app.command("init")
+def policy_init(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) directory for the pack.")],
+    template: Annotated[
+        str, typer.Option("--template", help="basic, or the name of a shipped pack (see --list-templates).")
+    ] = "basic",
+    name: Annotated[str | None, typer.Option("--name", help="Pack name (default: the directory's name).")] = None,
+    home_country: Annotated[
+        list[str] | None,
+        typer.Option("--home-country", help="Template basic: a home country (ISO 3166 alpha-2); repeat for several."),
+    ] = None,
+    home_name: Annotated[
+        str | None, typer.Option("--home-name", help='Template basic: how findings name home ("the EU/EEA").')
+    ] = None,
+    list_templates: Annotated[
+        bool, typer.Option("--list-templates", help="Print the template names and exit.")
+    ] = False,
+) -> int:
+    """Scaffold a policy pack that passes lint, test and prove as generated; then edit it."""
+    from datetime import UTC, datetime
+
+    from audit.policy.scaffold import init_pack, render, template_names
+
+    if list_templates:
+        typer.echo("\n".join(template_names()))
+        return EXIT_CLEAN
+    files = render(
+        template,
+        name=name or directory.resolve().name,
+        home_countries=home_country or (),
+        home_name=home_name,
+        effective_from=datetime.now(UTC).date(),
+    )
+    written = init_pack(directory, files)
+    typer.echo(
+        f"wrote {len(written)} files to {directory}; edit the values marked EDIT, then run "
+        f"residency-audit policy lint/test/prove {directory}"
+    )
+    return EXIT_CLEAN

@@ -1,4 +1,4 @@
-"""``residency-audit residency ...``: scan where US user data is stored.
+"""``residency-audit residency ...``: scan where the policy pack's home user data is stored.
 
 Exit codes: 0 every store is classified and none breaks a commitment; 1 findings
 (violations, or unclassified stores whose residency is unknown); 2 usage or input
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from audit.cli.console import log, out, signing_key
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS, InputError
+from audit.pipeline import store_rule_ids
 from audit.policy import load_policy
 from audit.report.formats.choice import OutputFormat
 from audit.residency.models import ScanResult
@@ -32,7 +33,9 @@ from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.resources import policy_dir
 from audit.signing.keys import load_keyring
 
-residency_app = typer.Typer(help="Scan cloud inventories for where US user data lives.", no_args_is_help=True)
+residency_app = typer.Typer(
+    help="Scan cloud inventories for where the policy pack's home user data lives.", no_args_is_help=True
+)
 
 
 class ProviderName(StrEnum):
@@ -50,6 +53,24 @@ def _date(value: str | None, option: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InputError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_deadlines(values: list[str] | None) -> dict[str, date]:
+    """``--deadline CLASS=YYYY-MM-DD`` values by store class (one-line input errors; a class given twice is one)."""
+    deadlines: dict[str, date] = {}
+    for value in values or ():
+        name, sep, when = value.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"--deadline: {value!r} is not CLASS=YYYY-MM-DD")
+        try:
+            parsed = date.fromisoformat(when.strip())
+        except ValueError:
+            raise InputError(f"--deadline {name}: {when.strip()!r} is not a date (YYYY-MM-DD)") from None
+        if deadlines.get(name, parsed) != parsed:
+            raise InputError(f"--deadline: {name!r} is given twice with different dates")
+        deadlines[name] = parsed
+    return deadlines
 
 
 def _regions(value: str | None) -> tuple[str, ...]:
@@ -109,7 +130,8 @@ def print_findings(result: ScanResult) -> None:
         out.print(table)
     scopes = "; ".join(f"{s.provider} {s.account} ({len(s.regions)} region(s))" for s in result.scopes)
     out.print(
-        f"{summary.stores} store(s) scanned [{scopes}], {summary.stores_with_us_data} with US user data: "
+        f"{summary.stores} store(s) scanned [{scopes}], {summary.stores_with_home_data} with user data of "
+        f"{result.settings.home}: "
         f"{summary.violations} violation(s), {summary.unknown} unknown",
         markup=False,
     )
@@ -125,14 +147,16 @@ def residency_scan(
         list[Path] | None, typer.Option("--inventory", help="Inventory file (YAML/JSON), repeatable.")
     ] = None,
     deadline: Annotated[
-        str | None, typer.Option(help="Singapore deletion deadline YYYY-MM-DD (default: the policy pack's).")
-    ] = None,
-    phase_out: Annotated[
-        str | None, typer.Option(help="Own data centre phase-out YYYY-MM-DD (default: the policy pack's).")
+        list[str] | None,
+        typer.Option(
+            "--deadline",
+            metavar="CLASS=YYYY-MM-DD",
+            help="Deadline of a transitional store class (repeatable; default: the policy pack's).",
+        ),
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Judge as of this date YYYY-MM-DD (default: today, UTC).")] = None,
     policy: Annotated[
-        Path | None, typer.Option(help="Policy pack directory: dates, Singapore regions (default: the shipped pack).")
+        Path | None, typer.Option(help="Policy pack directory: home, stores, deadlines (default: the shipped pack).")
     ] = None,
     region_tag: Annotated[str, typer.Option(help="Tag naming the data subjects' countries.")] = "data-subject-region",
     category_tag: Annotated[str, typer.Option(help="Tag naming the data categories.")] = "data-category",
@@ -155,11 +179,11 @@ def residency_scan(
     if into_report is not None and (keyring_path is None or report_key is None):
         raise InputError("--into-report needs --keyring and --report-key", path=into_report)
     when = _date(as_of, "--as-of") or datetime.now(UTC).date()
+    history = load_policy(policy_dir(policy))
     settings = settings_from_policy(
-        load_policy(policy_dir(policy)),
+        history,
         as_of=when,
-        deadline=_date(deadline, "--deadline"),
-        phase_out=_date(phase_out, "--phase-out"),
+        deadlines=parse_deadlines(deadline),
         region_tag=region_tag,
         category_tag=category_tag,
     )
@@ -175,7 +199,8 @@ def residency_scan(
     key = signing_key(report_key) if report_key is not None else None
     result = scan(providers, settings)
     if into_report is not None and keyring_path is not None and key is not None:
-        add_residency_to_report(into_report, load_keyring(keyring_path), key, result)
+        keyring = load_keyring(keyring_path)
+        add_residency_to_report(into_report, keyring, key, result, store_rules=store_rule_ids(history))
         log.info("residency.into_report", report=str(into_report), findings=len(result.findings))
     if output_format is OutputFormat.json:
         out.print(orjson.dumps(scan_document(result), option=orjson.OPT_INDENT_2).decode(), markup=False)

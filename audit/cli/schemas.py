@@ -18,6 +18,7 @@ from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, InputError
 from audit.importers.enrichment import CatalogueEntry, Person
 from audit.models import AccessEvent, Approval, Finding
+from audit.policy.config import PackConfig, RulesFile
 from audit.report.cases import Case
 from audit.residency.providers.inventory import Inventory
 
@@ -51,6 +52,8 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "inventory": (Inventory, "A residency inventory file (YAML or JSON) for `residency scan --provider inventory`."),
     "directory": (DirectoryFile, "The people directory `import ... --directory` takes (JSON; or CSV)."),
     "catalog": (CatalogFile, "The data catalogue `import ... --catalog` takes (YAML)."),
+    "pack": (PackConfig, "A policy pack's `pack.yaml`: home, security teams, store sets and deadlines (YAML)."),
+    "rules": (RulesFile, "A policy pack's optional `rules.yaml`: its own rule ids, commitments and words (YAML)."),
 }
 """``schema NAME`` -> (model, what the record is)."""
 
@@ -62,7 +65,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "actor": {
             "id": "us-eng-01",
             "kind": "employee",
-            "employer": "TikTok Inc.",
+            "employer": "Example Inc.",
             "office_country": "US",
             "physical_country": "US",
             "team": "us-trust-safety",
@@ -150,12 +153,49 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "principal": "arn:aws:iam::111122223333:user/us-eng-01",
                 "person_id": "us-eng-01",
                 "kind": "employee",
-                "employer": "TikTok Inc.",
+                "employer": "Example Inc.",
                 "office_country": "US",
                 "physical_country": "US",
                 "team": "us-trust-safety",
                 "role": "engineer",
-                "us_security_team": False,
+                "security_team": False,
+            }
+        ]
+    },
+    "pack": {
+        "name": "acme-eu-2026",
+        "effective_from": "2026-01-01",
+        "home": {"name": "the EU/EEA", "countries": ["DE", "FR", "IE"], "staff_class": "eea_staff"},
+        "security_teams": ["eu-data-security"],
+        "multi_region_codes": ["NAM", "ANY", "GLOBAL"],
+        "region_countries": {"eu-central-1": "DE", "eu-west-3": "FR", "eu-west-1": "IE"},
+        "approved_stores": [
+            {"class": "eu_cloud", "description": "AWS in an EU region", "providers": ["aws"], "regions": ["eu-*"]}
+        ],
+        "transitional_stores": [
+            {
+                "class": "legacy_backup",
+                "description": "backups in the old US data centre",
+                "providers": ["own_dc"],
+                "store_kinds": ["backup"],
+                "deadline": "2026-06-30",
+                "deadline_label": "migration deadline",
+                "commitment": "C3",
+            }
+        ],
+        "default_store_class": "non_eu_store",
+    },
+    "rules": {
+        "rules": [
+            {
+                "id": "data-outside-the-eu",
+                "kind": "store-not-approved",
+                "commitment": "C3",
+                "severity": "high",
+                "title": "EU personal data read from a store outside the EU",
+                "description": "The data came from a store outside the EU/EEA regions of pack.yaml.",
+                "remediation": "Move the store to an EU region or delete the personal data it holds.",
+                "message": "$who $what; store class $detail is outside the EU/EEA",
             }
         ]
     },

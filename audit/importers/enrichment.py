@@ -56,7 +56,7 @@ class Person(_Input):
     physical_country: str | None = None
     team: str | None = None
     role: str | None = None
-    us_security_team: bool = False
+    security_team: bool = False
     carries_identity: CarriesIdentity | None = None
     """For an AWS IAM role: how its sessions name the person (``session-name``: the role session
     name is set by an identity provider, as IAM Identity Center and SAML federation do;
@@ -70,8 +70,8 @@ class Person(_Input):
 
     @model_validator(mode="after")
     def _security_team_is_placed(self) -> Person:
-        if self.us_security_team and (not self.team or not self.office_country):
-            raise ValueError("a US-security-team member needs a team and an office_country")
+        if self.security_team and (not self.team or not self.office_country):
+            raise ValueError("a security-team member needs a team and an office_country")
         return self
 
     @property
@@ -143,11 +143,11 @@ def _csv_people(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if None in row:
             raise InputError("more cells than header columns", path=path, line=reader.line_num)
         value: dict[str, Any] = {k.strip(): (v.strip() or None) for k, v in row.items() if k is not None}
-        flag = str(value.get("us_security_team") or "").lower()
+        flag = str(value.get("security_team") or "").lower()
         if flag not in _BOOLS:
-            raise InputError(f"us_security_team: {flag!r} is not true/false", path=path, line=reader.line_num)
-        value["us_security_team"] = _BOOLS[flag]
-        if not any(v for k, v in value.items() if k != "us_security_team"):
+            raise InputError(f"security_team: {flag!r} is not true/false", path=path, line=reader.line_num)
+        value["security_team"] = _BOOLS[flag]
+        if not any(v for k, v in value.items() if k != "security_team"):
             continue
         rows.append((reader.line_num, value))
     return rows
@@ -296,7 +296,7 @@ class Enrichment:
         person = self.directory.find(candidates)
         if person is not None:
             known = person.model_dump(
-                exclude={"principal", "person_id", "us_security_team", "carries_identity"}, exclude_none=True
+                exclude={"principal", "person_id", "security_team", "carries_identity"}, exclude_none=True
             )
             return Actor.model_validate({**(defaults or {}), **known, **seen, "id": person.actor_id}), True
         located = "office_country" in seen or "physical_country" in seen

@@ -10,12 +10,12 @@ is the replay engine's job (:mod:`audit.replay`), not this package's.
 
 from __future__ import annotations
 
+from audit.policy.config import EXPIRED_SUFFIX, PackConfig, PackRule, StoreSet, TransitionalStore
 from audit.policy.load import load_pack, load_policy
 from audit.policy.pack import (
     DEFAULT_COMMITMENT,
     DEFAULT_RULE,
     Decision,
-    PackConfig,
     PolicyHistory,
     PolicyPack,
     PolicyRow,
@@ -26,13 +26,17 @@ from audit.policy.parse import PACK_FILES
 __all__ = [
     "DEFAULT_COMMITMENT",
     "DEFAULT_RULE",
+    "EXPIRED_SUFFIX",
     "PACK_FILES",
     "Decision",
     "PackConfig",
+    "PackRule",
     "PolicyHistory",
     "PolicyPack",
     "PolicyRow",
     "Request",
+    "StoreSet",
+    "TransitionalStore",
     "load_pack",
     "load_policy",
 ]

@@ -169,6 +169,8 @@ CHECKS: dict[str, Check] = _checks(
           "Declare the class in invariants.yaml (domain) or fix the spelling."),
     Check("unknown-value", "error", "facet, action or context value not declared in the domain",
           "Declare the value in invariants.yaml (domain) or fix the spelling."),
+    Check("store-class-mismatch", "warning", "storage domain and pack.yaml store classes disagree",
+          "Declare every store class pack.yaml derives in the storage domain, and no other."),
     Check("pack-file", "error", "pack file missing or invalid", "Fix the file named in the message."),
     # policy test / prove / diff
     Check("test-failed", "error", "policy test case decided differently than expected",

@@ -53,7 +53,7 @@ from audit.policy.domain import (
     undeclared_values,
 )
 from audit.policy.files import UnsafePackFile, check_pack_file
-from audit.policy.load import RowsAdapter, load_config, load_pack
+from audit.policy.load import RowsAdapter, load_config, load_pack, load_rules_file
 from audit.policy.matcher import compile_regex, install_functions
 from audit.policy.pack import PolicyPack, PolicyRow, Request, enforce_or_refuse
 from audit.policy.parse import (
@@ -63,6 +63,7 @@ from audit.policy.parse import (
     NO_RULE,
     POLICY_FILE,
     RULE_ID_PATTERN,
+    RULES_FILE,
     Entry,
     ParsedModel,
     ParsedPolicy,
@@ -73,7 +74,7 @@ from audit.policy.parse import (
     read_text,
 )
 
-RuleCatalogue = Mapping[str, str]
+RuleCatalogue = Mapping[str, str | None]
 """Rule id -> id of the commitment the rule implements: the rules deny rows may name."""
 
 EFFECTS = frozenset(
@@ -347,12 +348,12 @@ def _rule_files(rows: _Rows, sink: _Sink) -> None:
         if rule not in rows.rules:
             sink.add(
                 "rule-unknown",
-                f"rule {quote(rule)} has no rule file in audit/replay/rules/",
+                f"rule {quote(rule)} is neither an engine rule (audit/replay/rules/) nor in the pack's rules.yaml",
                 rows.policy.path,
                 row.line,
                 column,
             )
-        elif rows.rules[rule] != cid:
+        elif rows.rules[rule] is not None and rows.rules[rule] != cid:
             sink.add(
                 "rule-unknown",
                 f"row cites {cid} but rule {rule} implements {rows.rules[rule]}",
@@ -413,6 +414,28 @@ def _lint_undeclared(
             path,
             gap.row.line,
             columns[gap.row.line][gap.index + 1],
+        )
+
+
+def _lint_store_classes(pack: PolicyPack, invariants: Invariants, sink: _Sink) -> None:
+    """The storage facet's object values are exactly the store classes ``pack.yaml`` derives."""
+    domain = invariants.domain
+    if "storage" not in domain.facets or len(pack.request_fields) < 3:
+        return
+    declared = set(domain.values("storage", pack.request_fields[2]))
+    derived = set(pack.config.store_classes())
+    path = str(invariants.path)
+    for name in sorted(derived - declared):
+        sink.add(
+            "store-class-mismatch",
+            f"store class {quote(name)} ({CONFIG_FILE}) is not in the storage domain: prove never checks it",
+            path,
+        )
+    for name in sorted(declared - derived):
+        sink.add(
+            "store-class-mismatch",
+            f"store class {quote(name)} is in the storage domain but {CONFIG_FILE} never derives it",
+            path,
         )
 
 
@@ -501,7 +524,7 @@ class _Pack:
         return self.directory / name
 
     def files(self) -> list[str]:
-        names = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE, INVARIANTS_FILE)
+        names = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE, RULES_FILE, INVARIANTS_FILE)
         return [str(self.path(name)) for name in names if self.path(name).is_file()]
 
 
@@ -529,6 +552,12 @@ def _pack_config(pack: _Pack) -> None:
             load_config(pack.path(CONFIG_FILE), pack.directory)
         except InputError as exc:
             pack.sink.refused(exc, pack.directory)
+    try:
+        own = load_rules_file(pack.path(RULES_FILE), pack.directory)
+    except InputError as exc:
+        pack.sink.refused(exc, pack.directory)
+        return
+    pack.rules = {**pack.rules, **{rule.id: rule.commitment for rule in own if rule.scope == "replay"}}
 
 
 def _pack_model(pack: _Pack) -> None:
@@ -568,6 +597,7 @@ def _pack_domain(pack: _Pack) -> None:
     path = str(pack.path(POLICY_FILE))
     columns = {row.line: row.columns for row in (pack.policy.kept if pack.policy is not None else ())}
     _lint_undeclared(path, columns, loaded, invariants, pack.sink)
+    _lint_store_classes(loaded, invariants, pack.sink)
     try:
         _lint_never_deciding(path, columns, loaded, invariants, pack.sink, pack.budget)
     except BudgetExceeded:

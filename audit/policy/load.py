@@ -1,8 +1,9 @@
 """Load and validate a policy pack directory, or a directory of dated pack versions.
 
 A pack directory holds ``model.conf`` (pycasbin model), ``policy.csv`` (rows),
-``pack.yaml`` (:class:`~audit.policy.pack.PackConfig`) and ``commitments.yaml``
-(the commitment register the rows cite). Both Casbin files are parsed by
+``pack.yaml`` (:class:`~audit.policy.config.PackConfig`), ``commitments.yaml``
+(the commitment register the rows cite) and, optionally, ``rules.yaml`` (the pack's
+own rule ids and words, :class:`~audit.policy.config.RulesFile`). Both Casbin files are parsed by
 :mod:`audit.policy.parse`, which collects every problem at file:line; this module
 raises the first as an :class:`~audit.errors.InputError` before a single row
 reaches pycasbin. The enforcer is then fed exactly the validated rows through an
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import casbin
 import yaml
@@ -29,13 +30,13 @@ from pydantic import ValidationError
 from audit.commitments import load_commitments
 from audit.errors import InputError, PolicyError
 from audit.models import Commitment
+from audit.policy.config import PackConfig, PackRule, RulesFile
 from audit.policy.diagnostics import clean, quote
 from audit.policy.files import check_pack_file, load_pack_yaml
 from audit.policy.matcher import install_functions
 from audit.policy.pack import (
     CASBIN_LOCK,
     DEFAULT_COMMITMENT,
-    PackConfig,
     PolicyHistory,
     PolicyPack,
     PolicyRow,
@@ -43,6 +44,7 @@ from audit.policy.pack import (
 from audit.policy.parse import (
     CONFIG_FILE,
     PACK_FILES,
+    RULES_FILE,
     ParsedModel,
     Problem,
     Row,
@@ -51,6 +53,8 @@ from audit.policy.parse import (
     read_text,
 )
 from audit.records import describe_validation_error
+
+_M = TypeVar("_M", PackConfig, RulesFile)
 
 
 def _refuse(problems: Sequence[Problem]) -> None:
@@ -95,14 +99,47 @@ def _yaml_key_lines(text: str) -> dict[str, int]:
 
 def load_config(path: Path, root: Path | None = None) -> PackConfig:
     """Read and validate ``pack.yaml``; errors name the line of the offending key."""
+    return _load_yaml_model(PackConfig, path, root)
+
+
+def load_rules_file(path: Path, root: Path | None = None) -> tuple[PackRule, ...]:
+    """Read and validate ``rules.yaml`` (absent: no pack rules)."""
+    if not path.exists():
+        return ()
+    check_pack_file(path, root)
+    return _load_yaml_model(RulesFile, path, root).rules
+
+
+def _yaml_line(text: str, loc: Sequence[int | str]) -> int | None:
+    """The line of the deepest node along a validation error's location (keys and list indexes)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    line, child = key.start_mark.line + 1, value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _load_yaml_model(model: type[_M], path: Path, root: Path | None) -> _M:
     data, text = load_pack_yaml(path, root)
     try:
-        return PackConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         loc = exc.errors(include_url=False)[0]["loc"]
-        lines = _yaml_key_lines(text)
-        line = lines.get(str(loc[0])) if loc else None
-        raise InputError(describe_validation_error(exc), path=path, line=line) from None
+        raise InputError(describe_validation_error(exc), path=path, line=_yaml_line(text, loc)) from None
 
 
 # ---------------------------------------------------------------- the pack
@@ -155,6 +192,8 @@ def load_pack(directory: Path) -> PolicyPack:
             path=register_path,
         )
     config = load_config(config_path, directory)
+    pack_rules = load_rules_file(directory / RULES_FILE, directory)
+    _check_cited_commitments(config, pack_rules, commitments, directory)
     model = _load_model(model_path, directory)
     rows = _parse_rows(policy_path, directory, model, commitments)
     if not any(row.ptype == "p" for row in rows):
@@ -170,7 +209,27 @@ def load_pack(directory: Path) -> PolicyPack:
         files=files,
         enforcer=enforcer,
         matcher_line=model.entries["m"].line,
+        rules=pack_rules,
     )
+
+
+def _check_cited_commitments(
+    config: PackConfig, rules: Sequence[PackRule], commitments: Mapping[str, Commitment], directory: Path
+) -> None:
+    """Transitional stores and pack rules cite commitments the register defines."""
+    for store in config.transitional_stores:
+        if store.commitment not in commitments:
+            raise InputError(
+                f"transitional store {quote(store.store_class)} cites {store.commitment}, "
+                "which commitments.yaml does not define",
+                path=directory / CONFIG_FILE,
+            )
+    for rule in rules:
+        if rule.commitment not in commitments:
+            raise InputError(
+                f"rule {quote(rule.id)} cites {rule.commitment}, which commitments.yaml does not define",
+                path=directory / RULES_FILE,
+            )
 
 
 def load_policy(path: Path) -> PolicyHistory:

@@ -10,7 +10,8 @@ can fail compiling its matcher in two threads at once), so uncached decisions ar
 taken one at a time in a process; cached ones take no lock.
 
 This module holds the types and the decision step only. Reading and validating a
-pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``)
+pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``,
+``rules.yaml``)
 is :mod:`audit.policy.load`; deriving requests from events is :mod:`audit.replay`.
 """
 
@@ -22,12 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing import Any
 
 from audit.errors import AuditError, PolicyError
-from audit.models import Commitment, NonEmpty, PolicyRowRef
+from audit.models import Commitment, PolicyRowRef
+from audit.policy.config import PackConfig, PackRule
 from audit.policy.diagnostics import clean
 
 Request = tuple[str, str, str, str, str]
@@ -38,46 +38,6 @@ DEFAULT_COMMITMENT = "C1"
 
 DEFAULT_RULE = "policy-default-deny"
 """Rule id reported when no policy row matches a request."""
-
-
-def _country_code(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or not code.isalpha():
-        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code")
-    return code
-
-
-def _upper(value: str) -> str:
-    return value.strip().upper()
-
-
-def _lower(value: str) -> str:
-    return value.strip().lower()
-
-
-CountryCode = Annotated[NonEmpty, AfterValidator(_country_code)]
-RegionCode = Annotated[NonEmpty, AfterValidator(_upper)]
-CloudRegion = Annotated[NonEmpty, AfterValidator(_lower)]
-
-
-class PackConfig(BaseModel):
-    """``pack.yaml``: the dates and code lists a pack's facts are computed with.
-
-    Country and multi-region codes are normalised to upper case, cloud regions to
-    lower case, so comparisons by the fact layer are case-insensitive.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: NonEmpty
-    effective_from: date
-    us_security_teams: tuple[NonEmpty, ...] = Field(min_length=1)
-    us_country_codes: tuple[CountryCode, ...] = Field(min_length=1)
-    multi_region_codes: tuple[RegionCode, ...]
-    singapore_regions: tuple[CloudRegion, ...]
-    singapore_backup_deletion_deadline: date
-    own_dc_phase_out: date
-    require_signed_approvals: bool = False  # replay refuses a plain JSON Lines approvals file
 
 
 @dataclass(frozen=True)
@@ -137,9 +97,12 @@ class PolicyPack:
         files: Sequence[Path],
         enforcer: Any,
         matcher_line: int | None = None,
+        rules: Sequence[PackRule] = (),
     ) -> None:
         self.directory = directory
         self.config = config
+        self.rules: tuple[PackRule, ...] = tuple(rules)
+        """The pack's own rules (``rules.yaml``): ids, commitments and words for engine rules."""
         self.commitments = commitments
         self.rows: tuple[PolicyRow, ...] = tuple(rows)
         self.definitions = definitions

@@ -41,6 +41,8 @@ POLICY_FILE = "policy.csv"
 CONFIG_FILE = "pack.yaml"
 COMMITMENTS_FILE = "commitments.yaml"
 PACK_FILES = (MODEL_FILE, POLICY_FILE, CONFIG_FILE, COMMITMENTS_FILE)
+RULES_FILE = "rules.yaml"
+"""Optional: the pack's own rules (:class:`audit.policy.config.RulesFile`)."""
 
 SECTIONS = {
     "request_definition": "r",

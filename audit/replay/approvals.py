@@ -44,7 +44,7 @@ StateName = Literal[
     "revoked",
     "scope_exceeded",
     "self_approved",
-    "approver_not_us_security",
+    "approver_not_security_team",
     "threshold_not_met",
     "wrong_requester",
     "break_glass_unjustified",
@@ -80,13 +80,11 @@ def _approver_states(
     if any(a.id == approval.requester for a in approval.approvers):
         states.append(ApprovalState("self_approved", aid, f"{approval.requester} approved own request"))
     outsiders = [
-        a
-        for a in approval.approvers
-        if a.team not in config.us_security_teams or a.country not in config.us_country_codes
+        a for a in approval.approvers if a.team not in config.security_teams or a.country not in config.home.countries
     ]
     if outsiders:
         who = ", ".join(f"{a.id} ({a.team}, {a.country})" for a in outsiders)
-        states.append(ApprovalState("approver_not_us_security", aid, f"approved by {who}"))
+        states.append(ApprovalState("approver_not_security_team", aid, f"approved by {who}"))
     if judge_threshold and not states:
         qualifying = {a.id for a in approval.approvers if a.approved_at <= at}
         if len(qualifying) < approval.threshold:
@@ -107,8 +105,8 @@ def _review_problem(approval: Approval, config: PackConfig) -> str | None:
         return "break-glass approval never reviewed"
     if review.reviewer == approval.requester:
         return f"break-glass approval reviewed by its own requester {review.reviewer}"
-    if review.team not in config.us_security_teams:
-        return f"break-glass approval reviewed by {review.reviewer} ({review.team}), not the US security team"
+    if review.team not in config.security_teams:
+        return f"break-glass approval reviewed by {review.reviewer} ({review.team}), not the security team"
     return None
 
 

@@ -28,7 +28,7 @@ from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
 from audit.replay.approvals import approval_states
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
-from audit.replay.rules import FindingContext, Rule
+from audit.replay.rules import FindingContext, Rule, rule_book
 
 
 @dataclass(frozen=True)
@@ -208,32 +208,38 @@ class Partial:
     pending: list[_Pending]
 
 
-def check_rules_cover_pack(policy: PolicyHistory, rules: Mapping[str, Rule]) -> None:
-    """Every rule id a pack row names must exist, with the same commitment."""
+def rule_books(policy: PolicyHistory, rules: Mapping[str, Rule]) -> dict[int, dict[str, Rule]]:
+    """Each pack's rule book (by ``id(pack)``), checked to cover the rule ids its rows name.
+
+    A row must name a rule of its pack's book; a rule that implements a commitment
+    (a pack's own rule) must implement the row's.
+    """
+    books: dict[int, dict[str, Rule]] = {}
     for pack in policy.packs:
+        book = books[id(pack)] = rule_book(pack, rules)
         for row in pack.rows:
             decision_rule = row.rule_id
             if decision_rule is None:
                 continue
-            rule = rules.get(decision_rule)
+            rule = book.get(decision_rule)
             if rule is None:
                 raise InputError(f"row names unknown rule {decision_rule!r}", path=row.file, line=row.line)
-            if rule.metadata.commitment != row.commitment:
+            if rule.metadata.commitment is not None and rule.metadata.commitment != row.commitment:
                 raise InputError(
                     f"row cites {row.commitment} but rule {decision_rule} implements {rule.metadata.commitment}",
                     path=row.file,
                     line=row.line,
                 )
+    return books
 
 
 class ReplayEngine:
     """Stateful evaluator of a stream of events in log order."""
 
     def __init__(self, policy: PolicyHistory, approvals: ApprovalSet, rules: Mapping[str, Rule]):
-        check_rules_cover_pack(policy, rules)
+        self._books = rule_books(policy, rules)
         self._policy = policy
         self._approvals = approvals
-        self._rules = rules
         self._whereabouts = Whereabouts()
         self._pending = PendingStore()
         self.stats = ReplayStats()
@@ -295,8 +301,8 @@ class ReplayEngine:
         for decision in pack.broken(request):  # every commitment the request breaks (ADR 0007)
             rule_id = decision.rule_id or "policy-default-deny"
             if rule_id not in findings:
-                ctx = FindingContext(event, decision, actor, detail, approval, related)
-                findings[rule_id] = self._rules[rule_id].finding(ctx, position)
+                ctx = FindingContext(event, decision, actor, detail, approval, related, pack.config.home.name)
+                findings[rule_id] = self._books[id(pack)][rule_id].finding(ctx, position)
 
     def finish(self) -> list[Finding]:
         """Judge proxy events, now that every colleague's whereabouts are known.

@@ -9,13 +9,12 @@ pack's ``model.conf``/``policy.csv`` are written against (see docs/policy.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from audit.models import AccessEvent, Actor, Recipient, Resource
 from audit.policy import PackConfig, PolicyPack, Request
 
 UNLOCATED = "unlocated_staff"
-US_STAFF = "us_staff"
 FOREIGN_STAFF = "foreign_staff"
 UNCLASSIFIED = "unclassified"
 NONE = "-"
@@ -25,10 +24,10 @@ _AUTHORITY_KINDS = {"law_enforcement": "law_enforcement", "government": "governm
 
 
 def location_class(country: str | None, config: PackConfig) -> str:
-    """``us_staff``, ``foreign_staff`` or ``unlocated_staff`` for one country code.
+    """The pack's home staff class, ``foreign_staff`` or ``unlocated_staff`` for one country code.
 
     Unknown, empty or multi-region codes (``NAM``, ``ANY``, ...) are never proof of
-    US presence: they are *unlocated*, which the pack treats as foreign.
+    presence at home: they are *unlocated*, which the pack treats as foreign.
     """
     if country is None:
         return UNLOCATED
@@ -36,7 +35,7 @@ def location_class(country: str | None, config: PackConfig) -> str:
     code = country.strip().upper() if country.isascii() else country
     if code in config.multi_region_codes or len(code) != 2 or not (code.isascii() and code.isalpha()):
         return UNLOCATED
-    return US_STAFF if code in config.us_country_codes else FOREIGN_STAFF
+    return config.home.staff_class if code in config.home.countries else FOREIGN_STAFF
 
 
 def actor_class(actor: Actor, config: PackConfig) -> str:
@@ -70,21 +69,25 @@ def category_fact(category: str, pack: PolicyPack) -> str:
     return category if category in pack.categories else UNCLASSIFIED
 
 
-def _is_us_region(region: str) -> bool:
-    return region.lower().startswith("us-") or region.lower() in {"us", "usa"}
-
-
 def store_class(resource: Resource, at: datetime, config: PackConfig) -> str:
-    """Residency class of the store an event touched, at the event's time."""
-    region = resource.region.lower()
-    if region in config.singapore_regions and resource.store_kind == "backup":
-        expired = at.date() >= config.singapore_backup_deletion_deadline
-        return "singapore_backup_expired" if expired else "singapore_backup"
-    if resource.provider == "own_dc":
-        return "own_dc_expired" if at.date() >= config.own_dc_phase_out else "own_dc"
-    if resource.provider == "oci":
-        return "oci_us" if _is_us_region(region) else "oci_foreign"
-    return "other_cloud"
+    """Residency class of the store an event touched, at the event's time.
+
+    The first store set of ``pack.yaml`` that matches (transitional, approved, other,
+    in that order); a transitional store is ``<class>_expired`` on and after its
+    deadline (the event's UTC date); no match is the pack's default class.
+    """
+    provider, region, kind = resource.provider, resource.region, resource.store_kind
+    for store in config.transitional_stores:
+        if store.matches(provider, region, None, kind):
+            return store.expired_class if _utc_date(at) >= store.deadline else store.store_class
+    for named in (*config.approved_stores, *config.other_stores):
+        if named.matches(provider, region, None, kind):
+            return named.store_class
+    return config.default_store_class
+
+
+def _utc_date(at: datetime) -> date:
+    return at.astimezone(UTC).date() if at.utcoffset() else at.date()
 
 
 def legal_basis_fact(event: AccessEvent) -> str:
@@ -102,15 +105,19 @@ class Fact:
 
 
 def _store_detail(store: str, config: PackConfig) -> str:
-    if store == "singapore_backup_expired":
-        return f"deadline {config.singapore_backup_deletion_deadline.isoformat()}"
-    if store == "own_dc_expired":
-        return f"phase-out {config.own_dc_phase_out.isoformat()}"
+    """``<label> <date>`` for an expired transitional store, else the class itself."""
+    for transitional in config.transitional_stores:
+        if store == transitional.expired_class:
+            return f"{transitional.deadline_label} {transitional.deadline.isoformat()}"
     return store
 
 
 def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     """The requests every event gets: location, storage, classification, and any disclosure.
+
+    A disclosure to a recipient outside home (located as staff are: an unknown or
+    multi-region code is not home) is also a ``transfer`` request, with the same
+    fields, when the pack asks for transfers (``pack.yaml`` ``transfers``).
 
     Access requests (one per approval state) and proxy requests (which may need a
     colleague seen later in the log) are built by the engine.
@@ -128,12 +135,10 @@ def base_facts(event: AccessEvent, pack: PolicyPack, actor: str) -> list[Fact]:
     recipient = event.recipient
     if recipient is not None and recipient.kind != "employee":
         basis = legal_basis_fact(event)
-        request = (
-            "disclosure",
-            recipient_class(recipient, config),
-            category_fact(event.resource.category, pack),
-            event.action,
-            basis,
-        )
-        facts.append(Fact(request, f"legal basis: {basis}", recipient.id))
+        sub, obj = recipient_class(recipient, config), category_fact(event.resource.category, pack)
+        facts.append(Fact(("disclosure", sub, obj, event.action, basis), f"legal basis: {basis}", recipient.id))
+        if config.transfers and location_class(recipient.country, config) != config.home.staff_class:
+            where = recipient.country or "an unknown country"
+            request: Request = ("transfer", sub, obj, event.action, basis)
+            facts.append(Fact(request, f"recipient in {where}; transfer basis: {basis}", recipient.id))
     return facts

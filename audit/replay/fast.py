@@ -67,7 +67,17 @@ class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class FastLegalBasis(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.LegalBasis`."""
 
-    kind: Literal["subpoena", "court_order", "search_warrant", "exigent"]
+    kind: Literal[
+        "subpoena",
+        "court_order",
+        "search_warrant",
+        "exigent",
+        "international_agreement",
+        "adequacy_decision",
+        "standard_contractual_clauses",
+        "binding_corporate_rules",
+        "derogation",
+    ]
     reference: _NonEmpty
 
 
@@ -104,10 +114,7 @@ class FastReplay:
         self._verdicts: dict[Hashable, bool] = {}
         self._classes: dict[tuple[int, str, str | None, str | None], str] = {}
         self._deadlines = {
-            id(pack): (
-                _utc_midnight(pack.config.singapore_backup_deletion_deadline),
-                _utc_midnight(pack.config.own_dc_phase_out),
-            )
+            id(pack): tuple(sorted({_utc_midnight(s.deadline) for s in pack.config.transitional_stores}))
             for pack in policy.packs
         }
         self.fast_hits = 0
@@ -140,7 +147,6 @@ class FastReplay:
             t, recipient = e.time, e.recipient
             pack = policy_at(t)
             pid = id(pack)
-            backup_deadline, phase_out = deadlines[pid]
             actor, res, legal = e.actor, e.resource, e.legal_basis
             key = (
                 pid,
@@ -152,8 +158,7 @@ class FastReplay:
                 res.store_kind,
                 res.category,
                 e.action,
-                t >= backup_deadline,
-                t >= phase_out,
+                sum(t >= d for d in deadlines[pid]),
                 (recipient.kind, recipient.country) if recipient is not None else None,
                 legal.kind if legal is not None else None,
                 self._approvals_key(e) if e.approval_ids else (),

@@ -1,7 +1,8 @@
 """Cases: findings grouped into the incidents an auditor reads, written as ``cases.jsonl``.
 
 A case is the findings of one rule breaking one commitment for one subject - the
-actor, or the store for storage rules (:data:`STORE_RULES`) - contiguous in time: a
+actor, or the store for storage rules (``store_rules``, the caller's: which rules are
+about where data sits is the policy pack's to say) - contiguous in time: a
 finding more than :data:`CASE_GAP` after the case's last one starts a new case. A case
 carries its first and last seen time, finding and event counts, the actors and stores
 involved, severity, and the ids of its findings. Every finding is in exactly one case.
@@ -28,8 +29,6 @@ from audit.records import iter_jsonl
 
 CASE_GAP = timedelta(days=7)
 """Findings of one rule, commitment and subject more than this apart belong to different cases."""
-STORE_RULES = frozenset({"store-outside-oci-us", "singapore-backup-after-deadline", "own-dc-after-phase-out"})
-"""Rules about where data sits: their cases group by store, not by actor."""
 SEVERITY_ORDER: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 
 SubjectKind = Literal["actor", "store"]
@@ -62,9 +61,9 @@ class Case(BaseModel):
         return self.rule_id, self.commitment, self.subject_kind, self.subject
 
 
-def subject_of(finding: Finding) -> tuple[SubjectKind, str]:
-    """Whom a finding's case is about: its store for :data:`STORE_RULES`, else its actor."""
-    if finding.rule_id in STORE_RULES and finding.store:
+def subject_of(finding: Finding, store_rules: frozenset[str]) -> tuple[SubjectKind, str]:
+    """Whom a finding's case is about: its store for ``store_rules`` (rules about where data sits), else its actor."""
+    if finding.rule_id in store_rules and finding.store:
         return "store", finding.store
     return "actor", finding.actor_id
 
@@ -119,12 +118,15 @@ class _Open:
         )
 
 
-def build_cases(findings: Iterable[Finding], gap: timedelta = CASE_GAP) -> list[Case]:
-    """Cases of ``findings`` (in ``findings.jsonl`` order: by time), sorted by first seen, rule and subject."""
+def build_cases(findings: Iterable[Finding], store_rules: frozenset[str], gap: timedelta = CASE_GAP) -> list[Case]:
+    """Cases of ``findings`` (in ``findings.jsonl`` order: by time), sorted by first seen, rule and subject.
+
+    Findings of ``store_rules`` (rules about where data sits) group by store, the others by actor.
+    """
     open_cases: dict[tuple[str, str, str, str], _Open] = {}
     closed: list[Case] = []
     for finding in findings:
-        kind, subject = subject_of(finding)
+        kind, subject = subject_of(finding, store_rules)
         key = (finding.rule_id, finding.commitment, kind, subject)
         current = open_cases.get(key)
         if current is not None and finding.time - current.last_seen > gap:

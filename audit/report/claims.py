@@ -102,12 +102,11 @@ def commitment_verdicts(
     findings: Iterable[Finding],
     cases: Sequence[Case],
     exercised: set[str],
-    seeds_prefix: str = "seeds/",
 ) -> tuple[CommitmentVerdict, ...]:
     """The per-commitment table, in commitment order (C1, C2, ...).
 
     ``exercised`` holds the commitments stated by a policy version in force for some
-    replayed event. Seed files are cited as ``seeds_prefix + file``.
+    replayed event. Sources are cited as ``directory/file`` (``seeds/...`` for the US register).
     """
     tallies = _tally(findings)
     case_counts = Counter(case.commitment for case in cases)
@@ -120,9 +119,7 @@ def commitment_verdicts(
                 id=cid,
                 title=c.title if c else cid,
                 text=c.text if c else "(not in the policy's commitment register)",
-                sources=tuple(SourceQuote(file=seeds_prefix + s.file, line=s.line, quote=s.quote) for s in c.sources)
-                if c
-                else (),
+                sources=tuple(SourceQuote(file=s.path, line=s.line, quote=s.quote) for s in c.sources) if c else (),
                 verdict=_verdict(tally, cid in exercised),
                 cases=case_counts.get(cid, 0),
                 events=tally.events if tally else 0,

@@ -44,7 +44,8 @@ class ResidencySummary(_Frozen):
     """Counts for a reader in a hurry."""
 
     stores: int
-    stores_with_us_data: int
+    stores_with_home_data: int
+    """Stores classified as holding user data of the pack's home."""
     unclassified: int
     findings: int
     violations: int
@@ -66,8 +67,10 @@ class ResidencySection(_Frozen):
     """The residency part of a signed report's predicate."""
 
     as_of: date
-    singapore_deadline: date
-    own_dc_phase_out: date
+    home: NonEmpty
+    """How the pack names its home jurisdiction (``pack.yaml`` ``home.name``)."""
+    deadlines: dict[str, date]
+    """Each transitional store class's deadline the scan judged with (the pack's or ``--deadline``)."""
     scopes: tuple[ScanScope, ...]
     inventory_sha256: str
     summary: ResidencySummary

@@ -10,13 +10,16 @@ validates shape only; the rules in :mod:`audit.residency.rules` decide what brea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.models import NonEmpty, Provider
+from audit.policy import PackConfig, PackRule
 from audit.report.residency import ResidencyFinding, ScanScope
 
 CopyKind = Literal["replication", "backup-copy", "snapshot-copy"]
@@ -45,7 +48,7 @@ class StoreCopy(_Frozen):
     """A copy of a store's data elsewhere: replication target, backup or snapshot copy.
 
     ``region`` is ``None`` when the destination's location could not be determined;
-    an unknown location is never treated as being in the US.
+    an unknown location is never treated as being at home.
     """
 
     kind: CopyKind
@@ -74,18 +77,26 @@ class DataStore(_Frozen):
 
 @dataclass(frozen=True)
 class ResidencySettings:
-    """What the rules judge stores with: dates, places and tag keys.
+    """What the rules judge stores with: the pack's configuration and rules, the date, tag keys.
 
-    Built from the policy pack (``pack.yaml``) and command-line overrides.
+    Built from the policy pack (``pack.yaml``, ``rules.yaml``) and command-line
+    overrides. ``deadlines`` holds every transitional store class's deadline (the
+    pack's, or an override); ``rules`` are the pack's ``scope: residency`` rules and
+    ``rules_file`` the file they came from (named in errors).
     """
 
     as_of: date
-    singapore_deadline: date
-    own_dc_phase_out: date
-    us_country_codes: tuple[str, ...]
-    singapore_regions: tuple[str, ...]
+    pack: PackConfig
+    deadlines: Mapping[str, date]
+    rules: tuple[PackRule, ...] = ()
+    rules_file: Path | None = None
     region_tag: str = "data-subject-region"
     category_tag: str = "data-category"
+
+    @property
+    def home(self) -> str:
+        """How the pack names its home jurisdiction (``home.name``)."""
+        return self.pack.home.name
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,14 @@ def _cell(text: str | None) -> str:
 def residency_markdown(section: ResidencySection) -> str:
     """A ``## Residency`` Markdown section for a report."""
     s = section.summary
+    deadlines = ", ".join(f"{name} {when.isoformat()}" for name, when in section.deadlines.items()) or "none"
     lines = [
         "",
         "## Residency",
         "",
-        f"Scanned as of {section.as_of.isoformat()} (Singapore deletion deadline "
-        f"{section.singapore_deadline.isoformat()}, own data centre phase-out {section.own_dc_phase_out.isoformat()}): "
-        f"{s.stores} store(s), {s.stores_with_us_data} holding US user data, {s.unclassified} unclassified; "
+        f"Scanned as of {section.as_of.isoformat()} (deadlines: {deadlines}): "
+        f"{s.stores} store(s), {s.stores_with_home_data} holding user data of {section.home}, "
+        f"{s.unclassified} unclassified; "
         f"{s.violations} violation(s), {s.unknown} unknown. Inventory SHA-256 `{section.inventory_sha256}`.",
         "",
         "| scope | account | regions |",

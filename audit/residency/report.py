@@ -37,7 +37,13 @@ from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_
 
 
 def add_residency_to_report(
-    outdir: Path, keyring: Keyring, report_key: SigningKey, result: ScanResult, *, now: datetime | None = None
+    outdir: Path,
+    keyring: Keyring,
+    report_key: SigningKey,
+    result: ScanResult,
+    *,
+    store_rules: frozenset[str],
+    now: datetime | None = None,
 ) -> Statement:
     """Fold a residency scan into the signed report in ``outdir`` and re-sign it.
 
@@ -45,7 +51,9 @@ def add_residency_to_report(
     earlier than it was generated (so never before its log's newest checkpoint). The scanned stores
     are written to ``residency-inventory.json`` and pinned as a subject; the
     predicate gains (or replaces) its ``residency`` section; ``report.md`` gains a
-    Residency section. The directory is republished all at once.
+    Residency section. The directory is republished all at once. The report's cases
+    are rebuilt from its findings, those of ``store_rules`` grouped by store
+    (:func:`audit.pipeline.store_rule_ids` of the policy the report was made with).
     """
     report_path = outdir / REPORT_FILE
     statement, _ = load_signed_statement(report_path, keyring, now=now)
@@ -69,7 +77,7 @@ def add_residency_to_report(
         if not check.ok:
             raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
         _carry_waivers(statement, outdir, staging)
-        cases = build_cases(iter_findings(findings))
+        cases = build_cases(iter_findings(findings), store_rules)
         derived = write_derived(staging, predicate, cases, outdir, extra_markdown=residency_markdown(section))
         derived.append(Subject(name=RESIDENCY_SUBJECT, digest={"sha256": hashlib.sha256(inventory).hexdigest()}))
         replaced = {subject.name for subject in derived}

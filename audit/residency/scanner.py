@@ -2,8 +2,9 @@
 
 Linking: a store that names its source (``copy_of``) becomes one of the source's
 copies, and a copy target that is itself a listed store learns its source. A copy
-with no classification of its own inherits its source's (a copy of US data is US
-data whatever its tags say). Then every rule looks at every store. The result
+with no classification of its own inherits its source's (a copy of home user data
+is home user data whatever its tags say). Then every rule, bound to the pack's words
+(:func:`~audit.residency.rules.residency_book`), looks at every store. The result
 carries the settings, what each provider covered, the linked stores and the
 findings, sorted by commitment, rule and resource. Does not print or write files.
 """
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError
 from audit.policy import PolicyHistory
+from audit.policy.parse import RULES_FILE
 from audit.report.residency import ResidencyFinding, ResidencySection, ResidencySummary
 from audit.residency.models import CopyKind, DataStore, ResidencySettings, ScanResult, StoreCopy
-from audit.residency.places import holds_us_data
+from audit.residency.places import holds_home_data
 from audit.residency.providers import StoreProvider
-from audit.residency.rules import StoreContext, load_rules
+from audit.residency.rules import StoreContext, load_rules, residency_book
 
 _MAX_CHAIN = 16
 
@@ -31,22 +33,34 @@ def settings_from_policy(
     policy: PolicyHistory,
     *,
     as_of: date,
-    deadline: date | None = None,
-    phase_out: date | None = None,
+    deadlines: Mapping[str, date] | None = None,
     region_tag: str = "data-subject-region",
     category_tag: str = "data-category",
 ) -> ResidencySettings:
-    """Settings from the pack in force at ``as_of``, with optional date overrides."""
-    config = policy.at(datetime.combine(as_of, datetime.min.time(), UTC)).config
-    return ResidencySettings(
+    """Settings from the pack in force at ``as_of``, with deadline overrides by transitional store class.
+
+    An override for a class that is not one of the pack's transitional store sets,
+    and a pack whose residency rules do not bind (:func:`residency_book`), are input errors.
+    """
+    pack = policy.at(datetime.combine(as_of, datetime.min.time(), UTC))
+    config = pack.config
+    dates = {store.store_class: store.deadline for store in config.transitional_stores}
+    for name, when in (deadlines or {}).items():
+        if name not in dates:
+            known = ", ".join(sorted(dates)) or "none"
+            raise InputError(f"--deadline: {name!r} is not a transitional store class of the pack (known: {known})")
+        dates[name] = when
+    settings = ResidencySettings(
         as_of=as_of,
-        singapore_deadline=deadline or config.singapore_backup_deletion_deadline,
-        own_dc_phase_out=phase_out or config.own_dc_phase_out,
-        us_country_codes=tuple(config.us_country_codes),
-        singapore_regions=tuple(config.singapore_regions),
+        pack=config,
+        deadlines=dates,
+        rules=tuple(rule for rule in pack.rules if rule.scope == "residency"),
+        rules_file=pack.directory / RULES_FILE,
         region_tag=region_tag,
         category_tag=category_tag,
     )
+    residency_book(load_rules(), settings)  # refuse a pack whose residency rules do not bind, before scanning
+    return settings
 
 
 def _copy_kind(store: DataStore) -> CopyKind:
@@ -106,7 +120,8 @@ def _inherit_once(by_id: dict[str, DataStore]) -> bool:
 def judge(stores: Sequence[DataStore], settings: ResidencySettings) -> list[ResidencyFinding]:
     """Every rule's findings on every (linked) store, sorted."""
     ctx = StoreContext(settings=settings, stores={s.resource: s for s in stores})
-    findings = [f for store in stores for rule in load_rules() for f in rule.findings(store, ctx)]
+    book = residency_book(load_rules(), settings)
+    findings = [f for store in stores for rule in book for f in rule.findings(store, ctx)]
     findings.sort(key=lambda f: (int(f.commitment[1:]), f.rule_id, f.resource, f.store))
     return findings
 
@@ -138,7 +153,7 @@ def summarize(result: ScanResult) -> ResidencySummary:
     findings = result.findings
     return ResidencySummary(
         stores=len(result.stores),
-        stores_with_us_data=sum(holds_us_data(s, result.settings) for s in result.stores),
+        stores_with_home_data=sum(holds_home_data(s, result.settings) for s in result.stores),
         unclassified=sum(s.classification is None for s in result.stores),
         findings=len(findings),
         violations=sum(f.status == "violation" for f in findings),
@@ -164,8 +179,8 @@ def residency_section(result: ScanResult) -> ResidencySection:
     settings = result.settings
     return ResidencySection(
         as_of=settings.as_of,
-        singapore_deadline=settings.singapore_deadline,
-        own_dc_phase_out=settings.own_dc_phase_out,
+        home=settings.home,
+        deadlines=dict(sorted(settings.deadlines.items())),
         scopes=result.scopes,
         inventory_sha256=hashlib.sha256(inventory_document(result)).hexdigest(),
         summary=summarize(result),

@@ -1,7 +1,9 @@
 """Violation rules: one module per violation type, each exporting ``RULE``.
 
-A rule is metadata (validated by pydantic: id, title, severity, commitment,
-remediation) plus a function that explains one finding in a sentence. Rules do not
+A rule is metadata (validated by pydantic: id, title, severity, description,
+remediation) plus a function that explains one finding in a sentence. Engine rules
+name no company, place or commitment; a pack reports them in its own words, under
+its own ids and commitments, through ``rules.yaml`` (:mod:`._bind`). Rules do not
 decide anything: the policy pack's deciding row names the rule id; the rule turns
 that decision into a readable :class:`~audit.models.Finding`.
 """
@@ -11,9 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from audit.plugins import load_rule_modules
+from audit.replay.rules._bind import VARIABLES, MessageTemplate, rule_book
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 
-__all__ = ["FindingContext", "Rule", "RuleMetadata", "load_rules", "rule_commitments"]
+__all__ = [
+    "VARIABLES",
+    "FindingContext",
+    "MessageTemplate",
+    "Rule",
+    "RuleMetadata",
+    "load_rules",
+    "rule_book",
+    "rule_commitments",
+]
 
 
 def load_rules() -> Mapping[str, Rule]:
@@ -21,6 +33,9 @@ def load_rules() -> Mapping[str, Rule]:
     return load_rule_modules(__name__, __path__, Rule)
 
 
-def rule_commitments() -> dict[str, str]:
-    """Rule id -> the commitment each shipped rule implements (the catalogue ``policy lint`` checks deny rows against)."""
+def rule_commitments() -> dict[str, str | None]:
+    """Engine rule id -> its commitment (``None``: the row says), the catalogue ``policy lint`` starts from.
+
+    ``policy lint`` adds each pack's own rules (``rules.yaml``), which do name a commitment.
+    """
     return {rule_id: rule.metadata.commitment for rule_id, rule in load_rules().items()}

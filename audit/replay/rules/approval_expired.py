@@ -12,10 +12,9 @@ RULE = Rule(
         id="approval-expired",
         title="Approval used after it expired",
         severity="high",
-        commitment="C1",
         description="The cited approval's validity window had ended before the access.",
         remediation=(
-            "Enforce approval expiry at access time; renew approvals through the US security team instead of reusing old ones."
+            "Enforce approval expiry at access time; renew approvals through the security team instead of reusing old ones."
         ),
     ),
     explain=_explain,

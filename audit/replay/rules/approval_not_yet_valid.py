@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-not-yet-valid",
         title="Approval used before it became valid",
         severity="high",
-        commitment="C1",
         description="The access happened before the cited approval's validity window began.",
         remediation=("Check approval start times at access time; investigate back-dated or pre-emptive approvals."),
     ),

@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-revoked",
         title="Approval used after revocation",
         severity="high",
-        commitment="C1",
         description="The cited approval had been revoked before the access.",
         remediation=(
             "Propagate revocations to every access path immediately; review what was accessed after revocation."

@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-scope-exceeded",
         title="Access beyond the approval's scope",
         severity="high",
-        commitment="C1",
         description="The access touched a dataset, category, action or resource the approval does not cover.",
         remediation=("Scope approvals to datasets, categories and actions and enforce the scope at the data layer."),
     ),

@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-self-approved",
         title="Self-approved access",
         severity="high",
-        commitment="C1",
         description="The requester of the approval is also one of its approvers.",
         remediation=(
             "Forbid self-approval in the approval system (Teleport-style: requester can never review own request)."

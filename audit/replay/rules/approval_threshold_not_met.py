@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-threshold-not-met",
         title="Approval threshold not met",
         severity="medium",
-        commitment="C1",
         description="Fewer qualifying approvers signed off before the access than the approval requires.",
         remediation=("Only activate an approval once its threshold of distinct qualifying approvers is reached."),
     ),

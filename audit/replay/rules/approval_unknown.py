@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-unknown",
         title="Approval id not found",
         severity="high",
-        commitment="C1",
         description="The event cites an approval id that does not exist in the approvals source.",
         remediation=(
             "Reject accesses citing unknown approvals at the gateway; reconcile the approval system with the access logs."

@@ -12,7 +12,6 @@ RULE = Rule(
         id="approval-wrong-requester",
         title="Approval used by someone else",
         severity="high",
-        commitment="C1",
         description="The approval was granted to a different person than the one who used it.",
         remediation=("Bind approvals to the requester's identity and reject use by anyone else."),
     ),

@@ -22,7 +22,8 @@ class RuleMetadata(BaseModel):
     id: RuleId
     title: NonEmpty
     severity: Severity
-    commitment: CommitmentId
+    commitment: CommitmentId | None = None
+    """The commitment this rule implements; ``None`` for engine rules (the deciding row says)."""
     description: NonEmpty
     remediation: NonEmpty
 
@@ -37,6 +38,8 @@ class FindingContext:
     detail: str
     approval_id: str | None = None
     related_actor: str | None = None
+    home: str = "home"
+    """How the pack names its home jurisdiction (``pack.yaml`` ``home.name``)."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,17 @@ class Rule:
 
     metadata: RuleMetadata
     explain: Callable[[FindingContext], str]
+    kind: str | None = None
+    """The engine rule that finds it, for a pack's own rule (``None``: this is an engine rule)."""
 
     @property
     def id(self) -> str:
         return self.metadata.id
+
+    @property
+    def engine_id(self) -> str:
+        """The engine rule behind this one: its own id for an engine rule."""
+        return self.kind or self.metadata.id
 
     def finding(self, ctx: FindingContext, position: LogPosition | None) -> Finding:
         """Build the finding; the commitment is the deciding row's (it must agree)."""

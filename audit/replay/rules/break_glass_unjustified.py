@@ -12,9 +12,8 @@ RULE = Rule(
         id="break-glass-unjustified",
         title="Break-glass access without justification",
         severity="medium",
-        commitment="C1",
         description="An emergency (break-glass) approval was used without a recorded justification.",
-        remediation=("Require a justification at break-glass time and alert the US security team on every use."),
+        remediation=("Require a justification at break-glass time and alert the security team on every use."),
     ),
     explain=_explain,
 )

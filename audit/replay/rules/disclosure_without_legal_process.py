@@ -12,7 +12,6 @@ RULE = Rule(
         id="disclosure-without-legal-process",
         title="Government disclosure without legal process",
         severity="critical",
-        commitment="C5",
         description="User data was disclosed to law enforcement or a government without a legal-process or exigent-circumstances reference.",
         remediation=(
             "Route every government request through the law-enforcement response team and record the legal process reference."

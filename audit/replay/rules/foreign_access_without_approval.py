@@ -1,4 +1,4 @@
-"""Rule foreign-access-without-approval: Staff outside the US accessed US user data without citing any approval."""
+"""Rule foreign-access-without-approval: Staff outside $home accessed user data without citing any approval."""
 
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, who
 
@@ -12,10 +12,9 @@ RULE = Rule(
         id="foreign-access-without-approval",
         title="Foreign access without an approval",
         severity="high",
-        commitment="C1",
-        description="Staff outside the US accessed US user data without citing any approval.",
+        description="Staff outside $home accessed user data without citing any approval.",
         remediation=(
-            "Block the access path for staff outside the US unless an approval from the US security team is attached; investigate what was read."
+            "Block the access path for staff outside $home unless an approval from the security team is attached; investigate what was read."
         ),
     ),
     explain=_explain,

@@ -1,21 +1,20 @@
-"""Rule foreign-sensitive-access: Staff outside the US accessed a sensitive category; the commitment denies this even with an approval."""
+"""Rule foreign-sensitive-access: Staff outside $home accessed a sensitive category; the commitment denies this even with an approval."""
 
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, who
 
 
 def _explain(ctx: FindingContext) -> str:
-    return f"{who(ctx)} {what(ctx)}; sensitive categories are denied to staff outside the US even with an approval"
+    return f"{who(ctx)} {what(ctx)}; sensitive categories are denied to staff outside $home even with an approval"
 
 
 RULE = Rule(
     metadata=RuleMetadata(
         id="foreign-sensitive-access",
-        title="Sensitive data seen by staff outside the US",
+        title="Sensitive data seen by staff outside $home",
         severity="critical",
-        commitment="C2",
-        description="Staff outside the US accessed a sensitive category; the commitment denies this even with an approval.",
+        description="Staff outside $home accessed a sensitive category; the commitment denies this even with an approval.",
         remediation=(
-            "Remove sensitive categories from every approval grantable to staff outside the US and block them at the data layer."
+            "Remove sensitive categories from every approval grantable to staff outside $home and block them at the data layer."
         ),
     ),
     explain=_explain,

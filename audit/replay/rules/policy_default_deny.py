@@ -12,7 +12,6 @@ RULE = Rule(
         id="policy-default-deny",
         title="No policy row allowed the access",
         severity="high",
-        commitment="C1",
         description="The policy pack had no row allowing this combination of facts; it is denied by default.",
         remediation=("Extend the policy pack deliberately if the access is legitimate, or stop the access."),
     ),

@@ -1,21 +1,20 @@
-"""Rule proxy-access: A US-based worker fetched data on behalf of, or handed it to, a colleague outside the US."""
+"""Rule proxy-access: A worker in $home fetched data on behalf of, or handed it to, a colleague outside $home."""
 
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, who
 
 
 def _explain(ctx: FindingContext) -> str:
-    return f"{who(ctx)} {what(ctx)} for {ctx.related_actor}, who is outside the US ({ctx.detail})"
+    return f"{who(ctx)} {what(ctx)} for {ctx.related_actor}, who is outside {ctx.home} ({ctx.detail})"
 
 
 RULE = Rule(
     metadata=RuleMetadata(
         id="proxy-access",
-        title="Proxy access for a colleague outside the US",
+        title="Proxy access for a colleague outside $home",
         severity="critical",
-        commitment="C8",
-        description="A US-based worker fetched data on behalf of, or handed it to, a colleague outside the US.",
+        description="A worker in $home fetched data on behalf of, or handed it to, a colleague outside $home.",
         remediation=(
-            "Prohibit fetching data for colleagues; the colleague must request access through the US security team's approval process."
+            "Prohibit fetching data for colleagues; the colleague must request access through the security team's approval process."
         ),
     ),
     explain=_explain,

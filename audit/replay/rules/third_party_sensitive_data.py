@@ -12,7 +12,6 @@ RULE = Rule(
         id="third-party-sensitive-data",
         title="Vendor or advertiser touched sensitive data",
         severity="critical",
-        commitment="C9",
         description="A vendor or advertiser accessed, or received, health-related or other sensitive data.",
         remediation=("Remove vendor and advertiser access to sensitive categories; review contracts and data flows."),
     ),

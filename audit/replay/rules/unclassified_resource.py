@@ -16,7 +16,6 @@ RULE = Rule(
         id="unclassified-resource",
         title="Access to an unclassified resource",
         severity="medium",
-        commitment="C7",
         description="The data catalogue does not classify the resource (or names a category the policy pack does not know), so nobody can show that the access kept the sensitive-category commitments; it is judged as sensitive data.",
         remediation=(
             "Add the resource to the data catalogue with its dataset, category, store and region, or correct its category to one the policy pack classifies."

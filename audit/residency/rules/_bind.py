@@ -1,0 +1,164 @@
+"""A pack's residency rule book: the engine's residency rules in the pack's words.
+
+A pack's ``rules.yaml`` rule with ``scope: residency`` reports an engine rule (its
+``kind``) with the pack's id, commitment, severity, texts and message templates
+(``message`` for a store, ``copy_message`` for a copy; ``$name`` placeholders from
+:data:`~audit.residency.rules.base.VARIABLES`, filled, never evaluated). ``stores``
+limits it to hits about some store classes; a rule naming the hit's class is
+preferred to one without ``stores``.
+
+A finding must cite a commitment, and engine rules carry none. So every engine
+rule whose hits carry no commitment of their own needs a pack rule for every store
+class (one without ``stores`` does); otherwise the scan is refused with an input
+error naming ``rules.yaml``. Hits of store-after-deadline carry their transitional
+store set's commitment: without a pack rule they are reported in the engine's
+words (``$home`` filled in) under the engine's id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+from audit.errors import InputError
+from audit.models import Severity
+from audit.policy import PackRule
+from audit.report.residency import ResidencyFinding
+from audit.residency.models import DataStore, ResidencySettings
+from audit.residency.rules.base import VARIABLES, Hit, ResidencyRule, StoreContext
+
+
+def _template(text: str, where: str) -> Template:
+    template = Template(text)
+    if not template.is_valid():
+        raise ValueError(f"{where}: a $ must start $name, ${{name}} or $$")
+    unknown = sorted(set(template.get_identifiers()) - set(VARIABLES))
+    if unknown:
+        raise ValueError(f"{where}: unknown placeholder ${unknown[0]} (known: {', '.join(sorted(VARIABLES))})")
+    return template
+
+
+@dataclass(frozen=True)
+class Words:
+    """How one rule reports a hit: id, commitment, texts and message templates."""
+
+    id: str
+    title: str
+    severity: Severity
+    commitment: str | None
+    remediation: str
+    message: Template
+    copy_message: Template
+    stores: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class BoundRule:
+    """An engine rule with the words of every pack rule reporting it (and its own, last)."""
+
+    engine: ResidencyRule
+    words: tuple[Words, ...]
+
+    def _words(self, hit: Hit) -> Words:
+        specific = [w for w in self.words if hit.store_class in w.stores]
+        return specific[0] if specific else next(w for w in self.words if not w.stores)
+
+    def findings(self, store: DataStore, ctx: StoreContext) -> list[ResidencyFinding]:
+        """The findings for one store (none if the rule does not apply)."""
+        found = []
+        for hit in self.engine.check(store, ctx):
+            words = self._words(hit)
+            commitment = words.commitment or hit.commitment
+            if commitment is None:  # excluded by residency_book
+                raise InputError(f"no commitment for residency rule {words.id}", path=ctx.settings.rules_file)
+            template = words.copy_message if hit.is_copy else words.message
+            found.append(
+                ResidencyFinding(
+                    rule_id=words.id,
+                    commitment=commitment,
+                    severity=words.severity,
+                    status=self.engine.metadata.status,
+                    title=words.title,
+                    message=template.substitute(hit.values),
+                    remediation=words.remediation,
+                    provider=store.provider,
+                    account=store.account,
+                    region=hit.region,
+                    resource=hit.resource,
+                    kind=hit.kind,
+                    store=store.resource,
+                )
+            )
+        return found
+
+
+def _engine_words(rule: ResidencyRule, home: str) -> Words:
+    meta = rule.metadata
+    return Words(
+        id=meta.id,
+        title=meta.title.replace("$home", home),
+        severity=meta.severity,
+        commitment=meta.commitment,
+        remediation=meta.remediation.replace("$home", home),
+        message=_template(rule.message, meta.id),
+        copy_message=_template(rule.copy_message, meta.id),
+    )
+
+
+def _pack_words(rule: PackRule, engine: ResidencyRule, settings: ResidencySettings) -> Words:
+    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
+    if engine.id == "store-after-deadline":
+        classes = {s.store_class for s in settings.pack.transitional_stores}
+    unknown = sorted(set(rule.stores) - classes)
+    if unknown:
+        raise ValueError(f"stores: {unknown[0]!r} is not a store class {engine.id} reports")
+    message = _template(rule.message, "message") if rule.message is not None else _template(engine.message, "")
+    copy_text = rule.copy_message or rule.message
+    return Words(
+        id=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        commitment=rule.commitment,
+        remediation=rule.remediation,
+        message=message,
+        copy_message=_template(copy_text, "copy_message") if copy_text else _template(engine.copy_message, ""),
+        stores=frozenset(rule.stores),
+    )
+
+
+def _covers_every_class(words: list[Words], settings: ResidencySettings) -> bool:
+    if any(not w.stores for w in words):
+        return True
+    covered = frozenset().union(*(w.stores for w in words))
+    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
+    return classes <= covered
+
+
+def _bind(rule: ResidencyRule, settings: ResidencySettings) -> BoundRule:
+    words: list[Words] = []
+    for pack_rule in settings.rules:
+        if pack_rule.scope == "residency" and pack_rule.kind == rule.id:
+            try:
+                words.append(_pack_words(pack_rule, rule, settings))
+            except ValueError as exc:
+                raise InputError(f"rule {pack_rule.id!r}: {exc}", path=settings.rules_file) from None
+    if not rule.own_commitments and rule.metadata.commitment is None and not _covers_every_class(words, settings):
+        raise InputError(
+            f"residency rule {rule.id!r} cites no commitment: add a rule with scope: residency and "
+            f"kind: {rule.id} (without stores:) naming the commitment it implements",
+            path=settings.rules_file,
+        )
+    return BoundRule(rule, (*words, _engine_words(rule, settings.home)))
+
+
+def residency_book(engine: tuple[ResidencyRule, ...], settings: ResidencySettings) -> tuple[BoundRule, ...]:
+    """Every engine rule bound to the pack's words; an ``InputError`` at ``rules.yaml`` if one cannot be."""
+    kinds = {rule.id for rule in engine}
+    for pack_rule in settings.rules:
+        if pack_rule.scope == "residency" and pack_rule.kind not in kinds:
+            raise InputError(
+                f"rule {pack_rule.id!r}: kind {pack_rule.kind!r} is not a residency engine rule "
+                f"(known: {', '.join(sorted(kinds))})",
+                path=settings.rules_file,
+            )
+    return tuple(_bind(rule, settings) for rule in engine)
