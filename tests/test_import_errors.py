@@ -105,8 +105,70 @@ def test_record_missing_a_required_field(tmp_path: Path, capsys: pytest.CaptureF
             },
             "is not an Access Transparency log",
         ),
+        (
+            "gcp-access-transparency",
+            {
+                "insertId": "x",
+                "timestamp": "2021-12-08T00:00:00Z",
+                "jsonPayload": {
+                    "@type": "type.googleapis.com/google.cloud.audit.TransparencyLog",
+                    "location": {"principalOfficeCountry": "Zurich", "principalEmployingEntity": "Google LLC"},
+                    "accesses": [{"methodName": "GoogleInternal.Read", "resourceName": "//googleapis.com/x"}],
+                },
+            },
+            "field principalOfficeCountry: 'Zurich' is not a country or region code",
+        ),
+        (
+            "gcp-access-transparency",
+            {  # Synthetic: a Workspace admin audit entry (ActivityProto inside a Cloud Audit Log)
+                "insertId": "x",
+                "timestamp": "2021-12-08T00:00:00Z",
+                "logName": "organizations/1/logs/cloudaudit.googleapis.com%2Factivity",
+                "protoPayload": {
+                    "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+                    "metadata": {"@type": "type.googleapis.com/ccc_hosted_reporting.ActivityProto", "event": []},
+                },
+            },
+            "protoPayload @type 'type.googleapis.com/google.cloud.audit.AuditLog' is not an Access Transparency log",
+        ),
+        (
+            "gcp-access-transparency",
+            {
+                "insertId": "x",
+                "timestamp": "2021-12-08T00:00:00Z",
+                "logName": "organizations/1/logs/cloudaudit.googleapis.com%2Fdata_access",
+                "jsonPayload": {"@type": "type.googleapis.com/ccc_hosted_reporting.ActivityProto", "event": [{}]},
+            },
+            "logName 'organizations/1/logs/cloudaudit.googleapis.com%2Fdata_access' is not an Access Transparency log",
+        ),
+        (
+            "gcp-access-transparency",
+            {
+                "insertId": "x",
+                "timestamp": "2021-12-08T00:00:00Z",
+                "jsonPayload": {
+                    "@type": "type.googleapis.com/ccc_hosted_reporting.ActivityProto",
+                    "event": [
+                        {
+                            "parameter": [
+                                {"name": "RESOURCE_NAME", "value": "d"},
+                                {"name": "ACTOR_HOME_OFFICE", "value": "us"},
+                            ]
+                        }
+                    ],
+                },
+            },
+            "field ACTOR_HOME_OFFICE: 'us' is not a country or region code",
+        ),
     ],
-    ids=["oci-foreign-event-type", "gcp-audit-log-not-transparency"],
+    ids=[
+        "oci-foreign-event-type",
+        "gcp-audit-log-not-transparency",
+        "gcp-office-not-a-code-is-a-record-error-not-an-internal-error",
+        "workspace-admin-audit-log-not-transparency",
+        "workspace-activity-from-another-log",
+        "workspace-home-office-not-a-code",
+    ],
 )
 def test_unknown_event_shape(
     source: str, record: dict[str, object], reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from audit.cli.app import main
-from audit.errors import EXIT_CLEAN, InputError
+from audit.errors import EXIT_CLEAN, EXIT_INPUT, InputError
 from audit.importers.base import iter_records, parse_time
 from audit.importers.enrichment import Enrichment, load_enrichment
 from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, ImportStats, check_import_report, convert_files
@@ -318,33 +319,140 @@ def test_gcp_ids_are_insert_id_and_access_index(tmp_path: Path) -> None:
     assert [e.event_id.split(":", 1)[1] for e in events] == ["ins-1#1", "ins-1#2", "ins-2#1"]
 
 
-def test_google_workspace_access_transparency(tmp_path: Path) -> None:
-    record = {
+def _reports_api_activity(**parameters: Any) -> dict[str, Any]:
+    """Synthetic, following the Reports API Activity resource and the "Access Transparency Activity Events" appendix."""
+    listed: list[dict[str, Any]] = []
+    for name, value in parameters.items():
+        listed.append({"name": name, ("multiValue" if isinstance(value, list) else "value"): value})
+    return {
         "kind": "admin#reports#activity",
         "id": {
             "time": "2021-12-08T09:00:00.000Z",
             "uniqueQualifier": "-4242",
             "applicationName": "access_transparency",
+            "customerId": "C01abcdef",
         },
-        "events": [
-            {
-                "type": "GSUITE_RESOURCE",
-                "name": "ACCESS",
-                "parameters": [
-                    {"name": "ACTOR_HOME_OFFICE", "value": "US"},
-                    {"name": "RESOURCE_NAME", "value": "doc-123"},
-                    {"name": "OWNER_EMAIL", "value": "owner@example.com"},
-                    {"name": "PRODUCT", "value": "Drive"},
-                    {"name": "JUSTIFICATIONS", "multiValue": ["Customer-initiated support"]},
-                    {"name": "ACCESS_APPROVAL_REQUEST_IDS", "multiValue": ["ar-1"]},
-                ],
-            }
-        ],
+        "events": [{"type": "GSUITE_RESOURCE", "name": "ACCESS", "parameters": listed}],
     }
+
+
+def test_workspace_reports_api_product_is_gsuite_product_name_not_product(tmp_path: Path) -> None:
+    record = _reports_api_activity(
+        ACTOR_HOME_OFFICE="US",
+        GSUITE_PRODUCT_NAME="DRIVE",
+        RESOURCE_NAME="doc-123",
+        OWNER_EMAIL="owner@example.com",
+        JUSTIFICATIONS=["Customer Initiated Support - Case Number: 12345678"],
+        ACCESS_APPROVAL_REQUEST_IDS=["ar-1"],
+        LOG_ID="log-1",
+    )
     (event,) = _convert("gcp-access-transparency", [record], tmp_path)[0]
     assert event.event_id == "gcp-access-transparency:-4242#1" and event.action == "unknown"
+    assert event.source_system == "google-workspace-access-transparency:DRIVE"
     assert event.actor.office_country == "US" and event.actor.physical_country == "UNKNOWN"
-    assert event.approval_ids == ("ar-1",) and event.justification == "Customer-initiated support"
+    assert event.resource.id == "doc-123"
+    assert event.approval_ids == ("ar-1",)
+    assert event.justification == "Customer Initiated Support - Case Number: 12345678"
+    undocumented = _reports_api_activity(RESOURCE_NAME="doc-123", PRODUCT="DRIVE")  # a name Google never documented
+    (event,) = _convert("gcp-access-transparency", [undocumented], tmp_path)[0]
+    assert event.source_system == "google-workspace-access-transparency"
+
+
+WORKSPACE_SAMPLE = Path(__file__).parent / "data" / "gcp-workspace" / "access-transparency-cloud-logging.json"
+"""Derived from Google's documentation sample, CC-BY-4.0, trailing commas removed, otherwise verbatim (its README)."""
+
+
+def test_workspace_cloud_logging_activity_proto_is_read_not_a_record_error(tmp_path: Path) -> None:
+    stats = ImportStats()
+    (event,) = convert_files(
+        SOURCES["gcp-access-transparency"], [WORKSPACE_SAMPLE], load_enrichment(DIRECTORY, CATALOG), stats
+    )
+    assert stats.records == 1 and stats.out_of_scope == {}
+    assert event.event_id == "gcp-access-transparency:-6x8cuqc3rk#1" and event.action == "unknown"
+    assert event.time == datetime(2021, 5, 19, 16, 27, 53, 703908, tzinfo=UTC)
+    assert event.source_system == "google-workspace-access-transparency:GMAIL"
+    assert event.resource.id == "//googleapis.com/gmail/users/owner@example.com"
+    assert event.actor.office_country == "US" and event.actor.physical_country == "UNKNOWN"
+    assert event.justification == "Google Initiated Service - For details, please refer to the documentation."
+
+
+@pytest.mark.usefixtures("fixture_passphrase")
+def test_workspace_sample_as_published_with_trailing_commas_is_one_input_error_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = WORKSPACE_SAMPLE.read_text().split("\n")
+    closing = [i for i, line in enumerate(lines) if line.rstrip(",") == " " * 10 + "}"]  # each parameter[] object
+    for i in closing:
+        lines[i - 1] += ","  # as Google's page prints them: "name" : "GSUITE_PRODUCT_NAME" , then }
+    published = tmp_path / "workspace_sample_as_published.json"
+    published.write_text("\n".join(lines))
+    assert len(closing) == 6
+    # The first comma is on line closing[0]; Python 3.13 points at it, 3.11 and 3.12 at the "}" after it.
+    named = rf"record 1: malformed JSON at line ({closing[0]}|{closing[0] + 1}): "
+    with pytest.raises(InputError, match=named):
+        list(iter_records(published))
+    code = main(
+        [
+            "import",
+            "gcp-access-transparency",
+            str(published),
+            "--directory",
+            str(DIRECTORY),
+            "--catalog",
+            str(CATALOG),
+            "--key",
+            str(KEYS / "log-producer.key"),
+            "--out",
+            str(tmp_path / "log"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_INPUT and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {published}:1: ") and re.search(named, err)
+    assert not (tmp_path / "log").exists()
+
+
+def _activity_proto(
+    insert_id: str | None, *events: list[dict[str, Any]], payload: str = "jsonPayload"
+) -> dict[str, Any]:
+    """Synthetic, following the Cloud Logging sample on Google's Workspace Access Transparency page."""
+    entry: dict[str, Any] = {
+        payload: {
+            "@type": "type.googleapis.com/ccc_hosted_reporting.ActivityProto",
+            "activityId": {"uniqQualifier": "1720950322606095479", "timeUsec": "1621441673703908"},
+            "event": [{"eventType": "GSUITE_RESOURCE", "eventName": "ACCESS", "parameter": p} for p in events],
+        },
+        "logName": "organizations/12345/logs/cloudaudit.googleapis.com%2Faccess_transparency",
+    }
+    if insert_id is not None:
+        entry["insertId"] = insert_id
+        entry["timestamp"] = "2021-05-19T16:27:53.703908Z"
+    return entry
+
+
+def test_workspace_ids_are_insert_id_and_event_index_and_odd_parameters_never_crash(tmp_path: Path) -> None:
+    mail: list[dict[str, Any]] = [
+        {"name": "RESOURCE_NAME", "multiStrValue": ["//googleapis.com/gmail/users/a@example.com"]}
+    ]
+    odd: list[dict[str, Any]] = [
+        {"name": "resource_name", "value": "doc-9"},  # matched without regard to case
+        {"name": "ACTOR_HOME_OFFICE", "value": "??"},  # documented: location not available
+        {"name": "GSUITE_PRODUCT_NAME", "multiStrValue": ["DRIVE"]},
+        {"name": "SOMETHING_NEW", "intValue": "7"},
+        {"name": "ANOTHER", "boolValue": True},
+        {"name": "NESTED", "messageValue": {"parameter": []}},
+    ]
+    records = [
+        _activity_proto("ins-1", mail, odd, [{"name": "LOG_ID", "value": "x"}]),
+        _activity_proto("ins-2", mail),
+        _activity_proto(None, mail, payload="protoPayload"),  # no insertId: the activity's qualifier and timeUsec
+    ]
+    events, stats = _convert("gcp-access-transparency", records, tmp_path)
+    assert [e.event_id.split(":", 1)[1] for e in events] == ["ins-1#1", "ins-1#2", "ins-2#1", "1720950322606095479#1"]
+    assert stats.out_of_scope == {"names no resource (Workspace)": 1}
+    assert events[1].resource.id == "doc-9" and events[1].actor.office_country == "UNKNOWN"
+    assert events[1].source_system == "google-workspace-access-transparency:DRIVE"
+    assert events[3].time == datetime(2021, 5, 19, 16, 27, 53, 703908, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- OCSF

@@ -198,7 +198,7 @@ def import_gcp_access_transparency(
     segment_size: SegmentSize = 10000,
     skip_invalid: SkipInvalid = False,
 ) -> int:
-    """Google Cloud Access Transparency log entries, JSON Lines or a JSON array."""
+    """Google Cloud and Workspace Access Transparency records (Cloud Logging entries, Reports API activities)."""
     return _import(
         "gcp-access-transparency", files, directory, catalog, key_path, out_dir, origin, segment_size, skip_invalid
     )

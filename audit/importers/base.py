@@ -145,7 +145,7 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos <= MAX_RECORD and self.more():
                     continue  # the value may continue in the next chunk
-                raise InputError(f"{what}: malformed JSON: {exc.msg}", path=self._path, line=self.line) from None
+                raise self._malformed(what, exc) from None
             if end == len(self.buf) and isinstance(value, int | float) and self.more():
                 continue  # a number may continue in the next chunk
             try:
@@ -154,6 +154,12 @@ class _Reader:
                 raise _too_deep(self._path, self.line, what) from None
             self.advance(end)
             return value
+
+    def _malformed(self, what: str, exc: json.JSONDecodeError) -> InputError:
+        """The error at the value's first line, naming the line of the fault when it is a later one."""
+        fault = self.line + self.buf.count("\n", self.pos, exc.pos)
+        where = f" at line {fault}" if fault != self.line else ""
+        return InputError(f"{what}: malformed JSON{where}: {exc.msg}", path=self._path, line=self.line)
 
     def expect(self, chars: str, what: str) -> str:
         char = self.skip_ws()

@@ -17,12 +17,10 @@ describe further (kind, team); without a directory entry the actor is a contract
 
 Event ids are ``insertId#N`` (N the 1-based index in ``accesses[]``): Cloud Logging's
 ``insertId`` is unique per entry, while ``eventId`` is shared by every access made under
-one justification. Google Workspace Access Transparency records (the Reports API
-``access_transparency`` application, ``{"id": {...}, "events": [{"parameters": [...]}]}``,
-one access per event) are read too: ``id.uniqueQualifier`` and the event index make the
-id, ``ACTOR_HOME_OFFICE`` is the office country, ``RESOURCE_NAME``/``OWNER_EMAIL`` the
-resource and ``ACCESS_APPROVAL_REQUEST_IDS`` the approvals. Workspace does not report
-the physical location: it stays unknown.
+one justification. A country field that is not a country or region code is a record
+error, never a crash. Google Workspace Access Transparency records are read too, in both
+of Google's forms (the Reports API ``access_transparency`` activity and the Cloud Logging
+``ccc_hosted_reporting.ActivityProto`` entry): see :mod:`audit.importers.gcp_workspace`.
 """
 
 from __future__ import annotations
@@ -43,16 +41,11 @@ from audit.importers.base import (
     text_field,
 )
 from audit.importers.enrichment import Enrichment
-from audit.importers.gcp_workspace import UNKNOWN_PLACE, workspace_convert
+from audit.importers.gcp_workspace import UNKNOWN_PLACE, is_workspace, place, workspace_convert
 from audit.models import Actor
 
 NAME = "gcp-access-transparency"
 __all__ = ["NAME", "SOURCE", "UNKNOWN_PLACE", "convert"]
-
-
-def _place(code: str) -> str:
-    """A location field as a country or region code; ``??`` is kept as unknown, never dropped."""
-    return UNKNOWN_PLACE if code == "??" else code
 
 
 _LOCATION = ("principalOfficeCountry", "principalPhysicalLocationCountry", "principalEmployingEntity")
@@ -97,8 +90,8 @@ def _actor(payload: dict[str, Any], location: dict[str, Any], enrichment: Enrich
         [entity],
         observed={
             "employer": entity,
-            "office_country": _place(location["principalOfficeCountry"]),
-            "physical_country": _place(location["principalPhysicalLocationCountry"]),
+            "office_country": place(location["principalOfficeCountry"], "principalOfficeCountry"),
+            "physical_country": place(location["principalPhysicalLocationCountry"], "principalPhysicalLocationCountry"),
             "role": text_field(payload, "principalJobTitle", required=False),
         },
         defaults={"kind": "contractor"},
@@ -107,6 +100,9 @@ def _actor(payload: dict[str, Any], location: dict[str, Any], enrichment: Enrich
 
 def _payload(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The Access Transparency payload and the entry's vendor id (``insertId``, else ``eventId``)."""
+    if "jsonPayload" not in record and isinstance(record.get("protoPayload"), dict):
+        kind = record["protoPayload"].get("@type")
+        raise RecordError(f"protoPayload @type {kind!r} is not an Access Transparency log (a Cloud Audit Log?)")
     payload = field(record, "jsonPayload")
     if not isinstance(payload, dict):
         raise RecordError("field jsonPayload is not an object")
@@ -123,7 +119,7 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
     record = raw.value
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
-    if "events" in record and "jsonPayload" not in record:
+    if is_workspace(record):
         yield from workspace_convert(raw, enrichment)
         return
     payload, vendor_id = _payload(record)
