@@ -236,7 +236,7 @@ _KNOWN_ALPHA2 = ISO_ALPHA2 | RESERVED_REGION_ALPHA2
 
 
 def _known_countries(*codes: str | None) -> bool:
-    for c in codes:  # a plain loop: a generator per event cost more than the lookups
+    for c in codes:  # noqa: SIM110 - a plain loop: a generator per event cost more than the lookups
         if c is not None and len(c) == 2 and c not in _KNOWN_ALPHA2:
             return False
     return True
