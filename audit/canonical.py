@@ -5,9 +5,11 @@ byte for byte - no floats, integers within +/-(2**53 - 1), ASCII object keys (so
 code-point and UTF-16 key order agree) - go through ``orjson`` with sorted keys;
 everything else through the ``rfc8785`` package. A property test holds the two
 equal (docs/adr/0003-canonical-json-fast-path.md). An :class:`~audit.models.AccessEvent`
-skips the per-value walk: its fields admit no float, no dict with free keys and one
-integer (``source_record.index``), so checking that integer decides (a test walks the
-model's fields to keep this true). Nothing that is hashed or signed
+or a :class:`~audit.models.Finding` skips the per-value walk: their fields admit no
+float and no dict with free keys (a test walks the models' fields to keep this true),
+so only their integers need the range check, which orjson's strict-integer option
+makes. Builders of plain values with the same guarantee use :func:`plain_canonical_bytes`
+(a test holds each one equal to ``rfc8785``). Nothing that is hashed or signed
 may be produced by ``json.dumps``/``orjson.dumps`` outside this module. Does not
 parse: readers keep the bytes they were given.
 """
@@ -20,9 +22,12 @@ import orjson
 import rfc8785
 from pydantic import BaseModel
 
-from audit.models import AccessEvent
+from audit.models import AccessEvent, Finding
 
 _SAFE_INT = 2**53  # RFC 8785 numbers are IEEE 754 doubles: integers are exact below this
+_PLAIN = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER  # strict: an integer beyond +/-(2**53 - 1) raises
+_PLAIN_MODELS: frozenset[type[BaseModel]] = frozenset({AccessEvent, Finding})
+"""Models whose JSON form holds no float and no key but their (ASCII) field names."""
 
 
 def orjson_is_canonical_for(value: Any) -> bool:
@@ -52,20 +57,29 @@ def orjson_is_canonical_for(value: Any) -> bool:
 
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON value or a pydantic model (``None`` fields omitted)."""
-    if type(value) is AccessEvent:
-        source = value.source_record
-        safe = source is None or source.index < _SAFE_INT
+    if type(value) in _PLAIN_MODELS:
+        return plain_canonical_bytes(value.model_dump(mode="json", exclude_none=True))
+    if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", exclude_none=True)
-    else:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json", exclude_none=True)
-        safe = orjson_is_canonical_for(value)
-    if safe:
+    if orjson_is_canonical_for(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             pass  # e.g. a lone surrogate: rfc8785 raises its own error
     return rfc8785.dumps(value)
+
+
+def plain_canonical_bytes(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value its builder guarantees holds no float and only ASCII keys.
+
+    Integers need no guarantee: one beyond +/-(2**53 - 1), like a lone surrogate,
+    makes orjson raise, and then ``rfc8785`` decides. For a value that breaks the
+    guarantee the bytes may be wrong: every caller has a test holding it equal to ``rfc8785``.
+    """
+    try:
+        return orjson.dumps(value, option=_PLAIN)
+    except orjson.JSONEncodeError:
+        return rfc8785.dumps(value)
 
 
 def is_canonical(data: bytes) -> bool:

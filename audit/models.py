@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -323,8 +324,17 @@ class Finding(Record):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id(self) -> str:
-        """The stable finding id (:func:`finding_id`)."""
-        return finding_id(self.rule_id, self.commitment, self.event_ids)
+        """The stable finding id (:func:`finding_id`), computed once per (frozen) finding."""
+        known: str | None = self.__dict__.get("id")  # not a field: pydantic compares and dumps fields only
+        if known is None:
+            known = self.__dict__["id"] = finding_id(self.rule_id, self.commitment, self.event_ids)
+        return known
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Finding:
+        """A copy whose id is computed again from its own fields (the cached one may not be its id)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("id", None)
+        return copy
 
     @model_validator(mode="wrap")
     @classmethod

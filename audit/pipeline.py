@@ -34,7 +34,7 @@ from audit.replay.rules import load_rules, rule_book
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import write_derived
 from audit.report.cases import Case, build_cases
-from audit.report.claims import PeriodTracker, Signer, commitment_verdicts
+from audit.report.claims import FindingTallies, PeriodTracker, Signer, commitment_verdicts
 from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, encode_finding, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
@@ -194,16 +194,15 @@ def replay(
             written = WrittenFindings(findings_path, count, digest)
         if not execution.in_process:  # workers read the segments: note the period from the verified files
             inputs.period.add_lines(_segment_lines(logdir))
-        cases = build_cases(iter_findings(findings_path), store_rule_ids(policy))
+        tallies = FindingTallies()  # counted while the cases are built: one read of findings.jsonl for both
+        cases = build_cases(tallies.counting(iter_findings(findings_path)), store_rule_ids(policy))
         predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
         predicate = predicate.model_copy(
             update={
                 "signer": _signer(keyring, report_key),
                 "waivers": waiver_set.statuses(),
                 "summary": predicate.summary.model_copy(update={"waived": sum(waiver_set.counts.values())}),
-                "verdicts": commitment_verdicts(
-                    _commitments(policy), iter_findings(findings_path), cases, _exercised(inputs)
-                ),
+                "verdicts": commitment_verdicts(_commitments(policy), tallies, cases, _exercised(inputs)),
             }
         )
         subjects = [log_subject(report.origin, report.tree_size, root)]

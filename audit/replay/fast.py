@@ -237,8 +237,14 @@ def needs_full_path(event: FastEvent) -> bool:
     )
 
 
+_KNOWN_ALPHA2 = ISO_ALPHA2 | RESERVED_REGION_ALPHA2
+
+
 def _known_countries(*codes: str | None) -> bool:
-    return all(c is None or len(c) != 2 or c in ISO_ALPHA2 or c in RESERVED_REGION_ALPHA2 for c in codes)
+    for c in codes:  # noqa: SIM110 - a plain loop: a generator per event cost more than the lookups
+        if c is not None and len(c) == 2 and c not in _KNOWN_ALPHA2:
+            return False
+    return True
 
 
 def decode(raw: bytes) -> FastEvent:

@@ -11,13 +11,13 @@ does not sign, verify or publish (:mod:`audit.report.publish` does).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 from audit.fsio import atomic_write
 from audit.report.cases import Case, cases_bytes
-from audit.report.exports import cases_csv, findings_csv, ocsf_lines, write_stream
+from audit.report.exports import FindingExports, cases_csv, write_stream
 from audit.report.findings import iter_findings
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
@@ -42,19 +42,21 @@ def _write(staging: Path, name: str, data: bytes, outdir: Path) -> Subject:
 def write_derived(
     staging: Path, predicate: Predicate, cases: Sequence[Case], outdir: Path, *, extra_markdown: str = ""
 ) -> list[Subject]:
-    """Write the files derived from ``staging/findings.jsonl``; their subjects, in a fixed order."""
+    """Write the files derived from ``staging/findings.jsonl``; their subjects, in a fixed order.
+
+    The HTML page's pass over the findings also writes ``findings.csv`` and
+    ``findings.ocsf.jsonl``, so the findings are read once for the three.
+    """
     findings = staging / FINDINGS_FILE
     subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
     markdown = render_markdown(predicate, iter_findings(findings), cases=cases) + extra_markdown
     subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
-    page = render_html(predicate, iter_findings(findings), cases)
+    with FindingExports(staging / FINDINGS_CSV, staging / OCSF_FILE, predicate.commitments) as exports:
+        page = render_html(predicate, exports.exporting(iter_findings(findings)), cases)
+        findings_csv_digest, ocsf_digest = exports.close()
     subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
-    streams: dict[str, Callable[[], Iterator[bytes]]] = {
-        FINDINGS_CSV: lambda: findings_csv(iter_findings(findings)),
-        CASES_CSV: lambda: cases_csv(cases),
-        OCSF_FILE: lambda: ocsf_lines(iter_findings(findings), predicate.commitments),
-    }
-    for name, chunks in streams.items():
-        digest = guard_write(partial(write_stream, staging / name, chunks()), outdir, path=staging / name)
-        subjects.append(Subject(name=name, digest={"sha256": digest}))
+    subjects.append(Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}))
+    cases_csv_digest = write_stream(staging / CASES_CSV, cases_csv(cases))
+    subjects.append(Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}))
+    subjects.append(Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}))
     return subjects

@@ -12,7 +12,7 @@ reads files or signs.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -75,18 +75,43 @@ class _Tally:
     severity: Counter[str] = field(default_factory=Counter)
 
 
-def _tally(findings: Iterable[Finding]) -> dict[str, _Tally]:
-    """Counts per commitment; findings of one event are adjacent in ``findings.jsonl`` order."""
-    tallies: dict[str, _Tally] = {}
-    for finding in findings:
-        tally = tallies.setdefault(finding.commitment, _Tally())
+class FindingTallies:
+    """Counts per commitment, fed findings in ``findings.jsonl`` order (those of one event are adjacent).
+
+    :meth:`counting` lets another pass over the findings (building the cases) fill it,
+    so the findings file is read once for both.
+    """
+
+    def __init__(self) -> None:
+        self.by_commitment: dict[str, _Tally] = {}
+
+    def add(self, finding: Finding) -> None:
+        """Count one finding."""
+        tally = self.by_commitment.get(finding.commitment)
+        if tally is None:
+            tally = self.by_commitment[finding.commitment] = _Tally()
         tally.findings += 1
         tally.waived += finding.waiver is not None
         tally.severity[finding.severity] += 1
         if finding.event_ids != tally.last_event:
             tally.events += 1
             tally.last_event = finding.event_ids
-    return tallies
+
+    def counting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        """``findings`` unchanged, each counted as it passes."""
+        for finding in findings:
+            self.add(finding)
+            yield finding
+
+
+def _tally(findings: Iterable[Finding] | FindingTallies) -> dict[str, _Tally]:
+    """Counts per commitment (already counted, or counted now)."""
+    if isinstance(findings, FindingTallies):
+        return findings.by_commitment
+    tallies = FindingTallies()
+    for finding in findings:
+        tallies.add(finding)
+    return tallies.by_commitment
 
 
 def _verdict(tally: _Tally | None, exercised: bool) -> Verdict:
@@ -99,11 +124,14 @@ def _verdict(tally: _Tally | None, exercised: bool) -> Verdict:
 
 def commitment_verdicts(
     commitments: Mapping[str, Commitment],
-    findings: Iterable[Finding],
+    findings: Iterable[Finding] | FindingTallies,
     cases: Sequence[Case],
     exercised: set[str],
 ) -> tuple[CommitmentVerdict, ...]:
     """The per-commitment table, in commitment order (C1, C2, ...).
+
+    ``findings`` are the report's findings, or their :class:`FindingTallies` when a
+    pass over them has already counted them.
 
     ``exercised`` holds the commitments stated by a policy version in force for some
     replayed event. Sources are cited as ``directory/file`` (``seeds/...`` for the US register).

@@ -16,11 +16,13 @@ import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from audit import __version__
-from audit.canonical import canonical_bytes
+from audit.canonical import plain_canonical_bytes
+from audit.errors import InputError
 from audit.models import Finding
 from audit.report.cases import Case
 
@@ -44,16 +46,26 @@ def _safe(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+class _CsvRows:
+    """RFC 4180 rows (``\r\n``), each cell made formula-safe, one encoded row at a time."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def encode(self, row: Iterable[object], *, safe: bool = True) -> bytes:
+        self._writer.writerow([_safe(value) for value in row] if safe else row)
+        data = self._buffer.getvalue().encode()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return data
+
+
 def _csv_lines(header: tuple[str, ...], rows: Iterable[list[object]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    encoder = _CsvRows()
+    yield encoder.encode(header, safe=False)
     for row in rows:
-        writer.writerow([_safe(value) for value in row])
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue().encode()
+        yield encoder.encode(row)
 
 
 def _finding_row(f: Finding) -> list[object]:
@@ -69,6 +81,41 @@ def _finding_row(f: Finding) -> list[object]:
 def findings_csv(findings: Iterable[Finding]) -> Iterator[bytes]:
     """``findings.csv``: one row per finding, in ``findings.jsonl`` order."""
     return _csv_lines(FINDING_COLUMNS, (_finding_row(f) for f in findings))
+
+
+class FindingExports:
+    """``findings.csv`` and ``findings.ocsf.jsonl`` written side by side, one finding at a time.
+
+    Fed by another pass over the findings (the HTML page's), so ``findings.jsonl`` is
+    read once for all three; the bytes are those of :func:`findings_csv` and
+    :func:`ocsf_lines`. Use as a context manager; :meth:`close` flushes, fsyncs and
+    returns each file's SHA-256. A failed write is an :class:`~audit.errors.InputError` naming the file.
+    """
+
+    def __init__(self, csv_path: Path, ocsf_path: Path, commitments: dict[str, str]) -> None:
+        self._commitments = commitments
+        self._rows = _CsvRows()
+        self._csv = _Sink(csv_path)
+        self._ocsf = _Sink(ocsf_path)
+        self._csv.write(self._rows.encode(FINDING_COLUMNS, safe=False))
+
+    def __enter__(self) -> FindingExports:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._csv.abort()
+        self._ocsf.abort()
+
+    def exporting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        """``findings`` unchanged, each written to both files as it passes."""
+        for f in findings:
+            self._csv.write(self._rows.encode(_finding_row(f)))
+            self._ocsf.write(plain_canonical_bytes(ocsf_finding(f, self._commitments.get(f.commitment, ""))) + b"\n")
+            yield f
+
+    def close(self) -> tuple[str, str]:
+        """Finish both files; the SHA-256 of ``findings.csv`` and of ``findings.ocsf.jsonl``."""
+        return self._csv.close(), self._ocsf.close()
 
 
 def cases_csv(cases: Iterable[Case]) -> Iterator[bytes]:
@@ -156,18 +203,60 @@ def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
 
 
 def ocsf_lines(findings: Iterable[Finding], commitments: dict[str, str]) -> Iterator[bytes]:
-    """``findings.ocsf.jsonl``: one canonical JSON OCSF Detection Finding per line."""
+    """``findings.ocsf.jsonl``: one canonical JSON OCSF Detection Finding per line.
+
+    :func:`ocsf_finding` writes only ASCII keys and no float (a test holds its output
+    equal to ``rfc8785``), so the canonical bytes need no walk of the value.
+    """
     for f in findings:
-        yield canonical_bytes(ocsf_finding(f, commitments.get(f.commitment, ""))) + b"\n"
+        yield plain_canonical_bytes(ocsf_finding(f, commitments.get(f.commitment, ""))) + b"\n"
 
 
 def write_stream(path: Path, chunks: Iterable[bytes]) -> str:
     """Write ``chunks`` to ``path`` (a new file); the SHA-256 of what was written."""
-    digest = hashlib.sha256()
-    with path.open("xb") as fh:
+    sink = _Sink(path)
+    try:
         for chunk in chunks:
-            digest.update(chunk)
-            fh.write(chunk)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return digest.hexdigest()
+            sink.write(chunk)
+        return sink.close()
+    finally:
+        sink.abort()
+
+
+class _Sink:
+    """A new file (``xb``), hashed as it is written; write errors name it (an :class:`~audit.errors.InputError`)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._digest = hashlib.sha256()
+        with self._guard():
+            self._fh: BinaryIO | None = path.open("xb")
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror or exc}", path=self._path) from None
+
+    def write(self, chunk: bytes) -> None:
+        assert self._fh is not None
+        self._digest.update(chunk)
+        with self._guard():
+            self._fh.write(chunk)
+
+    def close(self) -> str:
+        """Flush, fsync and close; the SHA-256 of what was written."""
+        assert self._fh is not None
+        with self._guard():
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        self._fh = None
+        return self._digest.hexdigest()
+
+    def abort(self) -> None:
+        """Close without syncing if still open (after a failure)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
