@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import iso3166
@@ -25,6 +24,8 @@ from pydantic import (
     computed_field,
     model_validator,
 )
+
+from audit.enums import RecordType as RecordType
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -68,13 +69,6 @@ StoreKind = Literal["primary", "replica", "backup", "cache"]
 RecipientKind = Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
 LegalBasisKind = Literal["subpoena", "court_order", "search_warrant", "exigent"]
 Severity = Literal["critical", "high", "medium", "low"]
-
-
-class RecordType(StrEnum):
-    """What a sealed log holds (its checkpoints' ``record_type``): access events or approvals."""
-
-    access_event = "access-event"
-    approval = "approval"
 
 
 class Record(BaseModel):
