@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import iso3166
@@ -27,6 +26,8 @@ from pydantic import (
     computed_field,
     model_validator,
 )
+
+from audit.enums import RecordType as RecordType
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -84,13 +85,6 @@ treaty or other agreement, GDPR Art. 48) or a ground for a transfer to a third c
 (``adequacy_decision`` GDPR Art. 45, ``standard_contractual_clauses`` / ``binding_corporate_rules``
 Art. 46-47, ``derogation`` Art. 49). Which kinds allow what is the policy pack's decision."""
 Severity = Literal["critical", "high", "medium", "low"]
-
-
-class RecordType(StrEnum):
-    """What a sealed log holds (its checkpoints' ``record_type``): access events or approvals."""
-
-    access_event = "access-event"
-    approval = "approval"
 
 
 class Record(BaseModel):

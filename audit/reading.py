@@ -27,6 +27,7 @@ import os
 import stat
 import zlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,6 +36,8 @@ from audit.errors import InputError
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_ERRORS",
+    "MAX_ERRORS",
     "Limits",
     "check_depth",
     "iter_lines",
@@ -46,6 +49,13 @@ __all__ = [
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+
+
+DEFAULT_MAX_ERRORS = 20
+MAX_ERRORS: ContextVar[int] = ContextVar("max_errors", default=DEFAULT_MAX_ERRORS)
+"""How many problems of one invalid record an error lists (the CLI's ``--max-errors``;
+:func:`audit.records.describe_validation_error`). Here, not in :mod:`audit.records`, so the
+CLI can set it without importing pydantic."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,14 +17,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from audit.errors import InputError
-from audit.reading import iter_lines, open_regular, read_text
+from audit.reading import MAX_ERRORS, iter_lines, open_regular, read_text
 
 M = TypeVar("M", bound=BaseModel)
-
-
-DEFAULT_MAX_ERRORS = 20
-MAX_ERRORS: ContextVar[int] = ContextVar("max_errors", default=DEFAULT_MAX_ERRORS)
-"""How many problems :func:`describe_validation_error` lists (the CLI's ``--max-errors``)."""
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -40,6 +40,9 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
         "workers_2_events_per_s",
         "peak_rss_mb",
         "worker_peak_rss_mb",
+        "startup_s",
+        "startup_command_help_s",
+        "startup_uncached_s",
     ):
         assert result[name] > 0, name
     assert set(result["spread"]) == {"floor", "machine_1", "machine_2", "events", "workers_2"}

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli import app as cli_app
 from audit.cli.app import main
 from audit.errors import (
     EXIT_INPUT,
@@ -25,6 +24,7 @@ from audit.errors import (
     ScanError,
     SignatureError,
 )
+from audit.signing import keys as signing_keys  # keygen imports generate_signing_key from here when it runs
 
 
 def _keygen(tmp_path: Path, *extra: str) -> list[str]:
@@ -39,7 +39,7 @@ def test_unexpected_exception_is_exit_4_one_line_asking_for_a_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("RESIDENCY_AUDIT_KEY_PASSPHRASE", raising=False)
-    monkeypatch.setattr(cli_app, "generate_signing_key", _boom)
+    monkeypatch.setattr(signing_keys, "generate_signing_key", _boom)
     assert main(_keygen(tmp_path)) == EXIT_INTERNAL
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
@@ -53,7 +53,7 @@ def test_debug_shows_the_traceback_of_an_internal_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("RESIDENCY_AUDIT_KEY_PASSPHRASE", raising=False)
-    monkeypatch.setattr(cli_app, "generate_signing_key", _boom)
+    monkeypatch.setattr(signing_keys, "generate_signing_key", _boom)
     assert main(_keygen(tmp_path, "--debug")) == EXIT_INTERNAL
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "_boom" in err
@@ -70,7 +70,7 @@ def test_internal_error_raised_by_the_library_is_exit_4(
         raise InternalError("leaf count disagrees with the tree", path=tmp_path / "log")
 
     monkeypatch.delenv("RESIDENCY_AUDIT_KEY_PASSPHRASE", raising=False)
-    monkeypatch.setattr(cli_app, "generate_signing_key", broken)
+    monkeypatch.setattr(signing_keys, "generate_signing_key", broken)
     assert main(_keygen(tmp_path)) == EXIT_INTERNAL
     line = capsys.readouterr().err.strip()
     assert line.startswith(f"internal error: {tmp_path / 'log'}: leaf count disagrees with the tree (a bug")
@@ -102,7 +102,7 @@ def test_each_error_class_maps_to_its_exit_code(
         raise error("what went wrong", path="some/file.jsonl", line=7, hint="do this next")
 
     monkeypatch.delenv("RESIDENCY_AUDIT_KEY_PASSPHRASE", raising=False)
-    monkeypatch.setattr(cli_app, "generate_signing_key", fail)
+    monkeypatch.setattr(signing_keys, "generate_signing_key", fail)
     assert main(_keygen(tmp_path)) == code
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1

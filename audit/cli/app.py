@@ -13,16 +13,13 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError
 
-from audit.cli import demo as demo_mod
-from audit.cli.console import err, finish_stdout, log, out, progress, purposes, signing_key
+from audit.cli.console import err, finish_stdout, out, progress, purposes, signing_key
 from audit.cli.conventions import build_command
 from audit.cli.explain_cmd import explain_cmd
 from audit.cli.hook_cmds import policy_hook
@@ -33,8 +30,9 @@ from audit.cli.policy_cmds import policy_app
 from audit.cli.report_cmds import report_app
 from audit.cli.residency_cmds import residency_app
 from audit.cli.schemas import schema_command
-from audit.cli.state import STATE, apply_global
+from audit.cli.state import STATE, apply_global, logger
 from audit.cli.timestamp_cmds import timestamp_commands
+from audit.enums import KeyPurpose
 from audit.errors import (
     EXIT_CLEAN,
     EXIT_INPUT,
@@ -46,28 +44,17 @@ from audit.errors import (
     InternalError,
 )
 from audit.fsio import atomic_write
-from audit.logs.trusted import load_checkpoint
-from audit.models import Finding
-from audit.pipeline import replay
-from audit.records import DEFAULT_MAX_ERRORS
+from audit.reading import DEFAULT_MAX_ERRORS
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.resources import policy_dir
-from audit.signing.keys import (
-    PASSPHRASE_ENV,
-    KeyPurpose,
-    Keyring,
-    add_key,
-    entry_for_public_key,
-    generate_signing_key,
-    load_keyring,
-    passphrase_from_env,
-    public_key_pem,
-    reencrypt_private_key,
-    write_keyring,
-    write_private_key,
-)
-from audit.signing.pkcs8 import KDF_ITERATIONS
-from audit.sources.s3 import local_log_dir
+
+if TYPE_CHECKING:
+    from audit.models import Finding
+
+# Start-up imports only what building the commands needs: typer, rich's console, the
+# option enums and defaults (audit.enums, audit.replay.options, ...). Each command
+# imports the machinery it runs (pydantic models, cryptography, pycasbin, cloud SDKs)
+# in its body; tests/test_startup.py keeps it that way.
 
 app = typer.Typer(
     name="residency-audit",
@@ -101,6 +88,8 @@ def _version(value: bool) -> None:
 
 
 def _installed_version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("residency-audit")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
@@ -150,6 +139,17 @@ def keygen(
     ] = [],  # noqa: B006 - typer reads the default; it is never mutated
 ) -> int:
     """Generate an Ed25519 signing key, encrypted with $RESIDENCY_AUDIT_KEY_PASSPHRASE (or re-encrypt one)."""
+    from audit.signing.keys import (
+        Keyring,
+        add_key,
+        entry_for_public_key,
+        generate_signing_key,
+        load_keyring,
+        public_key_pem,
+        write_keyring,
+        write_private_key,
+    )
+
     if reencrypt is not None:
         return _reencrypt(reencrypt, other_options=out_path is not None or keyring_path is not None or unencrypted)
     if out_path is None:
@@ -171,7 +171,7 @@ def keygen(
             purposes=purposes(purpose),
         )
         write_keyring(keyring_path, add_key(ring, entry))
-    log.info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
+    logger().info("keygen.done", key_id=key.key_id, encrypted=not unencrypted)
     out.print(f"key {key.key_id} written to {out_path} (public key {pub_path})", markup=False)
     return EXIT_CLEAN
 
@@ -180,6 +180,8 @@ def _keygen_passphrase(
     out_path: Path, keyring_path: Path | None, purpose: list[KeyPurpose], *, unencrypted: bool
 ) -> bytes | None:
     """Check keygen's options together; the passphrase to encrypt with (None: --unencrypted)."""
+    from audit.signing.keys import PASSPHRASE_ENV, passphrase_from_env
+
     if purpose and keyring_path is None:
         raise InputError("--purpose says what a keyring entry may sign: it needs --keyring RING")
     if keyring_path is not None and not purpose:
@@ -193,6 +195,9 @@ def _keygen_passphrase(
 
 
 def _reencrypt(path: Path, *, other_options: bool) -> int:
+    from audit.signing.keys import PASSPHRASE_ENV, passphrase_from_env, reencrypt_private_key
+    from audit.signing.pkcs8 import KDF_ITERATIONS
+
     if other_options:
         raise InputError("--reencrypt takes no other option: it rewrites KEY in place with the same passphrase")
     passphrase = passphrase_from_env()
@@ -249,6 +254,11 @@ def replay_cmd(
 
     Exit 1 when a finding is not waived; expired waivers are reported and no longer apply.
     """
+    from audit.logs.trusted import load_checkpoint
+    from audit.pipeline import replay
+    from audit.signing.keys import load_keyring
+    from audit.sources.s3 import local_log_dir
+
     keyring = load_keyring(keyring_path)
     key = signing_key(report_key)
     execution = Execution(workers=workers, engine=engine, scheduler=scheduler)
@@ -282,7 +292,7 @@ def replay_cmd(
             f"WARNING: log completeness {log_summary.completeness.upper()}: {log_summary.completeness_detail}",
             markup=False,
         )
-    log.info("replay.done", events=summary.events, findings=summary.findings, out=str(out_dir))
+    logger().info("replay.done", events=summary.events, findings=summary.findings, out=str(out_dir))
     _print_summary(outcome.statement.predicate.commitments, summary.by_commitment, summary.by_rule)
     out.print(
         f"{summary.events} events replayed, {summary.findings} finding(s); approvals {approvals_note}; "
@@ -293,6 +303,8 @@ def replay_cmd(
 
 
 def _print_summary(commitments: dict[str, str], by_commitment: dict[str, int], by_rule: dict[str, int]) -> None:
+    from rich.table import Table
+
     table = Table(title="Findings per commitment")
     table.add_column("Commitment")
     table.add_column("Findings", justify="right")
@@ -326,6 +338,10 @@ def demo(
     policy: Annotated[Path | None, typer.Option(help="Policy pack directory (default: the shipped pack).")] = None,
 ) -> int:
     """Run the whole pipeline on the bundled seed-scenario data."""
+    from rich.table import Table
+
+    from audit.cli import demo as demo_mod
+
     pack = policy_dir(policy)
     result = demo_mod.run_demo(out_dir, fixtures, pack, say=lambda msg: out.print(msg, markup=False))
     pred = result.statement.predicate

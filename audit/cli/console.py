@@ -11,25 +11,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
-import structlog
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 
 from audit.cli.state import STATE
+from audit.enums import KeyPurpose
 from audit.fsio import atomic_write
-from audit.report.formats.interface import Rendering
-from audit.signing.keys import KeyPurpose, SigningKey, load_private_key, passphrase_from_env
+
+if TYPE_CHECKING:  # the modules below load when a command first needs them, not at start-up
+    from rich.progress import Progress
+
+    from audit.report.formats.interface import Rendering
+    from audit.signing.keys import SigningKey
 
 
 class _Console(Console):
@@ -73,7 +67,6 @@ _FILE_WIDTH = 120
 
 out = _Console(highlight=False, soft_wrap=True)
 err = _Console(stderr=True, highlight=False, soft_wrap=True)
-log = structlog.get_logger("residency-audit")
 
 
 def show(rendering: Rendering, output: Path | None = None, summary: str = "") -> None:
@@ -98,16 +91,26 @@ def purposes(values: list[KeyPurpose]) -> tuple[KeyPurpose, ...]:
     return tuple(dict.fromkeys(values))
 
 
-class _RateColumn(ProgressColumn):
-    """Items per second, as rich estimates it."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:,.0f}/s" if task.speed else "")
-
-
 @contextmanager
 def progress(label: str, total: int | None) -> Iterator[Progress]:
     """A progress bar with a rate on stderr, silent when not a TTY or with --quiet."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class _RateColumn(ProgressColumn):
+        """Items per second, as rich estimates it."""
+
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed:,.0f}/s" if task.speed else "")
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -125,6 +128,8 @@ def progress(label: str, total: int | None) -> Iterator[Progress]:
 
 def signing_key(path: Path) -> SigningKey:
     """Load a private key with the passphrase from $RESIDENCY_AUDIT_KEY_PASSPHRASE; warn if its KDF is weak."""
+    from audit.signing.keys import load_private_key, passphrase_from_env
+
     key = load_private_key(path, passphrase_from_env())
     if key.weak_encryption:
         err.print(

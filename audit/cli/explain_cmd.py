@@ -6,16 +6,17 @@ Only picks the inputs and prints; the trace is built by :func:`audit.explain.exp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN
-from audit.explain import Explanation, RequestTrace, explain
 from audit.report.formats.choice import OutputFormat
-from audit.signing.keys import load_keyring
+
+if TYPE_CHECKING:
+    from audit.explain import Explanation, RequestTrace
 
 
 def explain_cmd(
@@ -30,6 +31,9 @@ def explain_cmd(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
 ) -> int:
     """Why was this finding flagged: the event, its facts, each request, the deciding row, the approvals."""
+    from audit.explain import explain
+    from audit.signing.keys import load_keyring
+
     result = explain(finding_id, report, load_keyring(keyring_path), log=log, policy=policy, approvals=approvals)
     if fmt is OutputFormat.json:
         out.print(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode(), markup=False, soft_wrap=True)

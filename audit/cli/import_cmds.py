@@ -11,16 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audit.cli.console import log, out, signing_key
+from audit.cli.console import out, signing_key
+from audit.cli.state import logger
 from audit.errors import EXIT_CLEAN, InputError, IntegrityError
-from audit.importers.cloudtrail_digest import DigestReport, validate_digests
-from audit.importers.enrichment import load_enrichment
-from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, run_import
-from audit.sources.s3 import cloudtrail_objects, is_s3_url, s3_url
+
+if TYPE_CHECKING:  # the importers load when an import runs, not at start-up
+    from audit.importers.cloudtrail_digest import DigestReport
 
 import_app = typer.Typer(
     help="Import vendor access logs (CloudTrail, OCI Audit, GCP Access Transparency, OCSF) into a sealed log.",
@@ -51,6 +51,9 @@ def _import(
     skip_invalid: bool,
     digests: DigestReport | None = None,
 ) -> int:
+    from audit.importers.enrichment import load_enrichment
+    from audit.importers.run import IMPORT_REPORT_FILE, SOURCES, run_import
+
     enrichment = load_enrichment(directory, catalog)
     key = signing_key(key_path)
     result = run_import(
@@ -66,7 +69,7 @@ def _import(
     )
     stats = result.stats
     out_of_scope = sum(stats.out_of_scope.values())
-    log.info("import.done", source=source, events=stats.events, records=stats.records, skipped=len(stats.skipped))
+    logger().info("import.done", source=source, events=stats.events, records=stats.records, skipped=len(stats.skipped))
     out.print(
         f"imported {stats.events} event(s) from {stats.records} {SOURCES[source].vendor} record(s) in "
         f"{len(files)} file(s): "
@@ -111,6 +114,8 @@ def import_cloudtrail(
     ] = None,
 ) -> int:
     """AWS CloudTrail files, or s3://bucket/prefix in CloudTrail's layout; optionally validate digests first."""
+    from audit.sources.s3 import cloudtrail_objects, is_s3_url, s3_url
+
     run = partial(
         _cloudtrail,
         public_keys=public_keys,
@@ -145,6 +150,8 @@ def _cloudtrail(
     segment_size: int,
     skip_invalid: bool,
 ) -> int:
+    from audit.importers.cloudtrail_digest import validate_digests
+
     report: DigestReport | None = None
     if digests is None:
         if public_keys is not None or expect_end is not None:

@@ -14,24 +14,11 @@ from typing import Annotated
 
 import typer
 
-from audit.cli.console import err, log, out, purposes, show
+from audit.cli.console import err, out, purposes, show
+from audit.cli.state import logger
+from audit.enums import KeyPurpose
 from audit.errors import EXIT_CLEAN, InputError
-from audit.reading import read_text
-from audit.records import open_input
 from audit.report.formats.choice import OutputFormat
-from audit.report.formats.keyring import KeyringDocument, iso_utc
-from audit.signing.keys import (
-    KeyPurpose,
-    Keyring,
-    add_key,
-    entry_for_public_key,
-    keyring_key_ids,
-    load_keyring,
-    migrate_keyring,
-    resolve_key_id,
-    revoke_key,
-    write_keyring,
-)
 
 keyring_app = typer.Typer(help="Manage the keyring of trusted public keys.", no_args_is_help=True)
 
@@ -61,6 +48,11 @@ def keyring_add(
     not_after: Annotated[str | None, typer.Option(help="Valid until (RFC 3339; UTC if no zone).")] = None,
 ) -> int:
     """Add a public key with its validity window and purposes (the keyring is created if missing)."""
+    from audit.reading import read_text
+    from audit.records import open_input
+    from audit.report.formats.keyring import iso_utc
+    from audit.signing.keys import Keyring, add_key, entry_for_public_key, load_keyring, write_keyring
+
     if not purpose:
         raise InputError("give --purpose log|approvals|report (repeatable): what this key may sign")
     pem_path = open_input(public_key)
@@ -80,7 +72,7 @@ def keyring_add(
         raise InputError(exc.reason, path=pem_path) from None
     current = load_keyring(ring) if ring.exists() else Keyring(keys=())
     write_keyring(ring, add_key(current, entry))
-    log.info("keyring.added", key_id=entry.key_id, keyring=str(ring))
+    logger().info("keyring.added", key_id=entry.key_id, keyring=str(ring))
     out.print(
         f"added key {entry.key_id} to {ring} (valid {iso_utc(entry.not_before)} .. {iso_utc(entry.not_after)})",
         markup=False,
@@ -95,6 +87,9 @@ def keyring_revoke(
     at: Annotated[str | None, typer.Option(help="Revocation time (RFC 3339; default now).")] = None,
 ) -> int:
     """Revoke a key as compromised: nothing it signed (at any time) verifies afterwards."""
+    from audit.report.formats.keyring import iso_utc
+    from audit.signing.keys import load_keyring, resolve_key_id, revoke_key, write_keyring
+
     current = load_keyring(ring)
     full = resolve_key_id(current, key_id)
     when = _time(at, "--at") or datetime.now(UTC).replace(microsecond=0)
@@ -102,7 +97,7 @@ def keyring_revoke(
     write_keyring(ring, updated)
     entry = updated.get(full)
     assert entry is not None
-    log.warning("keyring.revoked", key_id=full, keyring=str(ring))
+    logger().warning("keyring.revoked", key_id=full, keyring=str(ring))
     out.print(
         f"revoked key {full} in {ring} at {iso_utc(entry.revoked_at)}; checkpoints and reports it signed "
         f"no longer verify",
@@ -124,6 +119,8 @@ def keyring_migrate(
     Older keyrings trusted a key without ``purposes`` for everything; this makes
     that visible and lets you narrow it (``--purpose ID=log``).
     """
+    from audit.signing.keys import migrate_keyring, write_keyring
+
     assign = _assignments(ring, purpose)
     updated, migrated = migrate_keyring(ring, assign)
     write_keyring(ring, updated)
@@ -146,6 +143,8 @@ def keyring_migrate(
 
 def _assignments(ring: Path, values: list[str]) -> dict[str, tuple[KeyPurpose, ...]]:
     """``KEY_ID=log,report`` options as full key ids (prefixes resolved against the raw keyring)."""
+    from audit.signing.keys import keyring_key_ids
+
     assign: dict[str, tuple[KeyPurpose, ...]] = {}
     ids = keyring_key_ids(ring)
     for value in values:
@@ -169,6 +168,9 @@ def keyring_list(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
 ) -> int:
     """List the keys, their validity windows and their status."""
+    from audit.report.formats.keyring import KeyringDocument
+    from audit.signing.keys import load_keyring
+
     keyring = load_keyring(ring)
     when = _time(at, "--at") or datetime.now(UTC)
     show(fmt.to_format().render(KeyringDocument(ring, keyring, when)))

@@ -4,35 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from audit.cli.console import err, log, out, show, signing_key
+from audit.cli.console import err, out, show, signing_key
+from audit.cli.state import logger
+from audit.enums import RecordType
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, InputError
 from audit.fsio import atomic_write
-from audit.logs.append import append, prepare_append
-from audit.logs.checkpoint import CHECKPOINTS_DIR
-from audit.logs.index import INDEX_FILE, RowsDigest, index_disagreement
-from audit.logs.proofs import (
-    check_consistency,
-    check_inclusion,
-    load_consistency_proof,
-    load_inclusion_proof,
-    proof_bytes,
-    prove_consistency,
-    prove_inclusion,
-)
-from audit.logs.record_types import sealable_records
-from audit.logs.trusted import load_checkpoint
-from audit.logs.verify import Completeness, LogVerifier, Problem
-from audit.logs.writer import seal
-from audit.models import RecordType
-from audit.records import open_input, sha256_file
 from audit.report.formats.choice import OutputFormat
-from audit.report.formats.logs import LogVerificationDocument, ProofCheckDocument
-from audit.signing.keys import load_keyring
-from audit.sources.s3 import local_log_dir
+
+if TYPE_CHECKING:  # each command imports the log machinery it uses when it runs, not at start-up
+    from audit.logs.verify import Problem
 
 log_app = typer.Typer(help="Seal, append, verify and prove tamper-evident access logs.", no_args_is_help=True)
 prove_app = typer.Typer(help="Write RFC 9162 inclusion and consistency proofs as JSON files.", no_args_is_help=True)
@@ -55,6 +39,10 @@ def log_seal(
     ] = None,
 ) -> int:
     """Seal a JSON Lines file into a segmented, signed Merkle log."""
+    from audit.logs.record_types import sealable_records
+    from audit.logs.writer import seal
+    from audit.signing.keys import load_keyring
+
     key = signing_key(key_path)
     keyring = load_keyring(keyring_path) if keyring_path is not None else None
     result = seal(
@@ -68,7 +56,7 @@ def log_seal(
         source=events,
         keep_index=True,
     )
-    log.info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
+    logger().info("log.sealed", out=str(out_dir), tree_size=result.tree_size, segments=result.segments)
     out.print(
         f"sealed {result.tree_size} records in {result.segments} segment(s) into {out_dir}; root {result.root}",
         markup=False,
@@ -85,6 +73,11 @@ def log_append(
     segment_size: Annotated[int, typer.Option(min=1, help="Records per new segment.")] = 10000,
 ) -> int:
     """Verify a log, then append records as new signed segments; rerun the same command to resume a crash."""
+    from audit.logs.append import append, prepare_append
+    from audit.logs.record_types import sealable_records
+    from audit.records import open_input, sha256_file
+    from audit.signing.keys import load_keyring
+
     keyring = load_keyring(keyring_path)
     key = signing_key(key_path)
     plan = prepare_append(
@@ -95,7 +88,7 @@ def log_append(
         return sealable_records(events, plan.record_type)
 
     result = append(plan, records, key=key, keyring=keyring, segment_size=segment_size)
-    log.info("log.appended", log=str(logdir), tree_size=result.tree_size, added=result.records_added)
+    logger().info("log.appended", log=str(logdir), tree_size=result.tree_size, added=result.records_added)
     if result.unchanged:
         out.print(
             f"nothing added: {logdir} already ends with the records of {events} (appended before); "
@@ -136,6 +129,13 @@ def log_verify(
     proven complete (its tail could have been deleted with its checkpoints): the
     output says so, and the exit code is 0 unless --require-complete.
     """
+    from audit.logs.index import INDEX_FILE, RowsDigest, index_disagreement
+    from audit.logs.trusted import load_checkpoint
+    from audit.logs.verify import Completeness, LogVerifier
+    from audit.report.formats.logs import LogVerificationDocument
+    from audit.signing.keys import load_keyring
+    from audit.sources.s3 import local_log_dir
+
     keyring = load_keyring(keyring_path)
     pin = load_checkpoint(trusted_checkpoint, keyring) if trusted_checkpoint is not None else None
     with local_log_dir(logdir) as local:
@@ -174,6 +174,10 @@ def prove_inclusion_cmd(
     ] = None,
 ) -> int:
     """Prove one record is in the tree a checkpoint signs (RFC 9162 audit path)."""
+    from audit.logs.checkpoint import CHECKPOINTS_DIR
+    from audit.logs.proofs import proof_bytes, prove_inclusion
+    from audit.signing.keys import load_keyring
+
     proof = prove_inclusion(logdir, load_keyring(keyring_path), event_id=event_id, checkpoint_index=checkpoint)
     _write_proof(
         out_path,
@@ -195,6 +199,11 @@ def prove_consistency_cmd(
     ] = None,
 ) -> int:
     """Prove the OLD checkpoint's tree is a prefix of the NEW one's (RFC 9162 consistency proof)."""
+    from audit.logs.checkpoint import CHECKPOINTS_DIR
+    from audit.logs.proofs import proof_bytes, prove_consistency
+    from audit.logs.trusted import load_checkpoint
+    from audit.signing.keys import load_keyring
+
     keyring = load_keyring(keyring_path)
     old_cp, new_cp = load_checkpoint(old, keyring), load_checkpoint(new, keyring)
     if logdir is None:
@@ -211,6 +220,8 @@ def prove_consistency_cmd(
 
 
 def _print_check(subject: str, problems: list[Problem], fmt: OutputFormat, details: dict[str, Any]) -> int:
+    from audit.report.formats.logs import ProofCheckDocument
+
     show(fmt.to_format().render(ProofCheckDocument(subject, problems, details)))
     return EXIT_INTEGRITY if problems else EXIT_CLEAN
 
@@ -223,6 +234,10 @@ def verify_inclusion_cmd(
     fmt: FormatOption = OutputFormat.text,
 ) -> int:
     """Check an inclusion proof with only the checkpoint file and the keyring (no log needed)."""
+    from audit.logs.proofs import check_inclusion, load_inclusion_proof
+    from audit.logs.trusted import load_checkpoint
+    from audit.signing.keys import load_keyring
+
     signed = load_checkpoint(checkpoint, load_keyring(keyring_path))
     proof = load_inclusion_proof(proof_path)
     problems = check_inclusion(proof, signed)
@@ -254,6 +269,10 @@ def verify_consistency_cmd(
     fmt: FormatOption = OutputFormat.text,
 ) -> int:
     """Check a consistency proof with only the two checkpoint files and the keyring (no log needed)."""
+    from audit.logs.proofs import check_consistency, load_consistency_proof
+    from audit.logs.trusted import load_checkpoint
+    from audit.signing.keys import load_keyring
+
     keyring = load_keyring(keyring_path)
     old_cp, new_cp = load_checkpoint(old, keyring), load_checkpoint(new, keyring)
     problems = check_consistency(load_consistency_proof(proof_path), old_cp, new_cp)

@@ -19,14 +19,7 @@ from audit.cli.console import show
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS
 from audit.policy.budget import DEFAULT_TIMEOUT, Budget
 from audit.policy.diagnostics import LEVEL_RANK, LevelChoice
-from audit.policy.diff import diff
-from audit.policy.files import symlinks_allowed
-from audit.policy.lint import lint_paths
-from audit.policy.prove import prove
-from audit.policy.testing import run_tests
-from audit.replay.rules import rule_commitments
 from audit.report.formats.choice import PolicyFormat, TestFormat
-from audit.report.formats.policy import DiffDocument, LintDocument, ProveDocument, TestDocument
 
 policy_app = typer.Typer(help="Lint, test, prove and diff policy packs (for CI).", no_args_is_help=True)
 
@@ -64,6 +57,11 @@ def policy_lint(
     allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Report every problem in model and policy files with file, line, column, check id and severity."""
+    from audit.policy.files import symlinks_allowed
+    from audit.policy.lint import lint_paths
+    from audit.replay.rules import rule_commitments
+    from audit.report.formats.policy import LintDocument
+
     with symlinks_allowed(allow_symlinks):
         document = LintDocument(lint_paths(paths, rule_commitments(), budget=Budget(timeout)))
     show(fmt.to_format().render(document), output, document.summary())
@@ -90,6 +88,10 @@ def policy_test(
     allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Run YAML test cases against the real enforcer; report failures and p-row coverage."""
+    from audit.policy.files import symlinks_allowed
+    from audit.policy.testing import run_tests
+    from audit.report.formats.policy import TestDocument
+
     with symlinks_allowed(allow_symlinks):
         report = run_tests(directory, cases or None, budget=Budget(timeout))
     document = TestDocument(report, min_coverage, directory)
@@ -110,6 +112,10 @@ def policy_prove(
     allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Check every invariant on every request of the declared domain; print counterexamples."""
+    from audit.policy.files import symlinks_allowed
+    from audit.policy.prove import prove
+    from audit.report.formats.policy import ProveDocument
+
     with symlinks_allowed(allow_symlinks):
         document = ProveDocument(prove(directory, invariants, budget=Budget(timeout)))
     show(fmt.to_format().render(document), output, document.summary())
@@ -133,6 +139,10 @@ def policy_diff(
     allow_symlinks: SymlinksOption = False,
 ) -> int:
     """Requests whose decision changes between two versions; exit 1 on new access."""
+    from audit.policy.diff import diff
+    from audit.policy.files import symlinks_allowed
+    from audit.report.formats.policy import DiffDocument
+
     with symlinks_allowed(allow_symlinks):
         document = DiffDocument(diff(old, new, repo, budget=Budget(timeout)), allow_new_access)
     show(fmt.to_format().render(document), output, document.summary())

@@ -10,12 +10,7 @@ import typer
 
 from audit.cli.console import show
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, EXIT_VIOLATIONS, IntegrityError
-from audit.report.diff import diff_reports
 from audit.report.formats.choice import OutputFormat
-from audit.report.formats.signed_report import ReportCheckDocument
-from audit.report.timestamp import load_tsa_trust
-from audit.report.verify import verify_report
-from audit.signing.keys import load_keyring
 
 report_app = typer.Typer(help="Verify signed reports; compare two.", no_args_is_help=True)
 
@@ -41,6 +36,11 @@ def report_verify(
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> int:
     """Verify a signed report: one verdict line (VERIFIED or FAILED), signer, claims, then each check."""
+    from audit.report.formats.signed_report import ReportCheckDocument
+    from audit.report.timestamp import load_tsa_trust
+    from audit.report.verify import verify_report
+    from audit.signing.keys import load_keyring
+
     keyring = load_keyring(keyring_path)
     tsa = load_tsa_trust(tsa_cert) if tsa_cert is not None else None
     try:
@@ -71,6 +71,9 @@ def report_diff(
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> int:
     """Cases new, resolved and continuing from OLD to NEW (both verified first); exit 1 on new cases."""
+    from audit.report.diff import diff_reports
+    from audit.signing.keys import load_keyring
+
     result = diff_reports(old, new, load_keyring(keyring_path))
     show(output.to_format().render(result))
     return EXIT_VIOLATIONS if result.new_cases else EXIT_CLEAN

@@ -11,27 +11,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-from rich.table import Table
 
-from audit.cli.console import log, out, signing_key
+from audit.cli.console import out, signing_key
+from audit.cli.state import logger
 from audit.errors import EXIT_CLEAN, EXIT_VIOLATIONS, InputError
-from audit.pipeline import store_rule_ids
-from audit.policy import load_policy
 from audit.report.formats.choice import OutputFormat
-from audit.residency.models import ScanResult
-from audit.residency.providers import StoreProvider
-from audit.residency.providers.aws import AwsProvider
-from audit.residency.providers.inventory import InventoryProvider
-from audit.residency.providers.oci import DEFAULT_CONFIG, OciProvider
-from audit.residency.render import scan_document
-from audit.residency.report import add_residency_to_report
-from audit.residency.scanner import scan, settings_from_policy, summarize
 from audit.resources import policy_dir
-from audit.signing.keys import load_keyring
+
+if TYPE_CHECKING:  # the scanner, its providers and their SDKs load when a scan runs, not at start-up
+    from audit.residency.models import ScanResult
+    from audit.residency.providers import StoreProvider
+
+OCI_CONFIG = "~/.oci/config"
+"""``--oci-config``'s default: :data:`audit.residency.providers.oci.DEFAULT_CONFIG`, copied so that
+building the CLI does not import the residency models (a test holds the two equal)."""
 
 residency_app = typer.Typer(
     help="Scan cloud inventories for where the policy pack's home user data lives.", no_args_is_help=True
@@ -88,6 +85,10 @@ def build_providers(
     oci_attempts: int = 3,
 ) -> list[StoreProvider]:
     """The providers asked for, in order (an inventory provider needs ``--inventory``)."""
+    from audit.residency.providers.aws import AwsProvider
+    from audit.residency.providers.inventory import InventoryProvider
+    from audit.residency.providers.oci import OciProvider
+
     providers: list[StoreProvider] = []
     for name in dict.fromkeys(names):
         if name is ProviderName.aws:
@@ -111,6 +112,10 @@ def build_providers(
 
 def print_findings(result: ScanResult) -> None:
     """The findings as a rich table and a one-line summary."""
+    from rich.table import Table
+
+    from audit.residency.scanner import summarize
+
     summary = summarize(result)
     if result.findings:
         table = Table(title=f"Residency findings as of {result.settings.as_of.isoformat()}")
@@ -160,7 +165,7 @@ def residency_scan(
     ] = None,
     region_tag: Annotated[str, typer.Option(help="Tag naming the data subjects' countries.")] = "data-subject-region",
     category_tag: Annotated[str, typer.Option(help="Tag naming the data categories.")] = "data-category",
-    oci_config: Annotated[str, typer.Option(help="OCI SDK configuration file.")] = DEFAULT_CONFIG,
+    oci_config: Annotated[str, typer.Option(help="OCI SDK configuration file.")] = OCI_CONFIG,
     oci_profile: Annotated[str, typer.Option(help="Profile in the OCI configuration file.")] = "DEFAULT",
     oci_endpoint: Annotated[
         str | None, typer.Option(help="Override every OCI endpoint ('{region}' is substituted), e.g. a proxy.")
@@ -176,6 +181,12 @@ def residency_scan(
     report_key: Annotated[Path | None, typer.Option("--report-key", help="Key to re-sign the report with.")] = None,
 ) -> int:
     """List every data store, where its copies go, and which commitment it breaks."""
+    from audit.policy import load_policy
+    from audit.residency.render import scan_document
+    from audit.residency.report import add_residency_to_report
+    from audit.residency.scanner import scan, settings_from_policy
+    from audit.signing.keys import load_keyring
+
     if into_report is not None and (keyring_path is None or report_key is None):
         raise InputError("--into-report needs --keyring and --report-key", path=into_report)
     when = _date(as_of, "--as-of") or datetime.now(UTC).date()
@@ -199,9 +210,11 @@ def residency_scan(
     key = signing_key(report_key) if report_key is not None else None
     result = scan(providers, settings)
     if into_report is not None and keyring_path is not None and key is not None:
+        from audit.pipeline import store_rule_ids
+
         keyring = load_keyring(keyring_path)
         add_residency_to_report(into_report, keyring, key, result, store_rules=store_rule_ids(history))
-        log.info("residency.into_report", report=str(into_report), findings=len(result.findings))
+        logger().info("residency.into_report", report=str(into_report), findings=len(result.findings))
     if output_format is OutputFormat.json:
         out.print(orjson.dumps(scan_document(result), option=orjson.OPT_INDENT_2).decode(), markup=False)
     else:

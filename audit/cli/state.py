@@ -8,13 +8,14 @@ key material.
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import structlog
+from audit.reading import DEFAULT_MAX_ERRORS, MAX_ERRORS
 
-from audit.records import DEFAULT_MAX_ERRORS, MAX_ERRORS
+if TYPE_CHECKING:
+    import structlog
 
 
 @dataclass
@@ -26,6 +27,8 @@ class CliState:
     verbose: bool = False
     log_json: bool = False
     max_errors: int = DEFAULT_MAX_ERRORS
+    logging_stale: bool = True
+    """The options changed since structlog was last configured (it is configured on first use)."""
 
 
 STATE = CliState()
@@ -40,11 +43,30 @@ def apply_global(name: str, value: object) -> None:
     elif name in ("quiet", "verbose", "debug"):
         setattr(STATE, name, bool(value))
     MAX_ERRORS.set(STATE.max_errors)
-    configure_logging(json=STATE.log_json, quiet=STATE.quiet, verbose=STATE.verbose or STATE.debug)
+    STATE.logging_stale = True
+
+
+def logger() -> structlog.typing.FilteringBoundLogger:
+    """The CLI's structlog logger, configured from the global options as they are now.
+
+    structlog is imported and configured here, on the first message of an invocation,
+    not at start-up: ``--help`` and commands that log nothing never load it.
+    """
+    import structlog
+
+    if STATE.logging_stale:
+        configure_logging(json=STATE.log_json, quiet=STATE.quiet, verbose=STATE.verbose or STATE.debug)
+        STATE.logging_stale = False
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("residency-audit")
+    return logger
 
 
 def configure_logging(*, json: bool, quiet: bool, verbose: bool = False) -> None:
     """Route structlog to stderr as JSON or console lines: info only when verbose, errors only when quiet."""
+    import logging
+
+    import structlog
+
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -17,13 +17,10 @@ import typer
 
 from audit.cli.console import out
 from audit.errors import EXIT_CLEAN, EXIT_INTEGRITY, IntegrityError
-from audit.report.publish import REPORT_FILE
-from audit.report.timestamp import (
-    DEFAULT_TIMEOUT_S,
-    load_tsa_trust,
-    timestamp_report,
-    verify_report_timestamp,
-)
+
+TSA_TIMEOUT_S = 30.0
+"""``--timeout``'s default: :data:`audit.report.timestamp.DEFAULT_TIMEOUT_S`, copied so that building
+the CLI does not import cryptography and rfc3161-client (a test holds the two equal)."""
 
 timestamp_commands = typer.Typer()
 
@@ -38,9 +35,11 @@ def report_timestamp(
     ] = None,
     timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait for the TSA (connect and each read).")
-    ] = DEFAULT_TIMEOUT_S,
+    ] = TSA_TIMEOUT_S,
 ) -> int:
     """Get an RFC 3161 time-stamp token over the signed report and store it as OUTDIR/report.tsr."""
+    from audit.report.timestamp import load_tsa_trust, timestamp_report
+
     trust = load_tsa_trust(tsa_cert) if tsa_cert is not None else None
     stored = timestamp_report(out_dir, tsa_url, trust=trust, timeout=timeout)
     how = "verified against " + str(tsa_cert) if stored.verified else "NOT verified (no --tsa-cert)"
@@ -54,6 +53,9 @@ def report_check_timestamp(
     tsa_cert: Annotated[Path, typer.Option("--tsa-cert", help="PEM: the trusted TSA certificate and its chain.")],
 ) -> int:
     """Verify OUTDIR/report.tsr over OUTDIR/report.intoto.json offline; print its genTime."""
+    from audit.report.publish import REPORT_FILE
+    from audit.report.timestamp import load_tsa_trust, verify_report_timestamp
+
     trust = load_tsa_trust(tsa_cert)
     try:
         gen_time = verify_report_timestamp(out_dir / REPORT_FILE, trust)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from audit.errors import InputError
-from audit.logs.trusted import SignedCheckpoint
+
+if TYPE_CHECKING:  # only an annotation: the CLI imports Engine at start-up, without the log machinery
+    from audit.logs.trusted import SignedCheckpoint
 
 
 class Engine(StrEnum):

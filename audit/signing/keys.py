@@ -44,9 +44,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
+from audit.enums import KeyPurpose as KeyPurpose
+from audit.enums import RecordType
 from audit.errors import InputError, KeyMaterialError, SignatureError
 from audit.fsio import atomic_write
-from audit.models import RecordType, UtcDatetime
+from audit.models import UtcDatetime
 from audit.reading import open_regular, read_bytes
 from audit.records import describe_validation_error, open_input, validate
 from audit.signing.pkcs8 import KDF_ITERATIONS, encrypted_pkcs8_pem, pbkdf2_iterations
@@ -222,19 +224,6 @@ class KeyStatus(StrEnum):
     not_yet_valid = "not_yet_valid"
     expired = "expired"
     wrong_purpose = "wrong_purpose"
-
-
-class KeyPurpose(StrEnum):
-    """What a key may sign: access-log checkpoints, approvals-log checkpoints, reports.
-
-    Separating them stops one party's key from vouching for another's artefact (a
-    log producer's key signing a "clean" audit report, say). The values are what the
-    keyring JSON holds.
-    """
-
-    log = "log"
-    approvals = "approvals"
-    report = "report"
 
 
 ALL_PURPOSES: tuple[KeyPurpose, ...] = tuple(KeyPurpose)
