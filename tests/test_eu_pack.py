@@ -139,7 +139,7 @@ def _transfers(pack: PolicyPack, recipient: dict[str, object], basis: str | None
 
 
 def test_a_recipient_outside_the_eea_is_also_a_transfer(eu: PolicyPack) -> None:
-    us_vendor = {"kind": "vendor", "id": "v", "country": "US"}
+    us_vendor: dict[str, object] = {"kind": "vendor", "id": "v", "country": "US"}
     assert _transfers(eu, us_vendor, "standard_contractual_clauses") == [
         ("disclosure", "vendor", "contact", "export", "standard_contractual_clauses"),
         ("transfer", "vendor", "contact", "export", "standard_contractual_clauses"),

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from audit.canonical import canonical_bytes, orjson_is_canonical_for, plain_canonical_bytes
 from audit.models import Finding, LogPosition, PolicyRowRef, finding_id
-from audit.pipeline import ReplayOutcome
+from audit.pipeline import ReplayOutcome, store_rule_ids
 from audit.policy import load_policy
 from audit.report.cases import build_cases
 from audit.report.claims import FindingTallies, commitment_verdicts
@@ -142,7 +142,7 @@ def test_one_pass_exports_equal_the_separate_passes(outcome: ReplayOutcome) -> N
     assert ocsf.splitlines() == [
         rfc8785.dumps(ocsf_finding(f, predicate.commitments.get(f.commitment, ""))) for f in outcome.findings
     ]
-    cases = build_cases(iter_findings(findings_path))
+    cases = build_cases(iter_findings(findings_path), store_rule_ids(load_policy(POLICIES)))
     page = render_html(predicate, iter_findings(findings_path), cases)
     assert (outcome.outdir / HTML_FILE).read_text() == page
     digests = subject_digests(outcome.statement)
@@ -159,8 +159,9 @@ def test_verdicts_from_the_cases_pass_equal_those_from_their_own_pass(outcome: R
     commitments = {v.id: v for v in outcome.statement.predicate.verdicts}
     assert any(v.verdict == "broken" for v in commitments.values())
     tallies = FindingTallies()
-    cases = build_cases(tallies.counting(iter_findings(findings_path)))
-    assert cases == build_cases(iter_findings(findings_path))
+    store_rules = store_rule_ids(load_policy(POLICIES))
+    cases = build_cases(tallies.counting(iter_findings(findings_path)), store_rules)
+    assert cases == build_cases(iter_findings(findings_path), store_rules)
     exercised = set(commitments)
     register = {cid: c for pack in load_policy(POLICIES).packs for cid, c in pack.commitments.items()}
     counted = commitment_verdicts(register, tallies, cases, exercised)
