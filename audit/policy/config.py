@@ -79,7 +79,7 @@ class Home(BaseModel):
     countries: tuple[CountryCode, ...] = Field(min_length=1)
     """Countries that place a person, a store or data subjects at home."""
     staff_class: ClassName
-    """What policy rows call staff located at home (``us_staff``, ``eea_staff``)."""
+    """What policy rows call staff located at home (``home_staff``, ``eea_staff``)."""
 
 
 class StoreSet(BaseModel):
