@@ -45,8 +45,16 @@ def test_shipped_pack_templates_pass_and_take_the_new_name(tmp_path: Path, templ
     assert load_pack(pack).config.name == "our-pack"
 
 
-def test_there_is_at_least_one_shipped_template() -> None:
-    assert len(template_names()) >= 2
+def test_shipped_packs_are_templates_by_their_pack_name() -> None:
+    assert {"basic", "tiktok-us-data-2022", "eu-personal-data-2024"} <= set(template_names())
+
+
+def test_help_examples_name_existing_templates() -> None:
+    from audit.cli.conventions import EXAMPLES
+
+    for example in EXAMPLES["policy init"]:
+        words = example.split()
+        assert words[words.index("--template") + 1] in template_names(), example
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "policy init": (
         "residency-audit policy init my-pack/ --template basic --home-country DE --home-country FR "
         '--home-name "the EU/EEA"',
-        "residency-audit policy init eu-pack/ --template eu-personal-data",
+        "residency-audit policy init eu-pack/ --template eu-personal-data-2024",
     ),
     "policy hook": ("residency-audit policy hook lint policies/policy.csv   (what the pre-commit hooks run)",),
     "import cloudtrail": (
