@@ -182,9 +182,6 @@ class PackConfig(BaseModel):
         return country is not None and country in self.home.countries
 
 
-_TEMPLATE_NAME = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
-
-
 class PackRule(BaseModel):
     """One entry of ``rules.yaml``: a finding type in the pack's own words, reported by an engine rule.
 
@@ -210,12 +207,6 @@ class PackRule(BaseModel):
     copy_message: str | None = Field(default=None, min_length=1, max_length=500)
     """Residency: the template for a copy of a store (default ``message``)."""
     stores: tuple[ClassName, ...] = ()
-
-    def placeholders(self) -> frozenset[str]:
-        """The ``$name`` placeholders ``message`` uses."""
-        if self.message is None:
-            return frozenset()
-        return frozenset(a or b for a, b in _TEMPLATE_NAME.findall(self.message))
 
 
 class RulesFile(BaseModel):
