@@ -25,16 +25,15 @@ from audit.logs.verify import Completeness, LogVerifier, VerificationReport, des
 from audit.models import Commitment, Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.policy.revision import policy_git_revision
-from audit.reading import iter_lines, open_regular
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules, rule_book
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
-from audit.report.bundle import write_derived
+from audit.report.bundle import DerivedFiles
 from audit.report.cases import Case, build_cases
-from audit.report.claims import FindingTallies, PeriodTracker, Signer, commitment_verdicts
+from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
 from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, encode_finding, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
@@ -81,16 +80,13 @@ def replay_log(
     verifier: LogVerifier,
     engine: FastReplay,
     on_segment: Callable[[int], None] | None = None,
-    period: PeriodTracker | None = None,
 ) -> Iterator[Finding]:
     """Findings of every event in the log's verified segments, then the cross-event ones.
 
     Only segments the verifier proved are replayed; the caller must still check
-    ``verifier.report()`` before trusting the result. ``period`` notes each event's time.
+    ``verifier.report()`` before trusting the result.
     """
     for segment in verifier.segments():
-        if period is not None:
-            period.add_lines(segment.records)
         yield from engine.evaluate_segment(segment.records, segment.name, logdir / segment.name)
         if on_segment is not None:
             on_segment(len(segment.records))
@@ -120,7 +116,6 @@ class _Inputs:
     approvals_path: Path
     approvals: ApprovalSet
     engine: ReplayEngine
-    period: PeriodTracker
 
 
 def replay(
@@ -168,7 +163,6 @@ def replay(
         approvals_path,
         approvals,
         ReplayEngine(policy, approvals, load_rules()),
-        PeriodTracker(),
     )
     verifier = LogVerifier(
         logdir,
@@ -192,24 +186,24 @@ def replay(
         if accepted is not None:
             count, digest = guard_write(lambda: apply_waivers(findings_path, waiver_set), outdir, path=findings_path)
             written = WrittenFindings(findings_path, count, digest)
-        if not execution.in_process:  # workers read the segments: note the period from the verified files
-            inputs.period.add_lines(_segment_lines(logdir))
-        tallies = FindingTallies()  # counted while the cases are built: one read of findings.jsonl for both
-        cases = build_cases(tallies.counting(iter_findings(findings_path)), store_rule_ids(policy))
-        predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
-        predicate = predicate.model_copy(
-            update={
-                "signer": _signer(keyring, report_key),
-                "waivers": waiver_set.statuses(),
-                "summary": predicate.summary.model_copy(update={"waived": sum(waiver_set.counts.values())}),
-                "verdicts": commitment_verdicts(_commitments(policy), tallies, cases, _exercised(inputs)),
-            }
-        )
-        subjects = [log_subject(report.origin, report.tree_size, root)]
-        subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
-        subjects.append(approvals_subject(approvals))
-        subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
-        subjects += write_derived(staging, predicate, cases, outdir)
+        tallies = FindingTallies()
+        with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived:
+            # One read of findings.jsonl: cases, verdict tallies, the page and the exports.
+            cases = build_cases(tallies.counting(derived.feeding(iter_findings(findings_path))), store_rule_ids(policy))
+            predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
+            predicate = predicate.model_copy(
+                update={
+                    "signer": _signer(keyring, report_key),
+                    "waivers": waiver_set.statuses(),
+                    "summary": predicate.summary.model_copy(update={"waived": sum(waiver_set.counts.values())}),
+                    "verdicts": commitment_verdicts(_commitments(policy), tallies, cases, _exercised(inputs)),
+                }
+            )
+            subjects = [log_subject(report.origin, report.tree_size, root)]
+            subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
+            subjects.append(approvals_subject(approvals))
+            subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
+            subjects += derived.finish(predicate, cases)
         if waivers is not None:
             write_files(staging, {WAIVERS_FILE: waivers_bytes}, outdir)
             subjects.append(Subject(name=WAIVERS_FILE, digest={"sha256": hashlib.sha256(waivers_bytes).hexdigest()}))
@@ -226,7 +220,7 @@ def _finding_stream(
     policy, approvals, engine = inputs.policy, inputs.approvals, inputs.engine
     if execution.in_process:
         fast = FastReplay(engine, policy, approvals)
-        return (encode_finding(f) for f in replay_log(inputs.logdir, verifier, fast, on_segment, inputs.period))
+        return (encode_finding(f) for f in replay_log(inputs.logdir, verifier, fast, on_segment))
     ctx = WorkerContext(inputs.policy_dir, policy_digests(policy), approvals)
     if execution.engine is Engine.dask:
         return replay_with_dask(inputs.logdir, verifier, engine, ctx, execution.scheduler, on_segment)
@@ -261,12 +255,13 @@ def _signer(keyring: Keyring, key: SigningKey) -> Signer:
     return Signer(key_id=key.key_id, label=entry.label if entry is not None else None)
 
 
-def _segment_lines(logdir: Path) -> Iterator[bytes]:
-    """Lines of the log's segment files (read after the log verified, through the bounded reader)."""
-    for path in sorted((logdir / "segments").glob("*.jsonl")):
-        with open_regular(path) as fh:
-            for _, line in iter_lines(fh, path=path):
-                yield line
+def _period(engine: ReplayEngine) -> Period:
+    """The times of the first and last event judged, in UTC (as every engine and worker noted them)."""
+    stats = engine.stats
+    return Period(
+        first_event=stats.first_event.astimezone(UTC) if stats.first_event is not None else None,
+        last_event=stats.last_event.astimezone(UTC) if stats.last_event is not None else None,
+    )
 
 
 def _refuse_unsigned_approvals(path: Path, policy: PolicyHistory, flag: bool) -> None:
@@ -307,10 +302,15 @@ def _verified(verifier: LogVerifier, logdir: Path, pin: CompletenessPin) -> tupl
     return report, report.root
 
 
+def _commitment_texts(policy: PolicyHistory) -> dict[str, str]:
+    """Each commitment's text by id, as the predicate states them."""
+    return {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
+
+
 def _predicate(generated_at: datetime, report: VerificationReport, inputs: _Inputs, summary: Summary) -> Predicate:
     assert report.root is not None
     policy, approvals = inputs.policy, inputs.approvals
-    commitments = {cid: c.text for pack in policy.packs for cid, c in pack.commitments.items()}
+    commitments = _commitment_texts(policy)
     return Predicate(
         tool={"name": "residency-audit", "version": __version__},
         generated_at=generated_at,
@@ -338,5 +338,5 @@ def _predicate(generated_at: datetime, report: VerificationReport, inputs: _Inpu
         ),
         summary=summary,
         commitments=dict(sorted(commitments.items(), key=lambda kv: int(kv[0][1:]))),
-        period=inputs.period.period(),
+        period=_period(inputs.engine),
     )

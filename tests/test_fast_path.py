@@ -11,7 +11,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from audit import models
 from audit.logs.approvals import load_approvals
@@ -19,6 +19,7 @@ from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import (
+    TIME_FORM,
     FastActor,
     FastEvent,
     FastLegalBasis,
@@ -26,6 +27,7 @@ from audit.replay.fast import (
     FastReplay,
     FastResource,
     decode,
+    event_time,
     needs_full_path,
 )
 from audit.replay.rules import load_rules
@@ -94,7 +96,7 @@ def test_fast_decoder_never_accepts_what_pydantic_rejects(record: dict[str, Any]
         fast = decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return  # the fast path hands such lines to pydantic, which decides
-    if needs_full_path(fast):
+    if event_time(fast.time) is None or needs_full_path(fast):
         return  # the fast path hands these to pydantic too
     try:
         expected = AccessEvent.model_validate_json(raw)
@@ -151,3 +153,55 @@ def test_deadlines_are_judged_on_the_utc_date_on_both_paths() -> None:
     fast, _ = _fast(lines)
     assert fast == _full(lines)
     assert [f.event_ids[0] for f in fast if f.rule_id == "singapore-backup-after-deadline"] == ["after"]
+
+
+def _at(time: str, eid: str) -> bytes:
+    body = orjson.loads(next(line for line in LINES if b'"approval_ids":["A-cn-eng-10-202109"]' in line))
+    body.update(event_id=eid, time=time)
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def test_time_rounded_into_an_approval_window_is_not_judged_clean() -> None:
+    """Regression: msgspec rounds a fraction past microseconds, pydantic truncates it.
+
+    0.4 µs before the approval's ``not_before`` (2021-09-01T00:00:00Z), msgspec read
+    the time as inside the window, so the event took the cached clean verdict of an
+    in-window event of the same shape; the full path finds the approval not yet valid.
+    """
+    lines = [
+        _at("2021-09-01T04:21:37Z", "in-window"),
+        _at("2021-08-31T23:59:59.9999996Z", "rounded-in"),
+        _at("2021-09-01T05:00:00Z", "in-window-again"),
+    ]
+    fast, hits = _fast(lines)
+    assert fast == _full(lines)
+    assert {f.event_ids[0] for f in fast} == {"rounded-in"}
+    assert hits == 1  # the cache is in use: the second in-window event took the first one's verdict
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.from_regex(TIME_FORM, fullmatch=True)
+    | st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())
+    | st.text(alphabet="0123456789-:.TZ+ tWz", max_size=40)
+)
+def test_event_time_agrees_with_pydantic(text: str) -> None:
+    """Every time the fast path parses itself, pydantic parses to the same instant (and to an aware time)."""
+    parsed = event_time(text)
+    if parsed is None:
+        return  # the full path decides
+    assert parsed.tzinfo is not None
+    expected = TypeAdapter(models.UtcDatetime).validate_python(text)
+    assert parsed == expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(LINES), st.sampled_from(LINES))
+def test_needs_full_path_reads_only_verdict_key_facts(donor: bytes, host: bytes) -> None:
+    """Graft the key facts of one event onto another: ``needs_full_path`` follows the facts (ordering rule 2)."""
+    a, b = orjson.loads(donor), orjson.loads(host)
+    for name in ("action", "recipient", "legal_basis", "on_behalf_of"):
+        b[name] = a.get(name)
+    for name in ("kind", "office_country", "physical_country"):
+        b["actor"][name] = a["actor"].get(name)
+    assert needs_full_path(decode(orjson.dumps(b))) == needs_full_path(decode(donor))

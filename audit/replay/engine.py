@@ -184,12 +184,21 @@ class Whereabouts:
 
 @dataclass
 class ReplayStats:
-    """Counts for the report summary."""
+    """Counts for the report summary, and the times of the first and last event judged (the audit period)."""
 
     events: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     by_commitment: Counter[str] = field(default_factory=Counter)
     policy_versions: set[str] = field(default_factory=set)
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+
+    def note_times(self, first: datetime | None, last: datetime | None) -> None:
+        """Widen the period to include ``first`` and ``last`` (timezone-aware; None adds nothing)."""
+        if first is not None and (self.first_event is None or first < self.first_event):
+            self.first_event = first
+        if last is not None and (self.last_event is None or last > self.last_event):
+            self.last_event = last
 
     def merge(self, other: ReplayStats) -> None:
         """Add another run's counts (e.g. a worker's)."""
@@ -197,6 +206,7 @@ class ReplayStats:
         self.by_rule.update(other.by_rule)
         self.by_commitment.update(other.by_commitment)
         self.policy_versions |= other.policy_versions
+        self.note_times(other.first_event, other.last_event)
 
 
 @dataclass
@@ -249,6 +259,7 @@ class ReplayEngine:
         pack = self._policy.at(event.time)
         self.stats.events += 1
         self.stats.policy_versions.add(pack.config.name)
+        self.stats.note_times(event.time, event.time)
         actor = actor_class(event.actor, pack.config)
         self._whereabouts.record(event.actor.id, event.time, actor)
         findings: dict[str, Finding] = {}

@@ -8,10 +8,28 @@ store, which approval). This module decodes each verified line with msgspec into
 event with findings, a proxy event (it needs the whole log), a line msgspec rejects -
 goes to pydantic and :class:`~audit.replay.engine.ReplayEngine`, so findings, and
 error messages, are produced in one place only. It does not verify logs.
+
+Ordering rules of the loop (each relies on the one before):
+
+1. a line msgspec rejects, whose time is not in :data:`TIME_FORM`, or that names
+   ``on_behalf_of`` goes to the full path before anything else is read;
+2. the verdict key holds every fact the engine reads, and every fact
+   :func:`needs_full_path` reads, so a key with a cached verdict never needs the
+   full path for any other reason: that function runs on a cache miss only;
+3. only a verdict the full path reached for an event that needed nothing else is
+   cached, so a cached *clean* verdict is the engine's own for that key.
+
+Times are decoded as text and parsed by :func:`event_time`, not by msgspec's
+datetime decoder: msgspec rounds fractions beyond microseconds, pydantic truncates
+them, and a time rounded across a deadline or an approval's bounds would let the
+two paths disagree (a crafted time could be judged clean from another event's cached
+verdict).
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -88,7 +106,8 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """
 
     event_id: _NonEmpty
-    time: datetime
+    time: str
+    """Parsed by :func:`event_time`; a time it refuses takes the full path."""
     actor: FastActor
     action: Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose", "unknown"]
     resource: FastResource
@@ -127,24 +146,29 @@ class FastReplay:
     def evaluate_segment(self, lines: Sequence[bytes], segment: str, path: Path) -> list[Finding]:
         """Findings for a verified segment's lines (proxy findings come from ``engine.finish()``).
 
-        One loop with everything inlined: this is the hot path of a replay.
+        One loop with everything inlined: this is the hot path of a replay. The
+        ordering rules are in the module docstring.
         """
         findings: list[Finding] = []
         verdicts, classes, deadlines = self._verdicts, self._classes, self._deadlines
         policy_at, record = self._policy.at, self.engine.whereabouts.record
-        decode_line = _DECODER.decode
-        versions = self.engine.stats.policy_versions
+        decode_line, parse_time = _DECODER.decode, event_time
+        stats = self.engine.stats
+        versions = stats.policy_versions
         clean, last_pack = 0, None
+        times: list[datetime] = []
+        seen = times.append
         for number, raw in enumerate(lines, start=1):
             try:
                 e = decode_line(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 findings += self._full(raw, segment, number, path)
                 continue
-            if needs_full_path(e):
+            t = parse_time(e.time)
+            if t is None or e.on_behalf_of is not None:
                 findings += self._full(raw, segment, number, path)
                 continue
-            t, recipient = e.time, e.recipient
+            recipient = e.recipient
             pack = policy_at(t)
             pid = id(pack)
             actor, res, legal = e.actor, e.resource, e.legal_basis
@@ -158,15 +182,15 @@ class FastReplay:
                 res.store_kind,
                 res.category,
                 e.action,
-                sum(t >= d for d in deadlines[pid]),
+                bisect_right(deadlines[pid], t),
                 (recipient.kind, recipient.country) if recipient is not None else None,
                 legal.kind if legal is not None else None,
-                self._approvals_key(e) if e.approval_ids else (),
+                self._approvals_key(e, t) if e.approval_ids else (),
             )
             verdict = verdicts.get(key)
             if not verdict:
                 found = self._full(raw, segment, number, path)
-                if verdict is None:
+                if verdict is None and not needs_full_path(e):
                     verdicts[key] = not found
                 findings += found
                 continue
@@ -180,8 +204,11 @@ class FastReplay:
                     actor.kind, actor.physical_country, actor.office_country, pack.config
                 )
             record(actor.id, t, cls)
+            seen(t)
             clean += 1
-        self.engine.stats.events += clean
+        stats.events += clean
+        if times:
+            stats.note_times(min(times), max(times))
         self.fast_hits += clean
         return findings
 
@@ -189,8 +216,8 @@ class FastReplay:
         event = validate(AccessEvent, parse_json_line(raw, path=path, line=line), path=path, line=line)
         return self.engine.evaluate(event, LogPosition(segment=segment, line=line))
 
-    def _approvals_key(self, e: FastEvent) -> tuple[Hashable, ...]:
-        """Each approval's bearing on the decision at the event's time."""
+    def _approvals_key(self, e: FastEvent, t: datetime) -> tuple[Hashable, ...]:
+        """Each approval's bearing on the decision at the event's time ``t``."""
         parts: list[Hashable] = []
         justified = bool((e.justification or "").strip())
         for aid in dict.fromkeys(e.approval_ids):
@@ -198,7 +225,6 @@ class FastReplay:
             if approval is None:
                 parts.append((aid,))
                 continue
-            t = e.time
             phase = (
                 approval.revoked_at is not None and t >= approval.revoked_at,
                 t < approval.not_before,
@@ -216,17 +242,17 @@ def _utc_midnight(day: date) -> datetime:
 
 
 def needs_full_path(event: FastEvent) -> bool:
-    """Events the fast path must hand to pydantic and the engine.
+    """Events the fast path must hand to pydantic and the engine, whatever their verdict key.
 
-    Proxy events need the whole log; naive times, a disclosure without a
-    recipient and two-letter country codes outside ISO 3166 are rejected by the
-    pydantic model's validators, which msgspec does not mirror, so pydantic must
-    see them to report the error.
+    Proxy events need the whole log; a disclosure without a recipient and
+    two-letter country codes outside ISO 3166 are rejected by the pydantic model's
+    validators, which msgspec does not mirror, so pydantic must see them to report
+    the error. Apart from ``on_behalf_of`` (which the loop checks first), every
+    field read here is in the verdict key, so events with equal keys agree.
     """
     recipient = event.recipient
     return (
-        event.time.tzinfo is None
-        or event.on_behalf_of is not None
+        event.on_behalf_of is not None
         or (recipient is not None and recipient.kind == "employee")
         or (event.action == "disclose" and recipient is None)
         or not _known_countries(
@@ -235,6 +261,27 @@ def needs_full_path(event: FastEvent) -> bool:
             recipient.country if recipient is not None else None,
         )
     )
+
+
+TIME_FORM = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+"""RFC 3339 times the fast path parses itself: a date, ``T``, seconds, an optional
+fraction of up to nine digits, and ``Z`` or a ``+HH:MM`` offset. On these,
+:meth:`datetime.fromisoformat` and pydantic agree (both truncate a fraction to
+microseconds; a property test holds them equal); anything else takes the full path."""
+
+_FULLMATCH = TIME_FORM.fullmatch
+
+
+def event_time(text: str) -> datetime | None:
+    """``text`` as a timezone-aware datetime, or None if it is not in :data:`TIME_FORM` or not a real time."""
+    if _FULLMATCH(text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # e.g. month 13, hour 24, an offset of 24 hours
+        return None
 
 
 _KNOWN_ALPHA2 = ISO_ALPHA2 | RESERVED_REGION_ALPHA2

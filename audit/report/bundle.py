@@ -11,16 +11,17 @@ does not sign, verify or publish (:mod:`audit.report.publish` does).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
 from audit.fsio import atomic_write
+from audit.models import Finding
 from audit.report.cases import Case, cases_bytes
 from audit.report.exports import FindingExports, cases_csv, write_stream
 from audit.report.findings import iter_findings
-from audit.report.html import render_html
-from audit.report.markdown import render_markdown
+from audit.report.html import MAX_HTML_FINDINGS, PageTally
+from audit.report.markdown import MAX_LISTED_FINDINGS, render_markdown
 from audit.report.publish import (
     CASES_CSV,
     CASES_FILE,
@@ -33,6 +34,8 @@ from audit.report.publish import (
 )
 from audit.report.statement import Predicate, Subject
 
+assert MAX_LISTED_FINDINGS <= MAX_HTML_FINDINGS, "the Markdown lists findings the page has kept"
+
 
 def _write(staging: Path, name: str, data: bytes, outdir: Path) -> Subject:
     guard_write(partial(atomic_write, staging / name, data), outdir, path=staging / name)
@@ -44,19 +47,51 @@ def write_derived(
 ) -> list[Subject]:
     """Write the files derived from ``staging/findings.jsonl``; their subjects, in a fixed order.
 
-    The HTML page's pass over the findings also writes ``findings.csv`` and
-    ``findings.ocsf.jsonl``, so the findings are read once for the three.
+    One read of the findings feeds the HTML page, ``findings.csv`` and
+    ``findings.ocsf.jsonl`` (and the Markdown's listed findings).
     """
-    findings = staging / FINDINGS_FILE
-    subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
-    markdown = render_markdown(predicate, iter_findings(findings), cases=cases) + extra_markdown
-    subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
-    with FindingExports(staging / FINDINGS_CSV, staging / OCSF_FILE, predicate.commitments) as exports:
-        page = render_html(predicate, exports.exporting(iter_findings(findings)), cases)
-        findings_csv_digest, ocsf_digest = exports.close()
-    subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
-    subjects.append(Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}))
-    cases_csv_digest = write_stream(staging / CASES_CSV, cases_csv(cases))
-    subjects.append(Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}))
-    subjects.append(Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}))
-    return subjects
+    with DerivedFiles(staging, predicate.commitments, outdir) as files:
+        for _ in files.feeding(iter_findings(staging / FINDINGS_FILE)):
+            pass
+        return files.finish(predicate, cases, extra_markdown=extra_markdown)
+
+
+class DerivedFiles:
+    """The derived files, fed by a pass over the findings that another reader may share.
+
+    A replay builds its cases and verdicts in the same pass (:meth:`feeding` yields
+    each finding on), then calls :meth:`finish` with the predicate and cases; the
+    bytes are those :func:`write_derived` writes. ``commitments`` (id to text) is the
+    predicate's, known before the pass. Use as a context manager: leaving it without
+    :meth:`finish` closes the half-written exports (the staging directory is discarded).
+    """
+
+    def __init__(self, staging: Path, commitments: dict[str, str], outdir: Path) -> None:
+        self._staging, self._outdir = staging, outdir
+        self._page = PageTally()
+        self._exports = FindingExports(staging / FINDINGS_CSV, staging / OCSF_FILE, commitments)
+
+    def __enter__(self) -> DerivedFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exports.__exit__(*exc)
+
+    def feeding(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        """``findings`` unchanged, each written to the exports and counted for the page as it passes."""
+        return self._page.counting(self._exports.exporting(findings))
+
+    def finish(self, predicate: Predicate, cases: Sequence[Case], *, extra_markdown: str = "") -> list[Subject]:
+        """Write the rest once every finding has passed; one subject per file, in a fixed order."""
+        staging, outdir = self._staging, self._outdir
+        subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
+        markdown = render_markdown(predicate, self._page.listed, cases=cases) + extra_markdown
+        subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
+        findings_csv_digest, ocsf_digest = self._exports.close()
+        page = self._page.render(predicate, cases)
+        subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
+        subjects.append(Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}))
+        cases_csv_digest = write_stream(staging / CASES_CSV, cases_csv(cases))
+        subjects.append(Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}))
+        subjects.append(Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}))
+        return subjects

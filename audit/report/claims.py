@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -157,47 +157,3 @@ def commitment_verdicts(
             )
         )
     return tuple(rows)
-
-
-class PeriodTracker:
-    """First and last event time seen, fed the raw JSON lines of verified segments.
-
-    Log lines are canonical JSON, so the event's own ``"time":"..."`` is the last
-    one on the line (keys are sorted, nested objects hold no ``time``, and a quote
-    inside a string is escaped); a line without one is skipped.
-    """
-
-    def __init__(self) -> None:
-        self.first: datetime | None = None
-        self.last: datetime | None = None
-
-    def add_lines(self, lines: Iterable[bytes]) -> None:
-        """Note each line's event time."""
-        for raw in lines:
-            when = _line_time(raw)
-            if when is None:
-                continue
-            if self.first is None or when < self.first:
-                self.first = when
-            if self.last is None or when > self.last:
-                self.last = when
-
-    def period(self) -> Period:
-        """The period seen so far."""
-        return Period(first_event=self.first, last_event=self.last)
-
-
-_TIME_KEY = b'"time":"'
-
-
-def _line_time(raw: bytes) -> datetime | None:
-    at = raw.rfind(_TIME_KEY)
-    if at >= 0:
-        start = at + len(_TIME_KEY)
-        end = raw.find(b'"', start)
-        try:
-            when = datetime.fromisoformat(raw[start:end].decode())
-        except ValueError:
-            return None
-        return when.astimezone(UTC) if when.tzinfo is not None else None
-    return None

@@ -12,7 +12,7 @@ counted, and all are in ``findings.jsonl``). Nothing is verified or signed here.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined
@@ -131,23 +131,51 @@ def _charts(cases: Sequence[Case], all_counts: dict[str, Any]) -> dict[str, Any]
 
 def render_html(pred: Predicate, findings: Iterable[Finding], cases: Sequence[Case]) -> str:
     """The whole page; every finding is counted, the first :data:`MAX_HTML_FINDINGS` listed."""
-    listed: list[Finding] = []
-    counts: dict[str, Any] = {"actors": Counter(), "stores": Counter(), "locations": Counter()}
-    months: dict[str, Counter[str]] = defaultdict(Counter)
-    total = waived = 0
-    last: dict[str, tuple[str, ...]] = {}
-    for f in findings:
-        total += 1
-        waived += f.waiver is not None
-        if len(listed) < MAX_HTML_FINDINGS:
-            listed.append(f)
-        counts["actors"][f.actor_id] += 1
-        counts["stores"][f.store or "unknown"] += 1
-        counts["locations"][f.actor_country or "unknown"] += 1
-        if last.get(f.commitment) != f.event_ids:  # findings of one event are adjacent
-            months[f.commitment][f.time.strftime("%Y-%m")] += 1
-            last[f.commitment] = f.event_ids
-    counts["months"] = months
+    page = PageTally()
+    for _ in page.counting(findings):
+        pass
+    return page.render(pred, cases)
+
+
+class PageTally:
+    """What the page shows of the findings, gathered as they pass (in ``findings.jsonl`` order).
+
+    :meth:`counting` is one pass another reader can share; :meth:`render` writes the
+    page once the pass is done. ``listed`` holds the first :data:`MAX_HTML_FINDINGS`.
+    """
+
+    def __init__(self) -> None:
+        self.listed: list[Finding] = []
+        self.total = self.waived = 0
+        self._counts: dict[str, Any] = {"actors": Counter(), "stores": Counter(), "locations": Counter()}
+        self._months: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def counting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        """``findings`` unchanged, each counted as it passes."""
+        listed, months = self.listed, self._months
+        actors, stores, locations = self._counts["actors"], self._counts["stores"], self._counts["locations"]
+        last: dict[str, tuple[str, ...]] = {}
+        for f in findings:
+            self.total += 1
+            self.waived += f.waiver is not None
+            if len(listed) < MAX_HTML_FINDINGS:
+                listed.append(f)
+            actors[f.actor_id] += 1
+            stores[f.store or "unknown"] += 1
+            locations[f.actor_country or "unknown"] += 1
+            if last.get(f.commitment) != f.event_ids:  # findings of one event are adjacent
+                months[f.commitment][f.time.strftime("%Y-%m")] += 1
+                last[f.commitment] = f.event_ids
+            yield f
+
+    def render(self, pred: Predicate, cases: Sequence[Case]) -> str:
+        """The whole page, from the findings counted so far."""
+        return _render(pred, cases, self.listed, self.total, self.waived, {**self._counts, "months": self._months})
+
+
+def _render(
+    pred: Predicate, cases: Sequence[Case], listed: list[Finding], total: int, waived: int, counts: dict[str, Any]
+) -> str:
     period = pred.period
     signer = pred.signer
     log_name, _, import_report = (pred.log.origin or "unnamed").partition(";import-report=")
