@@ -21,6 +21,7 @@ import bisect
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,13 @@ class PolicyRow:
     commitment: str = DEFAULT_COMMITMENT
     rule_id: str | None = None
 
-    def ref(self) -> PolicyRowRef:
-        """The reference a finding records for this row."""
+    @cached_property
+    def _ref(self) -> PolicyRowRef:
         return PolicyRowRef(file=self.file, line=self.line, fields=self.fields)
+
+    def ref(self) -> PolicyRowRef:
+        """The reference a finding records for this row (built once: it is frozen, so findings share it)."""
+        return self._ref
 
 
 @dataclass(frozen=True)
