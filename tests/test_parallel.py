@@ -44,6 +44,20 @@ def test_workers_find_exactly_what_one_process_finds(
     assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "many", execution=Execution(workers=workers)) == single
 
 
+def test_workers_state_the_same_period_counts_and_verdicts(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    """The period is noted where events are judged (each worker's share, merged), not by re-reading the log."""
+    one = replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "one", now=NOW)
+    two = replay(
+        ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, tmp_path / "two", now=NOW,
+        execution=Execution(workers=2),
+    )  # fmt: skip
+    single, many = one.statement.predicate, two.statement.predicate
+    assert single.period is not None and single.period.first_event is not None
+    assert (many.period, many.summary, many.verdicts) == (single.period, single.summary, single.verdicts)
+
+
 def _event(eid: str, time: str, actor: str, country: str, **extra: object) -> bytes:
     body = {
         "event_id": eid,
