@@ -33,12 +33,24 @@ from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from audit.logs.approvals import ApprovalSet
-from audit.models import ISO_ALPHA2, RESERVED_REGION_ALPHA2, AccessEvent, Finding, LogPosition
+from audit.models import (
+    ISO_ALPHA2,
+    RESERVED_REGION_ALPHA2,
+    AccessEvent,
+    Action,
+    ActorKind,
+    Finding,
+    LegalBasisKind,
+    LogPosition,
+    Provider,
+    RecipientKind,
+    StoreKind,
+)
 from audit.policy import PolicyHistory
 from audit.records import parse_json_line, validate
 from audit.replay.engine import ReplayEngine
@@ -54,7 +66,7 @@ class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.Actor`."""
 
     id: _NonEmpty
-    kind: Literal["employee", "contractor", "vendor", "advertiser", "service"] = "employee"
+    kind: ActorKind = "employee"
     employer: str | None = None
     office_country: _Country | None = None
     physical_country: _Country | None = None
@@ -69,15 +81,15 @@ class FastResource(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     dataset: _NonEmpty
     category: _NonEmpty
     store: _NonEmpty
-    provider: Literal["oci", "aws", "gcp", "azure", "own_dc", "other"]
+    provider: Provider
     region: _NonEmpty
-    store_kind: Literal["primary", "replica", "backup", "cache"] = "primary"
+    store_kind: StoreKind = "primary"
 
 
 class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.Recipient`."""
 
-    kind: Literal["employee", "law_enforcement", "government", "vendor", "advertiser"]
+    kind: RecipientKind
     id: _NonEmpty
     country: _Country | None = None
 
@@ -85,22 +97,12 @@ class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class FastLegalBasis(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.LegalBasis`."""
 
-    kind: Literal[
-        "subpoena",
-        "court_order",
-        "search_warrant",
-        "exigent",
-        "international_agreement",
-        "adequacy_decision",
-        "standard_contractual_clauses",
-        "binding_corporate_rules",
-        "derogation",
-    ]
+    kind: LegalBasisKind
     reference: _NonEmpty
 
 
 class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Mirror of :class:`audit.models.AccessEvent` (a test keeps the two in step).
+    """Mirror of :class:`audit.models.AccessEvent` (a test keeps the two in step; ``Literal`` types are shared).
 
     Imported events (with a ``source_record``) take the full path.
     """
@@ -109,7 +111,7 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     time: str
     """Parsed by :func:`event_time`; a time it refuses takes the full path."""
     actor: FastActor
-    action: Literal["read", "query", "export", "copy", "download", "write", "delete", "disclose", "unknown"]
+    action: Action
     resource: FastResource
     approval_ids: tuple[_NonEmpty, ...] = ()
     on_behalf_of: str | None = None
