@@ -83,14 +83,12 @@ class _Open:
     subject: str
     last_seen: datetime
     ids: list[str] = field(default_factory=list)
-    events: set[tuple[str, ...]] = field(default_factory=set)
     actors: set[str] = field(default_factory=set)
     stores: set[str] = field(default_factory=set)
     waived: int = 0
 
     def add(self, finding: Finding) -> None:
         self.ids.append(finding.id)
-        self.events.add(finding.event_ids)
         self.actors.add(finding.actor_id)
         if finding.store:
             self.stores.add(finding.store)
@@ -110,7 +108,7 @@ class _Open:
             first_seen=f.time,
             last_seen=self.last_seen,
             findings=len(self.ids),
-            events=len(self.events),
+            events=len(set(self.ids)),  # one rule and commitment: a finding id names its events
             waived=self.waived,
             actors=tuple(sorted(self.actors)),
             stores=tuple(sorted(self.stores)),
