@@ -17,7 +17,7 @@ from pathlib import Path
 
 from audit.fsio import atomic_write
 from audit.models import Finding
-from audit.report.cases import Case, cases_bytes
+from audit.report.cases import Case, cases_lines
 from audit.report.exports import FindingExports, cases_csv, write_stream
 from audit.report.findings import iter_findings
 from audit.report.html import MAX_HTML_FINDINGS, PageTally
@@ -84,7 +84,7 @@ class DerivedFiles:
     def finish(self, predicate: Predicate, cases: Sequence[Case], *, extra_markdown: str = "") -> list[Subject]:
         """Write the rest once every finding has passed; one subject per file, in a fixed order."""
         staging, outdir = self._staging, self._outdir
-        subjects = [_write(staging, CASES_FILE, cases_bytes(cases), outdir)]
+        subjects = [Subject(name=CASES_FILE, digest={"sha256": write_stream(staging / CASES_FILE, cases_lines(cases))})]
         markdown = render_markdown(predicate, self._page.listed, cases=cases) + extra_markdown
         subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
         findings_csv_digest, ocsf_digest = self._exports.close()

@@ -138,9 +138,10 @@ def build_cases(findings: Iterable[Finding], store_rules: frozenset[str], gap: t
     return closed
 
 
-def cases_bytes(cases: Iterable[Case]) -> bytes:
-    """``cases.jsonl``: one canonical JSON case per line."""
-    return b"".join(canonical_bytes(case) + b"\n" for case in cases)
+def cases_lines(cases: Iterable[Case]) -> Iterator[bytes]:
+    """``cases.jsonl``, one canonical JSON case per line (streamed: a case lists every finding id)."""
+    for case in cases:
+        yield canonical_bytes(case) + b"\n"
 
 
 def iter_cases(path: Path) -> Iterator[Case]:
