@@ -168,6 +168,10 @@ class PackConfig(BaseModel):
         """Every store set in matching order: transitional, approved, other."""
         return (*self.transitional_stores, *self.approved_stores, *self.other_stores)
 
+    def named_store_classes(self) -> frozenset[str]:
+        """Every store set's class and the default class, without the ``_expired`` ones."""
+        return frozenset(s.store_class for s in self.store_sets()) | {self.default_store_class}
+
     def store_classes(self) -> tuple[str, ...]:
         """Every store class a fact can name, including expired ones and the default."""
         names = [s.store_class for s in self.store_sets()] + [s.expired_class for s in self.transitional_stores]

@@ -98,9 +98,11 @@ def _engine_words(rule: ResidencyRule, home: str) -> Words:
 
 def _pack_words(rule: PackRule, engine: ResidencyRule, own: Words, settings: ResidencySettings) -> Words:
     """``rule``'s words for hits of ``engine``, whose ``own`` words fill in the messages it does not give."""
-    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
+    pack = settings.pack
     if engine.id == "store-after-deadline":
-        classes = {s.store_class for s in settings.pack.transitional_stores}
+        classes = frozenset(s.store_class for s in pack.transitional_stores)
+    else:
+        classes = pack.named_store_classes()
     unknown = sorted(set(rule.stores) - classes)
     if unknown:
         raise rule.refusal(
@@ -124,8 +126,7 @@ def _covers_every_class(words: list[Words], settings: ResidencySettings) -> bool
     if any(not w.stores for w in words):
         return True
     covered = frozenset().union(*(w.stores for w in words))
-    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
-    return classes <= covered
+    return settings.pack.named_store_classes() <= covered
 
 
 def _bind(rule: ResidencyRule, settings: ResidencySettings) -> BoundRule:
