@@ -491,6 +491,15 @@ def test_pack_yaml_normalises_codes() -> None:
     assert config.store_classes() == ("ok", "other_store")
 
 
+def test_named_store_classes_are_every_sets_class_and_the_default_without_expired_ones() -> None:
+    config = load_pack(POLICIES).config
+    named = config.named_store_classes()
+    assert config.default_store_class in named
+    assert {s.store_class for s in config.store_sets()} <= named
+    assert not any(name.endswith("_expired") for name in named)
+    assert set(config.store_classes()) - named == {s.expired_class for s in config.transitional_stores}
+
+
 @pytest.mark.parametrize("name", ["model.conf", "policy.csv", "pack.yaml", "commitments.yaml"])
 def test_missing_file(broken: Path, name: str) -> None:
     (broken / name).unlink()

@@ -152,6 +152,16 @@ def test_pack_rule_limited_to_a_store_class_words_only_its_findings(tmp_path: Pa
     assert (late.commitment, late.message) == ("C8", "database lyon-1 (own_dc lyon) past 2024-06-30")
 
 
+def test_a_dollar_sign_is_written_twice_in_residency_messages(tmp_path: Path) -> None:
+    rules = (
+        *EU_RULES[:1],
+        _rule("eu-outside", "store-outside-home", "C1", "$store costs $$5 in ${region}"),
+        *EU_RULES[2:],
+    )
+    found = _eu_scan(tmp_path, _eu_settings("2024-03-01", rules))
+    assert found["eu-outside", "crm-ohio"].message == "rds-instance crm-ohio (aws us-east-2) costs $5 in us-east-2"
+
+
 @pytest.mark.parametrize(
     ("rules", "reason"),
     [

@@ -144,3 +144,17 @@ def test_engine_texts_take_the_packs_home_name() -> None:
     book = rule_book(load_pack(POLICIES), load_rules())
     assert "$home" not in book["store-not-approved"].metadata.description
     assert book["foreign-access-without-approval"].metadata.description.startswith("Staff outside the US")
+
+
+def test_engine_rules_never_show_a_raw_placeholder(tmp_path: Path) -> None:
+    """Regression: foreign-sensitive-access explained its findings with a literal ``$home`` (hidden
+    only because both shipped packs word that rule with a message of their own)."""
+    pack = tmp_path / "pack"
+    shutil.copytree(POLICIES.parent / "packs" / "eu-personal-data", pack)
+    (pack / "rules.yaml").unlink()  # the engine's own words, with the pack's home
+    book = rule_book(load_pack(pack), load_rules())
+    explained = book["foreign-sensitive-access"].explain(_ctx())
+    assert explained.endswith("sensitive categories are denied to staff outside the EU/EEA even with an approval")
+    for rule in book.values():
+        for text in (rule.metadata.title, rule.metadata.description, rule.metadata.remediation, rule.explain(_ctx())):
+            assert "$" not in text, (rule.id, text)

@@ -20,13 +20,17 @@ This module validates and matches; it reads no file (:mod:`audit.policy.load` do
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import date
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
+from audit.errors import InputError
 from audit.models import CommitmentId, NonEmpty, Severity
+from audit.policy.wording import PackTemplate, TemplateError
 
 EXPIRED_SUFFIX = "_expired"
 """Appended to a transitional store's class from its deadline on (``backup`` -> ``backup_expired``)."""
@@ -164,6 +168,10 @@ class PackConfig(BaseModel):
         """Every store set in matching order: transitional, approved, other."""
         return (*self.transitional_stores, *self.approved_stores, *self.other_stores)
 
+    def named_store_classes(self) -> frozenset[str]:
+        """Every store set's class and the default class, without the ``_expired`` ones."""
+        return frozenset(s.store_class for s in self.store_sets()) | {self.default_store_class}
+
     def store_classes(self) -> tuple[str, ...]:
         """Every store class a fact can name, including expired ones and the default."""
         names = [s.store_class for s in self.store_sets()] + [s.expired_class for s in self.transitional_stores]
@@ -188,9 +196,11 @@ class PackRule(BaseModel):
     ``kind`` names the engine rule that finds it (``store-not-approved``...); the
     pack gives the id its policy rows name, the commitment it implements, and the
     words. ``message`` is a template with ``$name`` placeholders filled from the
-    engine rule's variables (checked when the engine rule is bound, never
-    evaluated). ``stores`` limits a residency rule to some store classes, and
-    ``copy_message`` words a residency finding on a copy differently from one on a store.
+    engine rule's variables (``$$`` is a dollar sign, any other ``$`` is refused;
+    checked when the engine rule is bound, never evaluated); title, description and
+    remediation are plain text. ``stores`` limits a residency rule to some store
+    classes, and ``copy_message`` words a residency finding on a copy differently
+    from one on a store.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -207,6 +217,40 @@ class PackRule(BaseModel):
     copy_message: str | None = Field(default=None, min_length=1, max_length=500)
     """Residency: the template for a copy of a store (default ``message``)."""
     stores: tuple[ClassName, ...] = ()
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def located(self, lines: Mapping[str, int]) -> PackRule:
+        """This rule, knowing the file lines of its keys (``""``: the line its entry starts on).
+
+        The loader locates every rule it reads, so errors about one (:meth:`refusal`,
+        :meth:`template`) name the file and the line.
+        """
+        rule = self.model_copy()
+        rule._lines = dict(lines)
+        return rule
+
+    def line(self, key: str = "") -> int | None:
+        """The line of ``key`` (else of the entry) in the file the rule was read from; ``None`` if not read."""
+        return self._lines.get(key, self._lines.get(""))
+
+    def refusal(self, reason: str, path: Path | None, key: str = "") -> InputError:
+        """An input error about this rule at ``path`` (its ``rules.yaml``), on the line of ``key``."""
+        return InputError(f"rule {self.id!r}: {reason}", path=path, line=self.line(key))
+
+    def template(
+        self, key: Literal["message", "copy_message"], known: Collection[str], path: Path | None
+    ) -> PackTemplate | None:
+        """The template at ``key`` checked against the ``known`` names (``None`` if not given).
+
+        An input error at ``path`` and the key's line if it does not check (:class:`PackTemplate`).
+        """
+        text = getattr(self, key)
+        if text is None:
+            return None
+        try:
+            return PackTemplate(text, known)
+        except TemplateError as exc:
+            raise self.refusal(f"{key}: {exc}", path, key) from None
 
 
 class RulesFile(BaseModel):

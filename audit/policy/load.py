@@ -103,11 +103,36 @@ def load_config(path: Path, root: Path | None = None) -> PackConfig:
 
 
 def load_rules_file(path: Path, root: Path | None = None) -> tuple[PackRule, ...]:
-    """Read and validate ``rules.yaml`` (absent: no pack rules)."""
+    """Read and validate ``rules.yaml`` (absent: no pack rules); each rule knows the lines of its keys."""
     if not path.exists():
         return ()
     check_pack_file(path, root)
-    return _load_yaml_model(RulesFile, path, root).rules
+    data, text = load_pack_yaml(path, root)
+    rules = _validate_yaml_model(RulesFile, data, text, path).rules
+    lines = _entry_key_lines(text, "rules")
+    return tuple(rule.located(lines[n] if n < len(lines) else {}) for n, rule in enumerate(rules))
+
+
+def _entry_key_lines(text: str, key: str) -> list[dict[str, int]]:
+    """For each entry of the list at top-level ``key``: the line of each of its keys (``""``: of the entry)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    entries = next(
+        (value for name, value in node.value if isinstance(name, yaml.ScalarNode) and name.value == key), None
+    )
+    if not isinstance(entries, yaml.SequenceNode):
+        return []
+    found = []
+    for entry in entries.value:
+        lines = {"": entry.start_mark.line + 1}
+        if isinstance(entry, yaml.MappingNode):
+            lines |= {str(k.value): k.start_mark.line + 1 for k, _ in entry.value if isinstance(k, yaml.ScalarNode)}
+        found.append(lines)
+    return found
 
 
 def _yaml_line(text: str, loc: Sequence[int | str]) -> int | None:
@@ -135,6 +160,10 @@ def _yaml_line(text: str, loc: Sequence[int | str]) -> int | None:
 
 def _load_yaml_model(model: type[_M], path: Path, root: Path | None) -> _M:
     data, text = load_pack_yaml(path, root)
+    return _validate_yaml_model(model, data, text, path)
+
+
+def _validate_yaml_model(model: type[_M], data: Any, text: str, path: Path) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

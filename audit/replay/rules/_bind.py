@@ -3,19 +3,19 @@
 Engine rules are generic: their texts say ``$home`` where a pack's home jurisdiction
 goes. A pack's ``rules.yaml`` adds rules of its own - an id its policy rows name, the
 commitment it implements, a title, description, remediation and optionally a message
-template - each reported by an engine rule (its ``kind``). Templates are filled with
-:data:`VARIABLES` by name, never evaluated; an unknown placeholder or kind is an
-input error at ``rules.yaml``. Does not decide anything and reads no file.
+template - each reported by an engine rule (its ``kind``). Templates are checked and
+filled with :data:`VARIABLES` by name, never evaluated (:mod:`audit.policy.wording`);
+a ``$`` that starts no placeholder, an unknown placeholder or an unknown kind is an
+input error at the line of ``rules.yaml``. Does not decide anything and reads no file.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
-from audit.errors import InputError
 from audit.policy import PackRule, PolicyPack
 from audit.policy.parse import RULES_FILE
+from audit.policy.wording import PackTemplate, fill_home
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, who
 
 
@@ -43,43 +43,26 @@ VARIABLES: Mapping[str, Callable[[FindingContext], str]] = {
 }
 """What a message template may name, as ``$name`` or ``${name}``."""
 
-_PLACEHOLDER = re.compile(r"\$(?:(\w+)|\{(\w+)\})|\$\$")
-
-
-def _literal(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
 
 class MessageTemplate:
-    """A ``$name`` template compiled once to a format string over the names it uses."""
+    """A message template over :data:`VARIABLES`, checked and compiled once (:class:`PackTemplate`).
 
-    def __init__(self, text: str) -> None:
-        names: list[str] = []
-        parts: list[str] = []
-        end = 0
-        for match in _PLACEHOLDER.finditer(text):
-            parts.append(_literal(text[end : match.start()]))
-            end = match.end()
-            name = match.group(1) or match.group(2)
-            if name is None:
-                parts.append("$")
-                continue
-            if name not in VARIABLES:
-                raise ValueError(f"unknown placeholder ${name} (known: {', '.join(sorted(VARIABLES))})")
-            names.append(name)
-            parts.append("{" + name + "}")
-        parts.append(_literal(text[end:]))
-        self._format = "".join(parts)
-        self._getters = tuple((name, VARIABLES[name]) for name in dict.fromkeys(names))
+    Raises :class:`~audit.policy.wording.TemplateError` (a ``ValueError``) for a ``$``
+    that starts no placeholder or an unknown name.
+    """
+
+    def __init__(self, template: str | PackTemplate) -> None:
+        self._template = template if isinstance(template, PackTemplate) else PackTemplate(template, VARIABLES)
+        self._getters = tuple((name, VARIABLES[name]) for name in self._template.names)
 
     def __call__(self, ctx: FindingContext) -> str:
-        return self._format.format_map({name: get(ctx) for name, get in self._getters})
+        return self._template.fill({name: get(ctx) for name, get in self._getters})
 
 
 def _home_texts(metadata: RuleMetadata, home: str) -> RuleMetadata:
     """Engine metadata with ``$home`` filled in (the only placeholder engine texts use)."""
     fields = ("title", "description", "remediation")
-    changed = {f: getattr(metadata, f).replace("$home", home) for f in fields if "$home" in getattr(metadata, f)}
+    changed = {f: fill_home(getattr(metadata, f), home) for f in fields if "$" in getattr(metadata, f)}
     return metadata.model_copy(update=changed) if changed else metadata
 
 
@@ -87,13 +70,9 @@ def _pack_rule(rule: PackRule, engine: Mapping[str, Rule], pack: PolicyPack) -> 
     where = pack.directory / RULES_FILE
     base = engine.get(rule.kind)
     if base is None:
-        raise InputError(f"rule {rule.id!r}: kind {rule.kind!r} is not an engine rule", path=where)
-    explain = base.explain
-    if rule.message is not None:
-        try:
-            explain = MessageTemplate(rule.message)
-        except ValueError as exc:
-            raise InputError(f"rule {rule.id!r}: message: {exc}", path=where) from None
+        raise rule.refusal(f"kind {rule.kind!r} is not an engine rule", where, "kind")
+    message = rule.template("message", VARIABLES, where)
+    explain = base.explain if message is None else MessageTemplate(message)
     metadata = RuleMetadata(
         id=rule.id,
         title=rule.title,

@@ -4,7 +4,7 @@ from audit.replay.rules.base import FindingContext, Rule, RuleMetadata, what, wh
 
 
 def _explain(ctx: FindingContext) -> str:
-    return f"{who(ctx)} {what(ctx)}; sensitive categories are denied to staff outside $home even with an approval"
+    return f"{who(ctx)} {what(ctx)}; sensitive categories are denied to staff outside {ctx.home} even with an approval"
 
 
 RULE = Rule(

@@ -3,7 +3,8 @@
 A pack's ``rules.yaml`` rule with ``scope: residency`` reports an engine rule (its
 ``kind``) with the pack's id, commitment, severity, texts and message templates
 (``message`` for a store, ``copy_message`` for a copy; ``$name`` placeholders from
-:data:`~audit.residency.rules.base.VARIABLES`, filled, never evaluated). ``stores``
+:data:`~audit.residency.rules.base.VARIABLES`, checked and filled by
+:mod:`audit.policy.wording`, never evaluated). ``stores``
 limits it to hits about some store classes; a rule naming the hit's class is
 preferred to one without ``stores``.
 
@@ -18,24 +19,14 @@ words (``$home`` filled in) under the engine's id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from string import Template
 
 from audit.errors import InputError
 from audit.models import Severity
 from audit.policy import PackRule
+from audit.policy.wording import PackTemplate, fill_home
 from audit.report.residency import ResidencyFinding
 from audit.residency.models import DataStore, ResidencySettings
 from audit.residency.rules.base import VARIABLES, Hit, ResidencyRule, StoreContext
-
-
-def _template(text: str, where: str) -> Template:
-    template = Template(text)
-    if not template.is_valid():
-        raise ValueError(f"{where}: a $ must start $name, ${{name}} or $$")
-    unknown = sorted(set(template.get_identifiers()) - set(VARIABLES))
-    if unknown:
-        raise ValueError(f"{where}: unknown placeholder ${unknown[0]} (known: {', '.join(sorted(VARIABLES))})")
-    return template
 
 
 @dataclass(frozen=True)
@@ -47,8 +38,8 @@ class Words:
     severity: Severity
     commitment: str | None
     remediation: str
-    message: Template
-    copy_message: Template
+    message: PackTemplate
+    copy_message: PackTemplate
     stores: frozenset[str] = frozenset()
 
 
@@ -79,7 +70,7 @@ class BoundRule:
                     severity=words.severity,
                     status=self.engine.metadata.status,
                     title=words.title,
-                    message=template.substitute(hit.values),
+                    message=template.fill(hit.values),
                     remediation=words.remediation,
                     provider=store.provider,
                     account=store.account,
@@ -96,32 +87,37 @@ def _engine_words(rule: ResidencyRule, home: str) -> Words:
     meta = rule.metadata
     return Words(
         id=meta.id,
-        title=meta.title.replace("$home", home),
+        title=fill_home(meta.title, home),
         severity=meta.severity,
         commitment=meta.commitment,
-        remediation=meta.remediation.replace("$home", home),
-        message=_template(rule.message, meta.id),
-        copy_message=_template(rule.copy_message, meta.id),
+        remediation=fill_home(meta.remediation, home),
+        message=PackTemplate(rule.message, VARIABLES),
+        copy_message=PackTemplate(rule.copy_message, VARIABLES),
     )
 
 
-def _pack_words(rule: PackRule, engine: ResidencyRule, settings: ResidencySettings) -> Words:
-    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
+def _pack_words(rule: PackRule, engine: ResidencyRule, own: Words, settings: ResidencySettings) -> Words:
+    """``rule``'s words for hits of ``engine``, whose ``own`` words fill in the messages it does not give."""
+    pack = settings.pack
     if engine.id == "store-after-deadline":
-        classes = {s.store_class for s in settings.pack.transitional_stores}
+        classes = frozenset(s.store_class for s in pack.transitional_stores)
+    else:
+        classes = pack.named_store_classes()
     unknown = sorted(set(rule.stores) - classes)
     if unknown:
-        raise ValueError(f"stores: {unknown[0]!r} is not a store class {engine.id} reports")
-    message = _template(rule.message, "message") if rule.message is not None else _template(engine.message, "")
-    copy_text = rule.copy_message or rule.message
+        raise rule.refusal(
+            f"stores: {unknown[0]!r} is not a store class {engine.id} reports", settings.rules_file, "stores"
+        )
+    message = rule.template("message", VARIABLES, settings.rules_file)
+    copy_message = rule.template("copy_message", VARIABLES, settings.rules_file) or message
     return Words(
         id=rule.id,
         title=rule.title,
         severity=rule.severity,
         commitment=rule.commitment,
         remediation=rule.remediation,
-        message=message,
-        copy_message=_template(copy_text, "copy_message") if copy_text else _template(engine.copy_message, ""),
+        message=message or own.message,
+        copy_message=copy_message or own.copy_message,
         stores=frozenset(rule.stores),
     )
 
@@ -130,25 +126,23 @@ def _covers_every_class(words: list[Words], settings: ResidencySettings) -> bool
     if any(not w.stores for w in words):
         return True
     covered = frozenset().union(*(w.stores for w in words))
-    classes = {s.store_class for s in settings.pack.store_sets()} | {settings.pack.default_store_class}
-    return classes <= covered
+    return settings.pack.named_store_classes() <= covered
 
 
 def _bind(rule: ResidencyRule, settings: ResidencySettings) -> BoundRule:
-    words: list[Words] = []
-    for pack_rule in settings.rules:
-        if pack_rule.scope == "residency" and pack_rule.kind == rule.id:
-            try:
-                words.append(_pack_words(pack_rule, rule, settings))
-            except ValueError as exc:
-                raise InputError(f"rule {pack_rule.id!r}: {exc}", path=settings.rules_file) from None
+    own = _engine_words(rule, settings.home)
+    words = [
+        _pack_words(pack_rule, rule, own, settings)
+        for pack_rule in settings.rules
+        if pack_rule.scope == "residency" and pack_rule.kind == rule.id
+    ]
     if not rule.own_commitments and rule.metadata.commitment is None and not _covers_every_class(words, settings):
         raise InputError(
             f"residency rule {rule.id!r} cites no commitment: add a rule with scope: residency and "
             f"kind: {rule.id} (without stores:) naming the commitment it implements",
             path=settings.rules_file,
         )
-    return BoundRule(rule, (*words, _engine_words(rule, settings.home)))
+    return BoundRule(rule, (*words, own))
 
 
 def residency_book(engine: tuple[ResidencyRule, ...], settings: ResidencySettings) -> tuple[BoundRule, ...]:
@@ -156,9 +150,9 @@ def residency_book(engine: tuple[ResidencyRule, ...], settings: ResidencySetting
     kinds = {rule.id for rule in engine}
     for pack_rule in settings.rules:
         if pack_rule.scope == "residency" and pack_rule.kind not in kinds:
-            raise InputError(
-                f"rule {pack_rule.id!r}: kind {pack_rule.kind!r} is not a residency engine rule "
-                f"(known: {', '.join(sorted(kinds))})",
-                path=settings.rules_file,
+            raise pack_rule.refusal(
+                f"kind {pack_rule.kind!r} is not a residency engine rule (known: {', '.join(sorted(kinds))})",
+                settings.rules_file,
+                "kind",
             )
     return tuple(_bind(rule, settings) for rule in engine)
