@@ -152,6 +152,14 @@ class Domain:
             for combo in itertools.product(*columns):
                 yield (facet, *combo)  # type: ignore[misc]  # five fields, checked at load
 
+    def every_value(self) -> tuple[str, ...]:
+        """Every value some request of the domain holds in some field (the facets among them), once each."""
+        found = dict.fromkeys(self.facets)
+        for facet in self.facets:
+            for field in self.request_fields[1:]:
+                found.update(dict.fromkeys(self.values(facet, field)))
+        return tuple(found)
+
     def size(self, when: FieldConditions | None = None) -> int:
         """How many requests :meth:`requests` yields, counted without enumerating them."""
         facet_field = self.request_fields[0]

@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ from audit.policy.parse import (
     parse_policy,
     read_text,
 )
+from audit.policy.symmetry import SymmetricDecisions, ValueClasses, interchangeable
 
 RuleCatalogue = Mapping[str, str | None]
 """Rule id -> id of the commitment the rule implements: the rules deny rows may name."""
@@ -447,10 +449,15 @@ def _lint_never_deciding(
     sink: _Sink,
     budget: Budget,
 ) -> None:
-    """p rows that decide no request of the domain: unreachable, or shadowed by earlier rows."""
+    """p rows that decide no request of the domain: unreachable, or shadowed by earlier rows.
+
+    Requests that differ only in values the enforcer cannot tell apart are asked once
+    (:mod:`audit.policy.symmetry`); each enforcer's classes are checked on itself.
+    """
     domain = invariants.domain.with_value(UNDECLARED)
     check_domain_size(domain, invariants.path)
-    decided_by = _deciding_lines(pack, domain, budget)
+    values = domain.every_value()
+    decided_by = _deciding_lines(pack, domain, budget, pack.interchangeable(values))
     deciding = set(decided_by.values())
     grouping = [row for row in pack.rows if row.ptype != "p"]
     groups = reach(grouping)
@@ -460,7 +467,10 @@ def _lint_never_deciding(
             continue
         when = candidates(domain, row, pack.definitions["p"], groups) if simple else None
         alone = _enforcer(pack, [*grouping, row])
-        matched = [request for request in domain.requests(when) if _matches(alone, request, budget, path)]
+        matches: SymmetricDecisions[Request, bool] = SymmetricDecisions(
+            interchangeable(alone, values), partial(_matches, alone, path=path)
+        )
+        matched = [request for request in domain.requests(when) if _checked(budget, path) and matches(request)]
         column = columns[row.line][0]
         if not matched:
             sink.add(
@@ -483,17 +493,24 @@ def _lint_never_deciding(
         )
 
 
-def _matches(enforcer: Any, request: Request, budget: Budget, path: str) -> bool:
+def _checked(budget: Budget, path: str) -> bool:
     budget.check(path)
+    return True
+
+
+def _matches(enforcer: Any, request: Request, path: str) -> bool:
     return bool(enforce_or_refuse(enforcer, request, path=path)[1])
 
 
-def _deciding_lines(pack: PolicyPack, domain: Domain, budget: Budget) -> dict[Request, int | None]:
+def _deciding_lines(
+    pack: PolicyPack, domain: Domain, budget: Budget, classes: ValueClasses | None
+) -> dict[Request, int | None]:
     """The line of the row deciding each request of the domain (``None``: no row matches)."""
+    decide = SymmetricDecisions(classes, pack.decide_uncached)
     decided_by: dict[Request, int | None] = {}
     for request in domain.requests():
         budget.check(pack.files[1])
-        decision = pack.decide_uncached(request)
+        decision = decide(request)
         decided_by[request] = decision.row.line if decision.row is not None else None
     return decided_by
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -30,6 +30,7 @@ from audit.errors import AuditError, PolicyError
 from audit.models import Commitment, PolicyRowRef
 from audit.policy.config import PackConfig, PackRule
 from audit.policy.diagnostics import clean
+from audit.policy.symmetry import ValueClasses, interchangeable
 
 Request = tuple[str, str, str, str, str]
 """``(facet, sub, obj, act, ctx)`` as defined by ``r`` in ``model.conf``."""
@@ -174,6 +175,11 @@ class PolicyPack:
         return enforce_or_refuse(
             self._enforcer, request, path=self.files[0] if self.files else None, line=self._matcher_line
         )
+
+    def interchangeable(self, values: Iterable[str]) -> ValueClasses | None:
+        """Classes of ``values`` this pack decides alike (:mod:`audit.policy.symmetry`); ``None`` if unproven."""
+        with CASBIN_LOCK:
+            return interchangeable(self._enforcer, values)
 
     def broken(self, request: Request) -> tuple[Decision, ...]:
         """Every commitment a request breaks: one deny decision per commitment, in priority order.

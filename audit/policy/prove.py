@@ -21,6 +21,7 @@ from audit.policy.diagnostics import Diagnostic, diagnostic, quote
 from audit.policy.domain import INVARIANTS_FILE, Invariants, InvariantSpec, load_invariants, undeclared_values
 from audit.policy.load import load_pack
 from audit.policy.pack import Decision, PolicyPack, Request
+from audit.policy.symmetry import SymmetricDecisions
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ def prove(directory: Path, invariants_path: Path | None = None, *, budget: Budge
     """Decide every request of the domain and check every invariant of ``invariants.yaml``.
 
     ``budget`` is checked between enforcer calls; the domain's size is checked before.
+    Requests that differ only in values the pack cannot tell apart are decided once
+    (:mod:`audit.policy.symmetry`).
     """
     pack = load_pack(directory)
     path = invariants_path or directory / INVARIANTS_FILE
@@ -144,6 +147,7 @@ def prove(directory: Path, invariants_path: Path | None = None, *, budget: Budge
         )
         for gap in undeclared_values(pack.rows, pack.definitions, invariants.domain)
     )
+    decide = SymmetricDecisions(pack.interchangeable(invariants.domain.every_value()), pack.decide)
     results = []
     for spec in invariants.invariants:
         checked = 0
@@ -151,7 +155,7 @@ def prove(directory: Path, invariants_path: Path | None = None, *, budget: Budge
         for request in invariants.domain.requests(spec.invariant.when):
             budget.check(path)
             checked += 1
-            decision = pack.decide(request)
+            decision = decide(request)
             if _violates(invariants, spec, request, decision):
                 found.append(Counterexample(request, decision))
         results.append(InvariantResult(spec, checked, tuple(found)))
