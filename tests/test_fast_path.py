@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from audit import models
+from audit.errors import InputError
 from audit.logs.approvals import load_approvals
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
+from audit.records import parse_json_line, validate
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import (
     TIME_FORM,
@@ -177,6 +179,51 @@ def test_time_rounded_into_an_approval_window_is_not_judged_clean() -> None:
     assert fast == _full(lines)
     assert {f.event_ids[0] for f in fast} == {"rounded-in"}
     assert hits == 1  # the cache is in use: the second in-window event took the first one's verdict
+
+
+def _us_read(eid: str, time: str) -> bytes:
+    """A US employee reading public video in an approved US store: clean, and one verdict key per deadline span."""
+    body = {
+        "event_id": eid,
+        "time": time,
+        "action": "read",
+        "actor": {"id": "us-x", "kind": "employee", "office_country": "US", "physical_country": "US"},
+        "resource": {
+            "id": "r",
+            "dataset": "us-videos",
+            "category": "public_video",
+            "store": "oci-us-ashburn",
+            "provider": "oci",
+            "region": "us-ashburn-1",
+            "store_kind": "primary",
+        },
+    }
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _full_path_error(lines: list[bytes]) -> InputError:
+    """The error the full path (pydantic, as replay validates a line) raises for the first line it refuses."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            validate(AccessEvent, parse_json_line(raw, path="s", line=number), path="s", line=number)
+        except InputError as exc:
+            return exc
+    pytest.fail("the full path accepted every line")
+
+
+def test_offset_minutes_past_59_are_not_judged_clean() -> None:
+    """Regression: ``datetime.fromisoformat`` reads an offset of ``+00:60`` as ``+01:00``; pydantic refuses it.
+
+    The fast path parsed the time itself, so the line took the cached clean verdict of
+    an earlier event of the same shape and the replay passed; the full path stops at
+    it with an input error (the time is not a valid RFC 3339 time).
+    """
+    lines = [_us_read("clean", "2021-10-10T10:00:00Z"), _us_read("bad-offset", "2021-10-10T11:00:00+00:60")]
+    assert _full_path_error(lines).line == 2
+    with pytest.raises(InputError, match="time") as caught:
+        _fast(lines)
+    assert caught.value.line == 2
+    assert event_time("2021-10-10T11:00:00+05:99") is None
 
 
 @settings(max_examples=400, deadline=None)
