@@ -33,7 +33,10 @@ from audit.enums import RecordType as RecordType
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone (RFC 3339, e.g. 2021-09-14T03:12:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: the UTC instant is past year 9999
+        raise ValueError("timestamp is outside years 1 to 9999 in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]

@@ -226,6 +226,26 @@ def test_offset_minutes_past_59_are_not_judged_clean() -> None:
     assert event_time("2021-10-10T11:00:00+05:99") is None
 
 
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+00:01"])
+def test_time_beyond_the_utc_calendar_is_not_judged_clean(time: str) -> None:
+    """Regression: a time whose UTC form falls outside years 1..9999 passed the fast path.
+
+    ``datetime.fromisoformat`` accepts ``9999-12-31T23:59:59-01:00``; converting it to
+    UTC overflows. The fast path never converts, so the line took the cached clean
+    verdict of an earlier event of the same shape; pydantic's UTC conversion raised a
+    bare ``OverflowError`` (an internal error, exit 4) instead of refusing the line.
+    Both paths now refuse it as an input error at its line.
+    """
+    base = "2023-10-10T10:00:00Z" if time.startswith("9999") else "2020-10-10T10:00:00Z"
+    lines = [_us_read("clean", base), _us_read("overflow", time)]
+    with pytest.raises(InputError, match="time") as caught:
+        _fast(lines)
+    assert caught.value.line == 2
+    assert _full_path_error(lines).line == 2
+    with pytest.raises(ValidationError, match="outside years 1 to 9999"):
+        TypeAdapter(models.UtcDatetime).validate_python(time)  # approvals' times too
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     st.from_regex(TIME_FORM, fullmatch=True)

@@ -266,14 +266,16 @@ def needs_full_path(event: FastEvent) -> bool:
 
 
 TIME_FORM = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-5][0-9])"
+    r"(?!0001|9999)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-5][0-9])"
 )
 """RFC 3339 times the fast path parses itself: a date, ``T``, seconds, an optional
 fraction of up to nine digits, and ``Z`` or a ``+HH:MM`` offset. On these,
 :meth:`datetime.fromisoformat` and pydantic agree (both truncate a fraction to
 microseconds; a property test holds them equal); anything else takes the full path.
-Offset minutes past 59 are excluded: ``fromisoformat`` reads ``+00:60`` as ``+01:00``,
-pydantic refuses it."""
+Two exclusions keep it so: offset minutes past 59 (``fromisoformat`` reads ``+00:60``
+as ``+01:00``, pydantic refuses it), and the years 0001 and 9999, where an offset can
+put the UTC instant outside the calendar (pydantic refuses it; the fast path never
+converts to UTC, so it would not notice)."""
 
 _FULLMATCH = TIME_FORM.fullmatch
 
