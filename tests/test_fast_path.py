@@ -246,6 +246,23 @@ def test_time_beyond_the_utc_calendar_is_not_judged_clean(time: str) -> None:
         TypeAdapter(models.UtcDatetime).validate_python(time)  # approvals' times too
 
 
+@pytest.mark.parametrize("field", ["office_country", "physical_country"])
+def test_country_code_with_a_trailing_newline_is_refused_by_the_fast_decoder(field: str) -> None:
+    """Regression: msgspec's ``pattern`` is a ``re.search``, and ``$`` matches before a final newline.
+
+    ``"US\\n"`` (canonical JSON ``"US\\\\n"``) decoded on the fast path while pydantic
+    refuses it; the verdict key holds the code as written, so it never met a cached
+    verdict, but the mirror must not accept what the model refuses.
+    """
+    body = orjson.loads(_us_read("nl", "2021-10-10T10:00:00Z"))
+    body["actor"][field] = "US\n"
+    raw = orjson.dumps(body)
+    with pytest.raises(ValidationError):
+        AccessEvent.model_validate_json(raw)
+    with pytest.raises(msgspec.ValidationError):
+        decode(raw)
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     st.from_regex(TIME_FORM, fullmatch=True)

@@ -58,8 +58,10 @@ from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import load_rules
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-_Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2,8}$")]
-"""The shape of :data:`audit.models.CountryOrRegion`; two-letter codes are checked against ISO 3166 below."""
+_Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,8}\Z")]
+"""The shape of :data:`audit.models.CountryOrRegion`; two-letter codes are checked against ISO 3166 below.
+
+msgspec applies a pattern with ``re.search``: ``\\Z``, not ``$``, which would also match before a final newline."""
 
 
 class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
