@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+import audit.replay.fast as fast_module
 from audit import models
 from audit.errors import InputError
 from audit.logs.approvals import ApprovalSet, load_approvals
@@ -689,3 +690,22 @@ def test_needs_full_path_reads_only_verdict_key_facts(donor: bytes, host: bytes)
     for name in ("kind", "office_country", "physical_country"):
         b["actor"][name] = a["actor"].get(name)
     assert needs_full_path(decode(orjson.dumps(b))) == needs_full_path(decode(donor))
+
+
+def test_a_log_of_ever_new_shapes_does_not_grow_the_verdict_cache_past_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory attack: every event a new region, so every event a new verdict key; the cache stops at its bound."""
+    monkeypatch.setattr(fast_module, "MAX_SHAPES", 5)
+    lines = []
+    for n in range(12):
+        body = orjson.loads(LINES[0])
+        body["event_id"] = f"shape-{n}"
+        body["resource"]["region"] = f"region-{n}"
+        lines.append(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    lines += lines[:3]  # shapes seen before: cached ones are hits again
+    policy = load_policy(POLICIES)
+    fast = FastReplay.for_policy(policy, load_approvals(FIXTURES / "approvals.jsonl", None))
+    found = fast.evaluate_segment(lines, "s", Path("s")) + fast.engine.finish()
+    assert len(fast._verdicts) == 5
+    assert found == _full(lines)

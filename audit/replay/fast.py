@@ -127,6 +127,10 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 _DECODER = msgspec.json.Decoder(FastEvent)
 
 
+MAX_SHAPES = 100_000
+"""Verdicts cached per replay (about 450 bytes each; a real log has hundreds or thousands of shapes)."""
+
+
 class FastReplay:
     """Feed raw verified lines to a :class:`ReplayEngine`, skipping work for known-clean shapes."""
 
@@ -194,8 +198,8 @@ class FastReplay:
             verdict = verdicts.get(key)
             if not verdict:
                 found = self._full(raw, segment, number, path)
-                if verdict is None and not needs_full_path(e):
-                    verdicts[key] = not found
+                if verdict is None:
+                    self._remember(key, e, not found)
                 findings += found
                 continue
             if pack is not last_pack:
@@ -215,6 +219,15 @@ class FastReplay:
             stats.note_times(min(times), max(times))
         self.fast_hits += clean
         return findings
+
+    def _remember(self, key: Hashable, e: FastEvent, clean: bool) -> None:
+        """Cache the full path's verdict for ``key``, unless the event needed the full path anyway or the cache is full.
+
+        The log's author chooses how many shapes it holds, so at most :data:`MAX_SHAPES`
+        are kept; events of shapes beyond them take the full path (same findings, slower).
+        """
+        if len(self._verdicts) < MAX_SHAPES and not needs_full_path(e):
+            self._verdicts[key] = clean
 
     def _full(self, raw: bytes, segment: str, line: int, path: Path) -> list[Finding]:
         event = validate(AccessEvent, parse_json_line(raw, path=path, line=line), path=path, line=line)
