@@ -43,11 +43,12 @@ INDEX_FORMAT = "residency-audit/event-id-index/v1"
 ID_FIELDS = ("event_id", "approval_id")
 """Record members that identify a record (the first string one present counts)."""
 
+_ID_INDEX = "CREATE INDEX IF NOT EXISTS ids_by_id ON ids (id)"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ids (leaf INTEGER PRIMARY KEY, id TEXT NOT NULL, segment INTEGER NOT NULL, "
     "line INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ids_by_id ON ids (id)",
+    _ID_INDEX,
 )
 
 
@@ -98,6 +99,29 @@ class IdIndex:
     def __init__(self, path: Path | None = None, *, readonly: bool = False) -> None:
         self.path = path
         self._db = self._open_readonly() if readonly else self._connect()
+        self._deferred = False
+        """The id index is dropped while a new log's rows are loaded (:meth:`load_new`)."""
+
+    def load_new(self) -> None:
+        """Prepare an empty index for a new log's rows: the lookup index on ids is built when first
+        needed (a lookup, a duplicate check or :meth:`commit`), sorted at once, instead of row by row
+        (random ids make each insert a random B-tree update). ValueError if the index holds rows."""
+        try:
+            if self._db.execute("SELECT 1 FROM ids LIMIT 1").fetchone() is not None:
+                raise ValueError("load_new needs an empty index")
+            self._db.execute("DROP INDEX IF EXISTS ids_by_id")
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from None
+        self._deferred = True
+
+    def _lookups(self) -> None:
+        """Build the lookup index on ids if :meth:`load_new` deferred it."""
+        if self._deferred:
+            try:
+                self._db.execute(_ID_INDEX)
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from None
+            self._deferred = False
 
     @classmethod
     def kept(cls, logdir: Path) -> IdIndex:
@@ -168,6 +192,7 @@ class IdIndex:
 
     def commit(self, tree_size: int, root: str) -> None:
         """Record that the index now describes the log of ``tree_size`` leaves with ``root``, and commit."""
+        self._lookups()
         try:
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("tree_size", str(tree_size)), ("root", root)]
@@ -196,6 +221,7 @@ class IdIndex:
 
     def find(self, record: str) -> list[IdLocation]:
         """Every location of id ``record``, in leaf order."""
+        self._lookups()
         found = self._db.execute("SELECT leaf, segment, line FROM ids WHERE id = ? ORDER BY leaf", (record,))
         return [IdLocation(leaf, segment, line) for leaf, segment, line in found]
 
@@ -208,6 +234,9 @@ class IdIndex:
 
     def first_duplicate(self) -> tuple[str, IdLocation, IdLocation] | None:
         """The first record (in leaf order) whose id an earlier record has: ``(id, earlier, it)``."""
+        self._lookups()
+        if self._db.execute("SELECT 1 FROM ids GROUP BY id HAVING count(*) > 1 LIMIT 1").fetchone() is None:
+            return None  # one pass over the sorted ids; the query below looks each id up
         found = self._db.execute(
             "SELECT b.id, a.leaf, a.segment, a.line, b.leaf, b.segment, b.line FROM ids b JOIN ids a "
             "ON a.id = b.id AND a.leaf < b.leaf ORDER BY b.leaf, a.leaf LIMIT 1"
@@ -246,6 +275,7 @@ class IdIndex:
         The first ``resumed`` input records are allowed at leaves ``start``, ``start + 1``, ...
         (checkpointed by the interrupted run of the same input being resumed).
         """
+        self._lookups()
         found = self._db.execute(
             "SELECT i.id, i.number, l.leaf, l.segment, l.line FROM input_ids i JOIN ids l ON l.id = i.id "
             "WHERE NOT (i.number <= ? AND l.leaf = ? + i.number - 1) ORDER BY i.number, l.leaf LIMIT 1",

@@ -68,8 +68,16 @@ class SealResult:
     out: Path
 
 
+_FLUSH_BYTES = 1 << 20
+"""A segment's lines are written in batches of about this many bytes (not one write per record)."""
+
+
 class _OpenSegment:
-    """Files, running digests, leaf hashes and record ids of the segment being written."""
+    """Files, running digests, leaf hashes and record ids of the segment being written.
+
+    Lines and leaf hashes are buffered and written in batches of about
+    :data:`_FLUSH_BYTES`: the files hold the same bytes as with one write per record.
+    """
 
     def __init__(self, root: Path, index: int, first: int) -> None:
         self.index = index
@@ -81,6 +89,10 @@ class _OpenSegment:
         self.leaves_sha = hashlib.sha256()
         self.jsonl_path = root / segment_name(index)
         self.leaves_path = root / leaves_name(index)
+        self._lines: list[bytes] = []
+        self._pending = 0
+        self._flushed = 0
+        """Leaf hashes already written to the sidecar."""
         with _writing(self.jsonl_path):
             self.jsonl: BinaryIO = self.jsonl_path.open("xb")
         with _writing(self.leaves_path):
@@ -90,21 +102,35 @@ class _OpenSegment:
     def count(self) -> int:
         return len(self.hashes)
 
-    def add(self, record: bytes) -> None:
-        line = record + b"\n"
-        leaf = leaf_hash(record)
-        with _writing(self.jsonl_path):
-            self.jsonl.write(line)
-        with _writing(self.leaves_path):
-            self.leaves.write(leaf)
-        self.jsonl_sha.update(line)
-        self.leaves_sha.update(leaf)
-        self.hashes.append(leaf)
-        found = record_id(record)
+    def add(self, record: bytes, found: str | None) -> None:
+        """Add one record and its id (``None``: it has none)."""
+        self.hashes.append(leaf_hash(record))
+        self._lines.append(record)
         if found is not None:
             self.ids.append((len(self.hashes), found))
+        self._pending += len(record)
+        if self._pending >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered lines and leaf hashes."""
+        if self._lines:
+            data = b"\n".join(self._lines) + b"\n"
+            with _writing(self.jsonl_path):
+                self.jsonl.write(data)
+            self.jsonl_sha.update(data)
+            self._lines = []
+            self._pending = 0
+        if self._flushed < len(self.hashes):
+            leaves = b"".join(self.hashes[self._flushed :])
+            with _writing(self.leaves_path):
+                self.leaves.write(leaves)
+            self.leaves_sha.update(leaves)
+            self._flushed = len(self.hashes)
 
     def close(self) -> None:
+        if not self.jsonl.closed:
+            self.flush()
         for fh, path in ((self.jsonl, self.jsonl_path), (self.leaves, self.leaves_path)):
             if not fh.closed:
                 with _writing(path):
@@ -165,50 +191,212 @@ def _duplicate_error(index: IdIndex, source: str | Path | None) -> InputError | 
     return InputError(f"duplicate id {record!r} (first at line {first.leaf + 1})", path=source, line=again.leaf + 1)
 
 
-@dataclass
-class _Sealing:
-    """What one seal writes into its staging directory, and how."""
+@dataclass(frozen=True)
+class _ClosedSegment:
+    """A written segment and what its checkpoint says: the segment, and the tree with it included."""
 
-    root: Path
-    key: SigningKey
-    origin: str
-    record_type: str
-    segment_size: int
-    time: datetime
-    index: IdIndex
+    index: int
+    info: SegmentInfo
+    tree_size: int
+    tree_root: str
 
-    def write(self, records: Iterable[bytes]) -> TreeBuilder:
-        """Write every segment and checkpoint of ``records``; return the whole tree."""
-        total = TreeBuilder()
-        previous: str | None = None
-        segments = 0
-        segment: _OpenSegment | None = None
+
+class LogSealer:
+    """A seal in progress (see :func:`open_seal`): records are written as they come.
+
+    Each segment is written, with its leaf hashes, as soon as it is full. Its checkpoint
+    is signed then if the origin and time were given to :func:`open_seal` (as
+    :func:`seal` does), else by :meth:`finish`, in order: the origin of an import names
+    the digest of its report, known only once every record was read. Either way the
+    log holds the same bytes.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        out: Path,
+        *,
+        key: SigningKey,
+        record_type: str,
+        segment_size: int,
+        index: IdIndex,
+        source: str | Path | None,
+        signing: tuple[str, datetime] | None,
+    ) -> None:
+        self._root = root
+        self._out = out
+        self._key = key
+        self._record_type = record_type
+        self._segment_size = segment_size
+        self._index = index
+        self._source = source
+        self._signing = signing
+        self._total = TreeBuilder()
+        self._count = 0
+        self._segments = 0
+        self._segment: _OpenSegment | None = None
+        self._waiting: list[_ClosedSegment] = []
+        """Closed segments whose checkpoints are signed by :meth:`finish`."""
+        self._previous: str | None = None
+        self.sealed = False
+
+    def add(self, record: bytes) -> None:
+        """Add one record (canonical JSON bytes without a newline); its id is read from it."""
+        self.add_identified(record, record_id(record))
+
+    def add_identified(self, record: bytes, found: str | None) -> None:
+        """Add one record whose id (:func:`~audit.logs.index.record_id` of its bytes) the caller knows."""
+        self._count += 1
+        _check_record(self._count, record)
+        segment = self._segment
+        if segment is None:
+            if self._segments >= MAX_SEGMENTS:
+                raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
+            segment = self._segment = _OpenSegment(self._root, self._segments, self._total.size)
+        segment.add(record, found)
+        if segment.count == self._segment_size:
+            self._close()
+
+    def _close(self) -> None:
+        segment = self._segment
+        assert segment is not None
+        self._index.add((segment.first + line - 1, found, segment.index, line) for line, found in segment.ids)
+        segment.close()
+        self._segment = None
+        self._segments += 1
+        levels = tree_levels(segment.hashes) if segment.hashes else None
+        if levels is not None:
+            self._total.extend_levels(levels)
+        info = SegmentInfo(
+            name=segment_name(segment.index),
+            sha256=segment.jsonl_sha.hexdigest(),
+            leaves_sha256=segment.leaves_sha.hexdigest(),
+            first=segment.first,
+            count=segment.count,
+            root=(levels[-1][0] if levels is not None else EMPTY_ROOT).hex(),
+        )
+        closed = _ClosedSegment(segment.index, info, self._total.size, self._total.root().hex())
+        if self._signing is not None:
+            self._sign(closed, *self._signing)
+        else:
+            self._waiting.append(closed)
+
+    def _sign(self, closed: _ClosedSegment, origin: str, time: datetime) -> None:
+        data = _checkpoint_bytes(
+            closed.index,
+            closed.info,
+            closed.tree_size,
+            closed.tree_root,
+            self._previous,
+            self._key,
+            origin,
+            self._record_type,
+            time,
+        )
+        path = self._root / checkpoint_name(closed.index)
+        with _writing(path), path.open("xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._previous = hashlib.sha256(data).hexdigest()
+
+    def finish(self, origin: str, time: datetime | None = None, *, allow_empty: bool = False) -> SealResult:
+        """Close the last segment, sign what waits, check ids, and rename the staging directory to ``out``.
+
+        ``time`` as for :func:`seal`; ignored (with ``origin``) when :func:`open_seal` was given them.
+        """
+        signing = self._signing or (origin, _seal_time(time))
+        if self._segment is not None:
+            self._close()
+        if self._total.size == 0 and not allow_empty:
+            raise InputError("no records to seal", path=self._out)
+        if self._total.size == 0:  # an empty log: one empty segment whose checkpoint signs tree size 0
+            self._segment = _OpenSegment(self._root, 0, 0)
+            self._close()
+        for closed in self._waiting:  # in order, after the last segment closed
+            self._sign(closed, *signing)
+        self._waiting = []
+        duplicate = _duplicate_error(self._index, self._source)
+        if duplicate is not None:
+            raise duplicate
+        root = self._total.root().hex()
+        self._index.commit(self._total.size, root)
+        self._index.close()
+        fsync_dir(self._root / SEGMENTS_DIR)
+        fsync_dir(self._root / CHECKPOINTS_DIR)
+        unmark_staging(self._root)
         try:
-            for number, record in enumerate(records, start=1):
-                _check_record(number, record)
-                if segment is None:
-                    if segments >= MAX_SEGMENTS:
-                        raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
-                    segment = _OpenSegment(self.root, segments, total.size)
-                segment.add(record)
-                if segment.count == self.segment_size:
-                    previous = self._finish(segment, total, previous)
-                    segments += 1
-                    segment = None
-            if segment is not None:
-                previous = self._finish(segment, total, previous)
+            os.replace(self._root, self._out)
+        except OSError as exc:
+            raise InputError(f"cannot create output: {exc.strerror}", path=self._out) from None
+        self.sealed = True
+        fsync_dir(self._out.parent)
+        return SealResult(tree_size=self._total.size, root=root, segments=self._segments, out=self._out)
+
+    def abort(self) -> None:
+        """Close the open segment's files (the staging directory is removed by :func:`open_seal`)."""
+        if self._segment is not None:
+            self._segment.abort()
+
+
+@contextlib.contextmanager
+def open_seal(
+    out: Path,
+    *,
+    key: SigningKey,
+    record_type: str,
+    segment_size: int = 10000,
+    source: str | Path | None = None,
+    keep_index: bool = False,
+    signing: tuple[str, datetime] | None = None,
+) -> Iterator[LogSealer]:
+    """A :class:`LogSealer` writing a new log directory ``out``; :meth:`LogSealer.finish` completes it.
+
+    Holds ``out``'s lock throughout, after removing the staging directories of killed
+    seals of ``out``. ``signing`` (origin, timezone-aware time) signs each checkpoint
+    as its segment closes; without it they are signed by :meth:`~LogSealer.finish`. If
+    the body raises or returns before ``finish`` succeeded, nothing is left at ``out``
+    (nor the staging directory). Errors as for :func:`seal`.
+    """
+    out = Path(out)
+    if segment_size < 1:
+        raise InputError(f"segment_size must be at least 1, got {segment_size}")
+    _check_out(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
+    with DirectoryLock(out) as lock:
+        sweep_staging(lock, STAGING_SUFFIX)
+        _check_out(out)
+        tmp = make_staging(out, STAGING_SUFFIX)
+        index: IdIndex | None = None
+        sealer: LogSealer | None = None
+        try:
+            with _writing(tmp):
+                (tmp / SEGMENTS_DIR).mkdir()
+                (tmp / CHECKPOINTS_DIR).mkdir()
+            index = IdIndex(tmp / INDEX_FILE if keep_index else None)
+            index.load_new()
+            index.begin()
+            sealer = LogSealer(
+                tmp,
+                out,
+                key=key,
+                record_type=record_type,
+                segment_size=segment_size,
+                index=index,
+                source=source,
+                signing=signing,
+            )
+            yield sealer
         finally:
-            if segment is not None:
-                segment.abort()
-        return total
-
-    def write_empty(self, total: TreeBuilder) -> None:
-        """The one empty segment and checkpoint (tree size 0) of a log sealed from no records."""
-        self._finish(_OpenSegment(self.root, 0, 0), total, None)
-
-    def _finish(self, segment: _OpenSegment, total: TreeBuilder, previous: str | None) -> str:
-        self.index.add((segment.first + line - 1, found, segment.index, line) for line, found in segment.ids)
-        return _finish(self.root, segment, total, previous, self.key, self.origin, self.record_type, self.time)
+            if sealer is None or not sealer.sealed:
+                if sealer is not None:
+                    sealer.abort()
+                if index is not None:
+                    index.close()
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def seal(
@@ -249,82 +437,23 @@ def seal(
     propagate unchanged. On any failure nothing is left at ``out`` (nor the
     temporary directory).
     """
-    out = Path(out)
     if segment_size < 1:
         raise InputError(f"segment_size must be at least 1, got {segment_size}")
     time = _seal_time(time)
     if keyring is not None:
         require_signing_key_valid(keyring, key, time, purpose_for_record_type(record_type))
-    _check_out(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
-    with DirectoryLock(out) as lock:
-        sweep_staging(lock, STAGING_SUFFIX)
-        _check_out(out)
-        return _seal_locked(
-            records,
-            out=out,
-            key=key,
-            origin=origin,
-            record_type=record_type,
-            segment_size=segment_size,
-            time=time,
-            source=source,
-            keep_index=keep_index,
-            allow_empty=allow_empty,
-        )
-
-
-def _seal_locked(
-    records: Iterable[bytes],
-    *,
-    out: Path,
-    key: SigningKey,
-    origin: str,
-    record_type: str,
-    segment_size: int,
-    time: datetime,
-    source: str | Path | None,
-    keep_index: bool,
-    allow_empty: bool,
-) -> SealResult:
-    tmp = make_staging(out, STAGING_SUFFIX)
-    index: IdIndex | None = None
-    try:
-        with _writing(tmp):
-            (tmp / SEGMENTS_DIR).mkdir()
-            (tmp / CHECKPOINTS_DIR).mkdir()
-        index = IdIndex(tmp / INDEX_FILE if keep_index else None)
-        index.begin()
-        sealing = _Sealing(tmp, key, origin, record_type, segment_size, time, index)
-        total = sealing.write(records)
-        if total.size == 0 and not allow_empty:
-            raise InputError("no records to seal", path=out)
-        if total.size == 0:  # an empty log: one empty segment whose checkpoint signs tree size 0
-            sealing.write_empty(total)
-        duplicate = _duplicate_error(index, source)
-        if duplicate is not None:
-            raise duplicate
-        root = total.root().hex()
-        index.commit(total.size, root)
-        index.close()
-        fsync_dir(tmp / SEGMENTS_DIR)
-        fsync_dir(tmp / CHECKPOINTS_DIR)
-        unmark_staging(tmp)
-        try:
-            os.replace(tmp, out)
-        except OSError as exc:
-            raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
-        fsync_dir(out.parent)
-        segments = (total.size + segment_size - 1) // segment_size or 1  # an empty log has one empty segment
-        return SealResult(tree_size=total.size, root=root, segments=segments, out=out)
-    except BaseException:
-        if index is not None:
-            index.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with open_seal(
+        out,
+        key=key,
+        record_type=record_type,
+        segment_size=segment_size,
+        source=source,
+        keep_index=keep_index,
+        signing=(origin, time),
+    ) as sealer:
+        for record in records:
+            sealer.add(record)
+        return sealer.finish(origin, time, allow_empty=allow_empty)
 
 
 def signed_checkpoint(
@@ -345,56 +474,39 @@ def signed_checkpoint(
     levels = tree_levels(hashes) if hashes else None
     if levels is not None:
         total.extend_levels(levels)
-    body = CheckpointBody(
-        format=LOG_FORMAT,
-        origin=origin,
-        record_type=record_type,
-        index=index,
-        segment=SegmentInfo(
-            name=segment_name(index),
-            sha256=jsonl_sha256,
-            leaves_sha256=leaves_sha256,
-            first=first,
-            count=len(hashes),
-            root=(levels[-1][0] if levels is not None else EMPTY_ROOT).hex(),
-        ),
-        tree_size=total.size,
-        root=total.root().hex(),
-        previous=previous,
-        time=time,
-        key_id=key.key_id,
+    info = SegmentInfo(
+        name=segment_name(index),
+        sha256=jsonl_sha256,
+        leaves_sha256=leaves_sha256,
+        first=first,
+        count=len(hashes),
+        root=(levels[-1][0] if levels is not None else EMPTY_ROOT).hex(),
     )
-    return envelope_bytes(sign_envelope(checkpoint_payload(body), CHECKPOINT_PAYLOAD_TYPE, key))
+    return _checkpoint_bytes(index, info, total.size, total.root().hex(), previous, key, origin, record_type, time)
 
 
-def _finish(
-    root: Path,
-    segment: _OpenSegment,
-    total: TreeBuilder,
+def _checkpoint_bytes(
+    index: int,
+    segment: SegmentInfo,
+    tree_size: int,
+    root: str,
     previous: str | None,
     key: SigningKey,
     origin: str,
     record_type: str,
     time: datetime,
-) -> str:
-    """Close ``segment``, write its signed checkpoint; return the checkpoint file's SHA-256 hex."""
-    segment.close()
-    data = signed_checkpoint(
-        index=segment.index,
-        first=segment.first,
-        hashes=segment.hashes,
-        jsonl_sha256=segment.jsonl_sha.hexdigest(),
-        leaves_sha256=segment.leaves_sha.hexdigest(),
-        total=total,
-        previous=previous,
-        key=key,
+) -> bytes:
+    """The checkpoint file of ``segment`` (DSSE envelope of the signed body), the tree then of ``tree_size`` leaves."""
+    body = CheckpointBody(
+        format=LOG_FORMAT,
         origin=origin,
         record_type=record_type,
+        index=index,
+        segment=segment,
+        tree_size=tree_size,
+        root=root,
+        previous=previous,
         time=time,
+        key_id=key.key_id,
     )
-    path = root / checkpoint_name(segment.index)
-    with _writing(path), path.open("xb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return hashlib.sha256(data).hexdigest()
+    return envelope_bytes(sign_envelope(checkpoint_payload(body), CHECKPOINT_PAYLOAD_TYPE, key))
