@@ -3,7 +3,11 @@
 What it does: streams records (canonical JSON bytes, one per line) into segment
 files of at most ``segment_size`` records, writes each segment's leaf-hash
 sidecar, and after each segment a DSSE-signed checkpoint chained to the previous
-one (layout and bytes: ``docs/log-format.md``). Everything is written into a
+one (layout and bytes: ``docs/log-format.md``). :func:`seal` signs each checkpoint as
+its segment closes; :func:`open_seal` without an origin writes the segments as the
+records come and signs every checkpoint at :meth:`LogSealer.finish`, when the caller
+knows the origin (an import's names its report, complete only after the last record):
+the same bytes either way. Everything is written into a
 temporary directory next to ``out`` and renamed to ``out`` only when complete;
 on any failure the temporary directory is removed and ``out`` is untouched. The
 run holds ``out``'s lock (:mod:`audit.locking`) throughout, removes what killed
@@ -18,7 +22,8 @@ What it does not do: it does not validate or canonicalise records (the caller
 does; this module only rejects empty records and records containing a newline),
 it does not append to an existing log (see :mod:`audit.logs.append`), and it
 never holds more than the leaf hashes of the current segment (32 bytes per
-record) in memory.
+record), about a MiB of its lines not yet written, and a few hashes per segment
+whose checkpoint waits, in memory.
 """
 
 from __future__ import annotations
