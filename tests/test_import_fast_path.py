@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 import typing
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +27,13 @@ from pydantic import BaseModel
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError
-from audit.importers import base
+from audit.importers import base, whole_file
 from audit.importers.base import RawRecord, iter_records
 from audit.importers.enrichment import load_enrichment
 from audit.importers.run import SOURCES, ImportStats, convert_files
 from audit.importers.whole_file import whole_file_records
 from audit.models import AccessEvent
+from audit.reading import DEFAULT_LIMITS
 from tests.conftest import FIXTURES
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -127,6 +130,12 @@ def test_whole_file_equals_streaming(
         b"   ",
         b'{"Records"  :  [{"a":1}]  }  ',
         b'{"a":1}',
+        b'[{"a":1}],[{"b":2}]',
+        b'[{"a":1}]],[[{"b":2}]',
+        b'{"Records":[{"a":1}],[{"b":2}]}',
+        b"[" + b'[{"a":' * 32 + b"[]" + b"}]" * 32 + b"]",
+        b"[" + b'[{"a":' * 32 + b"[[]]" + b"}]" * 32 + b"]",
+        b"[" + b"[" * 1100 + b"]" * 1100 + b"]",
     ],
 )
 def test_whole_file_edge_cases(tmp_path: Path, text: bytes) -> None:
@@ -143,6 +152,86 @@ def test_whole_file_is_taken_for_cloudtrail_files(tmp_path: Path) -> None:
     many_lines = tmp_path / "lines.json"
     many_lines.write_bytes(b'{"Records":[\n{"eventID":"a"}]}')
     assert whole_file_records(many_lines, ("Records",)) is None
+
+
+def _gzip_header(flags: int, extra: bytes = b"") -> bytes:
+    return b"\x1f\x8b\x08" + bytes([flags]) + b"\x00\x00\x00\x00\x00\xff" + extra
+
+
+def _deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _trailer(data: bytes) -> bytes:
+    return struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+_TEXT = b'{"Records":[{"eventID":"a"},{"eventID":"b"}]}'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        gzip.compress(_TEXT, mtime=0) + gzip.compress(b"", mtime=0),  # a second member
+        gzip.compress(_TEXT[:20], mtime=0) + gzip.compress(_TEXT[20:], mtime=0),
+        gzip.compress(_TEXT, mtime=0) + b"\x00\x00\x00\x00",  # zero padding after the member
+        gzip.compress(_TEXT, mtime=0) + b"junk",
+        gzip.compress(_TEXT, mtime=0)[:-4] + b"\x00\x00\x00\x00",  # wrong ISIZE
+        gzip.compress(_TEXT, mtime=0)[:-8] + b"\x00\x00\x00\x00" + gzip.compress(_TEXT, mtime=0)[-4:],  # wrong CRC
+        _gzip_header(0x08, b"name\x00") + _deflated(_TEXT) + _trailer(_TEXT),  # FNAME
+        _gzip_header(0x10, b"comment\x00") + _deflated(_TEXT) + _trailer(_TEXT),  # FCOMMENT
+        _gzip_header(0x04, b"\x03\x00abc") + _deflated(_TEXT) + _trailer(_TEXT),  # FEXTRA
+        _gzip_header(0x02, b"\x00\x00") + _deflated(_TEXT) + _trailer(_TEXT),  # FHCRC, wrong: gzip ignores it
+        _gzip_header(0x20) + _deflated(_TEXT) + _trailer(_TEXT),  # a reserved flag
+        _gzip_header(0x00)[:3] + b"\x07",  # header cut short
+        b"\x1f\x8b",
+    ],
+)
+def test_gzip_edge_cases_read_as_streamed(tmp_path: Path, data: bytes) -> None:
+    """The fast path inflates one member at once with zlib; whatever it does not take, the streaming reader decides."""
+    path = tmp_path / "f.json.gz"
+    path.write_bytes(data)
+    _check(path, "Records")
+
+
+def test_whole_file_nesting_is_bounded_by_orjson_wrapped(tmp_path: Path) -> None:
+    """Wrapped in enough arrays, orjson's own nesting limit is the depth cap: deepest allowed record read at once."""
+    extra = whole_file._wrapping()
+    assert extra is not None and extra + 1 + DEFAULT_LIMITS.max_depth == _orjson_limit()
+    cap = DEFAULT_LIMITS.max_depth
+    deepest = b'{"a":' * (cap // 2) + b"[" * (cap - cap // 2) + b"]" * (cap - cap // 2) + b"}" * (cap // 2)
+    path = tmp_path / "deep.json"
+    path.write_bytes(b'{"Records":[' + deepest + b"]}")
+    assert whole_file_records(path, ("Records",)) is not None
+    path.write_bytes(b'{"Records":[[' + deepest + b"]]}")
+    assert whole_file_records(path, ("Records",)) is None
+    _check(path, "Records")
+
+
+def _orjson_limit() -> int:
+    depth = 1
+    while True:
+        try:
+            orjson.loads(b"[" * (depth + 1) + b"]" * (depth + 1))
+        except orjson.JSONDecodeError:
+            return depth
+        depth += 1
+
+
+@SETTINGS
+@given(records=st.lists(_values, max_size=4), depth=st.integers(0, 80))
+def test_wrapped_parse_equals_parse_and_depth_walk(records: list[Any], depth: int) -> None:
+    nested: Any = records
+    for _ in range(depth):
+        nested = [nested] if depth % 2 else {"k": nested}
+    text = json.dumps([nested, *records]).encode("utf-8", "surrogatepass")
+    try:
+        value = orjson.loads(text)
+        expected = value if whole_file._within_depth(value) else None
+    except orjson.JSONDecodeError:
+        expected = None
+    assert _same(whole_file._parse(text), expected)
 
 
 def test_truncated_gzip_falls_back(tmp_path: Path) -> None:
