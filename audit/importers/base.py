@@ -69,14 +69,33 @@ class OutOfScope:
 Converted = AccessEvent | OutOfScope
 
 
+class Encoded(NamedTuple):
+    """An access event as it is sealed: its canonical bytes, its id and what it left unresolved."""
+
+    data: bytes
+    event_id: str
+    unresolved: tuple[str, ...]
+
+
+FastConvert = Callable[[RawRecord], "list[Encoded | OutOfScope] | None"]
+"""A source's fast path for one record: exactly what :attr:`Source.convert` and
+:func:`~audit.canonical.canonical_bytes` would give, or ``None`` when it cannot prove
+that (the caller then converts the record the general way, errors included)."""
+
+
 @dataclass(frozen=True)
 class Source:
-    """One vendor format: its name, the array key of its files, and its converter."""
+    """One vendor format: its name, the array key of its files, its converter and optional fast path.
+
+    ``fast`` builds, for one import (one enrichment), the :data:`FastConvert` used
+    before ``convert``.
+    """
 
     name: str
     vendor: str
     array_key: str | None
     convert: Callable[[RawRecord, Enrichment], Iterable[Converted]]
+    fast: Callable[[Enrichment], FastConvert] | None = None
 
 
 # ------------------------------------------------------------------ streaming readers

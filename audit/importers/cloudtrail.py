@@ -46,12 +46,15 @@ from audit.importers.base import (
     text_field,
 )
 from audit.importers.cloudtrail_events import data_action, is_data_event
+from audit.importers.cloudtrail_fast import CloudTrailFast, Rules
 from audit.importers.enrichment import Directory, Enrichment, Person
 
 NAME = "cloudtrail"
 NO_PRINCIPAL = "(no principal)"
 """The actor id of a record that names no principal (unresolved, hence unlocated)."""
 NO_RESOURCE = "(no resource)"
+INSIGHT = OutOfScope("Insight event")
+NOT_USER_DATA = OutOfScope("not user data (data catalogue)")
 _ASSUMED = re.compile(
     r"^arn:(?P<partition>[^:]+):sts::(?P<account>[^:]*):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$"
 )
@@ -116,11 +119,11 @@ def _listed_arns(record: dict[str, Any]) -> list[str]:
         return []
     if not isinstance(listed, list):
         raise RecordError("field resources is not a list")
-    arns = []
-    for number, item in enumerate(listed):
+    arns: list[str] = []
+    for item in listed:
         arn = item.get("ARN") if isinstance(item, dict) else None
         if not isinstance(arn, str) or not arn:
-            raise RecordError(f"resources[{number}] has no ARN")
+            raise RecordError(f"resources[{len(arns)}] has no ARN")
         arns.append(arn)
     return arns
 
@@ -151,6 +154,37 @@ def _encloses(container: str, arn: str) -> bool:
     return arn.startswith(container.rstrip("/") + "/") and arn != container
 
 
+def _leaves(arns: list[str]) -> list[str]:
+    """The identifiers no other one lies under (:func:`_encloses`): the objects, not their buckets."""
+    leaves = []
+    for container in arns:
+        prefix = container.rstrip("/") + "/"
+        for arn in arns:
+            if arn != container and arn.startswith(prefix):
+                break
+        else:
+            leaves.append(container)
+    return leaves
+
+
+def resource_arns(record: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The ARNs the record lists (``resources[].ARN``) and those its request names (S3 parameters)."""
+    return _listed_arns(record), _request_arns(record)
+
+
+def groups_of(listed: list[str], requested: list[str], event_source: Any) -> list[list[str]]:
+    """:func:`resource_groups` of a record with these :func:`resource_arns` and ``eventSource``."""
+    arns = sorted(dict.fromkeys(listed + requested), key=len, reverse=True)
+    if not arns:
+        return [[f"{event_source}:{NO_RESOURCE}"]]
+    leaves = _leaves(arns) if len(arns) > 1 else arns
+    if len(leaves) <= 1:
+        return [arns]
+    primary = requested[:1]
+    leaves.sort(key=lambda a: a not in primary)  # the request's own object keeps the record's id
+    return [[leaf, *(a for a in arns if _encloses(a, leaf))] for leaf in leaves]
+
+
 def resource_groups(record: dict[str, Any]) -> list[list[str]]:
     """Candidate identifiers per resource the record touches (most specific first in each group).
 
@@ -159,15 +193,8 @@ def resource_groups(record: dict[str, Any]) -> list[list[str]]:
     record naming none gets ``EVENTSOURCE:(no resource)``, which no catalogue entry should
     match: imported as an unresolved, unclassified resource.
     """
-    arns = sorted(dict.fromkeys(_listed_arns(record) + _request_arns(record)), key=len, reverse=True)
-    if not arns:
-        return [[f"{record.get('eventSource')}:{NO_RESOURCE}"]]
-    leaves = [a for a in arns if not any(b != a and _encloses(a, b) for b in arns)]
-    if len(leaves) <= 1:
-        return [arns]
-    primary = _request_arns(record)[:1]
-    leaves.sort(key=lambda a: a not in primary)  # the request's own object keeps the record's id
-    return [[leaf, *(a for a in arns if _encloses(a, leaf))] for leaf in leaves]
+    listed, requested = resource_arns(record)
+    return groups_of(listed, requested, record.get("eventSource"))
 
 
 def succeeded(record: dict[str, Any]) -> bool:
@@ -199,7 +226,7 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
     if record.get("eventCategory") == "Insight" or record.get("eventType") == "AwsCloudTrailInsight":
-        yield OutOfScope("Insight event")
+        yield INSIGHT
         return
     # eventVersion 1.0 records have no eventID (nor requestID): the record's place in its file names it.
     event_id = (
@@ -221,7 +248,7 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
     for number, candidates in enumerate(resource_groups(record), start=1):
         resource, resource_ok = enrichment.resource(candidates, provider="aws", region=region)
         if resource is None:
-            yield OutOfScope("not user data (data catalogue)")
+            yield NOT_USER_DATA
             continue
         unresolved = [kind for kind, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok]
         yield build_event(
@@ -238,4 +265,22 @@ def convert(raw: RawRecord, enrichment: Enrichment) -> Iterator[Converted]:
         )
 
 
-SOURCE = Source(name=NAME, vendor="AWS CloudTrail", array_key="Records", convert=convert)
+RULES = Rules(
+    name=NAME,
+    insight=INSIGHT,
+    not_user_data=NOT_USER_DATA,
+    scope=scope,
+    action=data_action,
+    principals=_principals,
+    resource_arns=resource_arns,
+    groups_of=groups_of,
+)
+"""What the fast path (:mod:`audit.importers.cloudtrail_fast`) applies: this module's own rules."""
+
+SOURCE = Source(
+    name=NAME,
+    vendor="AWS CloudTrail",
+    array_key="Records",
+    convert=convert,
+    fast=lambda enrichment: CloudTrailFast(enrichment, RULES),
+)

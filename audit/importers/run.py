@@ -38,13 +38,14 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError, RecordError
 from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
-from audit.importers.base import Malformed, OutOfScope, RawRecord, Source, iter_records
+from audit.importers.base import Encoded, FastConvert, Malformed, OutOfScope, RawRecord, Source, iter_records
 from audit.importers.enrichment import Enrichment
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import describe_problems, verify_log
-from audit.logs.writer import SealResult, seal
+from audit.logs.writer import SealResult, open_seal
 from audit.models import AccessEvent
 from audit.records import sha256_file
+from audit.replay.tuning import fewer_collections
 from audit.signing.keys import Keyring, SigningKey
 
 SOURCES: dict[str, Source] = {
@@ -85,31 +86,46 @@ def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[Acc
     return list(source.convert(raw, enrichment))
 
 
-def convert_files(
-    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
-) -> Iterator[AccessEvent]:
-    """Stream the access events of ``files`` in order, counting everything in ``stats``."""
+def _converted(
+    source: Source,
+    files: Sequence[Path],
+    enrichment: Enrichment,
+    stats: ImportStats,
+    *,
+    skip_invalid: bool,
+    fast: FastConvert | None,
+) -> Iterator[AccessEvent | Encoded]:
+    """Every access event of ``files`` in order, from ``fast`` when it answers, counting everything in ``stats``."""
     for path in files:
         count = 0
         try:
             for raw in iter_records(path, source.array_key):
                 count += 1
                 stats.records += 1
-                try:
-                    converted = _convert(source, raw, enrichment)
-                except RecordError as exc:
-                    reason = f"record {raw.index}{_vendor_hint(raw)}: {exc}"
-                    if not skip_invalid:
-                        raise InputError(reason, path=path, line=raw.line) from None
-                    stats.skipped.append({"file": path.name, "record": raw.index, "line": raw.line, "reason": reason})
-                    continue
+                converted: list[Encoded | OutOfScope] | list[AccessEvent | OutOfScope] | None = (
+                    fast(raw) if fast is not None else None
+                )
+                if converted is None:
+                    try:
+                        converted = _convert(source, raw, enrichment)
+                    except RecordError as exc:
+                        reason = f"record {raw.index}{_vendor_hint(raw)}: {exc}"
+                        if not skip_invalid:
+                            raise InputError(reason, path=path, line=raw.line) from None
+                        stats.skipped.append(
+                            {"file": path.name, "record": raw.index, "line": raw.line, "reason": reason}
+                        )
+                        continue
                 for item in converted:
                     if isinstance(item, OutOfScope):
                         stats.out_of_scope[item.reason] += 1
                         continue
                     stats.events += 1
-                    assert item.source_record is not None
-                    stats.unresolved.update(item.source_record.unresolved)
+                    if isinstance(item, Encoded):
+                        stats.unresolved.update(item.unresolved)
+                    else:
+                        assert item.source_record is not None
+                        stats.unresolved.update(item.source_record.unresolved)
                     yield item
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
@@ -123,6 +139,28 @@ def convert_files(
                 }
             )
         stats.per_file[path.name] = count
+
+
+def convert_files(
+    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
+) -> Iterator[AccessEvent]:
+    """Stream the access events of ``files`` in order, counting everything in ``stats``."""
+    for event in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
+        assert isinstance(event, AccessEvent)
+        yield event
+
+
+def encode_files(
+    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
+) -> Iterator[tuple[bytes, str]]:
+    """The canonical bytes and id of each access event of ``files``, as :func:`convert_files` and
+    :func:`~audit.canonical.canonical_bytes` give them, through the source's fast path where it answers."""
+    fast = source.fast(enrichment) if source.fast is not None else None
+    for item in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
+        if isinstance(item, Encoded):
+            yield item.data, item.event_id
+        else:
+            yield canonical_bytes(item), item.event_id
 
 
 def import_report(
@@ -201,24 +239,10 @@ def run_import(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".importing", dir=parent))
     try:
         stats = ImportStats()
-        spool = staging / "events.jsonl"
-        with spool.open("wb") as fh:
-            for event in convert_files(source, files, enrichment, stats, skip_invalid=skip_invalid):
-                fh.write(canonical_bytes(event) + b"\n")
-        report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
-        report_sha = hashlib.sha256(report).hexdigest()
-        full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{report_sha}"
         staged = staging / "log"
-        with spool.open("rb") as fh:
-            result = seal(
-                (line.rstrip(b"\n") for line in fh),
-                out=staged,
-                key=key,
-                origin=full_origin,
-                record_type=ACCESS_RECORD_TYPE,
-                segment_size=segment_size,
-                time=time,
-                allow_empty=True,
+        with fewer_collections():
+            result, full_origin, report = _seal_import(
+                source, files, enrichment, stats, staged, key, origin, segment_size, skip_invalid, digests, time
             )
         atomic_write(staged / IMPORT_REPORT_FILE, report)
         try:
@@ -226,9 +250,35 @@ def run_import(
         except OSError as exc:
             raise InputError(f"cannot create output: {exc.strerror}", path=out) from None
         final = SealResult(result.tree_size, result.root, result.segments, out)
-        return ImportResult(final, full_origin, report_sha, stats)
+        return ImportResult(final, full_origin, hashlib.sha256(report).hexdigest(), stats)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _seal_import(
+    source: Source,
+    files: Sequence[Path],
+    enrichment: Enrichment,
+    stats: ImportStats,
+    staged: Path,
+    key: SigningKey,
+    origin: str | None,
+    segment_size: int,
+    skip_invalid: bool,
+    digests: dict[str, Any] | None,
+    time: datetime | None,
+) -> tuple[SealResult, str, bytes]:
+    """Convert and write segments in one pass; sign the checkpoints once the report, named by the origin, is known."""
+    events = encode_files(source, files, enrichment, stats, skip_invalid=skip_invalid)
+    if segment_size < 1:
+        for _ in events:  # a bad record is reported before the bad argument, as when sealing came second
+            pass
+    with open_seal(staged, key=key, record_type=ACCESS_RECORD_TYPE, segment_size=segment_size) as sealer:
+        for data, event_id in events:
+            sealer.add_identified(data, event_id)
+        report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
+        full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{hashlib.sha256(report).hexdigest()}"
+        return sealer.finish(full_origin, time, allow_empty=True), full_origin, report
 
 
 def report_digest_in_origin(origin: str | None) -> str | None:

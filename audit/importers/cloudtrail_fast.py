@@ -1,0 +1,303 @@
+"""The fast path of the CloudTrail importer: a record's canonical event bytes without pydantic.
+
+:func:`audit.importers.cloudtrail.convert` builds each event as a pydantic
+:class:`~audit.models.AccessEvent` and the import then writes its canonical bytes. For a
+record on the happy path, :class:`CloudTrailFast` builds the same bytes directly: the
+dict ``AccessEvent.model_dump(mode="json", exclude_none=True)`` would give, dumped with
+sorted keys as :func:`audit.canonical.canonical_bytes` dumps an ``AccessEvent``. It
+works out everything the general converter does with the same functions (scope,
+action, principals, resource ARNs and groups, enrichment), and memoises the JSON
+bytes of what depends only on a few of the record's values, per import:
+
+- the event time, by its text: :func:`~audit.importers.base.parse_time` and the
+  ``UtcDatetime`` serialiser;
+- out of scope, or the action and ``source_system``, by ``(eventCategory,
+  managementEvent, errorCode, eventSource, eventName)``;
+- the actor (its JSON and whether it was resolved), by the orjson bytes of
+  ``userIdentity``: equal bytes are equal JSON values. NaN and infinities dump as
+  ``null``, so an identity whose bytes hold ``null`` is resolved without the memo;
+- the resources (each one's JSON, or not user data, and whether it was resolved), by
+  the ARNs the record lists and requests, its event source and region.
+
+The event's bytes are these pieces joined in the order of its sorted keys, the
+strings that vary per record (ids, file name) dumped by orjson as it dumps them
+inside an object, the file index written as orjson writes an integer.
+
+It returns ``None``, and the record is converted the general way (errors and their
+messages included), unless every value is provably valid: a JSON object record, a
+non-empty string ``eventID``, an RFC 3339 string ``eventTime`` that
+``parse_time`` accepts, non-blank string ``eventName``, ``eventSource`` and
+``awsRegion``, ``eventCategory`` and ``errorCode`` strings or absent,
+``managementEvent`` a boolean or absent, ``userIdentity`` an object or absent, and
+nothing raising a :class:`~audit.errors.RecordError` or pydantic ``ValidationError``
+on the way. Actors and resources are the enrichment's validated models; the other
+fields are built from strings whose validity these checks establish, except lone
+surrogates, which pydantic refuses and orjson cannot dump: orjson's error sends the
+record to the general path too. ``tests/test_import_fast_path.py`` holds both paths
+equal on the fixtures, the public corpus and generated records.
+
+This module holds no CloudTrail rules; the converter's functions are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from audit.errors import RecordError
+from audit.importers.base import Encoded, OutOfScope, RawRecord, parse_time
+from audit.importers.enrichment import Directory, Enrichment
+from audit.models import Action, UtcDatetime
+
+_ACTIONS = frozenset(get_args(Action)) - {"disclose"}
+"""Actions an event without a recipient may have (a disclosure must name its recipient)."""
+_TIME: TypeAdapter[Any] = TypeAdapter(UtcDatetime)
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+"""As :func:`audit.canonical.plain_canonical_bytes` dumps an AccessEvent (its error: the general path)."""
+_SAFE_INDEX = 2**53
+_MEMO_SIZE = 16_384
+"""Answers kept per memo; a memo starts over when full."""
+_UNRESOLVED: dict[tuple[bool, bool], tuple[str, ...]] = {
+    (actor_ok, resource_ok): tuple(k for k, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok)
+    for actor_ok in (True, False)
+    for resource_ok in (True, False)
+}
+_UNRESOLVED_JSON = {key: orjson.dumps(value) for key, value in _UNRESOLVED.items()}
+_NO_IDENTITY = b""
+"""Memo key of a record without ``userIdentity`` (orjson never dumps an object as empty bytes)."""
+
+# The members of an AccessEvent's canonical bytes, in sorted order, around the parts that vary.
+_ACTION = b'{"action":'
+_ACTOR = b',"actor":'
+_EVENT_ID = b',"approval_ids":[],"break_glass":false,"event_id":'
+_RESOURCE = b',"resource":'
+_FILE = b',"source_record":{"file":'
+_INDEX = b',"index":'
+_SOURCE = b',"source":'
+_UNRESOLVED_KEY = b',"unresolved":'
+_VENDOR_ID = b',"vendor_event_id":'
+_SYSTEM = b'},"source_system":'
+_TIME_KEY = b',"time":'
+_END = b"}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The CloudTrail converter's functions the fast path applies."""
+
+    name: str
+    insight: OutOfScope
+    not_user_data: OutOfScope
+    scope: Callable[[dict[str, Any], str, str], OutOfScope | None]
+    action: Callable[[str, str], str]
+    principals: Callable[[Any, Directory], list[str]]
+    resource_arns: Callable[[dict[str, Any]], tuple[list[str], list[str]]]
+    groups_of: Callable[[list[str], list[str], Any], list[list[str]]]
+
+
+Decision = tuple[OutOfScope | None, bytes, bytes]
+"""Out of scope, or the JSON of the action and of ``source_system``."""
+Resolved = list[tuple[bytes | None, bool]]
+"""Per resource group: its JSON (None: not user data) and whether the catalogue resolved it."""
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+def _named(record: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """A non-empty string ``eventID`` and non-blank strings ``eventName``, ``eventSource``, ``awsRegion``."""
+    vendor_id, name = record.get("eventID"), record.get("eventName")
+    source, region = record.get("eventSource"), record.get("awsRegion")
+    if (
+        type(vendor_id) is str
+        and vendor_id
+        and type(name) is str
+        and type(source) is str
+        and type(region) is str
+        and name.strip()
+        and source.strip()
+        and region.strip()
+    ):
+        return vendor_id, name, source, region
+    return None
+
+
+def _json(value: Any) -> bytes | None:
+    """Canonical bytes of a JSON value holding no float, as an AccessEvent's are made; None if orjson refuses it."""
+    try:
+        return orjson.dumps(value, option=_CANONICAL)
+    except orjson.JSONEncodeError:
+        return None
+
+
+class CloudTrailFast:
+    """The fast path of one import: see the module docstring."""
+
+    def __init__(self, enrichment: Enrichment, rules: Rules) -> None:
+        self._enrichment = enrichment
+        self._rules = rules
+        self._prefix = f"{rules.name}:"
+        self._source = orjson.dumps(rules.name)
+        self._times: dict[str, bytes] = {}
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
+        self._actors: dict[bytes, tuple[bytes, bool]] = {}
+        self._resources: dict[tuple[Any, ...], Resolved] = {}
+        self._path: Path | None = None
+        self._file = b""
+
+    def __call__(self, raw: RawRecord) -> list[Encoded | OutOfScope] | None:
+        record = raw.value
+        if type(record) is not dict:
+            return None
+        category = record.get("eventCategory")
+        if category == "Insight" or record.get("eventType") == "AwsCloudTrailInsight":
+            return [self._rules.insight]
+        named = _named(record)
+        if named is None:
+            return None
+        vendor_id, name, source, region = named
+        time = self._time(record.get("eventTime"))
+        decided = self._decide(record, category, name, source)
+        if time is None or decided is None:
+            return None
+        if decided[0] is not None:
+            return [decided[0]]
+        actor = self._actor(record.get("userIdentity"))
+        if actor is None:
+            return None
+        try:
+            listed, requested = self._rules.resource_arns(record)
+        except RecordError:
+            return None
+        resolved = self._resolve(listed, requested, source, region)
+        if resolved is None:
+            return None
+        return self._events(raw, vendor_id, decided, actor, resolved, time)
+
+    def _events(
+        self,
+        raw: RawRecord,
+        vendor_id: str,
+        decided: Decision,
+        actor: tuple[bytes, bool],
+        resolved: Resolved,
+        time: bytes,
+    ) -> list[Encoded | OutOfScope] | None:
+        """The record's events (and its resources that hold no user data), or None if a part cannot be dumped."""
+        file = self._file_json(raw)
+        vendor = _json(vendor_id)
+        if file is None or vendor is None:
+            return None
+        head = b"".join((_ACTION, decided[1], _ACTOR, actor[0], _EVENT_ID))
+        middle = b"".join((_FILE, file, _INDEX, str(raw.index).encode(), _SOURCE, self._source, _UNRESOLVED_KEY))
+        tail = b"".join((_VENDOR_ID, vendor, _SYSTEM, decided[2], _TIME_KEY, time, _END))
+        converted: list[Encoded | OutOfScope] = []
+        for number, (resource, resource_ok) in enumerate(resolved, start=1):
+            if resource is None:
+                converted.append(self._rules.not_user_data)
+                continue
+            event_id = self._prefix + vendor_id + ("" if number == 1 else f"#resource-{number}")
+            unresolved = (actor[1], resource_ok)
+            data = b"".join(
+                (head, orjson.dumps(event_id), _RESOURCE, resource, middle, _UNRESOLVED_JSON[unresolved], tail)
+            )
+            converted.append(Encoded(data, event_id, _UNRESOLVED[unresolved]))
+        return converted
+
+    def _file_json(self, raw: RawRecord) -> bytes | None:
+        """The JSON of the file's name (None: empty), for an index orjson writes as RFC 8785 does."""
+        if raw.path is not self._path:
+            self._path = raw.path
+            self._file = _json(raw.path.name) or b'""'
+        if self._file == b'""' or type(raw.index) is not int or not 1 <= raw.index < _SAFE_INDEX:
+            return None
+        return self._file
+
+    def _time(self, when: Any) -> bytes | None:
+        """The JSON of the event time, as the ``UtcDatetime`` field writes it; None: not a string it accepts."""
+        if type(when) is not str:
+            return None
+        known = self._times.get(when)
+        if known is None:
+            try:
+                text = _TIME.dump_python(_TIME.validate_python(parse_time(when, "eventTime")), mode="json")
+            except (RecordError, ValidationError):
+                return None
+            known = _json(text)
+            if known is None:
+                return None
+            _remember(self._times, when, known)
+        return known
+
+    def _decide(self, record: dict[str, Any], category: Any, name: str, source: str) -> Decision | None:
+        """Out of scope, or the action and source system; None when a value is not one the memo key can hold."""
+        management, code = record.get("managementEvent"), record.get("errorCode")
+        if not (
+            (category is None or type(category) is str)
+            and (management is None or type(management) is bool)
+            and (code is None or type(code) is str)
+        ):
+            return None
+        key = (category, management, code, source, name)
+        decided = self._decisions.get(key)
+        if decided is None:
+            out_of_scope, action = self._rules.scope(record, source, name), self._rules.action(source, name)
+            system = _json(f"aws-cloudtrail:{source}")
+            if system is None or (out_of_scope is None and action not in _ACTIONS):
+                return None
+            decided = (out_of_scope, orjson.dumps(action), system)
+            _remember(self._decisions, key, decided)
+        return decided
+
+    def _actor(self, identity: Any) -> tuple[bytes, bool] | None:
+        """The actor's JSON and whether it was resolved; None when not provable."""
+        if identity is None:
+            key: bytes | None = _NO_IDENTITY
+        elif type(identity) is dict:
+            try:
+                key = orjson.dumps(identity)
+            except orjson.JSONEncodeError:
+                return None
+            if b"null" in key:
+                key = None  # NaN and infinities dump as null too: not a key
+        else:
+            return None
+        known = self._actors.get(key) if key is not None else None
+        if known is None:
+            try:
+                actor, ok = self._enrichment.actor(self._rules.principals(identity, self._enrichment.directory))
+            except (RecordError, ValidationError):
+                return None
+            dumped = _json(actor.model_dump(mode="json", exclude_none=True))
+            if dumped is None:
+                return None
+            known = (dumped, ok)
+            if key is not None:
+                _remember(self._actors, key, known)
+        return known
+
+    def _resolve(self, listed: list[str], requested: list[str], source: str, region: str) -> Resolved | None:
+        """Each resource group's JSON (None: not user data) and whether it was resolved; None when not provable."""
+        key = (tuple(listed), tuple(requested), source, region)
+        known = self._resources.get(key)
+        if known is None:
+            known = []
+            for candidates in self._rules.groups_of(listed, requested, source):
+                try:
+                    resource, ok = self._enrichment.resource(candidates, provider="aws", region=region)
+                except ValidationError:
+                    return None
+                dumped = _json(resource.model_dump(mode="json", exclude_none=True)) if resource is not None else None
+                if resource is not None and dumped is None:
+                    return None
+                known.append((dumped, ok))
+            _remember(self._resources, key, known)
+        return known
