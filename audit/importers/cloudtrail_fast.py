@@ -71,7 +71,9 @@ _UNRESOLVED_JSON = {key: orjson.dumps(value) for key, value in _UNRESOLVED.items
 _NO_IDENTITY = b""
 """Memo key of a record without ``userIdentity`` (orjson never dumps an object as empty bytes)."""
 
-# The members of an AccessEvent's canonical bytes, in sorted order, around the parts that vary.
+# An AccessEvent's canonical bytes, members in sorted order, around the parts that vary:
+# {"action":A,"actor":B,"approval_ids":[],"break_glass":false,"event_id":C,"resource":D,
+#  "source_record":{"file":E,"index":F,"source":G,"unresolved":H,"vendor_event_id":I},"source_system":J,"time":K}
 _ACTION = b'{"action":'
 _ACTOR = b',"actor":'
 _EVENT_ID = b',"approval_ids":[],"break_glass":false,"event_id":'
@@ -84,6 +86,7 @@ _VENDOR_ID = b',"vendor_event_id":'
 _SYSTEM = b'},"source_system":'
 _TIME_KEY = b',"time":'
 _END = b"}"
+_UNRESOLVED_THEN_VENDOR = {key: _UNRESOLVED_KEY + value + _VENDOR_ID for key, value in _UNRESOLVED_JSON.items()}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Rules:
 
 
 Decision = tuple[OutOfScope | None, bytes, bytes]
-"""Out of scope, or the JSON of the action and of ``source_system``."""
+"""Out of scope, or the bytes up to the actor (``{"action":...,"actor":``) and from ``source_system`` to the time."""
 Resolved = list[tuple[bytes | None, bool]]
 """Per resource group: its JSON (None: not user data) and whether the catalogue resolved it."""
 
@@ -145,7 +148,8 @@ class CloudTrailFast:
         self._enrichment = enrichment
         self._rules = rules
         self._prefix = f"{rules.name}:"
-        self._source = orjson.dumps(rules.name)
+        self._id_json = orjson.dumps(self._prefix)[:-1]
+        self._source = _SOURCE + orjson.dumps(rules.name)
         self._times: dict[str, bytes] = {}
         self._decisions: dict[tuple[Any, ...], Decision] = {}
         self._actors: dict[bytes, tuple[bytes, bool]] = {}
@@ -196,28 +200,44 @@ class CloudTrailFast:
         vendor = _json(vendor_id)
         if file is None or vendor is None:
             return None
-        head = b"".join((_ACTION, decided[1], _ACTOR, actor[0], _EVENT_ID))
-        middle = b"".join((_FILE, file, _INDEX, str(raw.index).encode(), _SOURCE, self._source, _UNRESOLVED_KEY))
-        tail = b"".join((_VENDOR_ID, vendor, _SYSTEM, decided[2], _TIME_KEY, time, _END))
+        # orjson escapes each character on its own: the id's JSON is the prefix's, then the vendor id's.
+        first_id = self._id_json + vendor[1:]
+        index = b"%d" % raw.index
         converted: list[Encoded | OutOfScope] = []
         for number, (resource, resource_ok) in enumerate(resolved, start=1):
             if resource is None:
                 converted.append(self._rules.not_user_data)
                 continue
-            event_id = self._prefix + vendor_id + ("" if number == 1 else f"#resource-{number}")
+            suffix = "" if number == 1 else f"#resource-{number}"
             unresolved = (actor[1], resource_ok)
             data = b"".join(
-                (head, orjson.dumps(event_id), _RESOURCE, resource, middle, _UNRESOLVED_JSON[unresolved], tail)
+                (
+                    decided[1],
+                    actor[0],
+                    _EVENT_ID,
+                    first_id if number == 1 else first_id[:-1] + suffix.encode() + b'"',
+                    _RESOURCE,
+                    resource,
+                    file,
+                    index,
+                    self._source,
+                    _UNRESOLVED_THEN_VENDOR[unresolved],
+                    vendor,
+                    decided[2],
+                    time,
+                    _END,
+                )
             )
-            converted.append(Encoded(data, event_id, _UNRESOLVED[unresolved]))
+            converted.append(Encoded(data, self._prefix + vendor_id + suffix, _UNRESOLVED[unresolved]))
         return converted
 
     def _file_json(self, raw: RawRecord) -> bytes | None:
-        """The JSON of the file's name (None: empty), for an index orjson writes as RFC 8785 does."""
+        """``,"source_record":{"file":NAME,"index":`` (None: an empty name, or an index RFC 8785 cannot hold)."""
         if raw.path is not self._path:
             self._path = raw.path
-            self._file = _json(raw.path.name) or b'""'
-        if self._file == b'""' or type(raw.index) is not int or not 1 <= raw.index < _SAFE_INDEX:
+            name = _json(raw.path.name)
+            self._file = _FILE + name + _INDEX if name is not None and name != b'""' else b""
+        if not self._file or type(raw.index) is not int or not 1 <= raw.index < _SAFE_INDEX:
             return None
         return self._file
 
@@ -253,7 +273,7 @@ class CloudTrailFast:
             system = _json(f"aws-cloudtrail:{source}")
             if system is None or (out_of_scope is None and action not in _ACTIONS):
                 return None
-            decided = (out_of_scope, orjson.dumps(action), system)
+            decided = (out_of_scope, _ACTION + orjson.dumps(action) + _ACTOR, _SYSTEM + system + _TIME_KEY)
             _remember(self._decisions, key, decided)
         return decided
 

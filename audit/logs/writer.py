@@ -55,7 +55,7 @@ from audit.logs.checkpoint import (
     segment_name,
 )
 from audit.logs.index import INDEX_FILE, IdIndex, record_id
-from audit.logs.merkle import EMPTY_ROOT, TreeBuilder, leaf_hash, tree_levels
+from audit.logs.merkle import EMPTY_ROOT, TreeBuilder, leaf_hashes, tree_levels
 from audit.signing.dsse import envelope_bytes, sign_envelope
 from audit.signing.keys import Keyring, SigningKey, purpose_for_record_type, require_signing_key_valid
 
@@ -87,51 +87,41 @@ class _OpenSegment:
     def __init__(self, root: Path, index: int, first: int) -> None:
         self.index = index
         self.first = first
+        self.count = 0
         self.hashes: list[bytes] = []
+        """Leaf hashes of the records flushed so far (all of them once closed)."""
         self.ids: list[tuple[int, str]] = []
         """``(line, id)`` of the records that carry an id."""
         self.jsonl_sha = hashlib.sha256()
         self.leaves_sha = hashlib.sha256()
         self.jsonl_path = root / segment_name(index)
         self.leaves_path = root / leaves_name(index)
-        self._lines: list[bytes] = []
-        self._pending = 0
-        self._flushed = 0
-        """Leaf hashes already written to the sidecar."""
+        self.lines: list[bytes] = []
+        """Records not yet written."""
+        self.pending = 0
+        """Their bytes: :meth:`flush` when about :data:`_FLUSH_BYTES`."""
         with _writing(self.jsonl_path):
             self.jsonl: BinaryIO = self.jsonl_path.open("xb")
         with _writing(self.leaves_path):
             self.leaves: BinaryIO = self.leaves_path.open("xb")
 
-    @property
-    def count(self) -> int:
-        return len(self.hashes)
-
-    def add(self, record: bytes, found: str | None) -> None:
-        """Add one record and its id (``None``: it has none)."""
-        self.hashes.append(leaf_hash(record))
-        self._lines.append(record)
-        if found is not None:
-            self.ids.append((len(self.hashes), found))
-        self._pending += len(record)
-        if self._pending >= _FLUSH_BYTES:
-            self.flush()
-
     def flush(self) -> None:
-        """Write the buffered lines and leaf hashes."""
-        if self._lines:
-            data = b"\n".join(self._lines) + b"\n"
-            with _writing(self.jsonl_path):
-                self.jsonl.write(data)
-            self.jsonl_sha.update(data)
-            self._lines = []
-            self._pending = 0
-        if self._flushed < len(self.hashes):
-            leaves = b"".join(self.hashes[self._flushed :])
-            with _writing(self.leaves_path):
-                self.leaves.write(leaves)
-            self.leaves_sha.update(leaves)
-            self._flushed = len(self.hashes)
+        """Hash and write the buffered lines, and write their leaf hashes."""
+        lines = self.lines
+        if not lines:
+            return
+        hashes = leaf_hashes(lines)
+        self.hashes += hashes
+        data = b"\n".join(lines) + b"\n"
+        with _writing(self.jsonl_path):
+            self.jsonl.write(data)
+        self.jsonl_sha.update(data)
+        leaves = b"".join(hashes)
+        with _writing(self.leaves_path):
+            self.leaves.write(leaves)
+        self.leaves_sha.update(leaves)
+        self.lines = []
+        self.pending = 0
 
     def close(self) -> None:
         if not self.jsonl.closed:
@@ -252,13 +242,20 @@ class LogSealer:
     def add_identified(self, record: bytes, found: str | None) -> None:
         """Add one record whose id (:func:`~audit.logs.index.record_id` of its bytes) the caller knows."""
         self._count += 1
-        _check_record(self._count, record)
+        if not record or b"\n" in record:
+            _check_record(self._count, record)
         segment = self._segment
         if segment is None:
             if self._segments >= MAX_SEGMENTS:
                 raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
             segment = self._segment = _OpenSegment(self._root, self._segments, self._total.size)
-        segment.add(record, found)
+        segment.lines.append(record)
+        segment.count += 1
+        if found is not None:
+            segment.ids.append((segment.count, found))
+        segment.pending += len(record)
+        if segment.pending >= _FLUSH_BYTES:
+            segment.flush()
         if segment.count == self._segment_size:
             self._close()
 
