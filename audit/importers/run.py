@@ -117,16 +117,18 @@ def _converted(
                         )
                         continue
                 for item in converted:
-                    if isinstance(item, OutOfScope):
+                    if type(item) is Encoded:
+                        stats.events += 1
+                        if item.unresolved:
+                            stats.unresolved.update(item.unresolved)
+                        yield item
+                    elif isinstance(item, OutOfScope):
                         stats.out_of_scope[item.reason] += 1
-                        continue
-                    stats.events += 1
-                    if isinstance(item, Encoded):
-                        stats.unresolved.update(item.unresolved)
                     else:
-                        assert item.source_record is not None
+                        assert isinstance(item, AccessEvent) and item.source_record is not None
+                        stats.events += 1
                         stats.unresolved.update(item.source_record.unresolved)
-                    yield item
+                        yield item
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
                 raise
