@@ -262,7 +262,10 @@ class LogSealer:
     def _close(self) -> None:
         segment = self._segment
         assert segment is not None
-        self._index.add((segment.first + line - 1, found, segment.index, line) for line, found in segment.ids)
+        if len(segment.ids) == segment.count:  # every record has an id: lines 1, 2, ...
+            self._index.add_lines(segment.first, segment.index, [found for _, found in segment.ids])
+        else:
+            self._index.add((segment.first + line - 1, found, segment.index, line) for line, found in segment.ids)
         segment.close()
         self._segment = None
         self._segments += 1
