@@ -1,9 +1,12 @@
 """Import vendor log files into a sealed, signed access log, with an import report.
 
 :func:`run_import` streams every record of every file through its source's
-converter, validates each resulting :class:`~audit.models.AccessEvent`, spools the
-canonical bytes to a temporary file (constant memory), then seals them with
-:func:`audit.logs.writer.seal`. An import in which no record is an access to data
+converter, validates each resulting :class:`~audit.models.AccessEvent` and writes its
+canonical bytes into the log's segments as it goes (:func:`audit.logs.writer.open_seal`,
+constant memory); the checkpoints are signed at the end, when the import report their
+origin names is complete. A source's fast path, where it proves its answer the same,
+gives the bytes without the pydantic model (:attr:`~audit.importers.base.Source.fast`,
+ADR 0010). An import in which no record is an access to data
 still seals: an empty log whose signed checkpoint carries the import report's digest,
 so "no data access in these files" can be attested. A bad record stops the import with one
 ``file:line: record N: reason`` :class:`~audit.errors.InputError` and nothing is
