@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, RecordError
+from audit.importers import cloudtrail_fast
 from audit.importers.base import OutOfScope, RawRecord, iter_records
 from audit.importers.enrichment import Enrichment, load_enrichment
 from audit.importers.run import SOURCES, ImportStats, convert_files, encode_files, run_import
@@ -321,3 +322,17 @@ def test_encoded_events_are_the_converted_events_canonical_bytes() -> None:
         converted = list(convert_files(SOURCES[name], files, _enrichment(), general_stats, skip_invalid=True))
         assert encoded == [(canonical_bytes(e), e.event_id) for e in converted], name
         assert stats == general_stats, name
+
+
+def test_memos_hold_a_bounded_number_of_bytes() -> None:
+    """Keys come from untrusted records: identities of 1 MiB each do not pile up past the budget."""
+    assert CLOUDTRAIL.fast is not None
+    fast = CLOUDTRAIL.fast(ENRICHMENT)
+    assert isinstance(fast, cloudtrail_fast.CloudTrailFast)
+    base = _read(sorted((SAMPLES / "cloudtrail" / "logs").glob("*.json.gz"))[0])[0]
+    for number in range(20):
+        identity = {**base["userIdentity"], "padding": f"{number:04d}" + "x" * (1 << 20)}
+        answer = fast(RawRecord(Path("big.json"), number + 1, 1, {**base, "userIdentity": identity}))
+        assert answer is not None and len(answer) == 1
+        memo = fast._actors
+        assert memo.size <= cloudtrail_fast._MEMO_BYTES and len(memo) <= 8

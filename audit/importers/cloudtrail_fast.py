@@ -19,6 +19,9 @@ bytes of what depends only on a few of the record's values, per import:
 - the resources (each one's JSON, or not user data, and whether it was resolved), by
   the ARNs the record lists and requests, its event source and region.
 
+Each memo starts over when it holds 16,384 answers or 8 MiB of keys and answers:
+records are untrusted, and one key may be megabytes.
+
 The event's bytes are these pieces joined in the order of its sorted keys, the
 strings that vary per record (ids, file name) dumped by orjson as it dumps them
 inside an object, the file index written as orjson writes an integer.
@@ -62,6 +65,8 @@ _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _SAFE_INDEX = 2**53
 _MEMO_SIZE = 16_384
 """Answers kept per memo; a memo starts over when full."""
+_MEMO_BYTES = 8 << 20
+"""Bytes of keys and answers kept per memo (records are untrusted: one key may be megabytes)."""
 _UNRESOLVED: dict[tuple[bool, bool], tuple[str, ...]] = {
     (actor_ok, resource_ok): tuple(k for k, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok)
     for actor_ok in (True, False)
@@ -109,10 +114,20 @@ Resolved = list[tuple[bytes | None, bool]]
 """Per resource group: its JSON (None: not user data) and whether the catalogue resolved it."""
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()
-    memo[key] = value
+class _Memo(dict[Any, Any]):
+    """A memo that starts over when it holds :data:`_MEMO_SIZE` answers or :data:`_MEMO_BYTES` of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def remember(self, key: Any, value: Any, size: int) -> None:
+        """Keep ``value`` for ``key``; ``size``: the bytes of both the memo holds on to."""
+        if len(self) >= _MEMO_SIZE or self.size + size > _MEMO_BYTES:
+            self.clear()
+            self.size = 0
+        self[key] = value
+        self.size += size
 
 
 def _named(record: dict[str, Any]) -> tuple[str, str, str, str] | None:
@@ -150,10 +165,14 @@ class CloudTrailFast:
         self._prefix = f"{rules.name}:"
         self._id_json = orjson.dumps(self._prefix)[:-1]
         self._source = _SOURCE + orjson.dumps(rules.name)
-        self._times: dict[str, bytes] = {}
-        self._decisions: dict[tuple[Any, ...], Decision] = {}
-        self._actors: dict[bytes, tuple[bytes, bool]] = {}
-        self._resources: dict[tuple[Any, ...], Resolved] = {}
+        self._times = _Memo()
+        """Event time text -> its JSON."""
+        self._decisions = _Memo()
+        """(category, management, error code, source, name) -> :data:`Decision`."""
+        self._actors = _Memo()
+        """orjson bytes of ``userIdentity`` -> (actor JSON, resolved)."""
+        self._resources = _Memo()
+        """(source, region, how many ARNs listed, the ARNs listed, the ARNs requested) -> :data:`Resolved`."""
         self._path: Path | None = None
         self._file = b""
 
@@ -254,7 +273,7 @@ class CloudTrailFast:
             known = _json(text)
             if known is None:
                 return None
-            _remember(self._times, when, known)
+            self._times.remember(when, known, len(when) + len(known))
         return known
 
     def _decide(self, record: dict[str, Any], category: Any, name: str, source: str) -> Decision | None:
@@ -274,7 +293,8 @@ class CloudTrailFast:
             if system is None or (out_of_scope is None and action not in _ACTIONS):
                 return None
             decided = (out_of_scope, _ACTION + orjson.dumps(action) + _ACTOR, _SYSTEM + system + _TIME_KEY)
-            _remember(self._decisions, key, decided)
+            size = len(category or "") + len(code or "") + len(source) + len(name) + len(decided[1]) + len(system)
+            self._decisions.remember(key, decided, size)
         return decided
 
     def _actor(self, identity: Any) -> tuple[bytes, bool] | None:
@@ -301,12 +321,12 @@ class CloudTrailFast:
                 return None
             known = (dumped, ok)
             if key is not None:
-                _remember(self._actors, key, known)
+                self._actors.remember(key, known, len(key) + len(dumped))
         return known
 
     def _resolve(self, listed: list[str], requested: list[str], source: str, region: str) -> Resolved | None:
         """Each resource group's JSON (None: not user data) and whether it was resolved; None when not provable."""
-        key = (tuple(listed), tuple(requested), source, region)
+        key = (source, region, len(listed), *listed, *requested)
         known = self._resources.get(key)
         if known is None:
             known = []
@@ -319,5 +339,6 @@ class CloudTrailFast:
                 if resource is not None and dumped is None:
                     return None
                 known.append((dumped, ok))
-            _remember(self._resources, key, known)
+            size = sum(map(len, listed)) + sum(map(len, requested)) + len(source) + len(region)
+            self._resources.remember(key, known, size + sum(len(json or b"") for json, _ in known))
         return known
