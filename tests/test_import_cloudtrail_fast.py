@@ -29,7 +29,7 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, RecordError
 from audit.importers import cloudtrail_fast
 from audit.importers.base import OutOfScope, RawRecord, iter_records
-from audit.importers.enrichment import Enrichment, load_enrichment
+from audit.importers.enrichment import MEMO_BYTES, Enrichment, load_enrichment
 from audit.importers.run import SOURCES, ImportStats, convert_files, encode_files, run_import
 from audit.models import AccessEvent
 from audit.signing.keys import signing_key_from_seed
@@ -327,12 +327,15 @@ def test_encoded_events_are_the_converted_events_canonical_bytes() -> None:
 def test_memos_hold_a_bounded_number_of_bytes() -> None:
     """Keys come from untrusted records: identities of 1 MiB each do not pile up past the budget."""
     assert CLOUDTRAIL.fast is not None
-    fast = CLOUDTRAIL.fast(ENRICHMENT)
-    assert isinstance(fast, cloudtrail_fast.CloudTrailFast)
     base = _read(sorted((SAMPLES / "cloudtrail" / "logs").glob("*.json.gz"))[0])[0]
+    enrichment = _enrichment()
+    fast = CLOUDTRAIL.fast(enrichment)
     for number in range(20):
         identity = {**base["userIdentity"], "padding": f"{number:04d}" + "x" * (1 << 20)}
-        answer = fast(RawRecord(Path("big.json"), number + 1, 1, {**base, "userIdentity": identity}))
+        arn = f"arn:aws:s3:::bucket-{number}/" + "k" * (1 << 20)
+        record = {**base, "userIdentity": identity, "resources": [{"ARN": arn}], "requestParameters": None}
+        answer = fast(RawRecord(Path("big.json"), number + 1, 1, record))
+        assert isinstance(fast, cloudtrail_fast.CloudTrailFast)
         assert answer is not None and len(answer) == 1
-        memo = fast._actors
-        assert memo.size <= cloudtrail_fast._MEMO_BYTES and len(memo) <= 8
+        for memo in (fast._actors, fast._resources, enrichment._resources):
+            assert memo.size <= MEMO_BYTES and len(memo) <= 8

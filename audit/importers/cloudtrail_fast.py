@@ -54,7 +54,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from audit.errors import RecordError
 from audit.importers.base import Encoded, OutOfScope, RawRecord, parse_time
-from audit.importers.enrichment import Directory, Enrichment
+from audit.importers.enrichment import Directory, Enrichment, Memo
 from audit.models import Action, UtcDatetime
 
 _ACTIONS = frozenset(get_args(Action)) - {"disclose"}
@@ -63,10 +63,6 @@ _TIME: TypeAdapter[Any] = TypeAdapter(UtcDatetime)
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 """As :func:`audit.canonical.plain_canonical_bytes` dumps an AccessEvent (its error: the general path)."""
 _SAFE_INDEX = 2**53
-_MEMO_SIZE = 16_384
-"""Answers kept per memo; a memo starts over when full."""
-_MEMO_BYTES = 8 << 20
-"""Bytes of keys and answers kept per memo (records are untrusted: one key may be megabytes)."""
 _UNRESOLVED: dict[tuple[bool, bool], tuple[str, ...]] = {
     (actor_ok, resource_ok): tuple(k for k, ok in (("principal", actor_ok), ("resource", resource_ok)) if not ok)
     for actor_ok in (True, False)
@@ -114,22 +110,6 @@ Resolved = list[tuple[bytes | None, bool]]
 """Per resource group: its JSON (None: not user data) and whether the catalogue resolved it."""
 
 
-class _Memo(dict[Any, Any]):
-    """A memo that starts over when it holds :data:`_MEMO_SIZE` answers or :data:`_MEMO_BYTES` of them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.size = 0
-
-    def remember(self, key: Any, value: Any, size: int) -> None:
-        """Keep ``value`` for ``key``; ``size``: the bytes of both the memo holds on to."""
-        if len(self) >= _MEMO_SIZE or self.size + size > _MEMO_BYTES:
-            self.clear()
-            self.size = 0
-        self[key] = value
-        self.size += size
-
-
 def _named(record: dict[str, Any]) -> tuple[str, str, str, str] | None:
     """A non-empty string ``eventID`` and non-blank strings ``eventName``, ``eventSource``, ``awsRegion``."""
     vendor_id, name = record.get("eventID"), record.get("eventName")
@@ -165,13 +145,13 @@ class CloudTrailFast:
         self._prefix = f"{rules.name}:"
         self._id_json = orjson.dumps(self._prefix)[:-1]
         self._source = _SOURCE + orjson.dumps(rules.name)
-        self._times = _Memo()
+        self._times = Memo()
         """Event time text -> its JSON."""
-        self._decisions = _Memo()
+        self._decisions = Memo()
         """(category, management, error code, source, name) -> :data:`Decision`."""
-        self._actors = _Memo()
+        self._actors = Memo()
         """orjson bytes of ``userIdentity`` -> (actor JSON, resolved)."""
-        self._resources = _Memo()
+        self._resources = Memo()
         """(source, region, how many ARNs listed, the ARNs listed, the ARNs requested) -> :data:`Resolved`."""
         self._path: Path | None = None
         self._file = b""

@@ -252,16 +252,39 @@ def _item_lines(node: yaml.Node | None, count: int) -> list[int | None]:
 # ------------------------------------------------------------------ resolution
 
 
+MEMO_SIZE = 16_384
+"""Answers a :class:`Memo` keeps before it starts over (object keys make resource candidates unbounded)."""
+MEMO_BYTES = 8 << 20
+"""About the bytes of keys a :class:`Memo` keeps before it starts over (one key may be megabytes)."""
+
+
+class Memo(dict[Any, Any]):
+    """Answers by key for one import, starting over at :data:`MEMO_SIZE` answers or :data:`MEMO_BYTES`.
+
+    Keys come from untrusted records, so both the count and the bytes held are bounded.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def remember(self, key: Any, value: Any, size: int) -> None:
+        """Keep ``value`` for ``key``; ``size``: about the bytes of both."""
+        if len(self) >= MEMO_SIZE or self.size + size > MEMO_BYTES:
+            self.clear()
+            self.size = 0
+        self[key] = value
+        self.size += size
+
+
 @dataclass(frozen=True)
 class Enrichment:
     """The directory and catalogue an import resolves principals and resources with."""
 
     directory: Directory
     catalogue: Catalogue
-    _actors: dict[Any, tuple[Actor, bool]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _resources: dict[Any, tuple[Resource | None, bool]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _actors: Memo = field(default_factory=Memo, init=False, repr=False, compare=False)
+    _resources: Memo = field(default_factory=Memo, init=False, repr=False, compare=False)
 
     def actor(
         self, candidates: Sequence[str], observed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
@@ -278,7 +301,7 @@ class Enrichment:
             return self.resolve_actor(candidates, observed, defaults)
         if cached is None:
             cached = self.resolve_actor(candidates, observed, defaults)
-            _remember(self._actors, key, cached)
+            self._actors.remember(key, cached, len(repr(key)))
         return cached
 
     def resolve_actor(
@@ -310,7 +333,7 @@ class Enrichment:
         cached = self._resources.get(key)
         if cached is None:
             cached = self.resolve_resource(candidates, provider=provider, region=region)
-            _remember(self._resources, key, cached)
+            self._resources.remember(key, cached, sum(map(len, candidates)) + len(region or ""))
         return cached
 
     def resolve_resource(
@@ -336,19 +359,9 @@ class Enrichment:
         return entry.resource(candidates[0]), True
 
 
-_MEMO_SIZE = 16_384
-"""Answers kept per kind; the memo starts over when full (object keys make resource candidates unbounded)."""
-
-
 def _items(value: dict[str, Any] | None) -> tuple[tuple[str, type, Any], ...] | None:
     """A memo key for a dict: its items with each value's type (``1 == True``, but they validate differently)."""
     return None if value is None else tuple((k, type(v), v) for k, v in value.items())
-
-
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()
-    memo[key] = value
 
 
 def load_enrichment(directory: Path, catalogue: Path) -> Enrichment:
