@@ -333,3 +333,31 @@ def test_catalogue_first_match_wins(tmp_path: Path) -> None:
     entry = catalogue.find(["arn:aws:s3:::us-analytics-replica/health/x.parquet"])
     assert entry is not None and entry.category == "health_inferred"
     assert catalogue.find(["arn:aws:s3:::elsewhere/x"]) is None
+
+
+@pytest.mark.usefixtures("fixture_passphrase")
+@pytest.mark.parametrize("field", ["arn", "key"])
+def test_lone_surrogate_escape_is_a_record_error_not_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str
+) -> None:
+    """Regression: ``"\\ud800"`` in a CloudTrail principal or request parameter ended the import with exit 4.
+
+    Python's JSON reader accepts an unpaired surrogate escape; no model, canonical form or
+    UTF-8 file can hold the character, so pydantic, rfc8785 or the encoder failed deep inside.
+    """
+    records = _records(FIRST_LOG)
+    text = json.dumps({"Records": records})
+    target = records[0]["userIdentity"]["arn"] if field == "arn" else None  # type: ignore[index]
+    if target is not None:
+        text = text.replace(json.dumps(target), json.dumps(target)[:-1] + '\\ud800"', 1)
+    else:
+        text = text.replace('"eventName": ', '"eventName\\udc00x": "y", "eventName": ', 1)
+    bad = tmp_path / "in" / "lone_surrogate.json"
+    bad.parent.mkdir()
+    bad.write_text(text)
+    assert _cli([bad], tmp_path / "log") == EXIT_INPUT
+    line = _one_line(capsys)
+    assert f"{bad}:" in line and "record 1" in line and "lone surrogate" in line
+    assert _cli([bad], tmp_path / "skipped", "cloudtrail", "--skip-invalid") == EXIT_CLEAN
+    report = json.loads((tmp_path / "skipped" / IMPORT_REPORT_FILE).read_text())
+    assert [s["record"] for s in report["skipped"]] == [1]

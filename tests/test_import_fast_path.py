@@ -70,8 +70,10 @@ def _collect(records: Iterator[RawRecord]) -> list[tuple[int, int, Any]] | str:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON values, NaN equal to NaN, floats told from ints."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True) and repr(a) == repr(b)
+    """Equal as JSON values (a Malformed record by its reason), NaN equal to NaN, floats told from ints."""
+    return json.dumps(a, sort_keys=True, default=repr) == json.dumps(b, sort_keys=True, default=repr) and repr(
+        a
+    ) == repr(b)
 
 
 def _check(path: Path, key: str | None) -> None:

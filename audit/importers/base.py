@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple, cast
 
+import orjson
 from pydantic import ValidationError
 
 from audit.errors import InputError, RecordError
@@ -200,7 +201,7 @@ def _array_items(reader: _Reader, path: Path, first_index: int = 1) -> Iterator[
     while True:
         reader.skip_ws()
         line = reader.line
-        yield RawRecord(path, index, line, reader.value(f"record {index}"))
+        yield RawRecord(path, index, line, unicode_only(reader.value(f"record {index}")))
         index += 1
         if reader.expect(",]", f"after record {index - 1}") == "]":
             return
@@ -230,7 +231,40 @@ def _json_lines(fh: IO[bytes], path: Path) -> Iterator[RawRecord]:
             value = Malformed(f"malformed JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}")
         except (RecursionError, InputError):
             value = Malformed(f"JSON nests deeper than the limit of {DEFAULT_LIMITS.max_depth}")
-        yield RawRecord(path, index, number, value)
+        yield RawRecord(path, index, number, unicode_only(value))
+
+
+LONE_SURROGATE = Malformed("a string holds a lone surrogate escape (\\ud800-\\udfff): not Unicode text")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_only(value: Any) -> Any:
+    """``value``, or :data:`LONE_SURROGATE` if a key or string of it holds a surrogate code point.
+
+    Python's JSON reader accepts an unpaired ``\\ud800`` escape (a pair decodes to one
+    character, so any surrogate left is lone); no model, canonical form or UTF-8 file can
+    hold it. orjson refuses to write one, so a value it writes needs no walk; orjson's
+    own reader (:mod:`audit.importers.whole_file`) never yields one.
+    """
+    if isinstance(value, Malformed):
+        return value
+    try:
+        orjson.dumps(value)
+        return value
+    except orjson.JSONEncodeError:
+        pass
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return LONE_SURROGATE
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
 
 
 WRAPPER_KEYS = ("Records", "data", "entries")
@@ -325,7 +359,7 @@ def _documents(reader: _Reader, path: Path) -> Iterator[RawRecord]:
     index = 1
     while reader.skip_ws() is not None:
         line = reader.line
-        yield RawRecord(path, index, line, reader.value(f"record {index}"))
+        yield RawRecord(path, index, line, unicode_only(reader.value(f"record {index}")))
         index += 1
 
 
