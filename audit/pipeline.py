@@ -11,7 +11,7 @@ judging events is :mod:`audit.replay`. It does not print; progress is a callback
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +34,7 @@ from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import DerivedFiles
 from audit.report.cases import Case, build_cases
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
-from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, encode_finding, iter_findings
+from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
     ApprovalsSummary,
@@ -80,17 +80,17 @@ def replay_log(
     verifier: LogVerifier,
     engine: FastReplay,
     on_segment: Callable[[int], None] | None = None,
-) -> Iterator[Finding]:
-    """Findings of every event in the log's verified segments, then the cross-event ones.
+) -> Generator[EncodedFinding, None, None]:
+    """Findings of every event in the log's verified segments, then the cross-event ones, as the spool takes them.
 
     Only segments the verifier proved are replayed; the caller must still check
     ``verifier.report()`` before trusting the result.
     """
     for segment in verifier.segments():
-        yield from engine.evaluate_segment(segment.records, segment.name, logdir / segment.name)
+        yield from engine.encoded_segment(segment.records, segment.name, logdir / segment.name)
         if on_segment is not None:
             on_segment(len(segment.records))
-    yield from engine.engine.finish()
+    yield from engine.engine.finish_encoded()
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def _finding_stream(
     policy, approvals, engine = inputs.policy, inputs.approvals, inputs.engine
     if execution.in_process:
         fast = FastReplay(engine, policy, approvals)
-        return (encode_finding(f) for f in replay_log(inputs.logdir, verifier, fast, on_segment))
+        return replay_log(inputs.logdir, verifier, fast, on_segment)
     ctx = WorkerContext(inputs.policy_dir, policy_digests(policy), approvals)
     if execution.engine is Engine.dask:
         return replay_with_dask(inputs.logdir, verifier, engine, ctx, execution.scheduler, on_segment)

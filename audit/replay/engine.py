@@ -27,8 +27,10 @@ from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
 from audit.replay.approvals import approval_states
+from audit.replay.emit import Judgement, Outcome, decoded, emit
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
-from audit.replay.rules import FindingContext, Rule, rule_book
+from audit.replay.rules import Rule, rule_book
+from audit.report.findings import EncodedFinding
 
 
 @dataclass(frozen=True)
@@ -256,26 +258,33 @@ class ReplayEngine:
 
     def evaluate(self, event: AccessEvent, position: LogPosition | None = None) -> list[Finding]:
         """Findings for one event; proxy findings come from :meth:`finish`."""
+        return decoded(self.evaluate_encoded(event, position)[0])
+
+    def evaluate_encoded(
+        self, event: AccessEvent, position: LogPosition | None = None
+    ) -> tuple[list[EncodedFinding], Judgement]:
+        """:meth:`evaluate`'s findings as the spool takes them, and what decided them."""
         pack = self._policy.at(event.time)
         self.stats.events += 1
         self.stats.policy_versions.add(pack.config.name)
         self.stats.note_times(event.time, event.time)
         actor = actor_class(event.actor, pack.config)
         self._whereabouts.record(event.actor.id, event.time, actor)
-        findings: dict[str, Finding] = {}
+        outcomes: dict[str, Outcome] = {}
         for fact in base_facts(event, pack, actor):
-            self._judge(findings, pack, event, position, actor, fact.request, fact.detail, related=fact.related)
+            self._judge(outcomes, pack, fact.request, fact.detail, related=fact.related)
         category = category_fact(event.resource.category, pack)
         for state in approval_states(event, self._approvals, pack.config):
             request = ("access", actor, category, event.action, state.state)
-            self._judge(findings, pack, event, position, actor, request, state.detail, approval=state.approval_id)
+            self._judge(outcomes, pack, request, state.detail, approval=state.approval_id)
         recipient = event.recipient
         if recipient is not None and recipient.kind == "employee":
             stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
             self._pending.add(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
         if event.on_behalf_of is not None:
             self._pending.add(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
-        return self._record(list(findings.values()))
+        judgement = Judgement(actor, pack.config.home.name, tuple(outcomes.values()))
+        return self._emit(judgement, event, position), judgement
 
     def drain(self) -> Partial:
         """Hand over (and reset) the cross-event state, for a merge in another engine."""
@@ -298,11 +307,8 @@ class ReplayEngine:
 
     def _judge(
         self,
-        findings: dict[str, Finding],
+        outcomes: dict[str, Outcome],
         pack: PolicyPack,
-        event: AccessEvent,
-        position: LogPosition | None,
-        actor: str,
         request: Request,
         detail: str,
         *,
@@ -311,18 +317,31 @@ class ReplayEngine:
     ) -> None:
         for decision in pack.broken(request):  # every commitment the request breaks (ADR 0007)
             rule_id = decision.rule_id or "policy-default-deny"
-            if rule_id not in findings:
-                ctx = FindingContext(event, decision, actor, detail, approval, related, pack.config.home.name)
-                findings[rule_id] = self._books[id(pack)][rule_id].finding(ctx, position)
+            if rule_id not in outcomes:
+                outcomes[rule_id] = Outcome(self._books[id(pack)][rule_id], decision, detail, approval, related)
+
+    def _emit(self, judgement: Judgement, event: AccessEvent, position: LogPosition | None) -> list[EncodedFinding]:
+        at = (position.segment, position.line) if position is not None else None
+        found = []
+        for outcome in judgement.outcomes:
+            ctx = judgement.context(event, outcome, outcome.related)
+            found.append(emit(outcome.fields(), outcome.rule.explain(ctx), event, event.time, at))
+            self.stats.by_rule[outcome.rule.id] += 1
+            self.stats.by_commitment[outcome.decision.commitment] += 1
+        return found
 
     def finish(self) -> list[Finding]:
-        """Judge proxy events, now that every colleague's whereabouts are known.
+        """Judge proxy events, now that every colleague's whereabouts are known (:meth:`finish_encoded`)."""
+        return decoded(self.finish_encoded())
+
+    def finish_encoded(self) -> list[EncodedFinding]:
+        """Judge proxy events, now that every colleague's whereabouts are known; their findings as the spool takes them.
 
         A colleague's class is the one recorded nearest before the event (else the
         first after it); a colleague never seen in the log counts as unlocated, which
         the pack treats as foreign (fail closed).
         """
-        out: dict[tuple[str, str], Finding] = {}
+        out: dict[tuple[str, str], EncodedFinding] = {}
         for pending in self._pending:
             colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
             pack = self._policy.at(pending.time)
@@ -331,20 +350,15 @@ class ReplayEngine:
                 continue
             event = AccessEvent.model_validate_json(pending.event_json)
             detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
-            found: dict[str, Finding] = {}
-            self._judge(
-                found, pack, event, pending.position, pending.actor_class, request, detail, related=pending.colleague
-            )
-            for rule_id, finding in found.items():
-                out.setdefault((event.event_id, rule_id), finding)
+            found: dict[str, Outcome] = {}
+            self._judge(found, pack, request, detail, related=pending.colleague)
+            for rule_id, outcome in found.items():
+                key = (event.event_id, rule_id)
+                if key not in out:
+                    judgement = Judgement(pending.actor_class, pack.config.home.name, (outcome,))
+                    (out[key],) = self._emit(judgement, event, pending.position)
         self._pending.clear()
-        return self._record(list(out.values()))
-
-    def _record(self, findings: list[Finding]) -> list[Finding]:
-        for finding in findings:
-            self.stats.by_rule[finding.rule_id] += 1
-            self.stats.by_commitment[finding.commitment] += 1
-        return findings
+        return list(out.values())
 
     def replay(self, events: Iterator[tuple[AccessEvent, LogPosition | None]]) -> Iterator[Finding]:
         """Evaluate a whole stream, then resolve deferred findings."""

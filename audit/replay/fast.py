@@ -1,13 +1,16 @@
-"""Fast path for replay: typed msgspec decoding and a cache of "this event is clean".
+"""Fast path for replay: typed msgspec decoding and a cache of what each shape of event breaks.
 
 Most events in a real log repeat a few shapes (who, from where, what category, which
 store, which approval). This module decodes each verified line with msgspec into
 :class:`FastEvent` - the same shape and constraints as :class:`~audit.models.AccessEvent`
 - and looks up a verdict keyed on exactly the facts the full engine reads. A cached
-*clean* verdict costs a decode and a dict lookup. Everything else - a cache miss, an
-event with findings, a proxy event (it needs the whole log), a line msgspec rejects -
-goes to pydantic and :class:`~audit.replay.engine.ReplayEngine`, so findings, and
-error messages, are produced in one place only. It does not verify logs.
+*clean* verdict costs a decode and a dict lookup. A cached *plan* replays the engine's
+outcomes for that key (rule, deciding row, detail, approval), explained with the
+event's own names and emitted through :mod:`audit.replay.emit`, as the engine emits
+them. Everything else - a cache miss, a proxy event (it needs the whole log), an
+outcome naming a party the key does not fix, a line msgspec rejects - goes to
+pydantic and :class:`~audit.replay.engine.ReplayEngine`, so decisions and error
+messages are made in one place only. It does not verify logs.
 
 Ordering rules of the loop (each relies on the one before):
 
@@ -17,7 +20,9 @@ Ordering rules of the loop (each relies on the one before):
    :func:`needs_full_path` reads, so a key with a cached verdict never needs the
    full path for any other reason: that function runs on a cache miss only;
 3. only a verdict the full path reached for an event that needed nothing else is
-   cached, so a cached *clean* verdict is the engine's own for that key.
+   cached, so a cached verdict is the engine's own for that key: *clean* when it
+   found nothing, a *plan* when every outcome's inputs are key facts (a related
+   party may only be the event's recipient, filled in per event), else *full*.
 
 Times are decoded as text and parsed by :func:`event_time`, not by msgspec's
 datetime decoder: msgspec rounds fractions beyond microseconds, pydantic truncates
@@ -31,9 +36,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -53,9 +59,11 @@ from audit.models import (
 )
 from audit.policy import PolicyHistory
 from audit.records import parse_json_line, validate
+from audit.replay.emit import Judgement, Outcome, decoded, emit
 from audit.replay.engine import ReplayEngine
 from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import load_rules
+from audit.report.findings import EncodedFinding
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,8}\Z")]
@@ -128,23 +136,49 @@ _DECODER = msgspec.json.Decoder(FastEvent)
 
 
 MAX_SHAPES = 100_000
-"""Verdicts cached per replay (about 450 bytes each; a real log has hundreds or thousands of shapes)."""
+"""Verdicts cached per replay (about 450 bytes each, a plan more; real logs have hundreds or thousands of shapes)."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One outcome of a plan, with the finding fields it fixes computed once."""
+
+    outcome: Outcome
+    fields: dict[str, Any]
+    names_recipient: bool
+    """The outcome's related party is the event's recipient (a disclosure or transfer); else there is none."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the engine decided for every event of one verdict key: replayed with each event's own names."""
+
+    judgement: Judgement
+    steps: tuple[_Step, ...]
+
+
+_CLEAN = True
+"""The cached verdict of a key whose events break nothing."""
+_FULL = False
+"""The cached verdict of a key whose findings cannot be planned: every such event takes the full path."""
+_Verdict = bool | _Plan
 
 
 class FastReplay:
-    """Feed raw verified lines to a :class:`ReplayEngine`, skipping work for known-clean shapes."""
+    """Feed raw verified lines to a :class:`ReplayEngine`, skipping work for known shapes."""
 
     def __init__(self, engine: ReplayEngine, policy: PolicyHistory, approvals: ApprovalSet):
         self.engine = engine
         self._policy = policy
         self._approvals = approvals
-        self._verdicts: dict[Hashable, bool] = {}
+        self._verdicts: dict[Hashable, _Verdict] = {}
         self._classes: dict[tuple[int, str, str | None, str | None], str] = {}
         self._deadlines = {
             id(pack): tuple(sorted({_utc_midnight(s.deadline) for s in pack.config.transitional_stores}))
             for pack in policy.packs
         }
         self.fast_hits = 0
+        self.planned = 0
 
     @classmethod
     def for_policy(cls, policy: PolicyHistory, approvals: ApprovalSet) -> FastReplay:
@@ -152,12 +186,16 @@ class FastReplay:
         return cls(ReplayEngine(policy, approvals, load_rules()), policy, approvals)
 
     def evaluate_segment(self, lines: Sequence[bytes], segment: str, path: Path) -> list[Finding]:
-        """Findings for a verified segment's lines (proxy findings come from ``engine.finish()``).
+        """Findings for a verified segment's lines (proxy findings come from ``engine.finish()``)."""
+        return decoded(self.encoded_segment(lines, segment, path))
+
+    def encoded_segment(self, lines: Sequence[bytes], segment: str, path: Path) -> list[EncodedFinding]:
+        """:meth:`evaluate_segment`'s findings as the spool takes them.
 
         One loop with everything inlined: this is the hot path of a replay. The
         ordering rules are in the module docstring.
         """
-        findings: list[Finding] = []
+        findings: list[EncodedFinding] = []
         verdicts, classes, deadlines = self._verdicts, self._classes, self._deadlines
         policy_at, record = self._policy.at, self.engine.whereabouts.record
         decode_line, parse_time = _DECODER.decode, event_time
@@ -170,11 +208,11 @@ class FastReplay:
             try:
                 e = decode_line(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
-                findings += self._full(raw, segment, number, path)
+                findings += self._full(raw, segment, number, path)[0]
                 continue
             t = parse_time(e.time)
             if t is None or e.on_behalf_of is not None:
-                findings += self._full(raw, segment, number, path)
+                findings += self._full(raw, segment, number, path)[0]
                 continue
             recipient = e.recipient
             pack = policy_at(t)
@@ -196,10 +234,14 @@ class FastReplay:
                 self._approvals_key(e, t) if e.approval_ids else (),
             )
             verdict = verdicts.get(key)
-            if not verdict:
-                found = self._full(raw, segment, number, path)
+            if verdict is not _CLEAN:
                 if verdict is None:
-                    self._remember(key, e, not found)
+                    found, judgement = self._full(raw, segment, number, path)
+                    self._remember(key, e, judgement)
+                elif isinstance(verdict, _Plan):
+                    found = self._planned(verdict, e, t, pack.config.name, segment, number)
+                else:  # _FULL
+                    found = self._full(raw, segment, number, path)[0]
                 findings += found
                 continue
             if pack is not last_pack:
@@ -220,18 +262,46 @@ class FastReplay:
         self.fast_hits += clean
         return findings
 
-    def _remember(self, key: Hashable, e: FastEvent, clean: bool) -> None:
+    def _remember(self, key: Hashable, e: FastEvent, judgement: Judgement) -> None:
         """Cache the full path's verdict for ``key``, unless the event needed the full path anyway or the cache is full.
 
+        No outcome: the key is clean. Outcomes whose related party is none or the
+        event's recipient: a plan. Anything else: the key always takes the full path.
         The log's author chooses how many shapes it holds, so at most :data:`MAX_SHAPES`
         are kept; events of shapes beyond them take the full path (same findings, slower).
         """
-        if len(self._verdicts) < MAX_SHAPES and not needs_full_path(e):
-            self._verdicts[key] = clean
+        if len(self._verdicts) >= MAX_SHAPES or needs_full_path(e):
+            return
+        self._verdicts[key] = _plan(judgement, e) if judgement.outcomes else _CLEAN
 
-    def _full(self, raw: bytes, segment: str, line: int, path: Path) -> list[Finding]:
+    def _full(self, raw: bytes, segment: str, line: int, path: Path) -> tuple[list[EncodedFinding], Judgement]:
         event = validate(AccessEvent, parse_json_line(raw, path=path, line=line), path=path, line=line)
-        return self.engine.evaluate(event, LogPosition(segment=segment, line=line))
+        return self.engine.evaluate_encoded(event, LogPosition(segment=segment, line=line))
+
+    def _planned(
+        self, plan: _Plan, e: FastEvent, t: datetime, version: str, segment: str, line: int
+    ) -> list[EncodedFinding]:
+        """The findings the engine would make for ``e``: the plan's outcomes, explained with ``e``'s own names.
+
+        The engine's bookkeeping is done as :meth:`ReplayEngine.evaluate_encoded` does it.
+        """
+        judgement = plan.judgement
+        recipient = e.recipient.id if e.recipient is not None else None
+        at = (segment, line)
+        found = []
+        stats = self.engine.stats
+        for step in plan.steps:
+            outcome = step.outcome
+            ctx = judgement.context(e, outcome, recipient if step.names_recipient else None)
+            found.append(emit(step.fields, outcome.rule.explain(ctx), e, t, at))
+            stats.by_rule[outcome.rule.id] += 1
+            stats.by_commitment[outcome.decision.commitment] += 1
+        stats.events += 1
+        stats.policy_versions.add(version)
+        stats.note_times(t, t)
+        self.engine.whereabouts.record(e.actor.id, t, judgement.actor_class)
+        self.planned += 1
+        return found
 
     def _approvals_key(self, e: FastEvent, t: datetime) -> tuple[Hashable, ...]:
         """Each approval's bearing on the decision at the event's time ``t``."""
@@ -251,6 +321,22 @@ class FastReplay:
             resource_id = e.resource.id if approval.scope.resource_ids else None
             parts.append((aid, e.actor.id, e.resource.dataset, resource_id, justified, phase))
         return tuple(parts)
+
+
+def _plan(judgement: Judgement, e: FastEvent) -> _Verdict:
+    """A plan replaying ``judgement`` for every event with ``e``'s verdict key, or :data:`_FULL`.
+
+    Every input of an outcome is a fact of the key but its related party, which for a
+    base fact is the event's recipient (its id is not in the key): an outcome naming
+    anyone else cannot be replayed.
+    """
+    recipient = e.recipient.id if e.recipient is not None else None
+    steps = []
+    for outcome in judgement.outcomes:
+        if outcome.related is not None and outcome.related != recipient:
+            return _FULL
+        steps.append(_Step(outcome, outcome.fields(), outcome.related is not None))
+    return _Plan(judgement, tuple(steps))
 
 
 def _utc_midnight(day: date) -> datetime:

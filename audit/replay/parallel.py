@@ -35,7 +35,7 @@ from audit.records import sha256_file
 from audit.replay.engine import Partial, ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.tuning import fewer_collections
-from audit.report.findings import EncodedFinding, encode_finding
+from audit.report.findings import EncodedFinding
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
     if lines is None:
         return SegmentResult([], None, 0)
     try:
-        findings = [encode_finding(f) for f in fast.evaluate_segment(lines, job.name, job.path)]
+        findings = fast.encoded_segment(lines, job.name, job.path)
     except BaseException:
         fast.engine.drain()  # a reused worker must not carry a half-judged segment into its next job
         raise
@@ -173,7 +173,7 @@ def _pipelined(
             yield from collect()
 
     yield from _drain(in_flight, local, collect)
-    yield from map(encode_finding, parent.finish())
+    yield from parent.finish_encoded()
 
 
 def _drain(

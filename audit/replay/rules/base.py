@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from audit.models import AccessEvent, CommitmentId, Finding, LogPosition, NonEmpty, Severity
+from audit.models import CommitmentId, NonEmpty, Severity
 from audit.policy import Decision
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
@@ -28,11 +28,53 @@ class RuleMetadata(BaseModel):
     remediation: NonEmpty
 
 
+class ActorView(Protocol):
+    """What a rule may read of the acting party (an :class:`~audit.models.Actor` or the fast path's mirror)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def office_country(self) -> str | None: ...
+    @property
+    def physical_country(self) -> str | None: ...
+
+
+class ResourceView(Protocol):
+    """What a rule may read of the resource touched (a :class:`~audit.models.Resource` or its mirror)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def store(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+class EventView(Protocol):
+    """What a rule may read of an event: an :class:`~audit.models.AccessEvent`, or the
+    fast path's validated mirror of one (equal field for field); not its time."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def actor(self) -> ActorView: ...
+    @property
+    def resource(self) -> ResourceView: ...
+
+
 @dataclass(frozen=True)
 class FindingContext:
     """What a rule may use to explain a finding."""
 
-    event: AccessEvent
+    event: EventView
     decision: Decision
     actor_class: str
     detail: str
@@ -59,27 +101,6 @@ class Rule:
     def engine_id(self) -> str:
         """The engine rule behind this one: its own id for an engine rule."""
         return self.kind or self.metadata.id
-
-    def finding(self, ctx: FindingContext, position: LogPosition | None) -> Finding:
-        """Build the finding; the commitment is the deciding row's (it must agree)."""
-        row = ctx.decision.row
-        return Finding(
-            rule_id=self.metadata.id,
-            commitment=ctx.decision.commitment,
-            severity=self.metadata.severity,
-            title=self.metadata.title,
-            message=self.explain(ctx),
-            remediation=self.metadata.remediation,
-            event_ids=(ctx.event.event_id,),
-            approval_ids=(ctx.approval_id,) if ctx.approval_id else (),
-            time=ctx.event.time,
-            actor_id=ctx.event.actor.id,
-            policy_row=row.ref() if row is not None else None,
-            position=position,
-            store=ctx.event.resource.store,
-            region=ctx.event.resource.region,
-            actor_country=ctx.event.actor.physical_country or ctx.event.actor.office_country,
-        )
 
 
 def who(ctx: FindingContext) -> str:
