@@ -37,6 +37,7 @@ from audit.replay.fast import (
     needs_full_path,
 )
 from audit.replay.rules import load_rules
+from audit.report.findings import EncodedFinding
 from tests.conftest import FIXTURES, POLICIES
 
 LINES = (FIXTURES / "events.jsonl").read_bytes().splitlines()
@@ -205,12 +206,12 @@ def _full(lines: list[bytes]) -> list[Finding]:
     return list(engine.replay(events))
 
 
-def _fast(lines: list[bytes]) -> tuple[list[Finding], int]:
+def _fast(lines: list[bytes]) -> tuple[list[Finding], FastReplay]:
     policy = load_policy(POLICIES)
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     fast = FastReplay.for_policy(policy, approvals)
     found = fast.evaluate_segment(lines, "s", Path("s"))
-    return found + fast.engine.finish(), fast.fast_hits
+    return found + fast.engine.finish(), fast
 
 
 @pytest.mark.parametrize("seed", [None, 1, 2])
@@ -218,9 +219,10 @@ def test_fast_and_full_paths_find_the_same(seed: int | None) -> None:
     lines = list(LINES)
     if seed is not None:
         random.Random(seed).shuffle(lines)
-    fast, hits = _fast(lines)
-    assert fast == _full(lines)
-    assert hits > len(lines) // 2  # the cache really is used
+    found, fast = _fast(lines)
+    assert found == _full(lines)
+    assert fast.fast_hits > len(lines) // 2  # the cache really is used
+    assert fast.planned >= 10  # and so are plans, for events with findings (70 findings in all)
 
 
 # ------------------------------------------------- generated logs: both paths, every dimension
@@ -444,8 +446,8 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> PolicyHistory:
     return load_policy(root)
 
 
-Outcome = tuple[str, int | None] | list[Finding]
-"""Where a replay stopped (segment, line), or every finding it made."""
+Outcome = tuple[str, int | None] | list[EncodedFinding]
+"""Where a replay stopped (segment, line), or every finding it made, as the spool takes them."""
 
 
 def _segments(lines: list[bytes], split: int) -> list[tuple[str, list[bytes]]]:
@@ -455,26 +457,26 @@ def _segments(lines: list[bytes], split: int) -> list[tuple[str, list[bytes]]]:
 def _replay_full(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple[Outcome, ReplayEngine]:
     """Every line through pydantic and the engine, as the full path validates it."""
     engine = ReplayEngine(policy, _GENERATED_APPROVALS, _RULES)
-    found: list[Finding] = []
+    found: list[EncodedFinding] = []
     for name, segment in _segments(lines, split):
         for number, raw in enumerate(segment, start=1):
             try:
                 event = validate(AccessEvent, parse_json_line(raw, path=name, line=number), path=name, line=number)
             except InputError as exc:
                 return (str(exc.path), exc.line), engine
-            found += engine.evaluate(event, LogPosition(segment=name, line=number))
-    return found + engine.finish(), engine
+            found += engine.evaluate_encoded(event, LogPosition(segment=name, line=number))[0]
+    return found + engine.finish_encoded(), engine
 
 
 def _replay_fast(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple[Outcome, FastReplay]:
     fast = FastReplay(ReplayEngine(policy, _GENERATED_APPROVALS, _RULES), policy, _GENERATED_APPROVALS)
-    found: list[Finding] = []
+    found: list[EncodedFinding] = []
     for name, segment in _segments(lines, split):
         try:
-            found += fast.evaluate_segment(segment, name, Path(name))
+            found += fast.encoded_segment(segment, name, Path(name))
         except InputError as exc:
             return (str(exc.path), exc.line), fast
-    return found + fast.engine.finish(), fast
+    return found + fast.engine.finish_encoded(), fast
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -488,7 +490,7 @@ def test_fast_and_full_paths_agree_on_generated_logs(
     a few nanoseconds either side, at offsets from -23:59 to +23:59 (and times the full path
     refuses); approvals cited twice, unknown, out of scope by resource id, revoked, under
     threshold, break-glass with blank justifications; recipients, legal bases, proxies;
-    two segments sharing one cache. Findings, the first refused line, counts, the period,
+    two segments sharing one cache. Findings (their bytes: planned ones too), the first refused line, counts, the period,
     policy versions and every actor's whereabouts must be the same on both paths.
     """
     lines = [
@@ -497,8 +499,9 @@ def test_fast_and_full_paths_agree_on_generated_logs(
     split = data.draw(st.integers(0, len(lines)), label="split")
     full, engine = _replay_full(two_versions, lines, split)
     fast, replay = _replay_fast(two_versions, lines, split)
-    assert fast == full
+    assert fast == full  # the same lines, byte for byte, and the same sort keys
     hypothesis.event(f"cache hits: {min(replay.fast_hits, 3)}+")
+    hypothesis.event(f"planned: {min(replay.planned, 3)}+")
     if not isinstance(full, list):
         hypothesis.event("refused a line")
         return  # stopped at the same line: no report
@@ -553,10 +556,10 @@ def test_time_rounded_into_an_approval_window_is_not_judged_clean() -> None:
         _at("2021-08-31T23:59:59.9999996Z", "rounded-in"),
         _at("2021-09-01T05:00:00Z", "in-window-again"),
     ]
-    fast, hits = _fast(lines)
+    fast, replay = _fast(lines)
     assert fast == _full(lines)
     assert {f.event_ids[0] for f in fast} == {"rounded-in"}
-    assert hits == 1  # the cache is in use: the second in-window event took the first one's verdict
+    assert replay.fast_hits == 1  # the cache is in use: the second in-window event took the first one's verdict
 
 
 def _us_read(eid: str, time: str) -> bytes:
