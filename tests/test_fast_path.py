@@ -490,8 +490,9 @@ def test_fast_and_full_paths_agree_on_generated_logs(
     a few nanoseconds either side, at offsets from -23:59 to +23:59 (and times the full path
     refuses); approvals cited twice, unknown, out of scope by resource id, revoked, under
     threshold, break-glass with blank justifications; recipients, legal bases, proxies;
-    two segments sharing one cache. Findings (their bytes: planned ones too), the first refused line, counts, the period,
-    policy versions and every actor's whereabouts must be the same on both paths.
+    two segments sharing one cache. Findings (their bytes, planned ones too), the first
+    refused line, counts, the period, policy versions and every actor's whereabouts
+    must be the same on both paths.
     """
     lines = [
         orjson.dumps(dict(event, event_id=f"e-{n}"), option=orjson.OPT_SORT_KEYS) for n, event in enumerate(events)
