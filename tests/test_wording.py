@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import InputError
+from audit.cli.app import main
+from audit.errors import EXIT_INPUT, InputError
 from audit.policy import load_pack, load_policy
 from audit.policy.load import load_rules_file
 from audit.policy.wording import MAX_TEMPLATE_CHARS, PackTemplate, TemplateError, fill_home
 from audit.replay.engine import rule_books
 from audit.replay.rules import load_rules, rule_book
 from audit.residency.scanner import settings_from_policy
-from tests.conftest import POLICIES, REPO
+from audit.signing.keys import PASSPHRASE_ENV
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, KEYS, POLICIES, REPO
 from tests.test_rules import _ctx
 
 EU_PACK = REPO / "packs" / "eu-personal-data"
@@ -188,3 +190,35 @@ def test_shipped_templates_all_check() -> None:
             for text in (rule.message, rule.copy_message):
                 assert text is None or not re.search(r"\$(?![A-Za-z_{$])", text), (rule.id, text)
         rule_book(load_pack(directory), load_rules())
+
+
+@pytest.mark.parametrize("text", ["$approval", " ${related}$approval ", "$related\t"])
+def test_a_template_that_can_fill_to_blank_text_is_refused(text: str) -> None:
+    with pytest.raises(TemplateError, match="can fill to blank text"):
+        PackTemplate(text, (*NAMES, "approval", "related"), may_be_empty=("approval", "related"))
+
+
+@pytest.mark.parametrize("text", ["$who", "by $approval", "$$", "$approval ($who)"])
+def test_a_template_with_words_or_a_name_that_always_has_a_value_is_accepted(text: str) -> None:
+    PackTemplate(text, (*NAMES, "approval"), may_be_empty=("approval",))
+
+
+def test_replay_of_a_pack_whose_message_can_be_blank_exits_2_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: ``message: "$approval"`` filled to an empty message for a finding
+    without an approval, and the Finding model refused it mid-replay: exit 4, "a bug
+    in residency-audit". The template is now refused when the pack's rules are bound."""
+    old = '"$who $what; location $location is not proof of US presence"'
+    pack, line = _pack_with(tmp_path, POLICIES, old, '"$approval"')
+    monkeypatch.setenv(PASSPHRASE_ENV, "residency-audit-fixtures-TEST-ONLY")
+    out = tmp_path / "report"
+    args = ["replay", str(ACCESS_LOG), "--keyring", str(KEYS / "keyring.json"), "--approvals", str(APPROVALS_LOG)]
+    code = main([*args, "--policy", str(pack), "--report-key", str(KEYS / "auditor.key"), "--out", str(out)])
+    assert code == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"error: {pack / 'rules.yaml'}:{line}: rule 'actor-location-unknown': message: can fill to blank"
+    )
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()

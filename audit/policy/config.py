@@ -238,17 +238,22 @@ class PackRule(BaseModel):
         return InputError(f"rule {self.id!r}: {reason}", path=path, line=self.line(key))
 
     def template(
-        self, key: Literal["message", "copy_message"], known: Collection[str], path: Path | None
+        self,
+        key: Literal["message", "copy_message"],
+        known: Collection[str],
+        path: Path | None,
+        may_be_empty: Collection[str] = (),
     ) -> PackTemplate | None:
         """The template at ``key`` checked against the ``known`` names (``None`` if not given).
 
-        An input error at ``path`` and the key's line if it does not check (:class:`PackTemplate`).
+        ``may_be_empty``: the names whose value can be empty. An input error at ``path``
+        and the key's line if it does not check (:class:`PackTemplate`).
         """
         text = getattr(self, key)
         if text is None:
             return None
         try:
-            return PackTemplate(text, known)
+            return PackTemplate(text, known, may_be_empty)
         except TemplateError as exc:
             raise self.refusal(f"{key}: {exc}", path, key) from None
 

@@ -10,7 +10,10 @@ messages and texts:
 * any other ``$`` is refused: a lone ``$``, ``$5``, ``${name`` or ``${ name }``
   (write ``$$`` for a dollar sign);
 * a name the template's scope does not fill is refused (replay and residency fill
-  different names; their binders pass theirs in).
+  different names; their binders pass theirs in);
+* a template that can fill to blank text is refused: one with no text but blanks
+  besides names whose value may be empty (``$approval`` without an approval). A
+  finding's message is never empty.
 
 A template is never evaluated: a placeholder is a name looked up in a mapping (no
 attribute, index or format specification), values are inserted as they are (a ``{``
@@ -53,7 +56,7 @@ class PackTemplate:
 
     __slots__ = ("_format", "names", "text")
 
-    def __init__(self, text: str, known: Collection[str]) -> None:
+    def __init__(self, text: str, known: Collection[str], may_be_empty: Collection[str] = ()) -> None:
         if len(text) > MAX_TEMPLATE_CHARS:
             raise TemplateError(f"longer than {MAX_TEMPLATE_CHARS} characters")
         parts: list[str] = []
@@ -74,6 +77,9 @@ class PackTemplate:
             names.append(name)
             parts.append("{" + name + "}")
         parts.append(_literal(text[end:]))
+        if all(name in may_be_empty for name in names) and not _text_besides_names(text):
+            said = ", ".join(f"${name}" for name in dict.fromkeys(names)) or "nothing"
+            raise TemplateError(f"can fill to blank text (it says {said}): add words or a name that always has a value")
         self.text = text
         self.names: tuple[str, ...] = tuple(dict.fromkeys(names))
         """The names the template uses, each once, in order of first use."""
@@ -85,6 +91,11 @@ class PackTemplate:
 
     def __repr__(self) -> str:
         return f"PackTemplate({self.text!r})"
+
+
+def _text_besides_names(text: str) -> bool:
+    """Whether ``text`` says anything but blanks outside its placeholders (``$$`` is a ``$``)."""
+    return bool(Template.pattern.sub(lambda m: "$" if m.group("escaped") is not None else "", text).strip())
 
 
 def fill_home(text: str, home: str) -> str:

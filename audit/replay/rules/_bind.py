@@ -43,6 +43,9 @@ VARIABLES: Mapping[str, Callable[[FindingContext], str]] = {
 }
 """What a message template may name, as ``$name`` or ``${name}``."""
 
+MAY_BE_EMPTY = frozenset({"approval", "related"})
+"""The names of :data:`VARIABLES` whose value is empty for some findings (no approval, no related party)."""
+
 
 class MessageTemplate:
     """A message template over :data:`VARIABLES`, checked and compiled once (:class:`PackTemplate`).
@@ -71,7 +74,7 @@ def _pack_rule(rule: PackRule, engine: Mapping[str, Rule], pack: PolicyPack) -> 
     base = engine.get(rule.kind)
     if base is None:
         raise rule.refusal(f"kind {rule.kind!r} is not an engine rule", where, "kind")
-    message = rule.template("message", VARIABLES, where)
+    message = rule.template("message", VARIABLES, where, MAY_BE_EMPTY)
     explain = base.explain if message is None else MessageTemplate(message)
     metadata = RuleMetadata(
         id=rule.id,

@@ -26,7 +26,7 @@ from audit.policy import PackRule
 from audit.policy.wording import PackTemplate, fill_home
 from audit.report.residency import ResidencyFinding
 from audit.residency.models import DataStore, ResidencySettings
-from audit.residency.rules.base import VARIABLES, Hit, ResidencyRule, StoreContext
+from audit.residency.rules.base import MAY_BE_EMPTY, VARIABLES, Hit, ResidencyRule, StoreContext
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ def _pack_words(rule: PackRule, engine: ResidencyRule, own: Words, settings: Res
         raise rule.refusal(
             f"stores: {unknown[0]!r} is not a store class {engine.id} reports", settings.rules_file, "stores"
         )
-    message = rule.template("message", VARIABLES, settings.rules_file)
-    copy_message = rule.template("copy_message", VARIABLES, settings.rules_file) or message
+    message = rule.template("message", VARIABLES, settings.rules_file, MAY_BE_EMPTY)
+    copy_message = rule.template("copy_message", VARIABLES, settings.rules_file, MAY_BE_EMPTY) or message
     return Words(
         id=rule.id,
         title=rule.title,

@@ -45,6 +45,9 @@ unknown region``; ``deadline``, ``deadline_label`` and ``set`` (its description)
 are the transitional store set's, empty for other rules.
 """
 
+MAY_BE_EMPTY = frozenset({"region", "deadline", "deadline_label", "set", "region_tag"})
+"""The names of :data:`VARIABLES` whose value is empty for some hits."""
+
 
 class ResidencyRuleMetadata(BaseModel):
     """Validated metadata every residency rule file declares (texts may say ``$home``)."""
