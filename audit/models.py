@@ -22,6 +22,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     computed_field,
     model_validator,
@@ -147,7 +149,7 @@ class SourceRecord(Record):
 
     source: NonEmpty
     file: NonEmpty
-    index: int = Field(ge=1)
+    index: StrictInt = Field(ge=1)
     vendor_event_id: str | None = None
     unresolved: tuple[Literal["principal", "resource"], ...] = ()
 
@@ -165,7 +167,8 @@ class AccessEvent(Record):
     recipient: Recipient | None = None
     legal_basis: LegalBasis | None = None
     justification: str | None = None
-    break_glass: bool = False
+    break_glass: StrictBool = False
+    """``true`` or ``false`` only (pydantic would also take ``1``, ``"yes"`` or ``"on"``)."""
     source_system: str | None = None
     source_record: SourceRecord | None = None
 
@@ -213,8 +216,9 @@ class Approval(Record):
     not_before: UtcDatetime
     not_after: UtcDatetime
     revoked_at: UtcDatetime | None = None
-    threshold: int = Field(default=1, ge=1)
-    break_glass: bool = False
+    threshold: StrictInt = Field(default=1, ge=1)
+    break_glass: StrictBool = False
+    """``true`` or ``false`` only, as :attr:`AccessEvent.break_glass`."""
     review: Review | None = None
     reason: str | None = None
 

@@ -206,3 +206,19 @@ def test_approval_window_must_be_ordered() -> None:
 def test_disclosure_must_name_its_recipient() -> None:
     with pytest.raises(ValueError, match="disclose event must name its recipient"):
         _event(action="disclose")
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "yes", "on", "1", 1.0])
+def test_break_glass_is_a_json_boolean_not_anything_pydantic_would_coerce(value: object) -> None:
+    """Regression: pydantic's lax mode read ``"yes"``, ``1`` or ``"on"`` as ``true``; the
+    record formats say boolean, and msgspec's fast decoder already refused them."""
+    with pytest.raises(ValueError, match="valid boolean"):
+        _approval(break_glass=value)
+    with pytest.raises(ValueError, match="valid boolean"):
+        _event(break_glass=value)
+
+
+@pytest.mark.parametrize("value", ["2", 2.0, True])
+def test_approval_threshold_is_a_json_integer(value: object) -> None:
+    with pytest.raises(ValueError, match="valid integer"):
+        _approval(threshold=value)
