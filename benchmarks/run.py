@@ -309,10 +309,12 @@ from pathlib import Path
 from audit.policy.lint import lint_paths
 from audit.policy.prove import prove
 from audit.policy.testing import run_tests
-from audit.replay.rules import rule_commitments
+from audit.replay.rules import rule_commitments, template_scope
+from audit.residency.rules import template_scope as residency_scope
 pack = Path({pack!r})
+scopes = {{"replay": template_scope(), "residency": residency_scope()}}
 work = {{
-    "lint": lambda: lint_paths([pack], rule_commitments()),
+    "lint": lambda: lint_paths([pack], rule_commitments(), scopes=scopes),
     "test": lambda: run_tests(pack, None),
     "prove": lambda: prove(pack, None),
 }}[{what!r}]

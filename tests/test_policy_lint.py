@@ -15,7 +15,9 @@ from audit.policy.diagnostics import CHECKS, Diagnostic
 from audit.policy.lint import LintReport, lint_pack, lint_paths, pair_files, regex_problem
 from audit.policy.parse import split_row
 from audit.replay.rules import rule_commitments
-from tests.conftest import POLICIES
+from audit.replay.rules import template_scope as replay_scope
+from audit.residency.rules import template_scope as residency_scope
+from tests.conftest import POLICIES, REPO
 from tests.policy_breaks import append, copy_pack, grant_foreign_precise_location, insert_before, line_of, replace
 from tests.test_policy_pack import CSV_BREAKS, MODEL_BREAKS
 
@@ -315,3 +317,40 @@ def test_the_fail_on_choices_are_exactly_the_diagnostic_levels() -> None:
     from audit.policy.diagnostics import LEVEL_RANK, Level, LevelChoice
 
     assert {c.value for c in LevelChoice} == set(get_args(Level)) == set(LEVEL_RANK)
+
+
+SCOPES = {"replay": replay_scope(), "residency": residency_scope()}
+
+
+def test_shipped_packs_words_lint_clean() -> None:
+    for pack in (POLICIES, REPO / "packs" / "eu-personal-data"):
+        assert lint_pack(pack, RULES, scopes=SCOPES).diagnostics == ()
+
+
+def test_rules_yaml_words_are_checked_as_the_binders_check_them(tmp_path: Path) -> None:
+    """Regression: ``policy lint`` passed a ``rules.yaml`` whose templates or kinds replay
+    and residency then refused (or, for a template that fills to blank text, stopped
+    replay with exit 4). Each is now a ``pack-file`` error at its line, all reported."""
+    pack = copy_pack(tmp_path)
+    rules = pack / "rules.yaml"
+    blank = replace(rules, '"$who $what; location $location is not proof of US presence"', '"$approval"')
+    dollar = replace(rules, '"$who $what; store class $detail is outside OCI US"', '"$who pays $5"')
+    kind = replace(rules, "kind: proxy-access", "kind: proxy-acces")
+    copy = replace(rules, "($target) on $as_of", "($target) on $asof")
+    report = lint_pack(pack, RULES, scopes=SCOPES)
+    found = {(d.line, d.message.split(": ", 2)[-1][:30]) for d in report.diagnostics if d.check == "pack-file"}
+    assert {line for line, _ in found} == {blank, dollar, kind, copy}
+    reasons = {d.line: d.message for d in report.diagnostics}
+    assert "can fill to blank text (it says $approval)" in reasons[blank]
+    assert "a $ must start $name" in reasons[dollar]
+    assert "kind 'proxy-acces' is not a replay engine rule (known: " in reasons[kind]
+    assert "copy_message: unknown placeholder $asof" in reasons[copy]
+    assert all(d.file == str(rules) for d in report.diagnostics if d.check == "pack-file")
+    assert lint_pack(pack, RULES).diagnostics == ()  # without the binders' scopes: not checked
+
+
+def test_policy_lint_cli_checks_the_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pack = copy_pack(tmp_path)
+    line = replace(pack / "rules.yaml", '"$who $what; location $location is not proof of US presence"', '"$related"')
+    assert main(["policy", "lint", str(pack)]) == EXIT_VIOLATIONS
+    assert f"rules.yaml:{line}" in capsys.readouterr().out

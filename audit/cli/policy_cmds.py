@@ -59,11 +59,13 @@ def policy_lint(
     """Report every problem in model and policy files with file, line, column, check id and severity."""
     from audit.policy.files import symlinks_allowed
     from audit.policy.lint import lint_paths
-    from audit.replay.rules import rule_commitments
+    from audit.replay.rules import rule_commitments, template_scope
     from audit.report.formats.policy import LintDocument
+    from audit.residency.rules import template_scope as residency_scope
 
+    scopes = {"replay": template_scope(), "residency": residency_scope()}
     with symlinks_allowed(allow_symlinks):
-        document = LintDocument(lint_paths(paths, rule_commitments(), budget=Budget(timeout)))
+        document = LintDocument(lint_paths(paths, rule_commitments(), budget=Budget(timeout), scopes=scopes))
     show(fmt.to_format().render(document), output, document.summary())
     threshold = LEVEL_RANK[fail_on.value]
     failing = [d for d in document.report.diagnostics if LEVEL_RANK[d.severity] >= threshold]

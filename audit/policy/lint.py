@@ -41,6 +41,7 @@ from audit.commitments import load_commitments
 from audit.errors import InputError, PolicyError
 from audit.models import Commitment
 from audit.policy.budget import UNLIMITED, Budget, BudgetExceeded
+from audit.policy.config import PackRule
 from audit.policy.diagnostics import Diagnostic, diagnostic, quote
 from audit.policy.domain import (
     INVARIANTS_FILE,
@@ -75,6 +76,7 @@ from audit.policy.parse import (
     read_text,
 )
 from audit.policy.symmetry import SymmetricDecisions, ValueClasses, interchangeable
+from audit.policy.wording import TemplateScope
 
 RuleCatalogue = Mapping[str, str | None]
 """Rule id -> id of the commitment the rule implements: the rules deny rows may name."""
@@ -532,6 +534,7 @@ class _Pack:
     directory: Path
     rules: RuleCatalogue
     budget: Budget = UNLIMITED
+    scopes: Mapping[str, TemplateScope] = field(default_factory=dict)
     sink: _Sink = field(default_factory=_Sink)
     commitments: Mapping[str, Commitment] | None = None
     model: LintedModel | None = None
@@ -575,6 +578,26 @@ def _pack_config(pack: _Pack) -> None:
         pack.sink.refused(exc, pack.directory)
         return
     pack.rules = {**pack.rules, **{rule.id: rule.commitment for rule in own if rule.scope == "replay"}}
+    for rule in own:
+        _pack_rule_words(pack, rule)
+
+
+def _pack_rule_words(pack: _Pack, rule: PackRule) -> None:
+    """A pack rule's kind and message templates, checked as its scope's binder checks them."""
+    scope = pack.scopes.get(rule.scope)
+    if scope is None:
+        return
+    where = pack.path(RULES_FILE)
+    if rule.kind not in scope.kinds:
+        known = ", ".join(sorted(scope.kinds))
+        reason = f"kind {rule.kind!r} is not a {rule.scope} engine rule (known: {known})"
+        pack.sink.refused(rule.refusal(reason, where, "kind"), where)
+        return
+    for key in ("message", "copy_message"):
+        try:
+            rule.template(key, scope.names, where, scope.may_be_empty)
+        except InputError as exc:
+            pack.sink.refused(exc, where)
 
 
 def _pack_model(pack: _Pack) -> None:
@@ -637,13 +660,20 @@ PACK_STEPS: tuple[Callable[[_Pack], None], ...] = (
 # ---------------------------------------------------------------- entry points
 
 
-def lint_pack(directory: Path, rules: RuleCatalogue, *, budget: Budget = UNLIMITED) -> LintReport:
-    """Lint a pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``).
+def lint_pack(
+    directory: Path,
+    rules: RuleCatalogue,
+    *,
+    budget: Budget = UNLIMITED,
+    scopes: Mapping[str, TemplateScope] | None = None,
+) -> LintReport:
+    """Lint a pack directory (``model.conf``, ``policy.csv``, ``pack.yaml``, ``commitments.yaml``, ``rules.yaml``).
 
     ``rules`` maps each rule id deny rows may name to the commitment it implements;
-    ``budget`` bounds the time the domain analysis may take.
+    ``budget`` bounds the time the domain analysis may take; ``scopes`` (by rule
+    scope) lets the kinds and message templates of ``rules.yaml`` be checked.
     """
-    pack = _Pack(directory, rules, budget)
+    pack = _Pack(directory, rules, budget, scopes or {})
     for step in PACK_STEPS:
         step(pack)
     return _report(pack.sink, pack.files())
@@ -709,17 +739,24 @@ def _loose_files(path: Path) -> list[Path]:
     return found
 
 
-def lint_paths(paths: Sequence[Path], rules: RuleCatalogue, *, budget: Budget = UNLIMITED) -> LintReport:
+def lint_paths(
+    paths: Sequence[Path],
+    rules: RuleCatalogue,
+    *,
+    budget: Budget = UNLIMITED,
+    scopes: Mapping[str, TemplateScope] | None = None,
+) -> LintReport:
     """Lint pack directories, directories of model/policy files, and loose files.
 
     ``rules`` maps each rule id deny rows of a pack may name to the commitment it implements;
-    ``budget`` bounds the time the domain analysis of packs may take.
+    ``budget`` bounds the time the domain analysis of packs may take; ``scopes`` as
+    :func:`lint_pack` takes them.
     """
     reports: list[LintReport] = []
     loose: list[Path] = []
     for path in paths:
         if _is_pack(path):
-            reports.append(lint_pack(path, rules, budget=budget))
+            reports.append(lint_pack(path, rules, budget=budget, scopes=scopes))
         else:
             loose.extend(_loose_files(path))
     for model, policies in pair_files(loose):

@@ -30,6 +30,7 @@ and their values are the engines' (:mod:`audit.replay.rules._bind`,
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from string import Template
 
 MAX_TEMPLATE_CHARS = 1000
@@ -41,6 +42,21 @@ HOME = "home"
 
 class TemplateError(ValueError):
     """A template that cannot be used; the message is the reason, without the file and line."""
+
+
+@dataclass(frozen=True)
+class TemplateScope:
+    """What the templates of one rule scope (``replay``, ``residency``) may use, as its binder says.
+
+    ``policy lint`` checks a pack's ``rules.yaml`` with it before anything is bound.
+    """
+
+    names: frozenset[str]
+    """The names a template may use."""
+    may_be_empty: frozenset[str]
+    """The names whose value is empty for some findings."""
+    kinds: frozenset[str]
+    """The engine rules a pack rule of this scope may be reported by."""
 
 
 def _literal(text: str) -> str:

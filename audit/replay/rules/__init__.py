@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from audit.plugins import load_rule_modules
-from audit.replay.rules._bind import VARIABLES, MessageTemplate, rule_book
+from audit.policy.wording import TemplateScope
+from audit.replay.rules._bind import MAY_BE_EMPTY, VARIABLES, MessageTemplate, rule_book
 from audit.replay.rules.base import FindingContext, Rule, RuleMetadata
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "load_rules",
     "rule_book",
     "rule_commitments",
+    "template_scope",
 ]
 
 
@@ -39,3 +41,8 @@ def rule_commitments() -> dict[str, str | None]:
     ``policy lint`` adds each pack's own rules (``rules.yaml``), which do name a commitment.
     """
     return {rule_id: rule.metadata.commitment for rule_id, rule in load_rules().items()}
+
+
+def template_scope() -> TemplateScope:
+    """What a replay pack rule's ``kind`` and ``message`` may say, for ``policy lint``."""
+    return TemplateScope(frozenset(VARIABLES), MAY_BE_EMPTY, frozenset(load_rules()))
