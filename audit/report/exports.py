@@ -47,7 +47,7 @@ CASE_COLUMNS = (
     "findings", "events", "waived", "actors", "stores",
 )  # fmt: skip
 _EXPORT_BATCH = 256
-"""CSV rows encoded together."""
+"""Findings whose CSV rows and OCSF lines are joined and written together."""
 _SINK_BUFFER = 1 << 18
 """Bytes a sink gathers before one write (and one hash update) of them all."""
 
@@ -66,11 +66,6 @@ class _CsvRows:
 
     def encode(self, row: Iterable[object], *, safe: bool = True) -> bytes:
         self._writer.writerow([_safe(value) for value in row] if safe else row)
-        return self._take()
-
-    def encode_rows(self, rows: Iterable[Iterable[object]]) -> bytes:
-        """Several formula-safe rows at once: the bytes of :meth:`encode` of each, joined."""
-        self._writer.writerows([_safe(value) for value in row] for row in rows)
         return self._take()
 
     def _take(self) -> bytes:
@@ -116,6 +111,7 @@ class FindingExports:
         self._commitments = commitments
         self._csv_lines = CsvLines()
         self._pending_rows: list[str] = []
+        self._pending_ocsf: list[bytes] = []
         self._csv = _Sink(csv_path)
         self._ocsf = _Sink(ocsf_path)
         self._csv.write(_CsvRows().encode(FINDING_COLUMNS, safe=False))
@@ -128,27 +124,34 @@ class FindingExports:
         self._ocsf.abort()
 
     def exporting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
-        """``findings`` unchanged, each written to both files as it passes (CSV rows in batches)."""
-        rows, commitments, csv_line, ocsf = self._pending_rows, self._commitments, self._csv_lines.line, self._ocsf
+        """``findings`` unchanged, each written to both files as it passes (in batches of :data:`_EXPORT_BATCH`)."""
+        rows, lines, commitments, csv_line = (
+            self._pending_rows,
+            self._pending_ocsf,
+            self._commitments,
+            self._csv_lines.line,
+        )
         for f in findings:
             rows.append(csv_line(f))
             text = commitments.get(f.commitment, "")
             try:
-                ocsf.write(ocsf_bytes(f, text))
+                lines.append(ocsf_bytes(f, text))
             except orjson.JSONEncodeError:  # a lone surrogate: the general encoder decides (it raises)
-                ocsf.write(plain_canonical_bytes(ocsf_finding(f, text)) + b"\n")
+                lines.append(plain_canonical_bytes(ocsf_finding(f, text)) + b"\n")
             if len(rows) == _EXPORT_BATCH:
-                self._write_rows()
+                self._write_pending()
             yield f
 
-    def _write_rows(self) -> None:
+    def _write_pending(self) -> None:
         if self._pending_rows:
             self._csv.write("".join(self._pending_rows).encode())
             self._pending_rows.clear()
+            self._ocsf.write(b"".join(self._pending_ocsf))
+            self._pending_ocsf.clear()
 
     def close(self) -> tuple[str, str]:
         """Finish both files; the SHA-256 of ``findings.csv`` and of ``findings.ocsf.jsonl``."""
-        self._write_rows()
+        self._write_pending()
         return self._csv.close(), self._ocsf.close()
 
 
