@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from audit.canonical import plain_canonical_bytes
 from audit.models import Finding
 from audit.report import export_lines
-from audit.report.export_lines import CsvLines, csv_cell, ocsf_bytes
+from audit.report.export_lines import CsvLines, OcsfLines, csv_cell, ocsf_bytes
 from audit.report.exports import FINDING_COLUMNS, FindingExports, _CsvRows, findings_csv, ocsf_finding, ocsf_lines
 from tests.test_readback import _findings, _text
 
@@ -89,9 +89,9 @@ def test_the_export_files_are_the_general_encoders_bytes(findings: list[Finding]
         assert ocsf_path.read_bytes() == b"".join(ocsf_lines(findings, texts))
 
 
-def test_the_cell_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_memos_are_bounded_and_change_no_byte(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(export_lines, "_CELLS_KEPT", 8)
-    lines = CsvLines()
+    lines, ocsf = CsvLines(), OcsfLines()
     for n in range(50):
         finding = Finding(
             rule_id=f"rule-{n}",
@@ -105,4 +105,5 @@ def test_the_cell_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             actor_id=f"a{n}",
         )
         assert lines.line(finding).encode() == b"".join(findings_csv([finding])).split(b"\r\n", 1)[1]
-        assert len(lines._cells) <= 8
+        assert ocsf.line(finding, "text") == plain_canonical_bytes(ocsf_finding(finding, "text")) + b"\n"
+        assert len(lines._cells) <= 8 and len(ocsf._dumped) <= 8

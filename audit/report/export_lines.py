@@ -3,7 +3,7 @@
 What it does: :class:`CsvLines` writes a finding's CSV row as the ``csv`` module
 (excel dialect, minimal quoting, ``\\r\\n``) writes the formula-safe row of
 :func:`audit.report.exports.findings_csv`, remembering the cells of values that
-repeat (titles, rules, actors, stores); :func:`ocsf_bytes` writes the canonical
+repeat (titles, rules, actors, stores); :class:`OcsfLines` writes the canonical
 bytes of :func:`audit.report.exports.ocsf_finding` by putting orjson's dump of each
 value between the fixed pieces of the object in sorted-key order (the way the
 CloudTrail fast path writes events, ADR 0011). Tests hold both equal to the general
@@ -34,7 +34,7 @@ OCSF_PROFILES = ("host",)
 _NEEDS_QUOTES = re.compile('[,"\r\n]').search
 """What makes the ``csv`` module quote a field (delimiter, quote character, line breaks)."""
 _CELLS_KEPT = 16_384
-"""Cells remembered by :class:`CsvLines` before it starts again (bounded memory)."""
+"""Cells (or dumped strings) remembered by :class:`CsvLines` (:class:`OcsfLines`) before it starts again."""
 
 
 def csv_cell(value: str) -> str:
@@ -118,38 +118,60 @@ _SUPPRESSED = b',"status":"Suppressed","status_id":3,"time":'
 _TAIL = b',"type_name":"Detection Finding: Create","type_uid":200401,"unmapped":{'
 
 
-def ocsf_bytes(f: Finding, commitment_text: str) -> bytes:
-    """``plain_canonical_bytes(ocsf_finding(f, commitment_text)) + b"\\n"``, built piece by piece.
+class _Dumped(dict[str, bytes]):
+    """orjson's dump of each string, remembered (at most :data:`_CELLS_KEPT`)."""
 
-    Raises :class:`orjson.JSONEncodeError` for a string orjson cannot dump (a lone
-    surrogate); the caller hands such a finding to the general encoder.
-    """
-    millis = b"%d" % time_millis(f)
-    uid, message, rule = _dumps(f.id), _dumps(f.message), _dumps(f.rule_id)
-    severity_name, severity_id = _SEVERITY[f.severity]
-    parts = [
-        _HEAD, _dumps(f.actor_id), _INFO, rule, b',"type":"Rule","type_id":1,"uid":', rule,
-        b'},"desc":', message, b',"first_seen_time":', millis, b',"last_seen_time":', millis,
-        b',"related_events":', _dumps([{"uid": event_id} for event_id in f.event_ids]),
-        b',"title":', _dumps(f.title), b',"types":[', rule, b'],"uid":', uid, b'},"message":', message, b",",
-        _METADATA, uid, _METADATA_END, _dumps(f.remediation), b"}",
-    ]  # fmt: skip
-    if f.store:
-        parts += (b',"resources":[{"type":"data store","uid":', _dumps(f.store), b"}]")
-    parts += (b',"severity":', severity_name, b',"severity_id":', severity_id, _SUPPRESSED if f.waiver else _NEW)
-    parts += (millis, _TAIL)
-    if f.actor_country:
-        parts += (b'"actor_country":', _dumps(f.actor_country), b",")
-    if f.approval_ids:
-        parts += (b'"approval_ids":', _dumps(f.approval_ids), b",")
-    parts += (b'"commitment":', _dumps(f.commitment), b',"commitment_text":', _dumps(commitment_text))
-    if f.position is not None:
-        parts += (b',"log_position":', _dumps(f"{f.position.segment}:{f.position.line}"))
-    if f.policy_row is not None:
-        parts += (b',"policy_row":', _dumps(f"{f.policy_row.file}:{f.policy_row.line}"))
-    if f.region:
-        parts += (b',"store_region":', _dumps(f.region))
-    if f.waiver:
-        parts += (b',"waiver":', _dumps(f.waiver))
-    parts.append(b"}}\n")
-    return b"".join(parts)
+    def __missing__(self, value: str) -> bytes:
+        if len(self) >= _CELLS_KEPT:
+            self.clear()
+        dumped = self[value] = _dumps(value)
+        return dumped
+
+
+class OcsfLines:
+    """``findings.ocsf.jsonl`` lines, one finding at a time (the memo of repeated values lives as long as this)."""
+
+    def __init__(self) -> None:
+        self._dumped = _Dumped()
+
+    def line(self, f: Finding, commitment_text: str) -> bytes:
+        """``plain_canonical_bytes(ocsf_finding(f, commitment_text)) + b"\\n"``, built piece by piece.
+
+        Raises :class:`orjson.JSONEncodeError` for a string orjson cannot dump (a lone
+        surrogate); the caller hands such a finding to the general encoder.
+        """
+        dumped = self._dumped
+        millis = b"%d" % time_millis(f)
+        uid, message, rule = _dumps(f.id), dumped[f.message], dumped[f.rule_id]
+        severity_name, severity_id = _SEVERITY[f.severity]
+        parts = [
+            _HEAD, dumped[f.actor_id], _INFO, rule, b',"type":"Rule","type_id":1,"uid":', rule,
+            b'},"desc":', message, b',"first_seen_time":', millis, b',"last_seen_time":', millis,
+            b',"related_events":', _dumps([{"uid": event_id} for event_id in f.event_ids]),
+            b',"title":', dumped[f.title], b',"types":[', rule, b'],"uid":', uid, b'},"message":', message, b",",
+            _METADATA, uid, _METADATA_END, dumped[f.remediation], b"}",
+        ]  # fmt: skip
+        if f.store:
+            parts += (b',"resources":[{"type":"data store","uid":', dumped[f.store], b"}]")
+        parts += (b',"severity":', severity_name, b',"severity_id":', severity_id, _SUPPRESSED if f.waiver else _NEW)
+        parts += (millis, _TAIL)
+        if f.actor_country:
+            parts += (b'"actor_country":', dumped[f.actor_country], b",")
+        if f.approval_ids:
+            parts += (b'"approval_ids":', _dumps(f.approval_ids), b",")
+        parts += (b'"commitment":', dumped[f.commitment], b',"commitment_text":', dumped[commitment_text])
+        if f.position is not None:
+            parts += (b',"log_position":', _dumps(f"{f.position.segment}:{f.position.line}"))
+        if f.policy_row is not None:
+            parts += (b',"policy_row":', dumped[f"{f.policy_row.file}:{f.policy_row.line}"])
+        if f.region:
+            parts += (b',"store_region":', dumped[f.region])
+        if f.waiver:
+            parts += (b',"waiver":', dumped[f.waiver])
+        parts.append(b"}}\n")
+        return b"".join(parts)
+
+
+def ocsf_bytes(f: Finding, commitment_text: str) -> bytes:
+    """One finding's line by a fresh :class:`OcsfLines` (see :meth:`OcsfLines.line`)."""
+    return OcsfLines().line(f, commitment_text)

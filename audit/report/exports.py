@@ -33,7 +33,7 @@ from audit.report.export_lines import (
     OCSF_VERSION,
     SEVERITY_IDS,
     CsvLines,
-    ocsf_bytes,
+    OcsfLines,
     time_millis,
 )
 
@@ -109,7 +109,7 @@ class FindingExports:
 
     def __init__(self, csv_path: Path, ocsf_path: Path, commitments: dict[str, str]) -> None:
         self._commitments = commitments
-        self._csv_lines = CsvLines()
+        self._csv_lines, self._ocsf_lines = CsvLines(), OcsfLines()
         self._pending_rows: list[str] = []
         self._pending_ocsf: list[bytes] = []
         self._csv = _Sink(csv_path)
@@ -125,17 +125,13 @@ class FindingExports:
 
     def exporting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
         """``findings`` unchanged, each written to both files as it passes (in batches of :data:`_EXPORT_BATCH`)."""
-        rows, lines, commitments, csv_line = (
-            self._pending_rows,
-            self._pending_ocsf,
-            self._commitments,
-            self._csv_lines.line,
-        )
+        rows, lines, commitments = self._pending_rows, self._pending_ocsf, self._commitments
+        csv_line, ocsf_line = self._csv_lines.line, self._ocsf_lines.line
         for f in findings:
             rows.append(csv_line(f))
             text = commitments.get(f.commitment, "")
             try:
-                lines.append(ocsf_bytes(f, text))
+                lines.append(ocsf_line(f, text))
             except orjson.JSONEncodeError:  # a lone surrogate: the general encoder decides (it raises)
                 lines.append(plain_canonical_bytes(ocsf_finding(f, text)) + b"\n")
             if len(rows) == _EXPORT_BATCH:
