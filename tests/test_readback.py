@@ -245,6 +245,7 @@ def test_findings_altered_after_the_waivers_rewrite_fail_closed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring: Keyring, auditor_key: SigningKey
 ) -> None:
     """The waivers rewrite's own digest is the one checked, and it is checked too."""
+
     def apply_then_alter(findings: Path, waivers: Any) -> tuple[int, str]:
         result = apply_waivers(findings, waivers)
         findings.write_bytes(_flip_a_message_byte(findings.read_bytes()))
