@@ -4,8 +4,8 @@ What it does: :func:`read_written_findings` streams the findings of a file that
 :meth:`~audit.report.findings.FindingsSpool.write` (or
 :func:`~audit.report.waivers.apply_waivers`) wrote a moment ago, hashing the bytes
 as it reads them. Each line is decoded by a typed msgspec mirror of
-:class:`~audit.models.Finding` (types, ``Literal`` values and constraints as the
-model states them), and the :class:`~audit.models.Finding` is built without pydantic
+:class:`~audit.models.Finding` (types, ``Literal`` values, lengths and bounds as the
+model states them; the digest covers the rest), and the :class:`~audit.models.Finding` is built without pydantic
 validation and without recomputing its SHA-256 id: the bytes were canonical findings
 of validated models when they were written. After the last line the digest and count
 must be those the writer computed; otherwise, or if a line does not decode, it raises
