@@ -19,6 +19,8 @@ neither quoting nor a formula guard. It does not write files (the sinks of
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 
@@ -33,6 +35,7 @@ OCSF_PROFILES = ("host",)
 """Declared in ``metadata.profiles``: the host profile adds ``actor`` (who accessed the data)."""
 _NEEDS_QUOTES = re.compile('[,"\r\n]').search
 """What makes the ``csv`` module quote a field (delimiter, quote character, line breaks)."""
+T = TypeVar("T")
 _CELLS_KEPT = 16_384
 """Cells (or dumped strings) remembered by :class:`CsvLines` (:class:`OcsfLines`) before it starts again."""
 
@@ -46,21 +49,25 @@ def csv_cell(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-class _Cells(dict[str, str]):
-    """:func:`csv_cell` of each value, remembered (at most :data:`_CELLS_KEPT`)."""
+class _Memo(dict[str, T]):
+    """``make`` of each string asked for, remembered (at most :data:`_CELLS_KEPT`, then it starts again)."""
 
-    def __missing__(self, value: str) -> str:
+    def __init__(self, make: Callable[[str], T]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, value: str) -> T:
         if len(self) >= _CELLS_KEPT:
             self.clear()
-        cell = self[value] = csv_cell(value)
-        return cell
+        made = self[value] = self._make(value)
+        return made
 
 
 class CsvLines:
     """``findings.csv`` rows, one finding at a time (the memo of repeated cells lives as long as this)."""
 
     def __init__(self) -> None:
-        self._cells = _Cells()
+        self._cells = _Memo(csv_cell)
 
     def line(self, f: Finding) -> str:
         """The row of ``f`` with its ``\\r\\n``: the bytes ``findings_csv`` writes for it, decoded."""
@@ -118,21 +125,11 @@ _SUPPRESSED = b',"status":"Suppressed","status_id":3,"time":'
 _TAIL = b',"type_name":"Detection Finding: Create","type_uid":200401,"unmapped":{'
 
 
-class _Dumped(dict[str, bytes]):
-    """orjson's dump of each string, remembered (at most :data:`_CELLS_KEPT`)."""
-
-    def __missing__(self, value: str) -> bytes:
-        if len(self) >= _CELLS_KEPT:
-            self.clear()
-        dumped = self[value] = _dumps(value)
-        return dumped
-
-
 class OcsfLines:
     """``findings.ocsf.jsonl`` lines, one finding at a time (the memo of repeated values lives as long as this)."""
 
     def __init__(self) -> None:
-        self._dumped = _Dumped()
+        self._dumped: _Memo[bytes] = _Memo(_dumps)
 
     def line(self, f: Finding, commitment_text: str) -> bytes:
         """``plain_canonical_bytes(ocsf_finding(f, commitment_text)) + b"\\n"``, built piece by piece.
