@@ -36,6 +36,7 @@ from audit.report.cases import Case, build_cases
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
 from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
+from audit.report.readback import read_written_findings
 from audit.report.statement import (
     ApprovalsSummary,
     LogSummary,
@@ -188,8 +189,10 @@ def replay(
             written = WrittenFindings(findings_path, count, digest)
         tallies = FindingTallies()
         with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived:
-            # One read of findings.jsonl: cases, verdict tallies, the page and the exports.
-            cases = build_cases(tallies.counting(derived.feeding(iter_findings(findings_path))), store_rule_ids(policy))
+            # One read of findings.jsonl (checked against the digest written above): cases, verdict tallies,
+            # the page and the exports.
+            findings = read_written_findings(written)
+            cases = build_cases(tallies.counting(derived.feeding(findings)), store_rule_ids(policy))
             predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
             predicate = predicate.model_copy(
                 update={

@@ -20,15 +20,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from audit import __version__
 from audit.canonical import plain_canonical_bytes
 from audit.errors import InputError
 from audit.models import Finding
 from audit.report.cases import Case
+from audit.report.export_lines import (
+    FORMULA_START,
+    OCSF_PROFILES,
+    OCSF_VERSION,
+    SEVERITY_IDS,
+    CsvLines,
+    OcsfLines,
+    time_millis,
+)
 
-OCSF_VERSION = "1.2.0"
-OCSF_PROFILES = ("host",)
-"""Declared in ``metadata.profiles``: the host profile adds ``actor`` (who accessed the data)."""
+__all__ = ["OCSF_PROFILES", "OCSF_VERSION"]  # defined beside the line encoders, which share them
 FINDING_COLUMNS = (
     "id", "time", "severity", "commitment", "rule_id", "title", "actor_id", "actor_country", "store", "region",
     "event_ids", "approval_ids", "position", "policy_row", "waiver", "message", "remediation",
@@ -37,17 +46,15 @@ CASE_COLUMNS = (
     "id", "commitment", "rule_id", "severity", "title", "subject_kind", "subject", "first_seen", "last_seen",
     "findings", "events", "waived", "actors", "stores",
 )  # fmt: skip
-_SEVERITY_IDS = {"low": 2, "medium": 3, "high": 4, "critical": 5}
-_FORMULA_START = frozenset("=+-@\t\r")
 _EXPORT_BATCH = 256
-"""CSV rows encoded together."""
+"""Findings whose CSV rows and OCSF lines are joined and written together."""
 _SINK_BUFFER = 1 << 18
 """Bytes a sink gathers before one write (and one hash update) of them all."""
 
 
 def _safe(value: object) -> str:
     text = value if type(value) is str else "" if value is None else str(value)
-    return "'" + text if text and text[0] in _FORMULA_START else text
+    return "'" + text if text and text[0] in FORMULA_START else text
 
 
 class _CsvRows:
@@ -59,11 +66,6 @@ class _CsvRows:
 
     def encode(self, row: Iterable[object], *, safe: bool = True) -> bytes:
         self._writer.writerow([_safe(value) for value in row] if safe else row)
-        return self._take()
-
-    def encode_rows(self, rows: Iterable[Iterable[object]]) -> bytes:
-        """Several formula-safe rows at once: the bytes of :meth:`encode` of each, joined."""
-        self._writer.writerows([_safe(value) for value in row] for row in rows)
         return self._take()
 
     def _take(self) -> bytes:
@@ -100,17 +102,19 @@ class FindingExports:
 
     Fed by another pass over the findings (the HTML page's), so ``findings.jsonl`` is
     read once for all three; the bytes are those of :func:`findings_csv` and
-    :func:`ocsf_lines`. Use as a context manager; :meth:`close` flushes, fsyncs and
-    returns each file's SHA-256. A failed write is an :class:`~audit.errors.InputError` naming the file.
+    :func:`ocsf_lines`, written by the line encoders of :mod:`audit.report.export_lines`.
+    Use as a context manager; :meth:`close` flushes, fsyncs and returns each file's
+    SHA-256. A failed write is an :class:`~audit.errors.InputError` naming the file.
     """
 
     def __init__(self, csv_path: Path, ocsf_path: Path, commitments: dict[str, str]) -> None:
         self._commitments = commitments
-        self._rows = _CsvRows()
-        self._pending_rows: list[list[object]] = []
+        self._csv_lines, self._ocsf_lines = CsvLines(), OcsfLines()
+        self._pending_rows: list[str] = []
+        self._pending_ocsf: list[bytes] = []
         self._csv = _Sink(csv_path)
         self._ocsf = _Sink(ocsf_path)
-        self._csv.write(self._rows.encode(FINDING_COLUMNS, safe=False))
+        self._csv.write(_CsvRows().encode(FINDING_COLUMNS, safe=False))
 
     def __enter__(self) -> FindingExports:
         return self
@@ -121,22 +125,29 @@ class FindingExports:
 
     def exporting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
         """``findings`` unchanged, each written to both files as it passes (in batches of :data:`_EXPORT_BATCH`)."""
-        rows, commitments = self._pending_rows, self._commitments
+        rows, lines, commitments = self._pending_rows, self._pending_ocsf, self._commitments
+        csv_line, ocsf_line = self._csv_lines.line, self._ocsf_lines.line
         for f in findings:
-            rows.append(_finding_row(f))
-            self._ocsf.write(plain_canonical_bytes(ocsf_finding(f, commitments.get(f.commitment, ""))) + b"\n")
+            rows.append(csv_line(f))
+            text = commitments.get(f.commitment, "")
+            try:
+                lines.append(ocsf_line(f, text))
+            except orjson.JSONEncodeError:  # a lone surrogate: the general encoder decides (it raises)
+                lines.append(plain_canonical_bytes(ocsf_finding(f, text)) + b"\n")
             if len(rows) == _EXPORT_BATCH:
-                self._write_rows()
+                self._write_pending()
             yield f
 
-    def _write_rows(self) -> None:
+    def _write_pending(self) -> None:
         if self._pending_rows:
-            self._csv.write(self._rows.encode_rows(self._pending_rows))
+            self._csv.write("".join(self._pending_rows).encode())
             self._pending_rows.clear()
+            self._ocsf.write(b"".join(self._pending_ocsf))
+            self._pending_ocsf.clear()
 
     def close(self) -> tuple[str, str]:
         """Finish both files; the SHA-256 of ``findings.csv`` and of ``findings.ocsf.jsonl``."""
-        self._write_rows()
+        self._write_pending()
         return self._csv.close(), self._ocsf.close()
 
 
@@ -164,13 +175,9 @@ def cases_csv(cases: Iterable[Case]) -> Iterator[bytes]:
     return _csv_lines(CASE_COLUMNS, rows)
 
 
-def _millis(f: Finding) -> int:
-    return int(f.time.timestamp() * 1000)
-
-
 def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
     """One finding as an OCSF Detection Finding (class 2004, activity Create)."""
-    millis = _millis(f)
+    millis = time_millis(f)
     status = (3, "Suppressed") if f.waiver else (1, "New")
     unmapped: dict[str, Any] = {"commitment": f.commitment, "commitment_text": commitment_text}
     if f.policy_row is not None:
@@ -194,7 +201,7 @@ def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
         "class_name": "Detection Finding",
         "type_uid": 200401,
         "type_name": "Detection Finding: Create",
-        "severity_id": _SEVERITY_IDS[f.severity],
+        "severity_id": SEVERITY_IDS[f.severity],
         "severity": f.severity.capitalize(),
         "status_id": status[0],
         "status": status[1],

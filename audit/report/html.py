@@ -155,6 +155,7 @@ class PageTally:
         listed, months = self.listed, self._months
         actors, stores, locations = self._counts["actors"], self._counts["stores"], self._counts["locations"]
         last: dict[str, tuple[str, ...]] = {}
+        month_names: dict[tuple[int, int], str] = {}  # strftime once per month, not once per event
         for f in findings:
             self.total += 1
             self.waived += f.waiver is not None
@@ -164,7 +165,11 @@ class PageTally:
             stores[f.store or "unknown"] += 1
             locations[f.actor_country or "unknown"] += 1
             if last.get(f.commitment) != f.event_ids:  # findings of one event are adjacent
-                months[f.commitment][f.time.strftime("%Y-%m")] += 1
+                time = f.time
+                month = month_names.get((time.year, time.month))
+                if month is None:
+                    month = month_names[time.year, time.month] = time.strftime("%Y-%m")
+                months[f.commitment][month] += 1
                 last[f.commitment] = f.event_ids
             yield f
 

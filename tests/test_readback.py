@@ -1,0 +1,263 @@
+"""The replay's read-back of its own ``findings.jsonl`` (:mod:`audit.report.readback`) is the validated read.
+
+- on the fixture reports (US, US with waivers, EU) and on generated findings (odd
+  Unicode, None fields, approval ids, offsets, big line numbers), every finding read
+  back equals the one :func:`iter_findings` validates: same fields in the same order,
+  same fields set, same nested models and the same id; the derived files are the
+  bytes the validated read gives;
+- a ``findings.jsonl`` altered between its write and its read (a changed byte, a
+  line dropped, duplicated or made unreadable) fails closed: exit 3 from the CLI,
+  one line naming the file, and no report published.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import typing
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.cli.app import main
+from audit.errors import EXIT_INTEGRITY, IntegrityError
+from audit.models import Finding, LogPosition, PolicyRowRef
+from audit.pipeline import ReplayOutcome, replay, store_rule_ids
+from audit.policy import load_policy
+from audit.records import sha256_file
+from audit.report.bundle import write_derived
+from audit.report.cases import build_cases
+from audit.report.exports import findings_csv, ocsf_lines
+from audit.report.findings import FindingsSpool, WrittenFindings, iter_findings
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE
+from audit.report.readback import _OPTIONAL, _Finding, read_written_findings
+from audit.report.waivers import apply_waivers
+from audit.signing.keys import Keyring, SigningKey, load_keyring, load_private_key
+from fixtures.passphrase import FIXTURE_PASSPHRASE
+from tests.conftest import ACCESS_LOG, APPROVALS_LOG, FIXTURES, KEYS, POLICIES, REPO
+from tests.report_helpers import NOW
+from tests.test_eu_pack import NOW as EU_NOW
+from tests.test_waivers import WAIVERS
+
+KEYRING = str(KEYS / "keyring.json")
+EU_PACK = REPO / "packs" / "eu-personal-data"
+
+
+def _same_model(a: Any, b: Any) -> bool:
+    """Equal as pydantic compares, and alike in everything else a model holds."""
+    return (
+        type(a) is type(b)
+        and a == b
+        and list(a.__dict__.items()) == list(b.__dict__.items())
+        and a.__pydantic_fields_set__ == b.__pydantic_fields_set__
+        and a.__pydantic_extra__ == b.__pydantic_extra__
+        and a.__pydantic_private__ == b.__pydantic_private__
+    )
+
+
+def _same_finding(a: Finding, b: Finding) -> bool:
+    return (
+        _same_model(a, b)
+        and a.id == b.id
+        and a.model_dump() == b.model_dump()
+        and a.time.tzinfo is b.time.tzinfo
+        and (a.policy_row is None) is (b.policy_row is None)
+        and (a.policy_row is None or _same_model(a.policy_row, b.policy_row))
+        and (a.position is None) is (b.position is None)
+        and (a.position is None or _same_model(a.position, b.position))
+    )
+
+
+def _written(path: Path) -> WrittenFindings:
+    return WrittenFindings(path, len(path.read_bytes().splitlines()), sha256_file(path))
+
+
+def test_the_mirror_is_the_finding_model_in_its_field_order_then_its_id() -> None:
+    assert _Finding.__struct_fields__ == (*Finding.model_fields, "id")
+    optional = {name for name, field in Finding.model_fields.items() if field.default is None}
+    assert set(_OPTIONAL) == optional  # written only when not None: the others are in every line
+    hints, model_hints = typing.get_type_hints(_Finding, include_extras=True), typing.get_type_hints(Finding)
+    assert hints["severity"] == model_hints["severity"]  # the model's Literal: the mirror refuses what it refuses
+    assert hints["time"] is datetime and hints["event_ids"] == model_hints["event_ids"] == tuple[str, ...]
+
+
+def _fixture_reports(tmp: Path) -> Iterator[tuple[str, ReplayOutcome]]:
+    keyring = load_keyring(KEYS / "keyring.json")
+    key = load_private_key(KEYS / "auditor.key", FIXTURE_PASSPHRASE)
+    yield "us", replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, key, tmp / "us", now=NOW)
+    waivers = tmp / "waivers.yaml"
+    waivers.write_text(WAIVERS)
+    yield "us-waived", replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, key, tmp / "w", now=NOW, waivers=waivers)
+    eu = FIXTURES / "eu" / "logs"
+    yield "eu", replay(eu / "access", keyring, eu / "approvals", EU_PACK, key, tmp / "eu", now=EU_NOW)
+
+
+def test_fixture_reports_read_back_as_validated_and_their_derived_files_are_the_validated_bytes(
+    tmp_path: Path,
+) -> None:
+    seen = set()
+    for name, outcome in _fixture_reports(tmp_path):
+        findings = outcome.outdir / FINDINGS_FILE
+        validated = list(iter_findings(findings))
+        fast = list(read_written_findings(_written(findings)))
+        assert len(fast) == len(validated) > 20, name
+        assert all(_same_finding(a, b) for a, b in zip(fast, validated, strict=True)), name
+        seen |= {(f.waiver is not None, bool(f.approval_ids), f.policy_row is None) for f in fast}
+        # The derived files the replay wrote from the read-back are those of the validated read.
+        staging = tmp_path / f"{name}-again"
+        staging.mkdir()
+        shutil.copy(findings, staging / FINDINGS_FILE)
+        predicate = outcome.statement.predicate
+        pack = EU_PACK if name == "eu" else POLICIES
+        cases = build_cases(iter_findings(findings), store_rule_ids(load_policy(pack)))
+        for subject in write_derived(staging, predicate, cases, staging):
+            assert (staging / subject.name).read_bytes() == (outcome.outdir / subject.name).read_bytes(), subject.name
+    assert (True, False, False) in seen and (False, True, False) in seen  # waived findings, cited approvals
+
+
+_odd = st.characters(codec="utf-8")  # every code point but lone surrogates: controls, NUL, U+2028, astral
+_text = st.text(_odd, max_size=12) | st.sampled_from(["", "=1+2", '"a,b"', "line\r\nbreak", "\u2028", "\U0001f600"])
+_nonempty = _text.filter(bool)
+_line = st.integers(min_value=1, max_value=2**53 - 1)
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30)), timezone(timedelta(hours=14))])
+_findings = st.builds(
+    Finding,
+    rule_id=_nonempty,
+    commitment=st.sampled_from(["C1", "C9", "C12"]),
+    severity=st.sampled_from(["critical", "high", "medium", "low"]),
+    title=_nonempty,
+    message=_nonempty,
+    remediation=_nonempty,
+    event_ids=st.lists(_text, max_size=3).map(tuple),
+    approval_ids=st.lists(_text, max_size=3).map(tuple),
+    time=st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=_zones),
+    actor_id=_text,
+    policy_row=st.none() | st.builds(PolicyRowRef, file=_nonempty, line=_line, fields=st.lists(_text).map(tuple)),
+    position=st.none() | st.builds(LogPosition, segment=_nonempty, line=_line),
+    store=st.none() | _text,
+    region=st.none() | _text,
+    actor_country=st.none() | _text,
+    waiver=st.none() | _text,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_findings, max_size=12))
+def test_generated_findings_read_back_as_validated(findings: list[Finding]) -> None:
+    with _scratch() as scratch, FindingsSpool(scratch, run_size=4) as spool:
+        for finding in findings:
+            spool.add(finding)
+        written = spool.write(scratch / FINDINGS_FILE)
+        validated = list(iter_findings(written.path))
+        fast = list(read_written_findings(written))
+    assert len(fast) == len(validated) == len(findings)
+    assert all(_same_finding(a, b) for a, b in zip(fast, validated, strict=True))
+    assert b"".join(findings_csv(fast)) == b"".join(findings_csv(validated))
+    texts = {"C1": "one", "C9": "nine"}
+    assert b"".join(ocsf_lines(fast, texts)) == b"".join(ocsf_lines(validated, texts))
+
+
+class _scratch:
+    """A fresh directory per generated example (hypothesis does not reset pytest's tmp_path)."""
+
+    def __enter__(self) -> Path:
+        self._dir = tempfile.TemporaryDirectory()
+        return Path(self._dir.name)
+
+    def __exit__(self, *exc: object) -> None:
+        self._dir.cleanup()
+
+
+# --- altered between write and read -------------------------------------------------------------------------------
+
+
+def _flip_a_message_byte(data: bytes) -> bytes:
+    at = data.index(b'"message":"') + len(b'"message":"') + 2
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def _drop_last_line(data: bytes) -> bytes:
+    return b"".join(data.splitlines(keepends=True)[:-1])
+
+
+def _duplicate_first_line(data: bytes) -> bytes:
+    first = data.splitlines(keepends=True)[0]
+    return first + data
+
+
+def _break_second_line(data: bytes) -> bytes:
+    lines = data.splitlines(keepends=True)
+    lines[1] = b'{"not": "a finding"}\n'
+    return b"".join(lines)
+
+
+def _waive_one_more(data: bytes) -> bytes:
+    # A well-formed finding as this tool writes it, but one the replay did not write.
+    return data.replace(b'"time":', b'"waiver":"W-forged","time":', 1)
+
+
+ALTERATIONS: dict[str, Callable[[bytes], bytes]] = {
+    "one byte of a message": _flip_a_message_byte,
+    "last line dropped": _drop_last_line,
+    "first line duplicated": _duplicate_first_line,
+    "a line replaced": _break_second_line,
+    "a waiver added": _waive_one_more,
+}
+
+
+def _replay_args(out: Path) -> list[str]:
+    return [
+        "replay", str(ACCESS_LOG), "--keyring", KEYRING, "--approvals", str(APPROVALS_LOG), "--policy", str(POLICIES),
+        "--report-key", str(KEYS / "auditor.key"), "--out", str(out),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("alteration", ALTERATIONS)
+def test_findings_altered_after_the_write_fail_closed_with_exit_3_and_no_report(
+    alteration: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fixture_passphrase: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real_write = FindingsSpool.write
+
+    def write_then_alter(spool: FindingsSpool, path: Path) -> WrittenFindings:
+        written = real_write(spool, path)
+        path.write_bytes(ALTERATIONS[alteration](path.read_bytes()))
+        return written
+
+    monkeypatch.setattr(FindingsSpool, "write", write_then_alter)
+    out = tmp_path / "report"
+    assert main(_replay_args(out)) == EXIT_INTEGRITY
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "findings changed after they were written" in err[0], err
+    assert FINDINGS_FILE in err[0] and "Traceback" not in err[0]
+    assert list(tmp_path.iterdir()) == []  # nothing published, no staging directory left
+
+
+def test_findings_altered_after_the_waivers_rewrite_fail_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring: Keyring, auditor_key: SigningKey
+) -> None:
+    """The waivers rewrite's own digest is the one checked, and it is checked too."""
+
+    def apply_then_alter(findings: Path, waivers: Any) -> tuple[int, str]:
+        result = apply_waivers(findings, waivers)
+        findings.write_bytes(_flip_a_message_byte(findings.read_bytes()))
+        return result
+
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS)
+    out = tmp_path / "report"
+    replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW, waivers=waivers)
+    assert (out / WAIVERS_FILE).exists() and (out / REPORT_FILE).exists()  # unaltered: the new digest is used
+    shutil.rmtree(out)
+    monkeypatch.setattr("audit.pipeline.apply_waivers", apply_then_alter)
+    with pytest.raises(IntegrityError, match="findings changed after they were written"):
+        replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW, waivers=waivers)
+    assert not out.exists()
