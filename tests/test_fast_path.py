@@ -210,7 +210,7 @@ def _fast(lines: list[bytes]) -> tuple[list[Finding], int]:
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     fast = FastReplay.for_policy(policy, approvals)
     found = fast.evaluate_segment(lines, "s", Path("s"))
-    return found + fast.engine.finish(), fast.fast_hits
+    return found + list(fast.engine.finish()), fast.fast_hits
 
 
 @pytest.mark.parametrize("seed", [None, 1, 2])
@@ -463,7 +463,7 @@ def _replay_full(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple
             except InputError as exc:
                 return (str(exc.path), exc.line), engine
             found += engine.evaluate(event, LogPosition(segment=name, line=number))
-    return found + engine.finish(), engine
+    return found + list(engine.finish()), engine
 
 
 def _replay_fast(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple[Outcome, FastReplay]:
@@ -474,7 +474,7 @@ def _replay_fast(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple
             found += fast.evaluate_segment(segment, name, Path(name))
         except InputError as exc:
             return (str(exc.path), exc.line), fast
-    return found + fast.engine.finish(), fast
+    return found + list(fast.engine.finish()), fast
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -706,6 +706,6 @@ def test_a_log_of_ever_new_shapes_does_not_grow_the_verdict_cache_past_its_bound
     lines += lines[:3]  # shapes seen before: cached ones are hits again
     policy = load_policy(POLICIES)
     fast = FastReplay.for_policy(policy, load_approvals(FIXTURES / "approvals.jsonl", None))
-    found = fast.evaluate_segment(lines, "s", Path("s")) + fast.engine.finish()
+    found = fast.evaluate_segment(lines, "s", Path("s")) + list(fast.engine.finish())
     assert len(fast._verdicts) == 5
     assert found == _full(lines)

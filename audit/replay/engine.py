@@ -315,30 +315,42 @@ class ReplayEngine:
                 ctx = FindingContext(event, decision, actor, detail, approval, related, pack.config.home.name)
                 findings[rule_id] = self._books[id(pack)][rule_id].finding(ctx, position)
 
-    def finish(self) -> list[Finding]:
-        """Judge proxy events, now that every colleague's whereabouts are known.
+    def finish(self) -> Iterator[Finding]:
+        """Judge proxy events, now that every colleague's whereabouts are known (findings as they come).
 
         A colleague's class is the one recorded nearest before the event (else the
         first after it); a colleague never seen in the log counts as unlocated, which
-        the pack treats as foreign (fail closed).
+        the pack treats as foreign (fail closed). The proxy events of one event (handed
+        to, on behalf of) are adjacent in the store and give one finding per rule; only
+        that event's findings are held, so memory does not grow with the proxy findings.
         """
-        out: dict[tuple[str, str], Finding] = {}
-        for pending in self._pending:
-            colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
-            pack = self._policy.at(pending.time)
-            request = ("proxy", pending.actor_class, colleague or UNLOCATED, pending.action, NONE)
-            if pack.decide(request).allowed:
-                continue
-            event = AccessEvent.model_validate_json(pending.event_json)
-            detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
-            found: dict[str, Finding] = {}
-            self._judge(
-                found, pack, event, pending.position, pending.actor_class, request, detail, related=pending.colleague
-            )
-            for rule_id, finding in found.items():
-                out.setdefault((event.event_id, rule_id), finding)
-        self._pending.clear()
-        return self._record(list(out.values()))
+        try:
+            event_id: str | None = None
+            found: dict[str, Finding] = {}  # the current event's, by rule: the first wins
+            for pending in self._pending:
+                colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
+                pack = self._policy.at(pending.time)
+                request = ("proxy", pending.actor_class, colleague or UNLOCATED, pending.action, NONE)
+                if pack.decide(request).allowed:
+                    continue
+                event = AccessEvent.model_validate_json(pending.event_json)
+                if event.event_id != event_id:
+                    yield from self._record(list(found.values()))
+                    event_id, found = event.event_id, {}
+                detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
+                self._judge(
+                    found,
+                    pack,
+                    event,
+                    pending.position,
+                    pending.actor_class,
+                    request,
+                    detail,
+                    related=pending.colleague,
+                )
+            yield from self._record(list(found.values()))
+        finally:
+            self._pending.clear()
 
     def _record(self, findings: list[Finding]) -> list[Finding]:
         for finding in findings:
