@@ -6,6 +6,10 @@ about where data sits is the policy pack's to say) - contiguous in time: a
 finding more than :data:`CASE_GAP` after the case's last one starts a new case. A case
 carries its first and last seen time, finding and event counts, the actors and stores
 involved, severity, and the ids of its findings. Every finding is in exactly one case.
+:class:`CaseBook` builds them in memory that grows with cases, not findings: the
+finding ids wait in sorted runs (scratch files beyond :data:`CASE_IDS_IN_MEMORY`)
+until :meth:`CaseBook.lines` streams ``cases.jsonl``. :class:`Case` is what the
+report states of a case; :class:`CaseRecord`, a line of ``cases.jsonl``, adds the ids.
 
 What it does not do: judge events (replay does) or sign anything; ``cases.jsonl`` is
 a subject of the signed report like ``findings.jsonl``.
