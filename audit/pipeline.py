@@ -32,7 +32,7 @@ from audit.replay.parallel import WorkerContext, policy_digests, replay_with_das
 from audit.replay.rules import load_rules, rule_book
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import DerivedFiles
-from audit.report.cases import Case, build_cases
+from audit.report.cases import Case, CaseBook
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
 from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
@@ -188,11 +188,12 @@ def replay(
             count, digest = guard_write(lambda: apply_waivers(findings_path, waiver_set), outdir, path=findings_path)
             written = WrittenFindings(findings_path, count, digest)
         tallies = FindingTallies()
-        with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived:
+        book = CaseBook(store_rule_ids(policy), scratch=staging)  # finding ids in runs: memory bounded by cases
+        with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived, book:
             # One read of findings.jsonl (checked against the digest written above): cases, verdict tallies,
             # the page and the exports.
             findings = read_written_findings(written)
-            cases = build_cases(tallies.counting(derived.feeding(findings)), store_rule_ids(policy))
+            cases = book.build(tallies.counting(derived.feeding(findings)))
             predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
             predicate = predicate.model_copy(
                 update={
@@ -206,7 +207,7 @@ def replay(
             subjects += [file_subject(name, path) for name, path in sorted(policy_subjects(policy, policy_dir).items())]
             subjects.append(approvals_subject(approvals))
             subjects.append(Subject(name=FINDINGS_FILE, digest={"sha256": written.sha256}))
-            subjects += derived.finish(predicate, cases)
+            subjects += derived.finish(predicate, book)
         if waivers is not None:
             write_files(staging, {WAIVERS_FILE: waivers_bytes}, outdir)
             subjects.append(Subject(name=WAIVERS_FILE, digest={"sha256": hashlib.sha256(waivers_bytes).hexdigest()}))

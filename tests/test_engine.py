@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -151,3 +152,45 @@ def test_pending_store_round_trips_every_field() -> None:
     assert list(store) == events and store.count == 2
     store.clear()
     assert list(store) == [] and store.count == 0
+
+
+def test_an_event_both_handed_to_and_on_behalf_of_a_colleague_is_one_finding_per_rule() -> None:
+    both = _event(
+        "b",
+        "2021-10-03T00:00:00Z",
+        "us-1",
+        US,
+        recipient={"kind": "employee", "id": "colleague", "country": "CN"},
+        on_behalf_of="colleague",
+        action="disclose",
+    )
+    findings = _replay(_event("c", "2021-10-01T00:00:00Z", "colleague", "CN"), both)
+    proxy = [f for f in findings if f.event_ids == ("b",) and f.rule_id == "proxy-access"]
+    assert len(proxy) == 1 and "handed to" in proxy[0].message  # the first proxy event of the two wins
+
+
+def test_proxy_findings_stream_out_one_event_at_a_time() -> None:
+    """finish() holds one event's findings, not every proxy finding (regression: a 10M-event log held them all)."""
+    engine = ReplayEngine(load_policy(POLICIES), ApprovalSet({}, Path("none"), False, "0" * 64), load_rules())
+    engine.evaluate(_event("c", "2021-10-01T00:00:00Z", "colleague", "CN"))
+    for i in range(50):
+        engine.evaluate(_event(f"p{i}", f"2021-10-02T00:00:{i:02d}Z", "us-1", US, on_behalf_of="colleague"))
+    read = 0
+
+    class Counted(PendingStore):
+        def __iter__(self) -> Iterator[_Pending]:
+            nonlocal read
+            for pending in super().__iter__():
+                read += 1
+                yield pending
+
+    store = Counted()
+    for pending in engine._pending:
+        store.add(pending)
+    engine._pending = store
+    findings = engine.finish()
+    first = next(findings)
+    assert first.event_ids == ("p0",) and read <= 2
+    rest = list(findings)
+    assert [f.event_ids for f in rest] == [(f"p{i}",) for i in range(1, 50)] and read == 50
+    assert store.count == 0  # cleared once drained

@@ -211,7 +211,7 @@ def _fast(lines: list[bytes]) -> tuple[list[Finding], FastReplay]:
     approvals = load_approvals(FIXTURES / "approvals.jsonl", None)
     fast = FastReplay.for_policy(policy, approvals)
     found = fast.evaluate_segment(lines, "s", Path("s"))
-    return found + fast.engine.finish(), fast
+    return found + list(fast.engine.finish()), fast
 
 
 @pytest.mark.parametrize("seed", [None, 1, 2])
@@ -465,7 +465,7 @@ def _replay_full(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple
             except InputError as exc:
                 return (str(exc.path), exc.line), engine
             found += engine.evaluate_encoded(event, LogPosition(segment=name, line=number))[0]
-    return found + engine.finish_encoded(), engine
+    return found + list(engine.finish_encoded()), engine
 
 
 def _replay_fast(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple[Outcome, FastReplay]:
@@ -476,7 +476,7 @@ def _replay_fast(policy: PolicyHistory, lines: list[bytes], split: int) -> tuple
             found += fast.encoded_segment(segment, name, Path(name))
         except InputError as exc:
             return (str(exc.path), exc.line), fast
-    return found + fast.engine.finish_encoded(), fast
+    return found + list(fast.engine.finish_encoded()), fast
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -710,6 +710,6 @@ def test_a_log_of_ever_new_shapes_does_not_grow_the_verdict_cache_past_its_bound
     lines += lines[:3]  # shapes seen before: cached ones are hits again
     policy = load_policy(POLICIES)
     fast = FastReplay.for_policy(policy, load_approvals(FIXTURES / "approvals.jsonl", None))
-    found = fast.evaluate_segment(lines, "s", Path("s")) + fast.engine.finish()
+    found = fast.evaluate_segment(lines, "s", Path("s")) + list(fast.engine.finish())
     assert len(fast._verdicts) == 5
     assert found == _full(lines)

@@ -31,7 +31,7 @@ from audit.pipeline import ReplayOutcome, replay, store_rule_ids
 from audit.policy import load_policy
 from audit.records import sha256_file
 from audit.report.bundle import write_derived
-from audit.report.cases import build_cases
+from audit.report.cases import CaseBook
 from audit.report.exports import findings_csv, ocsf_lines
 from audit.report.findings import FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE
@@ -114,8 +114,10 @@ def test_fixture_reports_read_back_as_validated_and_their_derived_files_are_the_
         shutil.copy(findings, staging / FINDINGS_FILE)
         predicate = outcome.statement.predicate
         pack = EU_PACK if name == "eu" else POLICIES
-        cases = build_cases(iter_findings(findings), store_rule_ids(load_policy(pack)))
-        for subject in write_derived(staging, predicate, cases, staging):
+        with CaseBook(store_rule_ids(load_policy(pack)), scratch=staging) as cases:
+            cases.build(iter_findings(findings))
+            subjects = write_derived(staging, predicate, cases, staging)
+        for subject in subjects:
             assert (staging / subject.name).read_bytes() == (outcome.outdir / subject.name).read_bytes(), subject.name
     assert (True, False, False) in seen and (False, True, False) in seen  # waived findings, cited approvals
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from audit.importers.enrichment import CatalogueEntry, Person
 from audit.models import AccessEvent, Approval, Finding
 from audit.policy.config import PackConfig, RulesFile
-from audit.report.cases import Case
+from audit.report.cases import CaseRecord
 from audit.residency.providers.inventory import Inventory
 
 
@@ -43,7 +43,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     ),
     "finding": (Finding, "One finding: a line of `findings.jsonl` in a replay report."),
     "case": (
-        Case,
+        CaseRecord,
         "One case: a line of `cases.jsonl` in a replay report (contiguous findings of a rule, commitment "
         "and actor or store).",
     ),

@@ -330,35 +330,41 @@ class ReplayEngine:
             self.stats.by_commitment[outcome.decision.commitment] += 1
         return found
 
-    def finish(self) -> list[Finding]:
+    def finish(self) -> Iterator[Finding]:
         """Judge proxy events, now that every colleague's whereabouts are known (:meth:`finish_encoded`)."""
-        return decoded(self.finish_encoded())
+        for found in self.finish_encoded():
+            yield from decoded([found])
 
-    def finish_encoded(self) -> list[EncodedFinding]:
+    def finish_encoded(self) -> Iterator[EncodedFinding]:
         """Judge proxy events, now that every colleague's whereabouts are known; their findings as the spool takes them.
 
         A colleague's class is the one recorded nearest before the event (else the
         first after it); a colleague never seen in the log counts as unlocated, which
-        the pack treats as foreign (fail closed).
+        the pack treats as foreign (fail closed). The proxy events of one event (handed
+        to, on behalf of) are adjacent in the store and give one finding per rule; only
+        the rules of that event are held, so memory does not grow with the proxy findings.
         """
-        out: dict[tuple[str, str], EncodedFinding] = {}
-        for pending in self._pending:
-            colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
-            pack = self._policy.at(pending.time)
-            request = ("proxy", pending.actor_class, colleague or UNLOCATED, pending.action, NONE)
-            if pack.decide(request).allowed:
-                continue
-            event = AccessEvent.model_validate_json(pending.event_json)
-            detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
-            found: dict[str, Outcome] = {}
-            self._judge(found, pack, request, detail, related=pending.colleague)
-            for rule_id, outcome in found.items():
-                key = (event.event_id, rule_id)
-                if key not in out:
-                    judgement = Judgement(pending.actor_class, pack.config.home.name, (outcome,))
-                    (out[key],) = self._emit(judgement, event, pending.position)
-        self._pending.clear()
-        return list(out.values())
+        try:
+            event_id: str | None = None
+            emitted: set[str] = set()  # the current event's rules: the first finding of each wins
+            for pending in self._pending:
+                colleague = pending.stated_class or self._whereabouts.at(pending.colleague, pending.time)
+                pack = self._policy.at(pending.time)
+                request = ("proxy", pending.actor_class, colleague or UNLOCATED, pending.action, NONE)
+                if pack.decide(request).allowed:
+                    continue
+                event = AccessEvent.model_validate_json(pending.event_json)
+                if event.event_id != event_id:
+                    event_id, emitted = event.event_id, set()
+                detail = f"{pending.how} {colleague or 'someone never seen in the log'}"
+                found: dict[str, Outcome] = {}
+                self._judge(found, pack, request, detail, related=pending.colleague)
+                fresh = tuple(outcome for rule_id, outcome in found.items() if rule_id not in emitted)
+                emitted.update(found)
+                judgement = Judgement(pending.actor_class, pack.config.home.name, fresh)
+                yield from self._emit(judgement, event, pending.position)
+        finally:
+            self._pending.clear()
 
     def replay(self, events: Iterator[tuple[AccessEvent, LogPosition | None]]) -> Iterator[Finding]:
         """Evaluate a whole stream, then resolve deferred findings."""

@@ -11,13 +11,13 @@ does not sign, verify or publish (:mod:`audit.report.publish` does).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
 from audit.fsio import atomic_write
 from audit.models import Finding
-from audit.report.cases import Case, cases_lines
+from audit.report.cases import CaseBook
 from audit.report.exports import FindingExports, cases_csv, write_stream
 from audit.report.findings import iter_findings
 from audit.report.html import MAX_HTML_FINDINGS, PageTally
@@ -43,7 +43,7 @@ def _write(staging: Path, name: str, data: bytes, outdir: Path) -> Subject:
 
 
 def write_derived(
-    staging: Path, predicate: Predicate, cases: Sequence[Case], outdir: Path, *, extra_markdown: str = ""
+    staging: Path, predicate: Predicate, cases: CaseBook, outdir: Path, *, extra_markdown: str = ""
 ) -> list[Subject]:
     """Write the files derived from ``staging/findings.jsonl``; their subjects, in a fixed order.
 
@@ -81,10 +81,10 @@ class DerivedFiles:
         """``findings`` unchanged, each written to the exports and counted for the page as it passes."""
         return self._page.counting(self._exports.exporting(findings))
 
-    def finish(self, predicate: Predicate, cases: Sequence[Case], *, extra_markdown: str = "") -> list[Subject]:
-        """Write the rest once every finding has passed; one subject per file, in a fixed order."""
-        staging, outdir = self._staging, self._outdir
-        subjects = [Subject(name=CASES_FILE, digest={"sha256": write_stream(staging / CASES_FILE, cases_lines(cases))})]
+    def finish(self, predicate: Predicate, book: CaseBook, *, extra_markdown: str = "") -> list[Subject]:
+        """Write the rest once every finding has passed and ``book`` is built; a subject per file, in a fixed order."""
+        staging, outdir, cases = self._staging, self._outdir, book.cases
+        subjects = [Subject(name=CASES_FILE, digest={"sha256": write_stream(staging / CASES_FILE, book.lines())})]
         markdown = render_markdown(predicate, self._page.listed, cases=cases) + extra_markdown
         subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
         findings_csv_digest, ocsf_digest = self._exports.close()

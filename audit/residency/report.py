@@ -17,7 +17,7 @@ from pathlib import Path
 
 from audit.errors import InputError, IntegrityError
 from audit.report.bundle import write_derived
-from audit.report.cases import build_cases
+from audit.report.cases import CaseBook
 from audit.report.findings import iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
 from audit.report.statement import (
@@ -77,8 +77,9 @@ def add_residency_to_report(
         if not check.ok:
             raise IntegrityError(f"{FINDINGS_FILE} of the report does not verify: {check.detail}", path=original)
         _carry_waivers(statement, outdir, staging)
-        cases = build_cases(iter_findings(findings), store_rules)
-        derived = write_derived(staging, predicate, cases, outdir, extra_markdown=residency_markdown(section))
+        with CaseBook(store_rules, scratch=staging) as cases:
+            cases.build(iter_findings(findings))
+            derived = write_derived(staging, predicate, cases, outdir, extra_markdown=residency_markdown(section))
         derived.append(Subject(name=RESIDENCY_SUBJECT, digest={"sha256": hashlib.sha256(inventory).hexdigest()}))
         replaced = {subject.name for subject in derived}
         subjects = [s for s in statement.subject if s.name not in replaced] + derived
