@@ -49,12 +49,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
+import msgspec
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from audit.errors import RecordError
 from audit.importers.base import Encoded, OutOfScope, RawRecord, parse_time
 from audit.importers.enrichment import Directory, Enrichment, Memo
+from audit.importers.typed_file import typed_records
 from audit.models import Action, UtcDatetime
 
 _ACTIONS = frozenset(get_args(Action)) - {"disclose"}
@@ -88,6 +90,30 @@ _SYSTEM = b'},"source_system":'
 _TIME_KEY = b',"time":'
 _END = b"}"
 _UNRESOLVED_THEN_VENDOR = {key: _UNRESOLVED_KEY + value + _VENDOR_ID for key, value in _UNRESOLVED_JSON.items()}
+
+
+class TypedRecord(msgspec.Struct, gc=False):
+    """The members of a CloudTrail record the fast path reads, typed as it needs them (else the file is refused).
+
+    ``None``: absent or null, as ``dict.get`` gives both; a ``Raw`` member is its JSON text
+    (empty: absent).
+    """
+
+    eventID: str | None = None
+    eventName: str | None = None
+    eventSource: str | None = None
+    awsRegion: str | None = None
+    eventTime: str | None = None
+    eventCategory: str | None = None
+    eventType: str | None = None
+    managementEvent: bool | None = None
+    errorCode: str | None = None
+    userIdentity: msgspec.Raw = msgspec.Raw()
+    resources: msgspec.Raw = msgspec.Raw()
+    requestParameters: msgspec.Raw = msgspec.Raw()
+
+
+_DECODER = msgspec.json.Decoder(list[TypedRecord])
 
 
 @dataclass(frozen=True)
@@ -151,6 +177,10 @@ class CloudTrailFast:
         """(category, management, error code, source, name) -> :data:`Decision`."""
         self._actors = Memo()
         """orjson bytes of ``userIdentity`` -> (actor JSON, resolved)."""
+        self._raw_actors = Memo()
+        """JSON text of ``userIdentity`` (a typed record's) -> (actor JSON, resolved)."""
+        self._raw_resolved = Memo()
+        """(source, region, JSON texts of ``resources`` and ``requestParameters``) -> :data:`Resolved`."""
         self._resources = Memo()
         """(source, region, how many ARNs listed, the ARNs listed, the ARNs requested) -> :data:`Resolved`."""
         self._path: Path | None = None
@@ -167,8 +197,15 @@ class CloudTrailFast:
         if named is None:
             return None
         vendor_id, name, source, region = named
+        management, code = record.get("managementEvent"), record.get("errorCode")
+        if not (
+            (category is None or type(category) is str)
+            and (management is None or type(management) is bool)
+            and (code is None or type(code) is str)
+        ):
+            return None
         time = self._time(record.get("eventTime"))
-        decided = self._decide(record, category, name, source)
+        decided = self._decide(category, management, code, name, source)
         if time is None or decided is None:
             return None
         if decided[0] is not None:
@@ -183,11 +220,56 @@ class CloudTrailFast:
         resolved = self._resolve(listed, requested, source, region)
         if resolved is None:
             return None
-        return self._events(raw, vendor_id, decided, actor, resolved, time)
+        return self._events(raw.path, raw.index, vendor_id, decided, actor, resolved, time)
+
+    def whole_file(self, path: Path, keys: tuple[str, ...]) -> list[list[Encoded | OutOfScope]] | None:
+        """What :meth:`__call__` gives each record of a one-line array file, read by msgspec
+        (:func:`~audit.importers.typed_file.typed_records`); None unless every record is answered."""
+        records = typed_records(path, keys, _DECODER)
+        if records is None:
+            return None
+        converted = []
+        for index, record in enumerate(records, start=1):
+            answer = self._typed(path, index, record)
+            if answer is None:
+                return None
+            converted.append(answer)
+        return converted
+
+    def _typed(self, path: Path, index: int, record: TypedRecord) -> list[Encoded | OutOfScope] | None:
+        """:meth:`__call__` of a record whose members it reads are ``record``'s (typed by msgspec)."""
+        category = record.eventCategory
+        if category == "Insight" or record.eventType == "AwsCloudTrailInsight":
+            return [self._rules.insight]
+        vendor_id, name, source, region = record.eventID, record.eventName, record.eventSource, record.awsRegion
+        if not (
+            vendor_id
+            and name is not None
+            and source is not None
+            and region is not None
+            and name.strip()
+            and source.strip()
+            and region.strip()
+        ):
+            return None
+        time = self._time(record.eventTime)
+        decided = self._decide(category, record.managementEvent, record.errorCode, name, source)
+        if time is None or decided is None:
+            return None
+        if decided[0] is not None:
+            return [decided[0]]
+        actor = self._raw_actor(bytes(record.userIdentity))
+        if actor is None:
+            return None
+        resolved = self._raw_resources(bytes(record.resources), bytes(record.requestParameters), source, region)
+        if resolved is None:
+            return None
+        return self._events(path, index, vendor_id, decided, actor, resolved, time)
 
     def _events(
         self,
-        raw: RawRecord,
+        path: Path,
+        index: int,
         vendor_id: str,
         decided: Decision,
         actor: tuple[bytes, bool],
@@ -195,13 +277,13 @@ class CloudTrailFast:
         time: bytes,
     ) -> list[Encoded | OutOfScope] | None:
         """The record's events (and its resources that hold no user data), or None if a part cannot be dumped."""
-        file = self._file_json(raw)
+        file = self._file_json(path, index)
         vendor = _json(vendor_id)
         if file is None or vendor is None:
             return None
         # orjson escapes each character on its own: the id's JSON is the prefix's, then the vendor id's.
         first_id = self._id_json + vendor[1:]
-        index = b"%d" % raw.index
+        number_bytes = b"%d" % index
         converted: list[Encoded | OutOfScope] = []
         for number, (resource, resource_ok) in enumerate(resolved, start=1):
             if resource is None:
@@ -218,7 +300,7 @@ class CloudTrailFast:
                     _RESOURCE,
                     resource,
                     file,
-                    index,
+                    number_bytes,
                     self._source,
                     _UNRESOLVED_THEN_VENDOR[unresolved],
                     vendor,
@@ -230,13 +312,13 @@ class CloudTrailFast:
             converted.append(Encoded(data, self._prefix + vendor_id + suffix, _UNRESOLVED[unresolved]))
         return converted
 
-    def _file_json(self, raw: RawRecord) -> bytes | None:
+    def _file_json(self, path: Path, index: Any) -> bytes | None:
         """``,"source_record":{"file":NAME,"index":`` (None: an empty name, or an index RFC 8785 cannot hold)."""
-        if raw.path is not self._path:
-            self._path = raw.path
-            name = _json(raw.path.name)
+        if path is not self._path:
+            self._path = path
+            name = _json(path.name)
             self._file = _FILE + name + _INDEX if name is not None and name != b'""' else b""
-        if not self._file or type(raw.index) is not int or not 1 <= raw.index < _SAFE_INDEX:
+        if not self._file or type(index) is not int or not 1 <= index < _SAFE_INDEX:
             return None
         return self._file
 
@@ -256,18 +338,15 @@ class CloudTrailFast:
             self._times.remember(when, known, len(when) + len(known))
         return known
 
-    def _decide(self, record: dict[str, Any], category: Any, name: str, source: str) -> Decision | None:
-        """Out of scope, or the action and source system; None when a value is not one the memo key can hold."""
-        management, code = record.get("managementEvent"), record.get("errorCode")
-        if not (
-            (category is None or type(category) is str)
-            and (management is None or type(management) is bool)
-            and (code is None or type(code) is str)
-        ):
-            return None
+    def _decide(
+        self, category: str | None, management: bool | None, code: str | None, name: str, source: str
+    ) -> Decision | None:
+        """Out of scope, or the action and source system; None when the fast path cannot build the event."""
         key = (category, management, code, source, name)
         decided = self._decisions.get(key)
         if decided is None:
+            # scope reads these three members (absent and null alike) besides the source and name.
+            record = {"eventCategory": category, "managementEvent": management, "errorCode": code}
             out_of_scope, action = self._rules.scope(record, source, name), self._rules.action(source, name)
             system = _json(f"aws-cloudtrail:{source}")
             if system is None or (out_of_scope is None and action not in _ACTIONS):
@@ -292,16 +371,53 @@ class CloudTrailFast:
             return None
         known = self._actors.get(key) if key is not None else None
         if known is None:
+            known = self._actor_of(identity)
+            if known is not None and key is not None:
+                self._actors.remember(key, known, len(key) + len(known[0]))
+        return known
+
+    def _raw_actor(self, text: bytes) -> tuple[bytes, bool] | None:
+        """:meth:`_actor` of the ``userIdentity`` whose JSON text is ``text`` (empty: absent), memoised by the text."""
+        known = self._raw_actors.get(text)
+        if known is None:
             try:
-                actor, ok = self._enrichment.actor(self._rules.principals(identity, self._enrichment.directory))
-            except (RecordError, ValidationError):
+                identity = orjson.loads(text) if text else None
+            except orjson.JSONDecodeError:
                 return None
-            dumped = _json(actor.model_dump(mode="json", exclude_none=True))
-            if dumped is None:
+            if identity is not None and type(identity) is not dict:
                 return None
-            known = (dumped, ok)
-            if key is not None:
-                self._actors.remember(key, known, len(key) + len(dumped))
+            known = self._actor_of(identity)
+            if known is not None:
+                self._raw_actors.remember(text, known, len(text) + len(known[0]))
+        return known
+
+    def _actor_of(self, identity: dict[str, Any] | None) -> tuple[bytes, bool] | None:
+        try:
+            actor, ok = self._enrichment.actor(self._rules.principals(identity, self._enrichment.directory))
+        except (RecordError, ValidationError):
+            return None
+        dumped = _json(actor.model_dump(mode="json", exclude_none=True))
+        return (dumped, ok) if dumped is not None else None
+
+    def _raw_resources(self, listed: bytes, params: bytes, source: str, region: str) -> Resolved | None:
+        """:meth:`_resolve` of the ARNs of a record whose ``resources`` and ``requestParameters`` are these JSON
+        texts (empty: absent), memoised by the texts, the source and the region."""
+        key = (source, region, listed, params)
+        known = self._raw_resolved.get(key)
+        if known is None:
+            record: dict[str, Any] = {"eventSource": source}
+            try:
+                if listed:
+                    record["resources"] = orjson.loads(listed)
+                if params:
+                    record["requestParameters"] = orjson.loads(params)
+                arns = self._rules.resource_arns(record)
+            except (orjson.JSONDecodeError, RecordError):
+                return None
+            known = self._resolve(*arns, source, region)
+            if known is not None:
+                size = len(source) + len(region) + len(listed) + len(params)
+                self._raw_resolved.remember(key, known, size + sum(len(json or b"") for json, _ in known))
         return known
 
     def _resolve(self, listed: list[str], requested: list[str], source: str, region: str) -> Resolved | None:

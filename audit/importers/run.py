@@ -31,7 +31,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,16 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError, RecordError
 from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
-from audit.importers.base import Encoded, FastConvert, Malformed, OutOfScope, RawRecord, Source, iter_records
+from audit.importers.base import (
+    Encoded,
+    FastConvert,
+    Malformed,
+    OutOfScope,
+    RawRecord,
+    Source,
+    iter_records,
+    record_keys,
+)
 from audit.importers.enrichment import Enrichment
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import describe_problems, verify_log
@@ -89,6 +98,26 @@ def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[Acc
     return list(source.convert(raw, enrichment))
 
 
+def _tally(
+    answers: Iterable[Sequence[Encoded | AccessEvent | OutOfScope]], stats: ImportStats
+) -> Iterator[AccessEvent | Encoded]:
+    """The access events of these records' answers, counted in ``stats`` with what is out of scope."""
+    for converted in answers:
+        for item in converted:
+            if type(item) is Encoded:
+                stats.events += 1
+                if item.unresolved:
+                    stats.unresolved.update(item.unresolved)
+                yield item
+            elif isinstance(item, OutOfScope):
+                stats.out_of_scope[item.reason] += 1
+            else:
+                assert isinstance(item, AccessEvent) and item.source_record is not None
+                stats.events += 1
+                stats.unresolved.update(item.source_record.unresolved)
+                yield item
+
+
 def _converted(
     source: Source,
     files: Sequence[Path],
@@ -99,7 +128,14 @@ def _converted(
     fast: FastConvert | None,
 ) -> Iterator[AccessEvent | Encoded]:
     """Every access event of ``files`` in order, from ``fast`` when it answers, counting everything in ``stats``."""
+    keys = record_keys(source.array_key)
     for path in files:
+        whole = fast.whole_file(path, keys) if fast is not None else None
+        if whole is not None:
+            stats.records += len(whole)
+            yield from _tally(whole, stats)
+            stats.per_file[path.name] = len(whole)
+            continue
         count = 0
         try:
             for raw in iter_records(path, source.array_key):
@@ -119,19 +155,7 @@ def _converted(
                             {"file": path.name, "record": raw.index, "line": raw.line, "reason": reason}
                         )
                         continue
-                for item in converted:
-                    if type(item) is Encoded:
-                        stats.events += 1
-                        if item.unresolved:
-                            stats.unresolved.update(item.unresolved)
-                        yield item
-                    elif isinstance(item, OutOfScope):
-                        stats.out_of_scope[item.reason] += 1
-                    else:
-                        assert isinstance(item, AccessEvent) and item.source_record is not None
-                        stats.events += 1
-                        stats.unresolved.update(item.source_record.unresolved)
-                        yield item
+                yield from _tally([converted], stats)
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
                 raise
