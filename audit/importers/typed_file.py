@@ -30,6 +30,7 @@ msgspec refuses) return ``None`` too: never a different answer, only the old pat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,26 +55,23 @@ def _check_table() -> bytes:
 _CHECK = _check_table()
 """The text as the checks see it: control characters as NUL, digits as ``0``, ``E`` as ``e``,
 ``+`` as ``-``, ``[`` as ``{``."""
-_BIG_EXPONENTS = (b"0e000", b"0e-000")
-"""A digit, then an exponent of at least three digits (signed or not): the only numbers that
-can overflow to infinity once every run of digits is shorter than 19."""
+_BIG_EXPONENT = re.compile(rb"0e-?000")
+"""A digit, then an exponent of at least three digits (signed or not) in the checked text: the only
+numbers that can overflow to infinity once every run of digits is shorter than 19."""
 _NUMBER_START = frozenset(b":,{ ")
 """What precedes a number in a value position (after its sign and digits): a colon, comma, bracket or space."""
 
 
 def _may_overflow(checked: bytes) -> bool:
     """Whether a number of ``checked`` may have a three-digit exponent (a string's text may look like one too)."""
-    for pattern in _BIG_EXPONENTS:
-        at = checked.find(pattern)
-        while at >= 0:
-            start = at
-            while start > 0 and checked[start - 1] in b"0.":
-                start -= 1
-            if start > 0 and checked[start - 1] == ord("-"):
-                start -= 1
-            if start == 0 or checked[start - 1] in _NUMBER_START:
-                return True
-            at = checked.find(pattern, at + 1)
+    for match in _BIG_EXPONENT.finditer(checked):
+        start = match.start()
+        while start > 0 and checked[start - 1] in b"0.":
+            start -= 1
+        if start > 0 and checked[start - 1] == ord("-"):
+            start -= 1
+        if start == 0 or checked[start - 1] in _NUMBER_START:
+            return True
     return False
 
 
