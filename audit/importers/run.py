@@ -100,22 +100,24 @@ def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[Acc
 
 def _tally(
     answers: Iterable[Sequence[Encoded | AccessEvent | OutOfScope]], stats: ImportStats
-) -> Iterator[AccessEvent | Encoded]:
+) -> list[AccessEvent | Encoded]:
     """The access events of these records' answers, counted in ``stats`` with what is out of scope."""
+    events: list[AccessEvent | Encoded] = []
     for converted in answers:
         for item in converted:
             if type(item) is Encoded:
                 stats.events += 1
                 if item.unresolved:
                     stats.unresolved.update(item.unresolved)
-                yield item
+                events.append(item)
             elif isinstance(item, OutOfScope):
                 stats.out_of_scope[item.reason] += 1
             else:
                 assert isinstance(item, AccessEvent) and item.source_record is not None
                 stats.events += 1
                 stats.unresolved.update(item.source_record.unresolved)
-                yield item
+                events.append(item)
+    return events
 
 
 def _converted(
@@ -126,14 +128,15 @@ def _converted(
     *,
     skip_invalid: bool,
     fast: FastConvert | None,
-) -> Iterator[AccessEvent | Encoded]:
-    """Every access event of ``files`` in order, from ``fast`` when it answers, counting everything in ``stats``."""
+) -> Iterator[list[AccessEvent | Encoded]]:
+    """The access events of ``files`` in order, a file's or a record's at a time, from ``fast`` when it answers,
+    counting everything in ``stats``."""
     keys = record_keys(source.array_key)
     for path in files:
         whole = fast.whole_file(path, keys) if fast is not None else None
         if whole is not None:
             stats.records += len(whole)
-            yield from _tally(whole, stats)
+            yield _tally(whole, stats)
             stats.per_file[path.name] = len(whole)
             continue
         count = 0
@@ -155,7 +158,7 @@ def _converted(
                             {"file": path.name, "record": raw.index, "line": raw.line, "reason": reason}
                         )
                         continue
-                yield from _tally([converted], stats)
+                yield _tally([converted], stats)
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
                 raise
@@ -174,22 +177,30 @@ def convert_files(
     source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
 ) -> Iterator[AccessEvent]:
     """Stream the access events of ``files`` in order, counting everything in ``stats``."""
-    for event in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
-        assert isinstance(event, AccessEvent)
-        yield event
+    for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
+        for event in events:
+            assert isinstance(event, AccessEvent)
+            yield event
+
+
+def _encoded(
+    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool
+) -> Iterator[tuple[list[bytes], list[str]]]:
+    """The canonical bytes and ids of the access events of ``files``, a file's or a record's at a time, as
+    :func:`convert_files` and :func:`~audit.canonical.canonical_bytes` give them, through the source's fast path
+    where it answers."""
+    fast = source.fast(enrichment) if source.fast is not None else None
+    for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
+        data = [item.data if type(item) is Encoded else canonical_bytes(item) for item in events]
+        yield data, [item.event_id for item in events]
 
 
 def encode_files(
     source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
 ) -> Iterator[tuple[bytes, str]]:
-    """The canonical bytes and id of each access event of ``files``, as :func:`convert_files` and
-    :func:`~audit.canonical.canonical_bytes` give them, through the source's fast path where it answers."""
-    fast = source.fast(enrichment) if source.fast is not None else None
-    for item in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
-        if isinstance(item, Encoded):
-            yield item.data, item.event_id
-        else:
-            yield canonical_bytes(item), item.event_id
+    """The canonical bytes and id of each access event of ``files`` (:func:`_encoded`, one at a time)."""
+    for data, ids in _encoded(source, files, enrichment, stats, skip_invalid=skip_invalid):
+        yield from zip(data, ids, strict=True)
 
 
 def import_report(
@@ -298,13 +309,13 @@ def _seal_import(
     time: datetime | None,
 ) -> tuple[SealResult, str, bytes]:
     """Convert and write segments in one pass; sign the checkpoints once the report, named by the origin, is known."""
-    events = encode_files(source, files, enrichment, stats, skip_invalid=skip_invalid)
+    events = _encoded(source, files, enrichment, stats, skip_invalid=skip_invalid)
     if segment_size < 1:
         for _ in events:  # a bad record is reported before the bad argument, as when sealing came second
             pass
     with open_seal(staged, key=key, record_type=ACCESS_RECORD_TYPE, segment_size=segment_size) as sealer:
-        for data, event_id in events:
-            sealer.add_identified(data, event_id)
+        for data, ids in events:
+            sealer.add_all(data, ids)
         report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
         full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{hashlib.sha256(report).hexdigest()}"
         return sealer.finish(full_origin, time, allow_empty=True), full_origin, report
