@@ -78,6 +78,18 @@ class Encoded(NamedTuple):
     unresolved: tuple[str, ...]
 
 
+class FileEvents(NamedTuple):
+    """The access events of a whole file as the fast path answers it: canonical bytes and ids, in order, and counts."""
+
+    records: int
+    data: list[bytes]
+    ids: list[str]
+    unresolved: dict[str, int]
+    """Events per kind left unresolved (``principal``, ``resource``), as the events' ``unresolved`` lists count."""
+    out_of_scope: dict[str, int]
+    """Records (or resources) per out-of-scope reason."""
+
+
 class FastConvert(Protocol):
     """A source's fast path for one import: exactly what :attr:`Source.convert` and
     :func:`~audit.canonical.canonical_bytes` would give, or ``None`` when it cannot prove
@@ -86,8 +98,9 @@ class FastConvert(Protocol):
     def __call__(self, raw: RawRecord) -> list[Encoded | OutOfScope] | None:
         """One record's answer, or None."""
 
-    def whole_file(self, path: Path, keys: tuple[str, ...]) -> list[list[Encoded | OutOfScope]] | None:
-        """Every record's answer, in order, for a file :func:`iter_records` would read with ``keys``, or None."""
+    def whole_file(self, path: Path, keys: tuple[str, ...]) -> FileEvents | None:
+        """What the answers of every record of a file :func:`iter_records` would read with ``keys`` add up to
+        (:class:`FileEvents`), or None."""
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ This module holds no CloudTrail rules; the converter's functions are passed in.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
@@ -54,7 +55,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from audit.errors import RecordError
-from audit.importers.base import Encoded, OutOfScope, RawRecord, parse_time
+from audit.importers.base import Encoded, FileEvents, OutOfScope, RawRecord, parse_time
 from audit.importers.enrichment import Directory, Enrichment, Memo
 from audit.importers.typed_file import typed_records
 from audit.models import Action, UtcDatetime
@@ -154,12 +155,27 @@ def _named(record: dict[str, Any]) -> tuple[str, str, str, str] | None:
     return None
 
 
+def _encoded(data: bytes, event_id: str, unresolved: tuple[bool, bool]) -> tuple[bytes, str, tuple[str, ...]]:
+    return data, event_id, _UNRESOLVED[unresolved]
+
+
 def _json(value: Any) -> bytes | None:
     """Canonical bytes of a JSON value holding no float, as an AccessEvent's are made; None if orjson refuses it."""
     try:
         return orjson.dumps(value, option=_CANONICAL)
     except orjson.JSONEncodeError:
         return None
+
+
+@dataclass
+class _Events:
+    """What the records converted so far give: events' bytes, ids and (actor resolved, resource resolved), in order,
+    and out-of-scope reasons counted."""
+
+    data: list[bytes] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    unresolved: list[tuple[bool, bool]] = field(default_factory=list)
+    out_of_scope: Counter[str] = field(default_factory=Counter)
 
 
 class CloudTrailFast:
@@ -218,29 +234,42 @@ class CloudTrailFast:
         except RecordError:
             return None
         resolved = self._resolve(listed, requested, source, region)
-        if resolved is None:
+        events = _Events()
+        if resolved is None or not self._events(events, raw.path, raw.index, vendor_id, decided, actor, resolved, time):
             return None
-        return self._events(raw.path, raw.index, vendor_id, decided, actor, resolved, time)
+        made = zip(events.data, events.ids, events.unresolved, strict=True)
+        return [
+            self._rules.not_user_data if resource is None else Encoded(*_encoded(*next(made)))
+            for resource, _ in resolved
+        ]
 
-    def whole_file(self, path: Path, keys: tuple[str, ...]) -> list[list[Encoded | OutOfScope]] | None:
-        """What :meth:`__call__` gives each record of a one-line array file, read by msgspec
+    def whole_file(self, path: Path, keys: tuple[str, ...]) -> FileEvents | None:
+        """What :meth:`__call__` gives the records of a one-line array file, added up, with the file read by msgspec
         (:func:`~audit.importers.typed_file.typed_records`); None unless every record is answered."""
         records = typed_records(path, keys, _DECODER)
         if records is None:
             return None
-        converted = []
+        events = _Events()
         for index, record in enumerate(records, start=1):
-            answer = self._typed(path, index, record)
-            if answer is None:
+            if not self._typed(events, path, index, record):
                 return None
-            converted.append(answer)
-        return converted
+        kinds = Counter(events.unresolved)
+        unresolved = {
+            kind: count
+            for kind, count in (
+                ("principal", kinds[False, True] + kinds[False, False]),
+                ("resource", kinds[True, False] + kinds[False, False]),
+            )
+            if count
+        }
+        return FileEvents(len(records), events.data, events.ids, unresolved, events.out_of_scope)
 
-    def _typed(self, path: Path, index: int, record: TypedRecord) -> list[Encoded | OutOfScope] | None:
-        """:meth:`__call__` of a record whose members it reads are ``record``'s (typed by msgspec)."""
+    def _typed(self, events: _Events, path: Path, index: int, record: TypedRecord) -> bool:
+        """:meth:`__call__` of a record whose members it reads are ``record``'s (typed by msgspec), into ``events``."""
         category = record.eventCategory
         if category == "Insight" or record.eventType == "AwsCloudTrailInsight":
-            return [self._rules.insight]
+            events.out_of_scope[self._rules.insight.reason] += 1
+            return True
         vendor_id, name, source, region = record.eventID, record.eventName, record.eventSource, record.awsRegion
         if not (
             vendor_id
@@ -251,23 +280,24 @@ class CloudTrailFast:
             and source.strip()
             and region.strip()
         ):
-            return None
-        time = self._time(record.eventTime)
+            return False
+        time = self._times.get(record.eventTime) or self._time(record.eventTime)
         decided = self._decide(category, record.managementEvent, record.errorCode, name, source)
         if time is None or decided is None:
-            return None
+            return False
         if decided[0] is not None:
-            return [decided[0]]
-        actor = self._raw_actor(bytes(record.userIdentity))
+            events.out_of_scope[decided[0].reason] += 1
+            return True
+        identity = bytes(record.userIdentity)
+        actor = self._raw_actors.get(identity) or self._raw_actor(identity)
         if actor is None:
-            return None
+            return False
         resolved = self._raw_resources(bytes(record.resources), bytes(record.requestParameters), source, region)
-        if resolved is None:
-            return None
-        return self._events(path, index, vendor_id, decided, actor, resolved, time)
+        return resolved is not None and self._events(events, path, index, vendor_id, decided, actor, resolved, time)
 
     def _events(
         self,
+        events: _Events,
         path: Path,
         index: int,
         vendor_id: str,
@@ -275,42 +305,45 @@ class CloudTrailFast:
         actor: tuple[bytes, bool],
         resolved: Resolved,
         time: bytes,
-    ) -> list[Encoded | OutOfScope] | None:
-        """The record's events (and its resources that hold no user data), or None if a part cannot be dumped."""
+    ) -> bool:
+        """Add the record's events (and its resources that hold no user data) to ``events``; False (nothing added)
+        if a part cannot be dumped."""
         file = self._file_json(path, index)
         vendor = _json(vendor_id)
         if file is None or vendor is None:
-            return None
+            return False
         # orjson escapes each character on its own: the id's JSON is the prefix's, then the vendor id's.
         first_id = self._id_json + vendor[1:]
         number_bytes = b"%d" % index
-        converted: list[Encoded | OutOfScope] = []
         for number, (resource, resource_ok) in enumerate(resolved, start=1):
             if resource is None:
-                converted.append(self._rules.not_user_data)
+                events.out_of_scope[self._rules.not_user_data.reason] += 1
                 continue
             suffix = "" if number == 1 else f"#resource-{number}"
             unresolved = (actor[1], resource_ok)
-            data = b"".join(
-                (
-                    decided[1],
-                    actor[0],
-                    _EVENT_ID,
-                    first_id if number == 1 else first_id[:-1] + suffix.encode() + b'"',
-                    _RESOURCE,
-                    resource,
-                    file,
-                    number_bytes,
-                    self._source,
-                    _UNRESOLVED_THEN_VENDOR[unresolved],
-                    vendor,
-                    decided[2],
-                    time,
-                    _END,
+            events.data.append(
+                b"".join(
+                    (
+                        decided[1],
+                        actor[0],
+                        _EVENT_ID,
+                        first_id if number == 1 else first_id[:-1] + suffix.encode() + b'"',
+                        _RESOURCE,
+                        resource,
+                        file,
+                        number_bytes,
+                        self._source,
+                        _UNRESOLVED_THEN_VENDOR[unresolved],
+                        vendor,
+                        decided[2],
+                        time,
+                        _END,
+                    )
                 )
             )
-            converted.append(Encoded(data, self._prefix + vendor_id + suffix, _UNRESOLVED[unresolved]))
-        return converted
+            events.ids.append(self._prefix + vendor_id + suffix)
+            events.unresolved.append(unresolved)
+        return True
 
     def _file_json(self, path: Path, index: Any) -> bytes | None:
         """``,"source_record":{"file":NAME,"index":`` (None: an empty name, or an index RFC 8785 cannot hold)."""

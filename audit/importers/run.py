@@ -44,6 +44,7 @@ from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
 from audit.importers.base import (
     Encoded,
     FastConvert,
+    FileEvents,
     Malformed,
     OutOfScope,
     RawRecord,
@@ -128,16 +129,19 @@ def _converted(
     *,
     skip_invalid: bool,
     fast: FastConvert | None,
-) -> Iterator[list[AccessEvent | Encoded]]:
-    """The access events of ``files`` in order, a file's or a record's at a time, from ``fast`` when it answers,
-    counting everything in ``stats``."""
+) -> Iterator[list[AccessEvent | Encoded] | FileEvents]:
+    """The access events of ``files`` in order, a record's at a time, or a file's from ``fast`` when it answers
+    for the whole file (else each record's from ``fast`` when it answers), counting everything in ``stats``."""
     keys = record_keys(source.array_key)
     for path in files:
         whole = fast.whole_file(path, keys) if fast is not None else None
         if whole is not None:
-            stats.records += len(whole)
-            yield _tally(whole, stats)
-            stats.per_file[path.name] = len(whole)
+            stats.records += whole.records
+            stats.events += len(whole.data)
+            stats.unresolved.update(whole.unresolved)
+            stats.out_of_scope.update(whole.out_of_scope)
+            stats.per_file[path.name] = whole.records
+            yield whole
             continue
         count = 0
         try:
@@ -178,6 +182,7 @@ def convert_files(
 ) -> Iterator[AccessEvent]:
     """Stream the access events of ``files`` in order, counting everything in ``stats``."""
     for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
+        assert not isinstance(events, FileEvents)
         for event in events:
             assert isinstance(event, AccessEvent)
             yield event
@@ -191,8 +196,10 @@ def _encoded(
     where it answers."""
     fast = source.fast(enrichment) if source.fast is not None else None
     for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
-        data = [item.data if type(item) is Encoded else canonical_bytes(item) for item in events]
-        yield data, [item.event_id for item in events]
+        if isinstance(events, FileEvents):
+            yield events.data, events.ids
+        else:
+            yield [e.data if type(e) is Encoded else canonical_bytes(e) for e in events], [e.event_id for e in events]
 
 
 def encode_files(
