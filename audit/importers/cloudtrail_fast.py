@@ -137,21 +137,37 @@ Resolved = list[tuple[bytes | None, bool]]
 """Per resource group: its JSON (None: not user data) and whether the catalogue resolved it."""
 
 
+def _non_blank(name: str | None, source: str | None, region: str | None) -> bool:
+    return (
+        name is not None
+        and source is not None
+        and region is not None
+        and bool(name.strip())
+        and bool(source.strip())
+        and bool(region.strip())
+    )
+
+
 def _named(record: dict[str, Any]) -> tuple[str, str, str, str] | None:
     """A non-empty string ``eventID`` and non-blank strings ``eventName``, ``eventSource``, ``awsRegion``."""
     vendor_id, name = record.get("eventID"), record.get("eventName")
     source, region = record.get("eventSource"), record.get("awsRegion")
-    if (
-        type(vendor_id) is str
-        and vendor_id
-        and type(name) is str
-        and type(source) is str
-        and type(region) is str
-        and name.strip()
-        and source.strip()
-        and region.strip()
-    ):
+    if type(vendor_id) is not str or not vendor_id or type(name) is not str:
+        return None
+    if type(source) is str and type(region) is str and _non_blank(name, source, region):
         return vendor_id, name, source, region
+    return None
+
+
+def _flags(record: dict[str, Any], category: Any) -> tuple[str | None, bool | None, str | None] | None:
+    """``eventCategory``, ``managementEvent`` and ``errorCode``, when each is absent, null or of its type."""
+    management, code = record.get("managementEvent"), record.get("errorCode")
+    if (
+        (category is None or type(category) is str)
+        and (management is None or type(management) is bool)
+        and (code is None or type(code) is str)
+    ):
+        return category, management, code
     return None
 
 
@@ -209,39 +225,35 @@ class CloudTrailFast:
         category = record.get("eventCategory")
         if category == "Insight" or record.get("eventType") == "AwsCloudTrailInsight":
             return [self._rules.insight]
-        named = _named(record)
-        if named is None:
+        named, flags = _named(record), _flags(record, category)
+        if named is None or flags is None:
             return None
         vendor_id, name, source, region = named
-        management, code = record.get("managementEvent"), record.get("errorCode")
-        if not (
-            (category is None or type(category) is str)
-            and (management is None or type(management) is bool)
-            and (code is None or type(code) is str)
-        ):
-            return None
         time = self._time(record.get("eventTime"))
-        decided = self._decide(category, management, code, name, source)
+        decided = self._decide(*flags, name, source)
         if time is None or decided is None:
             return None
         if decided[0] is not None:
             return [decided[0]]
         actor = self._actor(record.get("userIdentity"))
-        if actor is None:
-            return None
-        try:
-            listed, requested = self._rules.resource_arns(record)
-        except RecordError:
-            return None
-        resolved = self._resolve(listed, requested, source, region)
+        resolved = self._resolve_arns(record, source, region) if actor is not None else None
         events = _Events()
-        if resolved is None or not self._events(events, raw.path, raw.index, vendor_id, decided, actor, resolved, time):
+        if actor is None or resolved is None:
+            return None
+        if not self._events(events, raw.path, raw.index, vendor_id, decided, actor, resolved, time):
             return None
         made = zip(events.data, events.ids, events.unresolved, strict=True)
         return [
             self._rules.not_user_data if resource is None else Encoded(*_encoded(*next(made)))
             for resource, _ in resolved
         ]
+
+    def _resolve_arns(self, record: dict[str, Any], source: str, region: str) -> Resolved | None:
+        try:
+            listed, requested = self._rules.resource_arns(record)
+        except RecordError:
+            return None
+        return self._resolve(listed, requested, source, region)
 
     def whole_file(self, path: Path, keys: tuple[str, ...]) -> FileEvents | None:
         """What :meth:`__call__` gives the records of a one-line array file, added up, with the file read by msgspec
@@ -271,16 +283,9 @@ class CloudTrailFast:
             events.out_of_scope[self._rules.insight.reason] += 1
             return True
         vendor_id, name, source, region = record.eventID, record.eventName, record.eventSource, record.awsRegion
-        if not (
-            vendor_id
-            and name is not None
-            and source is not None
-            and region is not None
-            and name.strip()
-            and source.strip()
-            and region.strip()
-        ):
+        if not vendor_id or not _non_blank(name, source, region):
             return False
+        assert name is not None and source is not None and region is not None
         time = self._times.get(record.eventTime) or self._time(record.eventTime)
         decided = self._decide(category, record.managementEvent, record.errorCode, name, source)
         if time is None or decided is None:
