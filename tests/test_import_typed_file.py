@@ -247,6 +247,13 @@ def test_typed_read_refuses_records_nested_past_the_cap(tmp_path: Path, depth: i
     assert (whole_file_records(path, KEYS) is not None) is (depth <= DEFAULT_LIMITS.max_depth)
 
 
+def test_typed_read_of_nesting_past_msgspecs_recursion_falls_back(tmp_path: Path) -> None:
+    """msgspec raises RecursionError past the interpreter's limit: the file goes the old way (which reports it)."""
+    path = _file(tmp_path, b'[{"eventID":"a","deep":' + b"[" * 100_000 + b"]" * 100_000 + b"}]")
+    assert typed_file.typed_records(path, KEYS, _DECODER) is None
+    assert whole_file_records(path, KEYS) is None
+
+
 def test_typed_read_takes_the_cloudtrail_fixtures() -> None:
     for path in sorted((FIXTURES / "sources" / "cloudtrail" / "logs").glob("*.json.gz")):
         assert _check(path), path

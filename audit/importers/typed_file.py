@@ -25,7 +25,8 @@ takes the existing path with the same file. ADR 0016 gives the argument; in shor
   whitespace between records: how CloudTrail writes it), else the file falls back.
 
 Refusals (a type that does not match, a member that is not an object, anything
-msgspec refuses) return ``None`` too: never a different answer, only the old path.
+msgspec refuses, nesting deeper than msgspec's recursion allows) return ``None`` too:
+never a different answer, only the old path.
 """
 
 from __future__ import annotations
@@ -106,5 +107,5 @@ def typed_records(path: Path, keys: tuple[str, ...], decoder: msgspec.json.Decod
         if not _shallow(checked, _RECORDS.decode(text)):
             return None
         return decoder.decode(text)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # msgspec nests as deep as the stack
         return None
