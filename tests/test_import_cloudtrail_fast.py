@@ -408,5 +408,5 @@ def test_typed_read_memos_hold_a_bounded_number_of_bytes(tmp_path: Path) -> None
         path.write_bytes(gzip.compress(orjson.dumps({"Records": [record]})))
         answer = fast.whole_file(path, record_keys("Records"))
         assert answer is not None and answer.records == 1 and len(answer.data) == 1
-        for memo in (fast._raw_actors, fast._raw_resolved, fast._resources, enrichment._resources):
+        for memo in (fast._raw_actors, fast._raw_resolved, fast._named, fast._resources, enrichment._resources):
             assert memo.size <= MEMO_BYTES and len(memo) <= 8

@@ -207,6 +207,8 @@ class CloudTrailFast:
         """Event time text -> its JSON."""
         self._decisions = Memo()
         """(category, management, error code, source, name) -> :data:`Decision`."""
+        self._named = Memo()
+        """(category, management, error code, name, source, region) of a typed record -> :data:`Decision`."""
         self._actors = Memo()
         """orjson bytes of ``userIdentity`` -> (actor JSON, resolved)."""
         self._raw_actors = Memo()
@@ -237,11 +239,15 @@ class CloudTrailFast:
             return [decided[0]]
         actor = self._actor(record.get("userIdentity"))
         resolved = self._resolve_arns(record, source, region) if actor is not None else None
-        events = _Events()
-        if actor is None or resolved is None:
+        events, file = _Events(), self._file_json(raw.path, raw.index)
+        if actor is None or resolved is None or file is None:
             return None
-        if not self._events(events, raw.path, raw.index, vendor_id, decided, actor, resolved, time):
+        if not self._events(events, file, raw.index, vendor_id, decided, actor, resolved, time):
             return None
+        return self._answer(events, resolved)
+
+    def _answer(self, events: _Events, resolved: Resolved) -> list[Encoded | OutOfScope]:
+        """One record's ``events`` as :attr:`~audit.importers.base.Source.convert` orders them: per resource group."""
         made = zip(events.data, events.ids, events.unresolved, strict=True)
         return [
             self._rules.not_user_data if resource is None else Encoded(*_encoded(*next(made)))
@@ -261,9 +267,11 @@ class CloudTrailFast:
         records = typed_records(path, keys, _DECODER)
         if records is None:
             return None
-        events = _Events()
-        for index, record in enumerate(records, start=1):
-            if not self._typed(events, path, index, record):
+        events, file = _Events(), self._file_json(path, 1)
+        if file is None or len(records) >= _SAFE_INDEX:
+            return None
+        for index, record in enumerate(records, start=1):  # 1 <= index < 2**53, as _file_json requires
+            if not self._typed(events, file, index, record):
                 return None
         kinds = Counter(events.unresolved)
         unresolved = {
@@ -276,20 +284,18 @@ class CloudTrailFast:
         }
         return FileEvents(len(records), events.data, events.ids, unresolved, events.out_of_scope)
 
-    def _typed(self, events: _Events, path: Path, index: int, record: TypedRecord) -> bool:
+    def _typed(self, events: _Events, file: bytes, index: int, record: TypedRecord) -> bool:
         """:meth:`__call__` of a record whose members it reads are ``record``'s (typed by msgspec), into ``events``."""
         category = record.eventCategory
         if category == "Insight" or record.eventType == "AwsCloudTrailInsight":
             events.out_of_scope[self._rules.insight.reason] += 1
             return True
-        vendor_id, name, source, region = record.eventID, record.eventName, record.eventSource, record.awsRegion
-        if not vendor_id or not _non_blank(name, source, region):
-            return False
-        assert name is not None and source is not None and region is not None
+        vendor_id, source, region = record.eventID, record.eventSource, record.awsRegion
+        named = (category, record.managementEvent, record.errorCode, record.eventName, source, region)
+        decided = self._named.get(named) or self._decide_named(named)
         time = self._times.get(record.eventTime) or self._time(record.eventTime)
-        decided = self._decide(category, record.managementEvent, record.errorCode, name, source)
-        if time is None or decided is None:
-            return False
+        if not vendor_id or decided is None or time is None or source is None or region is None:
+            return False  # (a decision is made only for a non-blank source and region: for mypy)
         if decided[0] is not None:
             events.out_of_scope[decided[0].reason] += 1
             return True
@@ -297,13 +303,32 @@ class CloudTrailFast:
         actor = self._raw_actors.get(identity) or self._raw_actor(identity)
         if actor is None:
             return False
-        resolved = self._raw_resources(bytes(record.resources), bytes(record.requestParameters), source, region)
-        return resolved is not None and self._events(events, path, index, vendor_id, decided, actor, resolved, time)
+        listed, params = bytes(record.resources), bytes(record.requestParameters)
+        resolved = self._raw_resolved.get((source, region, listed, params)) or self._raw_resources(
+            listed, params, source, region
+        )
+        return resolved is not None and self._events(events, file, index, vendor_id, decided, actor, resolved, time)
+
+    def _decide_named(
+        self, named: tuple[str | None, bool | None, str | None, str | None, str | None, str | None]
+    ) -> Decision | None:
+        """:meth:`_decide` of a typed record's members, memoised with the check that name, source and region are
+        not blank; None (not memoised) when they are, or when :meth:`_decide` declines."""
+        category, management, code, name, source, region = named
+        if not _non_blank(name, source, region):
+            return None
+        assert name is not None and source is not None
+        decided = self._decide(category, management, code, name, source)
+        if decided is not None:
+            self._named.remember(
+                named, decided, sum(len(part or "") for part in (category, code, name, source, region))
+            )
+        return decided
 
     def _events(
         self,
         events: _Events,
-        path: Path,
+        file: bytes,
         index: int,
         vendor_id: str,
         decided: Decision,
@@ -312,10 +337,9 @@ class CloudTrailFast:
         time: bytes,
     ) -> bool:
         """Add the record's events (and its resources that hold no user data) to ``events``; False (nothing added)
-        if a part cannot be dumped."""
-        file = self._file_json(path, index)
+        if a part cannot be dumped. ``file``: :meth:`_file_json` of the record's file and index."""
         vendor = _json(vendor_id)
-        if file is None or vendor is None:
+        if vendor is None:
             return False
         # orjson escapes each character on its own: the id's JSON is the prefix's, then the vendor id's.
         first_id = self._id_json + vendor[1:]
