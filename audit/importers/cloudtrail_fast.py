@@ -19,6 +19,13 @@ bytes of what depends only on a few of the record's values, per import:
 - the resources (each one's JSON, or not user data, and whether it was resolved), by
   the ARNs the record lists and requests, its event source and region.
 
+For a one-line array file, :meth:`CloudTrailFast.whole_file` reads the same members
+from msgspec's typed decode (:class:`TypedRecord`, ADR 0016) where
+:func:`~audit.importers.typed_file.typed_records` proves them orjson's, and answers for
+the whole file or not at all. Its memos are keyed by the JSON texts of ``userIdentity``,
+``resources`` and ``requestParameters`` (equal texts are equal values), which are
+parsed only on a miss.
+
 Each memo starts over when it holds 16,384 answers or 8 MiB of keys and answers:
 records are untrusted, and one key may be megabytes.
 

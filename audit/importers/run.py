@@ -6,9 +6,10 @@ canonical bytes into the log's segments as it goes (:func:`audit.logs.writer.ope
 constant memory); the checkpoints are signed at the end, when the import report their
 origin names is complete. A source's fast path, where it proves its answer the same,
 gives the bytes without the pydantic model (:attr:`~audit.importers.base.Source.fast`,
-ADR 0011). An import in which no record is an access to data
-still seals: an empty log whose signed checkpoint carries the import report's digest,
-so "no data access in these files" can be attested. A bad record stops the import with one
+ADR 0011), for a whole file at once where it can (ADR 0016; sealed as one batch). An
+import in which no record is an access to data still seals: an empty log whose signed
+checkpoint carries the import report's digest, so "no data access in these files" can be
+attested. A bad record stops the import with one
 ``file:line: record N: reason`` :class:`~audit.errors.InputError` and nothing is
 written; with ``skip_invalid`` it is listed in the import report instead.
 
