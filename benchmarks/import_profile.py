@@ -7,8 +7,9 @@ of benchmarks/run.py; with ``--unique-keys``, as real trails have them: UUID ids
 fresh S3 object key per record, so the resource memos miss), then runs ``run_import``
 and the import floor (gunzip, orjson parse, sorted orjson dump and leaf hash of every
 record) ``R`` times, interleaved, and prints the best CPU and wall time of each per
-record and their ratio. CPU time moves less than wall time on a shared machine. ``--profile`` prints the functions that took
-the most time in one more run under cProfile (which slows small functions most).
+record and their ratio. CPU time moves less than wall time on a shared machine.
+``--profile`` prints the functions that took the most time in one more run under
+cProfile (which slows small functions most).
 Nothing here is a test: timings never are.
 """
 
