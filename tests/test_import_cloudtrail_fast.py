@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import gzip
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, RecordError
 from audit.importers import cloudtrail_fast
-from audit.importers.base import OutOfScope, RawRecord, iter_records
+from audit.importers.base import OutOfScope, RawRecord, iter_records, record_keys
 from audit.importers.enrichment import MEMO_BYTES, Enrichment, load_enrichment
 from audit.importers.run import SOURCES, ImportStats, convert_files, encode_files, run_import
 from audit.models import AccessEvent
@@ -294,18 +295,69 @@ def test_whole_imports_are_identical_with_and_without_the_fast_path(tmp_path: Pa
         _same_import([path], tmp_path / str(number), skip_invalid=skip_invalid)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(_records, min_size=1, max_size=8), skip_invalid=st.booleans(), lines=st.booleans())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(_records, min_size=1, max_size=8),
+    skip_invalid=st.booleans(),
+    framing=st.sampled_from(["lines", "spaced", "compact"]),
+)
 def test_generated_files_import_identically(
-    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]], skip_invalid: bool, lines: bool
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]], skip_invalid: bool, framing: str
 ) -> None:
+    """Compact files take the typed read (typed_file), spaced ones orjson's, JSON Lines the streaming reader."""
     tmp = tmp_path_factory.mktemp("gen")
-    path = tmp / ("in.jsonl" if lines else "in.json.gz")
-    if lines:
+    path = tmp / ("in.jsonl" if framing == "lines" else "in.json.gz")
+    if framing == "lines":
         path.write_bytes(b"\n".join(json.dumps(r).encode("utf-8", "surrogatepass") for r in records))
     else:
-        path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode("utf-8", "surrogatepass"), mtime=0))
+        separators = (",", ":") if framing == "compact" else (", ", ": ")
+        text = json.dumps({"Records": records}, separators=separators).encode("utf-8", "surrogatepass")
+        path.write_bytes(gzip.compress(text, mtime=0))
     _same_import([path], tmp, skip_invalid=skip_invalid, segment_size=2)
+
+
+def _bench_files(count: int, tmp: Path, per_file: int) -> list[Path]:
+    """Files as ``make bench`` writes them: the fixture records in turn, with fresh ids, compact."""
+    records = [r for path in sorted((SAMPLES / "cloudtrail" / "logs").glob("*.json.gz")) for r in _read(path)]
+    files = []
+    for start in range(0, count, per_file):
+        batch = [
+            {**records[i % len(records)], "eventID": f"bench-{i:09d}", "requestID": f"req-{i:09d}"}
+            for i in range(start, min(count, start + per_file))
+        ]
+        files.append(tmp / f"bench_{start // per_file:06d}.json.gz")
+        files[-1].write_bytes(gzip.compress(orjson.dumps({"Records": batch}), mtime=0))
+    return files
+
+
+def _whole_file_answers(fast: Any, path: Path) -> tuple[Any, ...] | None:
+    answer = fast.whole_file(path, record_keys("Records"))
+    return None if answer is None else tuple(answer)
+
+
+def _record_answers(fast: Any, path: Path) -> tuple[Any, ...] | None:
+    """What the record path's answers add up to, as :class:`~audit.importers.base.FileEvents` holds it."""
+    answers = [fast(raw) for raw in iter_records(path, "Records")]
+    if any(answer is None for answer in answers):
+        return None
+    events = [item for answer in answers for item in answer if not isinstance(item, OutOfScope)]
+    reasons = Counter(item.reason for answer in answers for item in answer if isinstance(item, OutOfScope))
+    kinds = Counter(kind for event in events for kind in event.unresolved)
+    return (len(answers), [e.data for e in events], [e.event_id for e in events], dict(kinds), dict(reasons))
+
+
+def test_whole_file_answers_are_the_record_answers(tmp_path: Path) -> None:
+    """The typed read of a file gives what the record path gives each record, or nothing (then each record is read)."""
+    assert CLOUDTRAIL.fast is not None
+    bench = _bench_files(3_000, tmp_path, per_file=1_000)
+    taken = events = 0
+    for path in _files() + bench:
+        typed = _whole_file_answers(CLOUDTRAIL.fast(_enrichment()), path)
+        if typed is not None:
+            taken += 1
+            assert typed == _record_answers(CLOUDTRAIL.fast(_enrichment()), path), path
+            events += len(typed[1])
+    assert taken >= 3 + len(sorted((SAMPLES / "cloudtrail" / "logs").glob("*.json.gz"))) and events > 2_000
 
 
 def test_encoded_events_are_the_converted_events_canonical_bytes() -> None:
@@ -338,4 +390,23 @@ def test_memos_hold_a_bounded_number_of_bytes() -> None:
         assert isinstance(fast, cloudtrail_fast.CloudTrailFast)
         assert answer is not None and len(answer) == 1
         for memo in (fast._actors, fast._resources, enrichment._resources):
+            assert memo.size <= MEMO_BYTES and len(memo) <= 8
+
+
+def test_typed_read_memos_hold_a_bounded_number_of_bytes(tmp_path: Path) -> None:
+    """The same for the memos the typed read keys by JSON text (identities and resources of 1 MiB)."""
+    assert CLOUDTRAIL.fast is not None
+    base = _read(sorted((SAMPLES / "cloudtrail" / "logs").glob("*.json.gz"))[0])[0]
+    enrichment = _enrichment()
+    fast = CLOUDTRAIL.fast(enrichment)
+    assert isinstance(fast, cloudtrail_fast.CloudTrailFast)
+    for number in range(20):
+        identity = {**base["userIdentity"], "padding": f"{number:04d}" + "x" * (1 << 20)}
+        arn = f"arn:aws:s3:::bucket-{number}/" + "k" * (1 << 20)
+        record = {**base, "userIdentity": identity, "resources": [{"ARN": arn}], "requestParameters": None}
+        path = tmp_path / f"big-{number}.json.gz"
+        path.write_bytes(gzip.compress(orjson.dumps({"Records": [record]})))
+        answer = fast.whole_file(path, record_keys("Records"))
+        assert answer is not None and answer.records == 1 and len(answer.data) == 1
+        for memo in (fast._raw_actors, fast._raw_resolved, fast._named, fast._resources, enrichment._resources):
             assert memo.size <= MEMO_BYTES and len(memo) <= 8

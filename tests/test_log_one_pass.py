@@ -12,6 +12,7 @@ checkpoint the RFC 9162 root of everything so far. The event-id index built at o
 from __future__ import annotations
 
 import base64
+import itertools
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,51 @@ def test_one_pass_seal_is_the_seal(
         body = _payload(root / "one", index)
         so_far = records[: index * segment_size + len(segment)]
         assert body["tree_size"] == len(so_far) and body["root"] == root_of(map(leaf_hash, so_far)).hex()
+
+
+@BUDGET
+@given(
+    count=st.integers(0, 23),
+    segment_size=st.integers(1, 7),
+    cuts=st.lists(st.integers(0, 23), max_size=5),
+    flush=st.integers(1, 200),
+    bad=st.sampled_from([None, b"", b'{"a":\n1}']),
+    at=st.integers(0, 22),
+)
+def test_records_added_in_batches_are_the_records_added_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory,
+    count: int,
+    segment_size: int,
+    cuts: list[int],
+    flush: int,
+    bad: bytes | None,
+    at: int,
+) -> None:
+    """add_all, in batches cut anywhere, writes the files add_identified writes, and fails at the same record."""
+    root = tmp_path_factory.mktemp("batch")
+    records = _records(list(range(count)), 3)
+    if bad is not None and count:
+        records[at % count] = bad
+    ids = [f"ev-{i}" for i in range(count)]
+    bounds = [0, *sorted(c for c in cuts if c <= count), count]
+
+    def run(out: Path, batched: bool) -> dict[str, bytes] | str:
+        try:
+            with open_seal(out, key=KEY, record_type="t", segment_size=segment_size) as sealer:
+                if batched:
+                    for start, end in itertools.pairwise(bounds):
+                        sealer.add_all(records[start:end], ids[start:end])
+                else:
+                    for record, found in zip(records, ids, strict=True):
+                        sealer.add_identified(record, found)
+                sealer.finish("origin", TIME, allow_empty=True)
+        except InputError as exc:
+            return str(exc)
+        return _files(out)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writer, "_FLUSH_BYTES", flush)
+        assert run(root / "batched", True) == run(root / "single", False)
 
 
 def test_one_pass_refuses_what_seal_refuses(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple, cast
+from typing import IO, Any, BinaryIO, NamedTuple, Protocol, cast
 
 import orjson
 from pydantic import ValidationError
@@ -78,10 +78,29 @@ class Encoded(NamedTuple):
     unresolved: tuple[str, ...]
 
 
-FastConvert = Callable[[RawRecord], "list[Encoded | OutOfScope] | None"]
-"""A source's fast path for one record: exactly what :attr:`Source.convert` and
-:func:`~audit.canonical.canonical_bytes` would give, or ``None`` when it cannot prove
-that (the caller then converts the record the general way, errors included)."""
+class FileEvents(NamedTuple):
+    """The access events of a whole file as the fast path answers it: canonical bytes and ids, in order, and counts."""
+
+    records: int
+    data: list[bytes]
+    ids: list[str]
+    unresolved: dict[str, int]
+    """Events per kind left unresolved (``principal``, ``resource``), as the events' ``unresolved`` lists count."""
+    out_of_scope: dict[str, int]
+    """Records (or resources) per out-of-scope reason."""
+
+
+class FastConvert(Protocol):
+    """A source's fast path for one import: exactly what :attr:`Source.convert` and
+    :func:`~audit.canonical.canonical_bytes` would give, or ``None`` when it cannot prove
+    that (the caller then takes the general way, errors included)."""
+
+    def __call__(self, raw: RawRecord) -> list[Encoded | OutOfScope] | None:
+        """One record's answer, or None."""
+
+    def whole_file(self, path: Path, keys: tuple[str, ...]) -> FileEvents | None:
+        """What the answers of every record of a file :func:`iter_records` would read with ``keys`` add up to
+        (:class:`FileEvents`), or None."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +291,11 @@ WRAPPER_KEYS = ("Records", "data", "entries")
 PARQUET_MAGIC = b"PAR1"
 
 
+def record_keys(array_key: str | None) -> tuple[str, ...]:
+    """The wrapper keys :func:`iter_records` looks for, in order: the source's, then :data:`WRAPPER_KEYS`."""
+    return tuple(dict.fromkeys(k for k in (array_key, *WRAPPER_KEYS) if k))
+
+
 def iter_records(path: Path, array_key: str | None = None) -> Iterator[RawRecord]:
     """Stream the records of one file, its framing detected by content.
 
@@ -286,7 +310,7 @@ def iter_records(path: Path, array_key: str | None = None) -> Iterator[RawRecord
     if _starts_with(path, PARQUET_MAGIC):
         yield from parquet_records(path)
         return
-    keys = tuple(dict.fromkeys(k for k in (array_key, *WRAPPER_KEYS) if k))
+    keys = record_keys(array_key)
     whole = whole_file_records(path, keys)
     if whole is not None:
         for index, value in enumerate(whole, start=1):

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,12 +209,36 @@ class Catalogue:
     source: Path
 
     def find(self, candidates: Sequence[str]) -> CatalogueEntry | None:
-        """The first entry matching a candidate, trying candidates in order."""
+        """The first entry matching a candidate, trying candidates in order (:meth:`find_each`, in one regex)."""
+        if not self.entries:
+            return None
+        pattern, entry_of = self._globs
+        for candidate in candidates:
+            found = pattern.match(candidate)
+            if found is not None:
+                return entry_of[found.lastindex or 0]
+        return None
+
+    def find_each(self, candidates: Sequence[str]) -> CatalogueEntry | None:
+        """What :meth:`find` gives: each entry's glob tried in turn on each candidate (``fnmatchcase``)."""
         for candidate in candidates:
             for entry in self.entries:
                 if fnmatchcase(candidate, entry.match):
                     return entry
         return None
+
+    @cached_property
+    def _globs(self) -> tuple[re.Pattern[str], dict[int, CatalogueEntry]]:
+        """Every entry's glob as ``fnmatchcase`` compiles it (``fnmatch.translate``, anchored at the end), each in a
+        group, as alternatives in file order: the regex tries them in that order and the first that matches the
+        whole candidate wins, so the outermost group that closed last names the entry ``find_each`` finds."""
+        parts, entry_of, group = [], {}, 1
+        for entry in self.entries:
+            glob = translate(entry.match)
+            parts.append(f"({glob})")
+            entry_of[group] = entry
+            group += 1 + re.compile(glob).groups
+        return re.compile("|".join(parts)), entry_of
 
 
 def load_catalogue(path: Path) -> Catalogue:

@@ -6,9 +6,10 @@ canonical bytes into the log's segments as it goes (:func:`audit.logs.writer.ope
 constant memory); the checkpoints are signed at the end, when the import report their
 origin names is complete. A source's fast path, where it proves its answer the same,
 gives the bytes without the pydantic model (:attr:`~audit.importers.base.Source.fast`,
-ADR 0011). An import in which no record is an access to data
-still seals: an empty log whose signed checkpoint carries the import report's digest,
-so "no data access in these files" can be attested. A bad record stops the import with one
+ADR 0011), for a whole file at once where it can (ADR 0015; sealed as one batch). An
+import in which no record is an access to data still seals: an empty log whose signed
+checkpoint carries the import report's digest, so "no data access in these files" can be
+attested. A bad record stops the import with one
 ``file:line: record N: reason`` :class:`~audit.errors.InputError` and nothing is
 written; with ``skip_invalid`` it is listed in the import report instead.
 
@@ -31,7 +32,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,17 @@ from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError, RecordError
 from audit.fsio import atomic_write
 from audit.importers import cloudtrail, gcp_access_transparency, oci_audit, ocsf
-from audit.importers.base import Encoded, FastConvert, Malformed, OutOfScope, RawRecord, Source, iter_records
+from audit.importers.base import (
+    Encoded,
+    FastConvert,
+    FileEvents,
+    Malformed,
+    OutOfScope,
+    RawRecord,
+    Source,
+    iter_records,
+    record_keys,
+)
 from audit.importers.enrichment import Enrichment
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import describe_problems, verify_log
@@ -89,6 +100,28 @@ def _convert(source: Source, raw: RawRecord, enrichment: Enrichment) -> list[Acc
     return list(source.convert(raw, enrichment))
 
 
+def _tally(
+    answers: Iterable[Sequence[Encoded | AccessEvent | OutOfScope]], stats: ImportStats
+) -> list[AccessEvent | Encoded]:
+    """The access events of these records' answers, counted in ``stats`` with what is out of scope."""
+    events: list[AccessEvent | Encoded] = []
+    for converted in answers:
+        for item in converted:
+            if type(item) is Encoded:
+                stats.events += 1
+                if item.unresolved:
+                    stats.unresolved.update(item.unresolved)
+                events.append(item)
+            elif isinstance(item, OutOfScope):
+                stats.out_of_scope[item.reason] += 1
+            else:
+                assert isinstance(item, AccessEvent) and item.source_record is not None
+                stats.events += 1
+                stats.unresolved.update(item.source_record.unresolved)
+                events.append(item)
+    return events
+
+
 def _converted(
     source: Source,
     files: Sequence[Path],
@@ -97,9 +130,20 @@ def _converted(
     *,
     skip_invalid: bool,
     fast: FastConvert | None,
-) -> Iterator[AccessEvent | Encoded]:
-    """Every access event of ``files`` in order, from ``fast`` when it answers, counting everything in ``stats``."""
+) -> Iterator[list[AccessEvent | Encoded] | FileEvents]:
+    """The access events of ``files`` in order, a record's at a time, or a file's from ``fast`` when it answers
+    for the whole file (else each record's from ``fast`` when it answers), counting everything in ``stats``."""
+    keys = record_keys(source.array_key)
     for path in files:
+        whole = fast.whole_file(path, keys) if fast is not None else None
+        if whole is not None:
+            stats.records += whole.records
+            stats.events += len(whole.data)
+            stats.unresolved.update(whole.unresolved)
+            stats.out_of_scope.update(whole.out_of_scope)
+            stats.per_file[path.name] = whole.records
+            yield whole
+            continue
         count = 0
         try:
             for raw in iter_records(path, source.array_key):
@@ -119,19 +163,7 @@ def _converted(
                             {"file": path.name, "record": raw.index, "line": raw.line, "reason": reason}
                         )
                         continue
-                for item in converted:
-                    if type(item) is Encoded:
-                        stats.events += 1
-                        if item.unresolved:
-                            stats.unresolved.update(item.unresolved)
-                        yield item
-                    elif isinstance(item, OutOfScope):
-                        stats.out_of_scope[item.reason] += 1
-                    else:
-                        assert isinstance(item, AccessEvent) and item.source_record is not None
-                        stats.events += 1
-                        stats.unresolved.update(item.source_record.unresolved)
-                        yield item
+                yield _tally([converted], stats)
         except InputError as exc:
             if not skip_invalid or exc.path != str(path):
                 raise
@@ -150,22 +182,33 @@ def convert_files(
     source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
 ) -> Iterator[AccessEvent]:
     """Stream the access events of ``files`` in order, counting everything in ``stats``."""
-    for event in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
-        assert isinstance(event, AccessEvent)
-        yield event
+    for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=None):
+        assert not isinstance(events, FileEvents)
+        for event in events:
+            assert isinstance(event, AccessEvent)
+            yield event
+
+
+def _encoded(
+    source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool
+) -> Iterator[tuple[list[bytes], list[str]]]:
+    """The canonical bytes and ids of the access events of ``files``, a file's or a record's at a time, as
+    :func:`convert_files` and :func:`~audit.canonical.canonical_bytes` give them, through the source's fast path
+    where it answers."""
+    fast = source.fast(enrichment) if source.fast is not None else None
+    for events in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
+        if isinstance(events, FileEvents):
+            yield events.data, events.ids
+        else:
+            yield [e.data if type(e) is Encoded else canonical_bytes(e) for e in events], [e.event_id for e in events]
 
 
 def encode_files(
     source: Source, files: Sequence[Path], enrichment: Enrichment, stats: ImportStats, *, skip_invalid: bool = False
 ) -> Iterator[tuple[bytes, str]]:
-    """The canonical bytes and id of each access event of ``files``, as :func:`convert_files` and
-    :func:`~audit.canonical.canonical_bytes` give them, through the source's fast path where it answers."""
-    fast = source.fast(enrichment) if source.fast is not None else None
-    for item in _converted(source, files, enrichment, stats, skip_invalid=skip_invalid, fast=fast):
-        if isinstance(item, Encoded):
-            yield item.data, item.event_id
-        else:
-            yield canonical_bytes(item), item.event_id
+    """The canonical bytes and id of each access event of ``files`` (:func:`_encoded`, one at a time)."""
+    for data, ids in _encoded(source, files, enrichment, stats, skip_invalid=skip_invalid):
+        yield from zip(data, ids, strict=True)
 
 
 def import_report(
@@ -274,13 +317,13 @@ def _seal_import(
     time: datetime | None,
 ) -> tuple[SealResult, str, bytes]:
     """Convert and write segments in one pass; sign the checkpoints once the report, named by the origin, is known."""
-    events = encode_files(source, files, enrichment, stats, skip_invalid=skip_invalid)
+    events = _encoded(source, files, enrichment, stats, skip_invalid=skip_invalid)
     if segment_size < 1:
         for _ in events:  # a bad record is reported before the bad argument, as when sealing came second
             pass
     with open_seal(staged, key=key, record_type=ACCESS_RECORD_TYPE, segment_size=segment_size) as sealer:
-        for data, event_id in events:
-            sealer.add_identified(data, event_id)
+        for data, ids in events:
+            sealer.add_all(data, ids)
         report = import_report(source, files, enrichment, stats, skip_invalid=skip_invalid, digests=digests)
         full_origin = f"{origin or source.name + '-import'}{ORIGIN_MARK}{hashlib.sha256(report).hexdigest()}"
         return sealer.finish(full_origin, time, allow_empty=True), full_origin, report

@@ -58,10 +58,10 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 """zlib's window bits for exactly one gzip member (header and trailer checked)."""
 _ONE_LINE_WS = b" \t\r"
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_LONG_DIGITS = b"0" * 19
+LONG_DIGITS = b"0" * 19
 
 
-def _read_small(path: Path) -> bytes | None:
+def read_small(path: Path) -> bytes | None:
     """The file's bytes, inflated if it is gzip, when at most :data:`FAST_MAX_BYTES` and on one line; else None.
 
     Opened as the streaming reader opens it (a regular file within the size cap). A gzip
@@ -87,7 +87,7 @@ def _read_small(path: Path) -> bytes | None:
     return data
 
 
-def _array_text(data: bytes, keys: tuple[str, ...]) -> bytes | None:
+def array_text(data: bytes, keys: tuple[str, ...]) -> bytes | None:
     """The text of the record array: the whole file, or the value of its only member (a wrapper key)."""
     text = data.strip(_ONE_LINE_WS + b"\n")
     if text.startswith(b"["):
@@ -163,10 +163,10 @@ def _parse(text: bytes) -> list[Any] | None:
 
 def whole_file_records(path: Path, keys: tuple[str, ...]) -> list[Any] | None:
     """Every record of a one-line array file, as the streaming reader yields them; ``None`` to stream instead."""
-    data = _read_small(path)
+    data = read_small(path)
     if data is None:
         return None
-    text = _array_text(data, keys)
-    if text is None or _LONG_DIGITS in text.translate(_DIGITS_AS_ZERO):
+    text = array_text(data, keys)
+    if text is None or LONG_DIGITS in text.translate(_DIGITS_AS_ZERO):
         return None
     return _parse(text)

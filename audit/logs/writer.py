@@ -32,9 +32,10 @@ import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -258,6 +259,33 @@ class LogSealer:
             segment.flush()
         if segment.count == self._segment_size:
             self._close()
+
+    def add_all(self, records: Sequence[bytes], ids: Sequence[str]) -> None:
+        """:meth:`add_identified` of each record and its id, in order: the same files, a segment's share at a time."""
+        done = 0
+        while done < len(records):
+            segment = self._segment
+            if segment is None:
+                if self._segments >= MAX_SEGMENTS:
+                    raise InputError(f"too many segments (more than {MAX_SEGMENTS})")
+                segment = self._segment = _OpenSegment(self._root, self._segments, self._total.size)
+            take = min(len(records) - done, self._segment_size - segment.count)
+            chunk = records[done : done + take]
+            if not all(chunk) or any(map(bytes.__contains__, chunk, repeat(b"\n"))):
+                for record, found in zip(chunk, ids[done : done + take], strict=True):
+                    self.add_identified(record, found)  # raises at the first bad record, as one by one
+                done += take
+                continue
+            segment.ids += zip(range(segment.count + 1, segment.count + take + 1), ids[done : done + take], strict=True)
+            segment.lines += chunk
+            segment.count += take
+            segment.pending += sum(map(len, chunk))
+            self._count += take
+            done += take
+            if segment.pending >= _FLUSH_BYTES:
+                segment.flush()
+            if segment.count == self._segment_size:
+                self._close()
 
     def _close(self) -> None:
         segment = self._segment
