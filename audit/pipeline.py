@@ -36,7 +36,7 @@ from audit.report.cases import Case, CaseBook
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
 from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
-from audit.report.readback import read_written_findings
+from audit.report.readback import read_written_findings, unchanged_while_read
 from audit.report.statement import (
     ApprovalsSummary,
     LogSummary,
@@ -192,8 +192,8 @@ def replay(
         with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived, book:
             # One read of findings.jsonl (checked against the digest written above): cases, verdict tallies,
             # the page and the exports.
-            findings = read_written_findings(written)
-            cases = book.build(tallies.counting(derived.feeding(findings)))
+            with unchanged_while_read(written):
+                cases = book.build(tallies.counting(derived.feeding(read_written_findings(written))))
             predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
             predicate = predicate.model_copy(
                 update={

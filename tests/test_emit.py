@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -10,12 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.logs.approvals import load_approvals
+import audit.replay.fast as fast_module
+from audit import models
+from audit.logs.approvals import ApprovalSet, load_approvals
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import load_policy
 from audit.replay.emit import Judgement, Outcome, decoded
 from audit.replay.engine import ReplayEngine
-from audit.replay.fast import _FULL, FastReplay, _plan, decode
+from audit.replay.fast import _FULL, FastReplay, _Plan, decode
 from audit.replay.rules import load_rules
 from audit.report.findings import EncodedFinding, encode_finding
 from tests.conftest import FIXTURES, POLICIES
@@ -135,10 +138,11 @@ def test_an_outcome_naming_someone_not_in_the_verdict_key_is_never_planned() -> 
     else:
         raise AssertionError("the fixture log has a disclosure with findings")
     fast_event = decode(raw)
-    assert _plan(judgement, fast_event) is not _FULL  # its related party is the recipient, filled in per event
+    plan = FastReplay.for_policy(POLICY, APPROVALS)._plan
+    assert plan(judgement, fast_event)[0] is not _FULL  # its related party is the recipient, filled in per event
     outcome = judgement.outcomes[0]
     stranger = Outcome(outcome.rule, outcome.decision, outcome.detail, outcome.approval_id, related="someone-else")
-    assert _plan(Judgement(judgement.actor_class, judgement.home, (stranger,)), fast_event) is _FULL
+    assert plan(Judgement(judgement.actor_class, judgement.home, (stranger,)), fast_event)[0] is _FULL
 
 
 def test_a_planned_event_counts_as_the_engine_counts_it() -> None:
@@ -169,3 +173,91 @@ def test_a_planned_event_counts_as_the_engine_counts_it() -> None:
     assert ours.first_event == datetime(2021, 10, 1, 2, 30, tzinfo=UTC)
     at = datetime(2021, 10, 3, tzinfo=UTC)
     assert fast.engine.whereabouts.at(shape["actor"]["id"], at) == engine.whereabouts.at(shape["actor"]["id"], at)
+
+
+def _many_shapes(n: int, dataset: str) -> list[bytes]:
+    """Foreign exports of sensitive data citing an approval, each at a new region: a new verdict key each."""
+    lines = []
+    for i in range(n):
+        body = {
+            "event_id": f"shape-{i}",
+            "time": "2021-11-10T00:00:00Z",
+            "action": "export",
+            "actor": {"id": "u1", "kind": "employee", "physical_country": "CN"},
+            "resource": {
+                "id": "r1",
+                "dataset": dataset,
+                "category": "health_inferred",
+                "store": "s",
+                "provider": "oci",
+                "region": f"region-{i}",
+            },
+            "approval_ids": ["A-wide"],
+        }
+        lines += [orjson.dumps(body), orjson.dumps(dict(body, event_id=f"again-{i}"))]
+    return lines
+
+
+def test_plans_stop_at_their_byte_budget_and_findings_stay_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory attack: an approval whose scope lists 2,000 datasets makes every out-of-scope
+    finding's detail about 30 KB, and every event a new verdict key; plans used to keep
+    each detail (about 47 KB a key, 4.7 GB at the key bound). Plans now stop at their
+    budget; the keys past it take the full path, with the same findings."""
+    monkeypatch.setattr(fast_module, "CACHE_BUDGET", 200_000)
+    wide = models.Approval.model_validate(
+        {
+            "approval_id": "A-wide",
+            "requester": "u1",
+            "approvers": [
+                {"id": "sec-1", "team": "us-data-security", "country": "US", "approved_at": "2021-10-31T22:00:00Z"}
+            ],
+            "scope": {"datasets": [f"dataset-{n:04d}" for n in range(2000)], "categories": ["*"], "actions": ["*"]},
+            "not_before": "2021-11-01T00:00:00Z",
+            "not_after": "2021-12-31T23:59:59Z",
+        }
+    )
+    approvals = ApprovalSet({"A-wide": wide}, FIXTURES / "wide.jsonl", signature_verified=False, digest="wide")
+    lines = _many_shapes(40, "not-listed")
+    fast = FastReplay(ReplayEngine(POLICY, approvals, RULES), POLICY, approvals)
+    planned = fast.encoded_segment(lines, "s", FIXTURES / "s")
+    engine = ReplayEngine(POLICY, approvals, RULES)
+    full: list[EncodedFinding] = []
+    for n, raw in enumerate(lines, start=1):
+        full += engine.evaluate_encoded(AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n))[0]
+    assert planned == full
+    assert 150_000 < fast.cache_bytes <= 200_000  # counted: each plan holds a detail of about 30 KB
+    kinds = [type(v) for v in fast._verdicts.values()]
+    assert 0 < kinds.count(_Plan) < 10 and kinds.count(bool) > 30  # the rest: full, not planned
+
+
+def test_plans_share_the_fields_of_the_same_rule_row_and_approval() -> None:
+    fast = FastReplay.for_policy(POLICY, APPROVALS)
+    fast.encoded_segment(_many_shapes(20, "us-videos"), "s", FIXTURES / "s")
+    plans = [v for v in fast._verdicts.values() if isinstance(v, _Plan)]
+    assert len(plans) == 20
+    assert len({id(step.fields) for plan in plans for step in plan.steps}) == len(plans[0].steps)
+
+
+def test_the_cache_counts_at_least_what_it_holds() -> None:
+    """The budget's counts are over-estimates: tracemalloc sees no more than they say.
+
+    Keys of four unknown approvals and a recipient, plans of several steps each."""
+    lines = []
+    for n, body in enumerate(orjson.loads(line) for line in _many_shapes(300, "us-videos")):
+        body["approval_ids"] = ["A-1", "A-2", "A-3", f"A-{n // 2}"]  # a shape and its repeat share a key
+        body["recipient"] = {"kind": "vendor", "id": "v", "country": "CN"}
+        lines.append(orjson.dumps(body))
+    fast = FastReplay.for_policy(POLICY, APPROVALS)
+    fast.encoded_segment(lines[:2], "s", FIXTURES / "s")  # caches of the pack and the engine, warmed
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = fast.cache_bytes
+        found = fast.encoded_segment(lines[2:], "s", FIXTURES / "s")
+        del found
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = fast.cache_bytes - held
+    assert sum(isinstance(v, _Plan) for v in fast._verdicts.values()) == 300
+    assert grown <= counted, (grown, counted)

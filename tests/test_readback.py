@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import typing
@@ -35,7 +36,7 @@ from audit.report.cases import CaseBook
 from audit.report.exports import findings_csv, ocsf_lines
 from audit.report.findings import FindingsSpool, WrittenFindings, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE
-from audit.report.readback import _OPTIONAL, _Finding, read_written_findings
+from audit.report.readback import _OPTIONAL, _Finding, read_written_findings, unchanged_while_read
 from audit.report.waivers import apply_waivers
 from audit.signing.keys import Keyring, SigningKey, load_keyring, load_private_key
 from fixtures.passphrase import FIXTURE_PASSPHRASE
@@ -203,7 +204,19 @@ def _waive_one_more(data: bytes) -> bytes:
     return data.replace(b'"time":', b'"waiver":"W-forged","time":', 1)
 
 
+def _time_beyond_the_calendar(data: bytes) -> bytes:
+    # Regression: msgspec decodes it, then the conversion to UTC overflowed: exit 4, not 3.
+    return re.sub(rb'"time":"[^"]*"', b'"time":"0001-01-01T00:00:00+01:00"', data, count=1)
+
+
+def _commitment_nobody_made(data: bytes) -> bytes:
+    # Decodes as a finding, and the pass's consumers take it: the digest check after the last line catches it.
+    return re.sub(rb'"commitment":"C[0-9]+"', b'"commitment":"C999"', data, count=1)
+
+
 ALTERATIONS: dict[str, Callable[[bytes], bytes]] = {
+    "a time beyond the calendar": _time_beyond_the_calendar,
+    "a commitment nobody made": _commitment_nobody_made,
     "one byte of a message": _flip_a_message_byte,
     "last line dropped": _drop_last_line,
     "first line duplicated": _duplicate_first_line,
@@ -263,3 +276,24 @@ def test_findings_altered_after_the_waivers_rewrite_fail_closed(
     with pytest.raises(IntegrityError, match="findings changed after they were written"):
         replay(ACCESS_LOG, keyring, APPROVALS_LOG, POLICIES, auditor_key, out, now=NOW, waivers=waivers)
     assert not out.exists()
+
+
+def test_a_consumer_failing_on_an_altered_file_is_an_integrity_failure(tmp_path: Path) -> None:
+    """A consumer of the pass may fail on an altered finding before the digest is checked:
+    that is reported as the file having changed (exit 3); on an unaltered file, as it is."""
+    finding = Finding(
+        rule_id="r", commitment="C1", severity="low", title="t", message="m", remediation="r",
+        event_ids=("e",), time=datetime(2024, 1, 1, tzinfo=UTC), actor_id="a",
+    )  # fmt: skip
+    path = tmp_path / FINDINGS_FILE
+    with FindingsSpool(tmp_path) as spool:
+        spool.add(finding)
+        written = spool.write(path)
+    with pytest.raises(ValueError, match="consumer"), unchanged_while_read(written):
+        raise ValueError("a consumer's own bug")
+    path.write_bytes(path.read_bytes().replace(b'"message":"', b'"message":"!', 1))
+    with pytest.raises(IntegrityError, match="findings changed after they were written"), unchanged_while_read(written):
+        raise ValueError("a consumer tripped on the altered finding")
+    path.unlink()
+    with pytest.raises(IntegrityError, match="findings changed"), unchanged_while_read(written):
+        raise KeyError("gone")

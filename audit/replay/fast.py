@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 
 from audit.logs.approvals import ApprovalSet
 from audit.models import (
@@ -57,12 +58,12 @@ from audit.models import (
     RecipientKind,
     StoreKind,
 )
-from audit.policy import PolicyHistory
+from audit.policy import Decision, PolicyHistory
 from audit.records import parse_json_line, validate
 from audit.replay.emit import Judgement, Outcome, decoded, emit
 from audit.replay.engine import ReplayEngine
 from audit.replay.facts import location_or_kind_class
-from audit.replay.rules import load_rules
+from audit.replay.rules import RuleMetadata, load_rules
 from audit.report.findings import EncodedFinding
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -136,7 +137,22 @@ _DECODER = msgspec.json.Decoder(FastEvent)
 
 
 MAX_SHAPES = 100_000
-"""Verdicts cached per replay (about 450 bytes each, a plan more; real logs have hundreds or thousands of shapes)."""
+"""Verdicts cached per replay (a real log has hundreds or thousands of shapes)."""
+CACHE_BUDGET = 32 * 2**20
+"""Bytes the cached verdicts may take, as :meth:`FastReplay._remember` counts them (each key's text and
+objects; a plan's objects, detail texts and finding fields). A log's author chooses how long the strings
+of a key are, and how long details are (an approval's scope is listed in one): past this budget, or past
+:data:`MAX_SHAPES` keys, new keys are not cached and their events take the full path (same findings, slower).
+The counts are over-estimates (a test compares them with tracemalloc)."""
+_KEY_BYTES = 512
+"""What a cached key's own objects (its tuple, the dict entry) are counted as, besides twice its JSON text."""
+_PLAN_BYTES = 1024
+"""What a plan's own objects (the plan, its judgement and steps tuple) are counted as."""
+_STEP_BYTES = 768
+"""What one step's objects (the step and its outcome) are counted as, besides its detail text."""
+
+
+_Shared = tuple[RuleMetadata, Decision, str | None]
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,8 @@ class _Step:
     fields: dict[str, Any]
     names_recipient: bool
     """The outcome's related party is the event's recipient (a disclosure or transfer); else there is none."""
+    shared: _Shared
+    """What ``fields`` depend on: steps with the same rule, row and approval share them."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,9 @@ class FastReplay:
             id(pack): tuple(sorted({_utc_midnight(s.deadline) for s in pack.config.transitional_stores}))
             for pack in policy.packs
         }
+        self._fields: dict[_Shared, dict[str, Any]] = {}
+        self.cache_bytes = 0
+        """Bytes the cached verdicts take, as :meth:`_remember` counts them (at most :data:`CACHE_BUDGET`)."""
         self.fast_hits = 0
         self.planned = 0
 
@@ -267,12 +288,48 @@ class FastReplay:
 
         No outcome: the key is clean. Outcomes whose related party is none or the
         event's recipient: a plan. Anything else: the key always takes the full path.
-        The log's author chooses how many shapes it holds, so at most :data:`MAX_SHAPES`
-        are kept; events of shapes beyond them take the full path (same findings, slower).
+        The log's author chooses how many shapes it holds and how long their strings
+        are, so at most :data:`MAX_SHAPES` keys and :data:`CACHE_BUDGET` bytes are kept;
+        events of shapes beyond them take the full path (same findings, slower).
         """
         if len(self._verdicts) >= MAX_SHAPES or needs_full_path(e):
             return
-        self._verdicts[key] = _plan(judgement, e) if judgement.outcomes else _CLEAN
+        cost = _KEY_BYTES + 2 * len(orjson.dumps(key))  # its strings and tuples as objects
+        verdict: _Verdict = _CLEAN
+        if judgement.outcomes:
+            verdict, plan_cost = self._plan(judgement, e)
+            if self.cache_bytes + cost + plan_cost > CACHE_BUDGET:
+                verdict, plan_cost = _FULL, 0
+            if isinstance(verdict, _Plan):
+                self._fields.update((s.shared, s.fields) for s in verdict.steps)
+            cost += plan_cost
+        if self.cache_bytes + cost <= CACHE_BUDGET:
+            self.cache_bytes += cost
+            self._verdicts[key] = verdict
+
+    def _plan(self, judgement: Judgement, e: FastEvent) -> tuple[_Verdict, int]:
+        """A plan replaying ``judgement`` for every event with ``e``'s verdict key (or :data:`_FULL`), and its cost.
+
+        Every input of an outcome is a fact of the key but its related party, which for a
+        base fact is the event's recipient (its id is not in the key): an outcome naming
+        anyone else cannot be replayed. Steps of the same rule, row and approval share
+        their finding fields (counted once).
+        """
+        recipient = e.recipient.id if e.recipient is not None else None
+        steps = []
+        new: dict[_Shared, dict[str, Any]] = {}
+        cost = _PLAN_BYTES
+        for outcome in judgement.outcomes:
+            if outcome.related is not None and outcome.related != recipient:
+                return _FULL, 0
+            shared = (outcome.rule.metadata, outcome.decision, outcome.approval_id)
+            fields = self._fields.get(shared) or new.get(shared)
+            if fields is None:
+                fields = new[shared] = outcome.fields()
+                cost += len(orjson.dumps(fields))
+            cost += _STEP_BYTES + len(outcome.detail)
+            steps.append(_Step(outcome, fields, outcome.related is not None, shared))
+        return _Plan(judgement, tuple(steps)), cost
 
     def _full(self, raw: bytes, segment: str, line: int, path: Path) -> tuple[list[EncodedFinding], Judgement]:
         event = validate(AccessEvent, parse_json_line(raw, path=path, line=line), path=path, line=line)
@@ -321,22 +378,6 @@ class FastReplay:
             resource_id = e.resource.id if approval.scope.resource_ids else None
             parts.append((aid, e.actor.id, e.resource.dataset, resource_id, justified, phase))
         return tuple(parts)
-
-
-def _plan(judgement: Judgement, e: FastEvent) -> _Verdict:
-    """A plan replaying ``judgement`` for every event with ``e``'s verdict key, or :data:`_FULL`.
-
-    Every input of an outcome is a fact of the key but its related party, which for a
-    base fact is the event's recipient (its id is not in the key): an outcome naming
-    anyone else cannot be replayed.
-    """
-    recipient = e.recipient.id if e.recipient is not None else None
-    steps = []
-    for outcome in judgement.outcomes:
-        if outcome.related is not None and outcome.related != recipient:
-            return _FULL
-        steps.append(_Step(outcome, outcome.fields(), outcome.related is not None))
-    return _Plan(judgement, tuple(steps))
 
 
 def _utc_midnight(day: date) -> datetime:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -151,12 +152,44 @@ def read_written_findings(written: WrittenFindings) -> Iterator[Finding]:
             digest.update(raw)
             count = number
             try:
-                decoded = _DECODER.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                finding = build(_DECODER.decode(raw))
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError, OverflowError) as exc:
+                # e.g. a time whose UTC instant is outside the calendar: never written by this tool
                 raise _changed(written, f"this line is not a finding as written ({exc})", line=number) from None
-            yield build(decoded)
+            yield finding
     if count != written.count or digest.hexdigest() != written.sha256:
         raise _changed(written, f"it holds {count} findings with SHA-256 {digest.hexdigest()}")
+
+
+@contextmanager
+def unchanged_while_read(written: WrittenFindings) -> Iterator[None]:
+    """Around a pass that consumes :func:`read_written_findings`: a failure while the file
+    no longer holds what was written is an :class:`~audit.errors.IntegrityError` (exit 3).
+
+    A consumer may fail on an altered finding before the read reaches the digest check
+    (a commitment the tallies do not know, say); the file is hashed again then, and if
+    it changed, that is the error reported. Otherwise the failure is raised as it was.
+    """
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except Exception:
+        if not _still_written(written):
+            raise _changed(written, "found while the findings were being read") from None
+        raise
+
+
+def _still_written(written: WrittenFindings) -> bool:
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        with open_regular(written.path) as fh:
+            for count, raw in iter_lines(fh, path=written.path):  # noqa: B007 - the last number is the count
+                digest.update(raw)
+    except (AuditError, OSError):
+        return False
+    return count == written.count and digest.hexdigest() == written.sha256
 
 
 def _changed(written: WrittenFindings, detail: str, line: int | None = None) -> AuditError:
