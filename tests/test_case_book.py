@@ -29,6 +29,7 @@ from audit.report.publish import FINDINGS_FILE
 from audit.report.runs import SortedRuns
 from tests.conftest import POLICIES
 from tests.report_helpers import fixture_report
+from tests.test_cases import _finding
 
 T0 = datetime(2021, 1, 1, tzinfo=UTC)
 STORE_RULES = frozenset({"store-outside-oci-us"})
@@ -87,22 +88,6 @@ def reference_lines(findings: Iterable[Finding], store_rules: frozenset[str], ga
     ]
     records.sort(key=lambda c: (c.first_seen, c.rule_id, c.commitment, c.subject_kind, c.subject))
     return b"".join(canonical_bytes(r) + b"\n" for r in records)
-
-
-def _finding(event: str, when: datetime, actor: str, rule: str = "proxy-access", **over: str) -> Finding:
-    return Finding(
-        rule_id=rule,
-        commitment="C1",
-        severity="high",
-        title="t",
-        message="m",
-        remediation="r",
-        event_ids=(event,),
-        time=when,
-        actor_id=actor,
-        store=over.get("store", "s1"),
-        waiver=over.get("waiver"),
-    )
 
 
 def many_findings(n: int) -> Iterator[Finding]:

@@ -29,7 +29,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> ReplayOutcome:
     return fixture_report(tmp_path_factory.mktemp("cases") / "report")
 
 
-def _finding(event: str, when: datetime, actor: str = "a", rule: str = "proxy-access") -> Finding:
+def _finding(event: str, when: datetime, actor: str = "a", rule: str = "proxy-access", **over: str) -> Finding:
     return Finding(
         rule_id=rule,
         commitment="C1",
@@ -40,7 +40,8 @@ def _finding(event: str, when: datetime, actor: str = "a", rule: str = "proxy-ac
         event_ids=(event,),
         time=when,
         actor_id=actor,
-        store="s1",
+        store=over.get("store", "s1"),
+        waiver=over.get("waiver"),
     )
 
 
