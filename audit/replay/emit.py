@@ -61,6 +61,7 @@ def emit(fields: dict[str, Any], message: str, event: EventView, when: datetime,
     ``when`` is the event's time (timezone-aware); ``message`` the rule's explanation.
     """
     utc = when if when.tzinfo is UTC else when.astimezone(UTC)
+    stamp = utc.isoformat(timespec="microseconds")  # the sort key's form: fixed width, "+00:00"
     event_id, rule_id = event.event_id, fields["rule_id"]
     actor, resource = event.actor, event.resource
     value = {
@@ -71,7 +72,7 @@ def emit(fields: dict[str, Any], message: str, event: EventView, when: datetime,
         "message": message,
         "region": resource.region,
         "store": resource.store,
-        "time": utc.isoformat()[:-6] + "Z",  # pydantic's JSON form of a UTC datetime
+        "time": stamp[:19] + "Z" if not utc.microsecond else stamp[:26] + "Z",  # pydantic's JSON form
     }
     country = actor.physical_country or actor.office_country
     if country is not None:
@@ -80,7 +81,7 @@ def emit(fields: dict[str, Any], message: str, event: EventView, when: datetime,
         value["position"] = {"line": at[1], "segment": at[0]}
     if not message:
         Finding.model_validate(value)  # raises the model's own error: a finding's message is never empty
-    return (utc.isoformat(timespec="microseconds"), (event_id,), rule_id), plain_canonical_bytes(value) + b"\n"
+    return (stamp, (event_id,), rule_id), plain_canonical_bytes(value) + b"\n"
 
 
 @dataclass(frozen=True)
