@@ -15,10 +15,10 @@ from __future__ import annotations
 import tempfile
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -27,9 +27,10 @@ from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
 from audit.replay.approvals import approval_states
-from audit.replay.emit import Judgement, Outcome, decoded, emit
+from audit.replay.emit import Judgement, Outcome, Position, decoded, emit
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
 from audit.replay.rules import Rule, rule_book
+from audit.replay.rules.base import EventView
 from audit.report.findings import EncodedFinding
 
 
@@ -265,11 +266,8 @@ class ReplayEngine:
     ) -> tuple[list[EncodedFinding], Judgement]:
         """:meth:`evaluate`'s findings as the spool takes them, and what decided them."""
         pack = self._policy.at(event.time)
-        self.stats.events += 1
-        self.stats.policy_versions.add(pack.config.name)
-        self.stats.note_times(event.time, event.time)
         actor = actor_class(event.actor, pack.config)
-        self._whereabouts.record(event.actor.id, event.time, actor)
+        self.note_event(pack.config.name, event.actor.id, event.time, actor)
         outcomes: dict[str, Outcome] = {}
         for fact in base_facts(event, pack, actor):
             self._judge(outcomes, pack, fact.request, fact.detail, related=fact.related)
@@ -320,15 +318,38 @@ class ReplayEngine:
             if rule_id not in outcomes:
                 outcomes[rule_id] = Outcome(self._books[id(pack)][rule_id], decision, detail, approval, related)
 
+    def note_event(self, version: str, actor_id: str, at: datetime, actor: str) -> None:
+        """Count one judged event: the policy version it was judged under, the period, and where its actor was."""
+        self.stats.events += 1
+        self.stats.policy_versions.add(version)
+        self.stats.note_times(at, at)
+        self._whereabouts.record(actor_id, at, actor)
+
+    def emit_outcomes(
+        self,
+        judgement: Judgement,
+        event: EventView,
+        at: datetime,
+        position: Position | None,
+        steps: Iterable[tuple[Outcome, dict[str, Any], str | None]],
+    ) -> list[EncodedFinding]:
+        """The findings of ``steps`` (an outcome, its finding fields, its related party) for ``event``, counted.
+
+        The engine emits its own judgements through here, the fast path its plans.
+        """
+        found = []
+        by_rule, by_commitment = self.stats.by_rule, self.stats.by_commitment
+        for outcome, fields, related in steps:
+            ctx = judgement.context(event, outcome, related)
+            found.append(emit(fields, outcome.rule.explain(ctx), event, at, position))
+            by_rule[outcome.rule.id] += 1
+            by_commitment[outcome.decision.commitment] += 1
+        return found
+
     def _emit(self, judgement: Judgement, event: AccessEvent, position: LogPosition | None) -> list[EncodedFinding]:
         at = (position.segment, position.line) if position is not None else None
-        found = []
-        for outcome in judgement.outcomes:
-            ctx = judgement.context(event, outcome, outcome.related)
-            found.append(emit(outcome.fields(), outcome.rule.explain(ctx), event, event.time, at))
-            self.stats.by_rule[outcome.rule.id] += 1
-            self.stats.by_commitment[outcome.decision.commitment] += 1
-        return found
+        steps = ((outcome, outcome.fields(), outcome.related) for outcome in judgement.outcomes)
+        return self.emit_outcomes(judgement, event, event.time, at, steps)
 
     def finish(self) -> Iterator[Finding]:
         """Judge proxy events, now that every colleague's whereabouts are known (:meth:`finish_encoded`)."""

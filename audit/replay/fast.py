@@ -60,7 +60,7 @@ from audit.models import (
 )
 from audit.policy import Decision, PolicyHistory
 from audit.records import parse_json_line, validate
-from audit.replay.emit import Judgement, Outcome, decoded, emit
+from audit.replay.emit import Judgement, Outcome, decoded
 from audit.replay.engine import ReplayEngine
 from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import RuleMetadata, load_rules
@@ -340,23 +340,13 @@ class FastReplay:
     ) -> list[EncodedFinding]:
         """The findings the engine would make for ``e``: the plan's outcomes, explained with ``e``'s own names.
 
-        The engine's bookkeeping is done as :meth:`ReplayEngine.evaluate_encoded` does it.
+        Emitted and counted as the engine emits and counts its own (:meth:`ReplayEngine.emit_outcomes`).
         """
         judgement = plan.judgement
         recipient = e.recipient.id if e.recipient is not None else None
-        at = (segment, line)
-        found = []
-        stats = self.engine.stats
-        for step in plan.steps:
-            outcome = step.outcome
-            ctx = judgement.context(e, outcome, recipient if step.names_recipient else None)
-            found.append(emit(step.fields, outcome.rule.explain(ctx), e, t, at))
-            stats.by_rule[outcome.rule.id] += 1
-            stats.by_commitment[outcome.decision.commitment] += 1
-        stats.events += 1
-        stats.policy_versions.add(version)
-        stats.note_times(t, t)
-        self.engine.whereabouts.record(e.actor.id, t, judgement.actor_class)
+        steps = ((s.outcome, s.fields, recipient if s.names_recipient else None) for s in plan.steps)
+        found = self.engine.emit_outcomes(judgement, e, t, (segment, line), steps)
+        self.engine.note_event(version, e.actor.id, t, judgement.actor_class)
         self.planned += 1
         return found
 
