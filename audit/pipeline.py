@@ -26,7 +26,7 @@ from audit.models import Commitment, Finding
 from audit.policy import PolicyHistory, load_policy
 from audit.policy.revision import policy_git_revision
 from audit.replay.engine import ReplayEngine
-from audit.replay.fast import FastReplay
+from audit.replay.fast import FastReplay, NonCanonicalRecord
 from audit.replay.options import CompletenessPin, Engine, Execution
 from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
 from audit.replay.rules import load_rules, rule_book
@@ -85,13 +85,27 @@ def replay_log(
     """Findings of every event in the log's verified segments, then the cross-event ones, as the spool takes them.
 
     Only segments the verifier proved are replayed; the caller must still check
-    ``verifier.report()`` before trusting the result.
+    ``verifier.report()`` before trusting the result. If the verifier left the records'
+    canonical form to the replay, a record that is not flags its segment, and nothing
+    more is judged.
     """
+    flagged = False
     for segment in verifier.segments():
-        yield from engine.encoded_segment(segment.records, segment.name, logdir / segment.name)
+        if flagged:
+            continue  # the replay fails: verify the rest (the report lists every problem), judge nothing
+        check = verifier.defers_canonical
+        try:
+            yield from engine.encoded_segment(
+                segment.records, segment.name, logdir / segment.name, check_canonical=check
+            )
+        except NonCanonicalRecord:
+            verifier.content_mismatch(segment.name)  # the report becomes a full verification's: never ok
+            flagged = True
+            continue
         if on_segment is not None:
             on_segment(len(segment.records))
-    yield from engine.engine.finish_encoded()
+    if not flagged:
+        yield from engine.engine.finish_encoded()
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,7 @@ def replay(
         trusted_checkpoint=pin.trusted_checkpoint,
         expected_size=pin.expected_size,
         defer_content=not execution.in_process,
+        defer_canonical=execution.in_process,  # checked as each record is decoded: one decode per line
     )
     stream = _finding_stream(inputs, verifier, execution, on_segment)
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:

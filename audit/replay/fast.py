@@ -2,27 +2,38 @@
 
 Most events in a real log repeat a few shapes (who, from where, what category, which
 store, which approval). This module decodes each verified line with msgspec into
-:class:`FastEvent` - the same shape and constraints as :class:`~audit.models.AccessEvent`
-- and looks up a verdict keyed on exactly the facts the full engine reads. A cached
-*clean* verdict costs a decode and a dict lookup. A cached *plan* replays the engine's
+:class:`FastEvent` - the same shape and constraints as :class:`~audit.models.AccessEvent`,
+but for country codes, which are key facts (:data:`_Country`) - and looks up a
+verdict keyed on exactly the facts the full engine reads. A cached *clean* verdict
+costs a decode and a dict lookup. A cached *plan* replays the engine's
 outcomes for that key (rule, deciding row, detail, approval), explained with the
 event's own names and emitted through :mod:`audit.replay.emit`, as the engine emits
 them. Everything else - a cache miss, a proxy event (it needs the whole log), an
 outcome naming a party the key does not fix, a line msgspec rejects - goes to
 pydantic and :class:`~audit.replay.engine.ReplayEngine`, so decisions and error
-messages are made in one place only. It does not verify logs.
+messages are made in one place only. It does not verify logs, with one exception:
+when the log verifier leaves the records' RFC 8785 form to the replay
+(``defer_canonical``, ADR 0016), the loop checks each line as it decodes it, so a
+line is decoded once.
 
 Ordering rules of the loop (each relies on the one before):
 
+0. with ``check_canonical``, a line is used only once it is proven canonical: the
+   decoded event re-encodes to its very bytes (:data:`_ENCODE`), or else the exact
+   check says so; a line that is not raises :class:`NonCanonicalRecord` before it
+   is judged, and an input error met in the segment gives way to it;
 1. a line msgspec rejects, whose time is not in :data:`TIME_FORM`, or that names
    ``on_behalf_of`` goes to the full path before anything else is read;
 2. the verdict key holds every fact the engine reads, and every fact
    :func:`needs_full_path` reads, so a key with a cached verdict never needs the
-   full path for any other reason: that function runs on a cache miss only;
+   full path for any other reason: that function runs on a cache miss only. The
+   pack in force and the deadlines passed are one fact, the event's span between
+   :func:`epochs`;
 3. only a verdict the full path reached for an event that needed nothing else is
-   cached, so a cached verdict is the engine's own for that key: *clean* when it
-   found nothing, a *plan* when every outcome's inputs are key facts (a related
-   party may only be the event's recipient, filled in per event), else *full*.
+   cached, so a cached verdict is the engine's own for that key: *clean* (kept as
+   the actor's location class, which the key fixes) when it found nothing, a *plan*
+   when every outcome's inputs are key facts (a related party may only be the
+   event's recipient, filled in per event), else *full*.
 
 Times are decoded as text and parsed by :func:`event_time`, not by msgspec's
 datetime decoder: msgspec rounds fractions beyond microseconds, pydantic truncates
@@ -43,11 +54,12 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
+from audit.errors import InputError, IntegrityError
 from audit.logs.approvals import ApprovalSet
+from audit.logs.verify.records import is_canonical_line, non_canonical_lines
 from audit.models import (
-    ISO_ALPHA2,
-    RESERVED_REGION_ALPHA2,
     AccessEvent,
     Action,
     ActorKind,
@@ -57,83 +69,132 @@ from audit.models import (
     Provider,
     RecipientKind,
     StoreKind,
+    country_or_region,
 )
-from audit.policy import Decision, PolicyHistory
+from audit.policy import Decision, PolicyHistory, PolicyPack
 from audit.records import parse_json_line, validate
 from audit.replay.emit import Judgement, Outcome, decoded
 from audit.replay.engine import ReplayEngine
-from audit.replay.facts import location_or_kind_class
 from audit.replay.rules import RuleMetadata, load_rules
 from audit.report.findings import EncodedFinding
 
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-_Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,8}\Z")]
-"""The shape of :data:`audit.models.CountryOrRegion`; two-letter codes are checked against ISO 3166 below.
+_Country = str
+"""A :data:`audit.models.CountryOrRegion`, checked by :func:`needs_full_path` rather than by msgspec.
 
-msgspec applies a pattern with ``re.search``: ``\\Z``, not ``$``, which would also match before a final newline."""
+Every country an event names is a verdict-key fact, so an event whose country the
+model refuses has a key no cached verdict can have (the full path refused the same
+string): it is looked at on a cache miss only, which saves a regular expression per
+code and event (msgspec runs a ``pattern`` through Python's ``re``)."""
 
 
-class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FastActor(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Mirror of :class:`audit.models.Actor`."""
 
-    id: _NonEmpty
-    kind: ActorKind = "employee"
     employer: str | None = None
+    id: _NonEmpty
+    kind_: ActorKind | UnsetType = msgspec.field(default=UNSET, name="kind")
     office_country: _Country | None = None
     physical_country: _Country | None = None
-    team: str | None = None
     role: str | None = None
+    team: str | None = None
+
+    @property
+    def kind(self) -> ActorKind:
+        kind = self.kind_
+        return "employee" if kind is UNSET else kind
 
 
-class FastResource(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FastResource(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Mirror of :class:`audit.models.Resource`."""
 
-    id: _NonEmpty
-    dataset: _NonEmpty
     category: _NonEmpty
-    store: _NonEmpty
+    dataset: _NonEmpty
+    id: _NonEmpty
     provider: Provider
     region: _NonEmpty
-    store_kind: StoreKind = "primary"
+    store: _NonEmpty
+    store_kind_: StoreKind | UnsetType = msgspec.field(default=UNSET, name="store_kind")
+
+    @property
+    def store_kind(self) -> StoreKind:
+        kind = self.store_kind_
+        return "primary" if kind is UNSET else kind
 
 
-class FastRecipient(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FastRecipient(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True, gc=False
+):
     """Mirror of :class:`audit.models.Recipient`."""
 
-    kind: RecipientKind
-    id: _NonEmpty
     country: _Country | None = None
+    id: _NonEmpty
+    kind: RecipientKind
 
 
-class FastLegalBasis(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FastLegalBasis(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True, gc=False
+):
     """Mirror of :class:`audit.models.LegalBasis`."""
 
     kind: LegalBasisKind
     reference: _NonEmpty
 
 
-class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Mirror of :class:`audit.models.AccessEvent` (a test keeps the two in step; ``Literal`` types are shared).
 
-    Imported events (with a ``source_record``) take the full path.
+    Imported events (with a ``source_record``) take the full path. Every mirror is
+    ``forbid_unknown_fields``, ``frozen``, ``kw_only``, ``omit_defaults`` and not tracked by
+    the garbage collector (none is part of a reference cycle). Fields are declared in
+    sorted order and a ``None`` default is omitted, as a sealed record's RFC 8785 bytes
+    have them, so a decoded event re-encodes to the very line it came from when that
+    line is canonical (:data:`_ENCODE`). A field whose model default is not
+    ``None`` is stored as given (:data:`msgspec.UNSET` when absent, so it is not written
+    back either) and read through a property that supplies the default.
     """
 
-    event_id: _NonEmpty
-    time: str
-    """Parsed by :func:`event_time`; a time it refuses takes the full path."""
-    actor: FastActor
     action: Action
-    resource: FastResource
-    approval_ids: tuple[_NonEmpty, ...] = ()
+    actor: FastActor
+    approval_ids_: tuple[_NonEmpty, ...] | UnsetType = msgspec.field(default=UNSET, name="approval_ids")
+    break_glass_: bool | UnsetType = msgspec.field(default=UNSET, name="break_glass")
+    event_id: _NonEmpty
+    justification: str | None = None
+    legal_basis: FastLegalBasis | None = None
     on_behalf_of: str | None = None
     recipient: FastRecipient | None = None
-    legal_basis: FastLegalBasis | None = None
-    justification: str | None = None
-    break_glass: bool = False
+    resource: FastResource
     source_system: str | None = None
+    time: str
+    """Parsed by :func:`event_time`; a time it refuses takes the full path."""
+
+    @property
+    def approval_ids(self) -> tuple[str, ...]:
+        ids = self.approval_ids_
+        return () if ids is UNSET else ids
+
+    @property
+    def break_glass(self) -> bool:
+        flag = self.break_glass_
+        return False if flag is UNSET else flag
 
 
 _DECODER = msgspec.json.Decoder(FastEvent)
+_ENCODE = msgspec.json.Encoder().encode
+"""Re-encodes a decoded event: the very line it came from when that line is RFC 8785 (see :class:`FastEvent`).
+
+msgspec writes a mirror's keys in their declared order - sorted, ASCII, without
+duplicates - and escapes every string exactly as RFC 8785 does (a test holds it so for
+every code point); an event holds no number but ``true`` and ``false``. So equal bytes
+prove the line canonical, and only a line they do not prove needs the exact check."""
+
+
+class NonCanonicalRecord(IntegrityError):
+    """A sealed record line is not its RFC 8785 form (a replay that checks it itself, ``defer_canonical``)."""
+
+
+def _non_canonical(segment: str, line: int, path: Path) -> NonCanonicalRecord:
+    return NonCanonicalRecord(f"line {line} of {segment} is not its RFC 8785 canonical form", path=path, line=line)
 
 
 MAX_SHAPES = 100_000
@@ -175,11 +236,10 @@ class _Plan:
     steps: tuple[_Step, ...]
 
 
-_CLEAN = True
-"""The cached verdict of a key whose events break nothing."""
 _FULL = False
 """The cached verdict of a key whose findings cannot be planned: every such event takes the full path."""
-_Verdict = bool | _Plan
+_Verdict = str | bool | _Plan
+"""A key's cached verdict: *clean* (the actor's location class, which the key fixes), a plan, or :data:`_FULL`."""
 
 
 class FastReplay:
@@ -190,11 +250,7 @@ class FastReplay:
         self._policy = policy
         self._approvals = approvals
         self._verdicts: dict[Hashable, _Verdict] = {}
-        self._classes: dict[tuple[int, str, str | None, str | None], str] = {}
-        self._deadlines = {
-            id(pack): tuple(sorted({_utc_midnight(s.deadline) for s in pack.config.transitional_stores}))
-            for pack in policy.packs
-        }
+        self._epochs, self._spans = epochs(policy)
         self._fields: dict[_Shared, dict[str, Any]] = {}
         self.cache_bytes = 0
         """Bytes the cached verdicts take, as :meth:`_remember` counts them (at most :data:`CACHE_BUDGET`)."""
@@ -210,16 +266,33 @@ class FastReplay:
         """Findings for a verified segment's lines (proxy findings come from ``engine.finish()``)."""
         return decoded(self.encoded_segment(lines, segment, path))
 
-    def encoded_segment(self, lines: Sequence[bytes], segment: str, path: Path) -> list[EncodedFinding]:
+    def encoded_segment(
+        self, lines: Sequence[bytes], segment: str, path: Path, *, check_canonical: bool = False
+    ) -> list[EncodedFinding]:
         """:meth:`evaluate_segment`'s findings as the spool takes them.
 
-        One loop with everything inlined: this is the hot path of a replay. The
-        ordering rules are in the module docstring.
+        ``check_canonical``: the log verifier left the records' RFC 8785 form to this
+        replay (``defer_canonical``); :class:`NonCanonicalRecord` if one is not, raised
+        before that line is judged and in preference to an input error of the segment.
+        """
+        try:
+            return self._encoded_segment(lines, segment, path, check_canonical)
+        except InputError:
+            if check_canonical:
+                bad = non_canonical_lines(list(lines))
+                if bad:  # the producer sealed a malformed record: an integrity failure first
+                    raise _non_canonical(segment, bad[0], path) from None
+            raise
+
+    def _encoded_segment(self, lines: Sequence[bytes], segment: str, path: Path, check: bool) -> list[EncodedFinding]:
+        """One loop with everything inlined: this is the hot path of a replay.
+
+        The ordering rules are in the module docstring.
         """
         findings: list[EncodedFinding] = []
-        verdicts, classes, deadlines = self._verdicts, self._classes, self._deadlines
-        policy_at, record = self._policy.at, self.engine.whereabouts.record
-        decode_line, parse_time = _DECODER.decode, event_time
+        verdicts, epochs, spans = self._verdicts, self._epochs, self._spans
+        record = self.engine.whereabouts.record
+        decode_line, encode, parse_time, text = _DECODER.decode, _ENCODE, event_time, str
         stats = self.engine.stats
         versions = stats.policy_versions
         clean, last_pack = 0, None
@@ -229,18 +302,19 @@ class FastReplay:
             try:
                 e = decode_line(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
-                findings += self._full(raw, segment, number, path)[0]
+                findings += self._undecoded(raw, segment, number, path, check)
                 continue
+            if check and encode(e) != raw and not is_canonical_line(raw):
+                raise _non_canonical(segment, number, path)
             t = parse_time(e.time)
             if t is None or e.on_behalf_of is not None:
                 findings += self._full(raw, segment, number, path)[0]
                 continue
             recipient = e.recipient
-            pack = policy_at(t)
-            pid = id(pack)
+            span = bisect_right(epochs, t)
             actor, res, legal = e.actor, e.resource, e.legal_basis
             key = (
-                pid,
+                span,
                 actor.kind,
                 actor.physical_country,
                 actor.office_country,
@@ -249,32 +323,19 @@ class FastReplay:
                 res.store_kind,
                 res.category,
                 e.action,
-                bisect_right(deadlines[pid], t),
                 (recipient.kind, recipient.country) if recipient is not None else None,
                 legal.kind if legal is not None else None,
                 self._approvals_key(e, t) if e.approval_ids else (),
             )
             verdict = verdicts.get(key)
-            if verdict is not _CLEAN:
-                if verdict is None:
-                    found, judgement = self._full(raw, segment, number, path)
-                    self._remember(key, e, judgement)
-                elif isinstance(verdict, _Plan):
-                    found = self._planned(verdict, e, t, pack.config.name, segment, number)
-                else:  # _FULL
-                    found = self._full(raw, segment, number, path)[0]
-                findings += found
+            pack = spans[span]
+            if verdict.__class__ is not text:  # not clean: a miss, a plan or full
+                findings += self._not_clean(verdict, key, e, t, pack, raw, (segment, number, path))
                 continue
             if pack is not last_pack:
                 versions.add(pack.config.name)
                 last_pack = pack
-            ckey = (pid, actor.kind, actor.physical_country, actor.office_country)
-            cls = classes.get(ckey)
-            if cls is None:
-                cls = classes[ckey] = location_or_kind_class(
-                    actor.kind, actor.physical_country, actor.office_country, pack.config
-                )
-            record(actor.id, t, cls)
+            record(actor.id, t, verdict)  # a clean verdict is the actor's location class
             seen(t)
             clean += 1
         stats.events += clean
@@ -282,6 +343,32 @@ class FastReplay:
             stats.note_times(min(times), max(times))
         self.fast_hits += clean
         return findings
+
+    def _undecoded(self, raw: bytes, segment: str, line: int, path: Path, check: bool) -> list[EncodedFinding]:
+        """A line msgspec refuses: checked as the loop checks every line, then judged by the full path."""
+        if check and not is_canonical_line(raw):
+            raise _non_canonical(segment, line, path) from None
+        return self._full(raw, segment, line, path)[0]
+
+    def _not_clean(
+        self,
+        verdict: _Verdict | None,
+        key: Hashable,
+        e: FastEvent,
+        t: datetime,
+        pack: PolicyPack,
+        raw: bytes,
+        where: tuple[str, int, Path],
+    ) -> list[EncodedFinding]:
+        """An event whose key has no clean verdict: judged and remembered (a miss), planned, or judged (full)."""
+        segment, line, path = where
+        if verdict is None:
+            found, judgement = self._full(raw, segment, line, path)
+            self._remember(key, e, judgement)
+            return found
+        if isinstance(verdict, _Plan):
+            return self._planned(verdict, e, t, pack.config.name, segment, line)
+        return self._full(raw, segment, line, path)[0]  # _FULL
 
     def _remember(self, key: Hashable, e: FastEvent, judgement: Judgement) -> None:
         """Cache the full path's verdict for ``key``, unless the event needed the full path anyway or the cache is full.
@@ -295,7 +382,7 @@ class FastReplay:
         if len(self._verdicts) >= MAX_SHAPES or needs_full_path(e):
             return
         cost = _KEY_BYTES + 2 * len(orjson.dumps(key))  # its strings and tuples as objects
-        verdict: _Verdict = _CLEAN
+        verdict: _Verdict = judgement.actor_class  # clean
         if judgement.outcomes:
             verdict, plan_cost = self._plan(judgement, e)
             if self.cache_bytes + cost + plan_cost > CACHE_BUDGET:
@@ -370,6 +457,22 @@ class FastReplay:
         return tuple(parts)
 
 
+def epochs(policy: PolicyHistory) -> tuple[list[datetime], list[PolicyPack]]:
+    """The instants at which the pack in force or the deadlines passed change, and what is in force between.
+
+    With ``points, packs = epochs(policy)``, an instant ``t`` (timezone-aware) is in
+    span ``i = bisect_right(points, t)``: ``packs[i]`` is ``policy.at(t)``, and every
+    transitional store's deadline is passed or not alike for all instants of a span.
+    So the span is a verdict-key fact standing for both. The points are each pack's
+    ``effective_from`` and each deadline, at 00:00 UTC (both are judged on the UTC date).
+    """
+    points = sorted(
+        {_utc_midnight(pack.config.effective_from) for pack in policy.packs}
+        | {_utc_midnight(store.deadline) for pack in policy.packs for store in pack.config.transitional_stores}
+    )
+    return points, [policy.packs[0], *(policy.at(point) for point in points)]
+
+
 def _utc_midnight(day: date) -> datetime:
     """Start of ``day`` in UTC: an event is on or after ``day`` (UTC) iff its time is on or after this."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -378,10 +481,11 @@ def _utc_midnight(day: date) -> datetime:
 def needs_full_path(event: FastEvent) -> bool:
     """Events the fast path must hand to pydantic and the engine, whatever their verdict key.
 
-    Proxy events need the whole log; a disclosure without a recipient and
-    two-letter country codes outside ISO 3166 are rejected by the pydantic model's
-    validators, which msgspec does not mirror, so pydantic must see them to report
-    the error. Apart from ``on_behalf_of`` (which the loop checks first), every
+    Proxy events need the whole log; a disclosure without a recipient and a
+    country the model refuses (:func:`~audit.models.country_or_region`: not upper-case
+    ASCII letters, or two letters outside ISO 3166) are rejected by the pydantic
+    model's validators, which msgspec does not mirror, so pydantic must see them to
+    report the error. Apart from ``on_behalf_of`` (which the loop checks first), every
     field read here is in the verdict key, so events with equal keys agree.
     """
     recipient = event.recipient
@@ -422,13 +526,13 @@ def event_time(text: str) -> datetime | None:
         return None
 
 
-_KNOWN_ALPHA2 = ISO_ALPHA2 | RESERVED_REGION_ALPHA2
-
-
 def _known_countries(*codes: str | None) -> bool:
-    for c in codes:  # noqa: SIM110 - a plain loop: a generator per event cost more than the lookups
-        if c is not None and len(c) == 2 and c not in _KNOWN_ALPHA2:
-            return False
+    for code in codes:
+        if code is not None:
+            try:
+                country_or_region(code)
+            except ValueError:
+                return False
     return True
 
 

@@ -33,7 +33,7 @@ from audit.logs.verify import LogVerifier, VerifiedSegment, read_segment_file, s
 from audit.policy import PolicyHistory, load_policy
 from audit.records import sha256_file
 from audit.replay.engine import Partial, ReplayEngine
-from audit.replay.fast import FastReplay
+from audit.replay.fast import FastReplay, NonCanonicalRecord
 from audit.replay.tuning import fewer_collections
 from audit.report.findings import EncodedFinding
 
@@ -103,13 +103,17 @@ def _fast_replay(ctx: WorkerContext) -> FastReplay:
 
 
 def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
-    """Check the segment file against its signed digests, then judge its events."""
+    """Check the segment file against its signed digests, then judge its events, checking each record's
+    canonical form as it is decoded (a record that is not flags the segment, as a changed file does)."""
     raw = job.raw if job.raw is not None else read_segment_file(job.path, job.info)  # bounded, never a FIFO
-    lines = segment_lines(raw, job.info) if raw is not None else None
+    lines = segment_lines(raw, job.info, canonical=False) if raw is not None else None
     if lines is None:
         return SegmentResult([], None, 0)
     try:
-        findings = fast.encoded_segment(lines, job.name, job.path)
+        findings = fast.encoded_segment(lines, job.name, job.path, check_canonical=True)
+    except NonCanonicalRecord:
+        fast.engine.drain()
+        return SegmentResult([], None, 0)  # flagged like a changed file: the parent re-verifies the log
     except BaseException:
         fast.engine.drain()  # a reused worker must not carry a half-judged segment into its next job
         raise

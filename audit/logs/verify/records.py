@@ -16,6 +16,9 @@ proves the line canonical. Only a line this cannot prove goes to
 time so no segment's worth of decoded values is ever held (it would cost memory
 and garbage-collector time).
 
+:func:`is_canonical_line` is the same check for one line, for a consumer that checks
+the lines of a verified segment itself (``defer_canonical``, see :mod:`.verifier`).
+
 What it does not do: it does not validate records against a model, and reads no file.
 """
 
@@ -56,6 +59,11 @@ def non_canonical_lines(lines: list[bytes]) -> list[int]:
         if not is_canonical(line):
             bad.append(number)
     return bad
+
+
+def is_canonical_line(line: bytes) -> bool:
+    """Whether one record line is its RFC 8785 form (as :func:`non_canonical_lines` decides)."""
+    return not non_canonical_lines([line])
 
 
 class _Duplicate(Exception):

@@ -511,11 +511,12 @@ def check_records_canonical(ctx: SegmentContext) -> None:
     differently (a duplicate key: one takes the first value, another the last) or
     that are not the canonical form the format requires. A changed file's lines
     are reported as changed instead. At most :data:`MAX_LINE_PROBLEMS` lines are
-    listed, the rest counted.
+    listed, the rest counted. Left to the consumer when the log defers it
+    (``defer_canonical``); a flagged segment makes the report a full verification's.
     """
     body, lines = ctx.body, ctx.lines
     assert body is not None
-    if lines is None or ctx.jsonl_sha256 != body.segment.sha256:
+    if lines is None or ctx.jsonl_sha256 != body.segment.sha256 or ctx.log.defer_canonical:
         return
     bad = non_canonical_lines(lines)
     for number in bad[:MAX_LINE_PROBLEMS]:

@@ -234,6 +234,8 @@ class LogState:
     """Codes of the problems that contradict a pin."""
     defer_content: bool = False
     """Leave the segment files to the consumer (:func:`~audit.logs.verify.segment_lines`)."""
+    defer_canonical: bool = False
+    """Leave the records' canonical form to the consumer (:func:`~audit.logs.verify.records.is_canonical_line`)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The verifier's clock: checkpoint times beyond it plus the allowed skew are in the future."""
     last_time: tuple[str, datetime] | None = None

@@ -19,6 +19,12 @@ canonical records) and report a mismatch with :meth:`LogVerifier.content_mismatc
 :meth:`LogVerifier.report` re-verifies the whole log in full so the problems listed
 are exactly those of a normal verification; it never reports a flagged log as ok.
 
+Deferred canonical checks (``defer_canonical=True``, for a replay that decodes every
+record anyway): the verifier checks everything but whether each record is its RFC 8785
+form; the consumer checks that as it decodes the record, before using it, and flags a
+segment holding one that is not with :meth:`LogVerifier.content_mismatch`. The report
+is then settled as for deferred content.
+
 Files: every file is read through :mod:`audit.reading` with a cap (see
 :meth:`LogState.read_bytes`); ``segments/`` and ``checkpoints/`` must be real
 directories, not symlinks (a symlink is an ``unexpected-file`` and is not listed).
@@ -223,6 +229,7 @@ class LogVerifier:
         trusted_checkpoint: SignedCheckpoint | None = None,
         expected_size: int | None = None,
         defer_content: bool = False,
+        defer_canonical: bool = False,
         now: datetime | None = None,
     ):
         self.logdir = Path(logdir)
@@ -239,6 +246,7 @@ class LogVerifier:
             trusted=trusted_checkpoint,
             expected_size=expected_size,
             defer_content=defer_content,
+            defer_canonical=defer_canonical,
             now=now or datetime.now(UTC),
         )
         self._record_type = record_type  # as given: the full re-verification starts from the same
@@ -318,22 +326,29 @@ class LogVerifier:
             last_checkpoint_time=body.time if body is not None else None,
         )
 
+    @property
+    def defers_canonical(self) -> bool:
+        """Whether the consumer must check each record's RFC 8785 form (``defer_canonical``)."""
+        return self._log.defer_canonical
+
     def content_mismatch(self, segment: str) -> None:
-        """Record that a deferred segment's file did not pass :func:`segment_lines`."""
+        """Record that a deferred segment's file did not pass :func:`segment_lines`, or a record of a
+        segment whose canonical check was deferred is not canonical."""
         self._mismatched.append(segment)
 
     def report(self) -> VerificationReport:
         """The report; RuntimeError unless :meth:`segments` was iterated to the end.
 
-        With deferred content, a report with problems or flagged segments is replaced
-        by a full verification's. If that one finds nothing (the log changed since it
+        With deferred content or canonical checks, a report with problems or flagged
+        segments is replaced by a full verification's. If that one finds nothing (the log changed since it
         was read, e.g. an append finished), the report keeps what was seen while
         reading and is never ok.
         """
         if self._report is None:
             raise RuntimeError("LogVerifier.report() called before segments() was exhausted")
         log = self._log
-        if log.defer_content and not self._settled and (self._mismatched or not self._report.ok):
+        deferred = log.defer_content or log.defer_canonical
+        if deferred and not self._settled and (self._mismatched or not self._report.ok):
             full = verify_log(
                 self.logdir,
                 log.keyring,
@@ -373,14 +388,16 @@ def read_segment_file(path: Path, seg: SegmentInfo) -> bytes | None:
         return None
 
 
-def segment_lines(raw: bytes, seg: SegmentInfo) -> list[bytes] | None:
+def segment_lines(raw: bytes, seg: SegmentInfo, *, canonical: bool = True) -> list[bytes] | None:
     """The records of a segment file if it is exactly the sealed one, else None.
 
     What a deferred verification leaves to whoever reads the file: its SHA-256 and
     record count must be the signed ones, nothing may follow the last newline, the
     records' leaf hashes must hash to the signed leaves digest (so they are the
     leaves the verified roots were computed from), and every record must be its
-    RFC 8785 canonical form (``non-canonical-record`` in a full verification).
+    RFC 8785 canonical form (``non-canonical-record`` in a full verification) -
+    unless ``canonical`` is False: then the caller checks each record as it reads it
+    (:func:`~audit.logs.verify.records.is_canonical_line`) and flags the segment if one is not.
     """
     if len(raw) > max_segment_bytes(seg.count) or hashlib.sha256(raw).hexdigest() != seg.sha256:
         return None
@@ -389,7 +406,7 @@ def segment_lines(raw: bytes, seg: SegmentInfo) -> list[bytes] | None:
         return None
     if hashlib.sha256(b"".join(leaf_hashes(lines))).hexdigest() != seg.leaves_sha256:
         return None
-    if non_canonical_lines(lines):
+    if canonical and non_canonical_lines(lines):
         return None
     return lines
 
