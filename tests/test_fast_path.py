@@ -23,6 +23,7 @@ from audit.logs.approvals import ApprovalSet, load_approvals
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, load_policy
 from audit.records import parse_json_line, validate
+from audit.replay.emit import stamps
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import (
     TIME_FORM,
@@ -734,3 +735,14 @@ def test_a_log_of_ever_new_shapes_does_not_grow_the_verdict_cache_past_its_bound
     found = fast.evaluate_segment(lines, "s", Path("s")) + list(fast.engine.finish())
     assert len(fast._verdicts) == 5
     assert found == _full(lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TIMES | _TIMES_FIELD_BY_FIELD | st.sampled_from(["2021-10-10T10:00:00Z", "2021-10-10T10:00:00.000000Z"]))
+def test_a_findings_times_cut_from_the_event_text_equal_the_formatted_ones(text: str) -> None:
+    """The planned path cuts a plain UTC time's sort key and JSON time from the event's text (:func:`stamps`)."""
+    at = event_time(text)
+    if at is None:
+        return
+    assert stamps(at, text) == stamps(at)
+    assert stamps(at)[0] == at.astimezone(UTC).isoformat(timespec="microseconds")

@@ -55,13 +55,30 @@ class Outcome:
         return fields
 
 
-def emit(fields: dict[str, Any], message: str, event: EventView, when: datetime, at: Position | None) -> EncodedFinding:
+def stamps(when: datetime, text: str | None = None) -> tuple[str, str]:
+    """The times a finding of an event at ``when`` (timezone-aware) carries: its sort key's and its JSON time.
+
+    The sort key's is UTC to the microsecond, fixed width, ``+00:00``; the JSON time is
+    pydantic's form of the same instant (``Z``, a fraction only if there is one).
+    ``text``, if given, is the RFC 3339 text ``when`` was parsed from by the fast path's
+    :func:`~audit.replay.fast.event_time`; when it is the plain UTC form
+    (``YYYY-MM-DDTHH:MM:SSZ``) both are cut from it instead of formatted.
+    """
+    if text is not None and len(text) == 20 and text[19] == "Z":  # event_time took it: no fraction, UTC
+        return text[:19] + ".000000+00:00", text
+    utc = when if when.tzinfo is UTC else when.astimezone(UTC)
+    stamp = utc.isoformat(timespec="microseconds")
+    return stamp, stamp[:19] + "Z" if not utc.microsecond else stamp[:26] + "Z"
+
+
+def emit(
+    fields: dict[str, Any], message: str, event: EventView, times: tuple[str, str], at: Position | None
+) -> EncodedFinding:
     """The sort key and canonical line of the finding ``fields`` (:meth:`Outcome.fields`) make for ``event``.
 
-    ``when`` is the event's time (timezone-aware); ``message`` the rule's explanation.
+    ``times`` are the event's :func:`stamps`; ``message`` the rule's explanation.
     """
-    utc = when if when.tzinfo is UTC else when.astimezone(UTC)
-    stamp = utc.isoformat(timespec="microseconds")  # the sort key's form: fixed width, "+00:00"
+    stamp, time = times
     event_id, rule_id = event.event_id, fields["rule_id"]
     actor, resource = event.actor, event.resource
     value = {
@@ -72,7 +89,7 @@ def emit(fields: dict[str, Any], message: str, event: EventView, when: datetime,
         "message": message,
         "region": resource.region,
         "store": resource.store,
-        "time": stamp[:19] + "Z" if not utc.microsecond else stamp[:26] + "Z",  # pydantic's JSON form
+        "time": time,
     }
     country = actor.physical_country or actor.office_country
     if country is not None:

@@ -27,7 +27,7 @@ from audit.logs.approvals import ApprovalSet
 from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
 from audit.replay.approvals import approval_states
-from audit.replay.emit import Judgement, Outcome, Position, decoded, emit
+from audit.replay.emit import Judgement, Outcome, Position, decoded, emit, stamps
 from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
 from audit.replay.rules import Rule, rule_book
 from audit.replay.rules.base import EventView
@@ -332,16 +332,21 @@ class ReplayEngine:
         at: datetime,
         position: Position | None,
         steps: Iterable[tuple[Outcome, dict[str, Any], str | None]],
+        time_text: str | None = None,
     ) -> list[EncodedFinding]:
         """The findings of ``steps`` (an outcome, its finding fields, its related party) for ``event``, counted.
 
-        The engine emits its own judgements through here, the fast path its plans.
+        The engine emits its own judgements through here, the fast path its plans (with
+        the event's ``time_text``, see :func:`~audit.replay.emit.stamps`).
         """
         found = []
         by_rule, by_commitment = self.stats.by_rule, self.stats.by_commitment
+        times = None
         for outcome, fields, related in steps:
             ctx = judgement.context(event, outcome, related)
-            found.append(emit(fields, outcome.rule.explain(ctx), event, at, position))
+            if times is None:
+                times = stamps(at, time_text)
+            found.append(emit(fields, outcome.rule.explain(ctx), event, times, position))
             by_rule[outcome.rule.id] += 1
             by_commitment[outcome.decision.commitment] += 1
         return found

@@ -432,7 +432,7 @@ class FastReplay:
         judgement = plan.judgement
         recipient = e.recipient.id if e.recipient is not None else None
         steps = ((s.outcome, s.fields, recipient if s.names_recipient else None) for s in plan.steps)
-        found = self.engine.emit_outcomes(judgement, e, t, (segment, line), steps)
+        found = self.engine.emit_outcomes(judgement, e, t, (segment, line), steps, e.time)
         self.engine.note_event(version, e.actor.id, t, judgement.actor_class)
         self.planned += 1
         return found
