@@ -746,3 +746,51 @@ def test_a_findings_times_cut_from_the_event_text_equal_the_formatted_ones(text:
         return
     assert stamps(at, text) == stamps(at)
     assert stamps(at)[0] == at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _with_fresh_ids(lines: list[bytes], copies: int) -> list[bytes]:
+    out = []
+    for n in range(copies):
+        for raw in lines:
+            body = orjson.loads(raw)
+            body["event_id"] = f"{body['event_id']}-copy-{n}"
+            out.append(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    return out
+
+
+def test_proxy_events_are_planned_and_deferred_as_the_engine_defers_them() -> None:
+    """Events naming ``on_behalf_of`` or handing data to an employee take a plan once their key is known:
+    their proxy judgements are deferred with the event's own colleague, time and position, in the engine's order."""
+    lines = _with_fresh_ids(LINES, 3)
+    proxies = [
+        n
+        for n, raw in enumerate(lines, start=1)
+        if (e := decode(raw)).on_behalf_of is not None or (e.recipient is not None and e.recipient.kind == "employee")
+    ]
+    assert len(proxies) >= 6
+    policy, approvals = load_policy(POLICIES), load_approvals(FIXTURES / "approvals.jsonl", None)
+    fast = FastReplay.for_policy(policy, approvals)
+    planned_before = fast.planned
+    found = fast.encoded_segment(lines, "s", Path("s"))
+    assert fast.planned - planned_before >= len(proxies) // 2  # the copies of a proxy shape are planned
+    engine = ReplayEngine(policy, approvals, load_rules())
+    expected: list[EncodedFinding] = []
+    for n, raw in enumerate(lines, start=1):
+        expected += engine.evaluate_encoded(AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n))[0]
+    assert found == expected
+
+    def deferred(e: ReplayEngine) -> list[tuple[Any, ...]]:
+        pending = list(e.drain().pending)
+        return [
+            (AccessEvent.model_validate_json(p.event_json), p.time, p.time.tzinfo, p.action, p.position, p.how)
+            for p in pending
+        ] + [(p.actor_class, p.colleague, p.stated_class) for p in pending]
+
+    fast_pending, engine_pending = deferred(fast.engine), deferred(engine)
+    assert len(fast_pending) >= len(proxies) and fast_pending == engine_pending
+    again = FastReplay.for_policy(policy, approvals)
+    again.encoded_segment(lines, "s", Path("s"))
+    for n, raw in enumerate(lines, start=1):
+        engine.evaluate_encoded(AccessEvent.model_validate_json(raw), LogPosition(segment="s", line=n))
+    proxy_findings = list(again.engine.finish_encoded())
+    assert proxy_findings and proxy_findings == list(engine.finish_encoded())

@@ -281,6 +281,7 @@ class ReplayEngine:
             self._pending.add(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
         if event.on_behalf_of is not None:
             self._pending.add(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
+        # The fast path's plans defer the same judgements in the same order (fast._handoffs, defer_proxy).
         judgement = Judgement(actor, pack.config.home.name, tuple(outcomes.values()))
         return self._emit(judgement, event, position), judgement
 
@@ -324,6 +325,24 @@ class ReplayEngine:
         self.stats.policy_versions.add(version)
         self.stats.note_times(at, at)
         self._whereabouts.record(actor_id, at, actor)
+
+    def defer_proxy(
+        self,
+        event_json: bytes,
+        at: datetime,
+        action: str,
+        position: LogPosition,
+        actor_class: str,
+        colleague: str,
+        how: str,
+        stated_class: str | None,
+    ) -> None:
+        """Defer a proxy judgement to :meth:`finish_encoded`, as :meth:`evaluate_encoded` defers its own.
+
+        ``event_json`` is the event as JSON its model reads back (the fast path passes its
+        verified line), ``at`` its time in UTC.
+        """
+        self._pending.add(_Pending(event_json, at, action, position, actor_class, colleague, how, stated_class))
 
     def emit_outcomes(
         self,

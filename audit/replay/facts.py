@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
-from audit.models import AccessEvent, Actor, Recipient, Resource
+from audit.models import AccessEvent, Actor, Resource
 from audit.policy import PackConfig, PolicyPack, Request
 
 UNLOCATED = "unlocated_staff"
@@ -55,7 +56,16 @@ def location_or_kind_class(kind: str, physical: str | None, office: str | None, 
     return location_class(physical if physical is not None else office, config)
 
 
-def recipient_class(recipient: Recipient, config: PackConfig) -> str:
+class RecipientView(Protocol):
+    """What :func:`recipient_class` reads: a :class:`~audit.models.Recipient` or the fast path's mirror of one."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def country(self) -> str | None: ...
+
+
+def recipient_class(recipient: RecipientView, config: PackConfig) -> str:
     """Class of whoever received data: authorities, third parties, or staff by country."""
     if recipient.kind in _AUTHORITY_KINDS:
         return _AUTHORITY_KINDS[recipient.kind]

@@ -5,13 +5,13 @@ store, which approval). This module decodes each verified line with msgspec into
 :class:`FastEvent` - the same shape and constraints as :class:`~audit.models.AccessEvent`,
 but for country codes, which are key facts (:data:`_Country`) - and looks up a
 verdict keyed on exactly the facts the full engine reads. A cached *clean* verdict
-costs a decode and a dict lookup. A cached *plan* replays the engine's
-outcomes for that key (rule, deciding row, detail, approval), explained with the
-event's own names and emitted through :mod:`audit.replay.emit`, as the engine emits
-them. Everything else - a cache miss, a proxy event (it needs the whole log), an
-outcome naming a party the key does not fix, a line msgspec rejects - goes to
-pydantic and :class:`~audit.replay.engine.ReplayEngine`, so decisions and error
-messages are made in one place only. It does not verify logs, with one exception:
+costs a decode and a dict lookup. A cached *plan* replays the engine's outcomes for
+that key (rule, deciding row, detail, approval), explained with the event's own
+names and emitted through :mod:`audit.replay.emit`, as the engine emits them.
+Everything else - a cache miss, an outcome naming a party the key does not fix, a
+line msgspec rejects - goes to pydantic and
+:class:`~audit.replay.engine.ReplayEngine`, so decisions and error messages are
+made in one place only. It does not verify logs, with one exception:
 when the log verifier leaves the records' RFC 8785 form to the replay
 (``defer_canonical``, ADR 0016), the loop checks each line as it decodes it, so a
 line is decoded once.
@@ -22,8 +22,8 @@ Ordering rules of the loop (each relies on the one before):
    decoded event re-encodes to its very bytes (:data:`_ENCODE`), or else the exact
    check says so; a line that is not raises :class:`NonCanonicalRecord` before it
    is judged, and an input error met in the segment gives way to it;
-1. a line msgspec rejects, whose time is not in :data:`TIME_FORM`, or that names
-   ``on_behalf_of`` goes to the full path before anything else is read;
+1. a line msgspec rejects, or whose time is not in :data:`TIME_FORM`, goes to the
+   full path before anything else is read;
 2. the verdict key holds every fact the engine reads, and every fact
    :func:`needs_full_path` reads, so a key with a cached verdict never needs the
    full path for any other reason: that function runs on a cache miss only. The
@@ -33,7 +33,10 @@ Ordering rules of the loop (each relies on the one before):
    cached, so a cached verdict is the engine's own for that key: *clean* (kept as
    the actor's location class, which the key fixes) when it found nothing, a *plan*
    when every outcome's inputs are key facts (a related party may only be the
-   event's recipient, filled in per event), else *full*.
+   event's recipient, filled in per event), else *full*. A key whose events make
+   the engine defer proxy judgements (a colleague named by ``on_behalf_of`` or as an
+   employee recipient) is never clean: its plan defers them as the engine does, with
+   each event's own colleague, time, position and verified line.
 
 Times are decoded as text and parsed by :func:`event_time`, not by msgspec's
 datetime decoder: msgspec rounds fractions beyond microseconds, pydantic truncates
@@ -75,6 +78,7 @@ from audit.policy import Decision, PolicyHistory, PolicyPack
 from audit.records import parse_json_line, validate
 from audit.replay.emit import Judgement, Outcome, decoded
 from audit.replay.engine import ReplayEngine
+from audit.replay.facts import recipient_class
 from audit.replay.rules import RuleMetadata, load_rules
 from audit.report.findings import EncodedFinding
 
@@ -228,12 +232,23 @@ class _Step:
     """What ``fields`` depend on: steps with the same rule, row and approval share them."""
 
 
+_Handoff = tuple[str, bool, str | None]
+"""A proxy event the engine defers to the end of the log (:meth:`ReplayEngine.defer_proxy`): how
+(``handed to``, ``on behalf of``), whether the colleague is the event's recipient (else its
+``on_behalf_of``), and the colleague's class the event states (from the recipient's country)."""
+
+
 @dataclass(frozen=True)
 class _Plan:
-    """What the engine decided for every event of one verdict key: replayed with each event's own names."""
+    """What the engine decided for every event of one verdict key: replayed with each event's own names.
+
+    ``handoffs`` are the proxy judgements the engine defers for such an event, in its
+    order; each event's own colleague, line and position go with them.
+    """
 
     judgement: Judgement
     steps: tuple[_Step, ...]
+    handoffs: tuple[_Handoff, ...] = ()
 
 
 _FULL = False
@@ -307,7 +322,7 @@ class FastReplay:
             if check and encode(e) != raw and not is_canonical_line(raw):
                 raise _non_canonical(segment, number, path)
             t = parse_time(e.time)
-            if t is None or e.on_behalf_of is not None:
+            if t is None:
                 findings += self._full(raw, segment, number, path)[0]
                 continue
             recipient = e.recipient
@@ -326,6 +341,7 @@ class FastReplay:
                 (recipient.kind, recipient.country) if recipient is not None else None,
                 legal.kind if legal is not None else None,
                 self._approvals_key(e, t) if e.approval_ids else (),
+                e.on_behalf_of is not None,
             )
             verdict = verdicts.get(key)
             pack = spans[span]
@@ -364,17 +380,18 @@ class FastReplay:
         segment, line, path = where
         if verdict is None:
             found, judgement = self._full(raw, segment, line, path)
-            self._remember(key, e, judgement)
+            self._remember(key, e, judgement, pack)
             return found
         if isinstance(verdict, _Plan):
-            return self._planned(verdict, e, t, pack.config.name, segment, line)
+            return self._planned(verdict, e, t, pack.config.name, raw, (segment, line))
         return self._full(raw, segment, line, path)[0]  # _FULL
 
-    def _remember(self, key: Hashable, e: FastEvent, judgement: Judgement) -> None:
+    def _remember(self, key: Hashable, e: FastEvent, judgement: Judgement, pack: PolicyPack) -> None:
         """Cache the full path's verdict for ``key``, unless the event needed the full path anyway or the cache is full.
 
-        No outcome: the key is clean. Outcomes whose related party is none or the
-        event's recipient: a plan. Anything else: the key always takes the full path.
+        No outcome and no proxy judgement deferred: the key is clean. Outcomes whose
+        related party is none or the event's recipient, and deferred proxy judgements:
+        a plan. Anything else: the key always takes the full path.
         The log's author chooses how many shapes it holds and how long their strings
         are, so at most :data:`MAX_SHAPES` keys and :data:`CACHE_BUDGET` bytes are kept;
         events of shapes beyond them take the full path (same findings, slower).
@@ -383,8 +400,9 @@ class FastReplay:
             return
         cost = _KEY_BYTES + 2 * len(orjson.dumps(key))  # its strings and tuples as objects
         verdict: _Verdict = judgement.actor_class  # clean
-        if judgement.outcomes:
-            verdict, plan_cost = self._plan(judgement, e)
+        handoffs = _handoffs(e, pack)
+        if judgement.outcomes or handoffs:
+            verdict, plan_cost = self._plan(judgement, e, handoffs)
             if self.cache_bytes + cost + plan_cost > CACHE_BUDGET:
                 verdict, plan_cost = _FULL, 0
             if isinstance(verdict, _Plan):
@@ -394,7 +412,7 @@ class FastReplay:
             self.cache_bytes += cost
             self._verdicts[key] = verdict
 
-    def _plan(self, judgement: Judgement, e: FastEvent) -> tuple[_Verdict, int]:
+    def _plan(self, judgement: Judgement, e: FastEvent, handoffs: tuple[_Handoff, ...] = ()) -> tuple[_Verdict, int]:
         """A plan replaying ``judgement`` for every event with ``e``'s verdict key (or :data:`_FULL`), and its cost.
 
         Every input of an outcome is a fact of the key but its related party, which for a
@@ -416,24 +434,31 @@ class FastReplay:
                 cost += len(orjson.dumps(fields))
             cost += _STEP_BYTES + len(outcome.detail)
             steps.append(_Step(outcome, fields, outcome.related is not None, shared))
-        return _Plan(judgement, tuple(steps)), cost
+        return _Plan(judgement, tuple(steps), handoffs), cost
 
     def _full(self, raw: bytes, segment: str, line: int, path: Path) -> tuple[list[EncodedFinding], Judgement]:
         event = validate(AccessEvent, parse_json_line(raw, path=path, line=line), path=path, line=line)
         return self.engine.evaluate_encoded(event, LogPosition(segment=segment, line=line))
 
     def _planned(
-        self, plan: _Plan, e: FastEvent, t: datetime, version: str, segment: str, line: int
+        self, plan: _Plan, e: FastEvent, t: datetime, version: str, raw: bytes, at: tuple[str, int]
     ) -> list[EncodedFinding]:
         """The findings the engine would make for ``e``: the plan's outcomes, explained with ``e``'s own names.
 
-        Emitted and counted as the engine emits and counts its own (:meth:`ReplayEngine.emit_outcomes`).
+        Emitted and counted as the engine emits and counts its own (:meth:`ReplayEngine.emit_outcomes`);
+        its proxy judgements deferred as the engine defers them (the event as its verified line).
         """
-        judgement = plan.judgement
+        judgement, engine = plan.judgement, self.engine
         recipient = e.recipient.id if e.recipient is not None else None
+        engine.note_event(version, e.actor.id, t, judgement.actor_class)
+        if plan.handoffs:
+            position, when = LogPosition(segment=at[0], line=at[1]), t.astimezone(UTC)  # the model's UTC time
+            for how, to_recipient, stated in plan.handoffs:
+                colleague = recipient if to_recipient else e.on_behalf_of
+                assert colleague is not None  # the key fixes whether the event names one
+                engine.defer_proxy(raw, when, e.action, position, judgement.actor_class, colleague, how, stated)
         steps = ((s.outcome, s.fields, recipient if s.names_recipient else None) for s in plan.steps)
-        found = self.engine.emit_outcomes(judgement, e, t, (segment, line), steps, e.time)
-        self.engine.note_event(version, e.actor.id, t, judgement.actor_class)
+        found = engine.emit_outcomes(judgement, e, t, at, steps, e.time)
         self.planned += 1
         return found
 
@@ -478,26 +503,39 @@ def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _handoffs(e: FastEvent, pack: PolicyPack) -> tuple[_Handoff, ...]:
+    """The proxy judgements the engine defers for ``e`` under ``pack``, in the order
+    :meth:`ReplayEngine.evaluate_encoded` defers them.
+
+    Every input is a verdict-key fact: whether the recipient is an employee and its
+    country, whether the event names ``on_behalf_of``, and the pack.
+    """
+    handoffs: list[_Handoff] = []
+    recipient = e.recipient
+    if recipient is not None and recipient.kind == "employee":
+        stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
+        handoffs.append(("handed to", True, stated))
+    if e.on_behalf_of is not None:
+        handoffs.append(("on behalf of", False, None))
+    return tuple(handoffs)
+
+
 def needs_full_path(event: FastEvent) -> bool:
     """Events the fast path must hand to pydantic and the engine, whatever their verdict key.
 
-    Proxy events need the whole log; a disclosure without a recipient and a
-    country the model refuses (:func:`~audit.models.country_or_region`: not upper-case
-    ASCII letters, or two letters outside ISO 3166) are rejected by the pydantic
-    model's validators, which msgspec does not mirror, so pydantic must see them to
-    report the error. Apart from ``on_behalf_of`` (which the loop checks first), every
-    field read here is in the verdict key, so events with equal keys agree.
+    A disclosure without a recipient and a country the model refuses
+    (:func:`~audit.models.country_or_region`: not upper-case ASCII letters, or two
+    letters outside ISO 3166) are rejected by the pydantic model's validators, which
+    msgspec does not mirror, so pydantic must see them to report the error. Every
+    field read here is in the verdict key, so events with equal keys agree. (Proxy
+    events no longer need the full path: a plan defers their proxy judgements as the
+    engine does, see :func:`_handoffs`.)
     """
     recipient = event.recipient
-    return (
-        event.on_behalf_of is not None
-        or (recipient is not None and recipient.kind == "employee")
-        or (event.action == "disclose" and recipient is None)
-        or not _known_countries(
-            event.actor.office_country,
-            event.actor.physical_country,
-            recipient.country if recipient is not None else None,
-        )
+    return (event.action == "disclose" and recipient is None) or not _known_countries(
+        event.actor.office_country,
+        event.actor.physical_country,
+        recipient.country if recipient is not None else None,
     )
 
 
