@@ -21,6 +21,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 
@@ -35,6 +37,8 @@ RUN_SIZE = 5_000
 """Findings held in memory before a sorted run is spilled to disk."""
 MERGE_WIDTH = 128
 """Runs merged at once; more are first merged into longer runs (open files stay bounded)."""
+_WRITE_BATCH = 256
+"""Lines of ``findings.jsonl`` joined before they are hashed and written."""
 
 _SortKey = tuple[str, tuple[str, ...], str]
 EncodedFinding = tuple[_SortKey, bytes]
@@ -96,16 +100,17 @@ class FindingsSpool:
             self._spill()
 
     def _spill(self) -> None:
-        self._buffer.sort(key=lambda item: item[0])  # stable: equal keys keep arrival order
+        self._buffer.sort(key=itemgetter(0))  # stable: equal keys keep arrival order
         self._runs.append(self._write_run(iter(self._buffer)))
         self._buffer.clear()
 
     def _write_run(self, items: Iterator[tuple[_SortKey, bytes]]) -> Path:
         run = self._scratch / f".findings-run-{self._next_run:06d}"
         self._next_run += 1
+        dumps = orjson.dumps
         with _writing(run), run.open("xb") as fh:
-            for key, line in items:
-                fh.write(orjson.dumps(key) + b"\t" + line)  # canonical JSON has no raw tab
+            while batch := list(islice(items, _WRITE_BATCH)):  # canonical JSON has no raw tab
+                fh.write(b"".join([dumps(key) + b"\t" + line for key, line in batch]))
         return run
 
     def _merge(self, runs: list[Path], tail: Iterator[tuple[_SortKey, bytes]]) -> Iterator[tuple[_SortKey, bytes]]:
@@ -113,7 +118,7 @@ class FindingsSpool:
         handles = [run.open("rb") for run in runs]
         try:
             streams = [*(map(_read_run_line, fh) for fh in handles), tail]
-            yield from heapq.merge(*streams, key=lambda item: item[0])
+            yield from heapq.merge(*streams, key=itemgetter(0))
         finally:
             for fh in handles:
                 fh.close()
@@ -125,7 +130,7 @@ class FindingsSpool:
             for run in first:
                 run.unlink()
             self._runs[:MERGE_WIDTH] = [merged]
-        self._buffer.sort(key=lambda item: item[0])
+        self._buffer.sort(key=itemgetter(0))
         for _, line in self._merge(self._runs, iter(self._buffer)):
             yield line
 
@@ -133,9 +138,11 @@ class FindingsSpool:
         """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
         digest = hashlib.sha256()
         with _writing(path), path.open("xb") as fh:
-            for line in self._merged():
-                digest.update(line)
-                fh.write(line)
+            merged = self._merged()
+            while lines := list(islice(merged, _WRITE_BATCH)):  # one hash update and write per batch
+                chunk = b"".join(lines)
+                digest.update(chunk)
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         return WrittenFindings(path, self.count, digest.hexdigest())
