@@ -61,6 +61,20 @@ def test_spilled_runs_merge_to_the_same_bytes_as_one_in_memory_sort(tmp_path: Pa
     assert keys == sorted((f.time, f.event_ids, f.rule_id) for f in findings)
 
 
+def test_runs_and_the_file_longer_than_a_write_batch_keep_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs and findings.jsonl are written 256 lines at a time: runs of 700 (two whole batches and a part),
+    merged in passes of three, give the bytes of one in-memory sort."""
+    findings = [_finding(i) for i in range(2_100)]
+    random.Random(11).shuffle(findings)
+    one, digest_one, _ = _written(tmp_path / "one", findings, run_size=10_000)
+    monkeypatch.setattr(findings_module, "MERGE_WIDTH", 2)
+    many, digest_many, count = _written(tmp_path / "many", findings, run_size=700)
+    assert many == one and count == 2_100 and one.count(b"\n") == 2_100
+    assert digest_one == digest_many == hashlib.sha256(one).hexdigest()
+
+
 def test_merge_is_stable_and_bounded_in_open_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Equal keys (same time, events, rule) keep arrival order, across runs, the
     # in-memory tail, and the extra merge passes a small merge width forces.
