@@ -83,8 +83,12 @@ def plain_canonical_bytes(value: Any) -> bytes:
 
 
 def is_canonical(data: bytes) -> bool:
-    """Whether ``data`` is exactly the RFC 8785 form of the JSON value it encodes."""
+    """Whether ``data`` is exactly the RFC 8785 form of the JSON value it encodes.
+
+    A value nested too deeply to check (beyond what orjson reads, or what the
+    canonical walk can recurse through) is not taken as canonical: fail closed.
+    """
     try:
         return canonical_bytes(orjson.loads(data)) == data
-    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError):
+    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError, RecursionError):
         return False

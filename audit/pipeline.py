@@ -86,26 +86,23 @@ def replay_log(
 
     Only segments the verifier proved are replayed; the caller must still check
     ``verifier.report()`` before trusting the result. If the verifier left the records'
-    canonical form to the replay, a record that is not flags its segment, and nothing
-    more is judged.
+    canonical form to the replay, a record that is not flags its segment, whose findings
+    are dropped.
     """
-    flagged = False
+    check = verifier.defers_canonical
     for segment in verifier.segments():
-        if flagged:
-            continue  # the replay fails: verify the rest (the report lists every problem), judge nothing
-        check = verifier.defers_canonical
         try:
-            yield from engine.encoded_segment(
-                segment.records, segment.name, logdir / segment.name, check_canonical=check
-            )
+            found = engine.encoded_segment(segment.records, segment.name, logdir / segment.name, check_canonical=check)
         except NonCanonicalRecord:
-            verifier.content_mismatch(segment.name)  # the report becomes a full verification's: never ok
-            flagged = True
+            # The report becomes a full verification's, never ok. Later segments are judged as
+            # workers judge them (a flagged segment's findings dropped), so an input error met
+            # later is reported alike whatever the execution.
+            verifier.content_mismatch(segment.name)
             continue
+        yield from found
         if on_segment is not None:
             on_segment(len(segment.records))
-    if not flagged:
-        yield from engine.engine.finish_encoded()
+    yield from engine.engine.finish_encoded()
 
 
 @dataclass(frozen=True)

@@ -248,6 +248,14 @@ def test_non_canonical_record_is_reported_although_the_hashes_verify(tmp_path: P
     assert why in report.problems[0].message
 
 
+@pytest.mark.parametrize("depth", [1_000, 1_024, 5_000])
+def test_deeply_nested_record_is_reported_not_a_crash(tmp_path: Path, depth: int) -> None:
+    """Regression: msgspec's generic decode (and the canonical walk) raised RecursionError, an exit 4."""
+    report = sealed_with(tmp_path, b"[" * depth + b"]" * depth)
+    assert found(report) == [("non-canonical-record", "segments/00000000.jsonl", 2)]
+    assert "nests too deeply to be checked" in report.problems[0].message
+
+
 @pytest.mark.parametrize(
     "record",
     [

@@ -224,6 +224,36 @@ def test_integrity_is_reported_before_an_invalid_record_of_the_same_segment(
         _replay(_sealed(tmp_path / "b", producer, records, segment_size=4), keyring, auditor_key, tmp_path / "o2")
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_deeply_nested_record_fails_the_replay_as_an_integrity_failure_not_a_crash(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, producer: SigningKey, workers: int
+) -> None:
+    """Regression: a sealed record nested 5,000 deep crashed the canonical check with RecursionError (exit 4)."""
+    log = _sealed(tmp_path, producer, [LINES[0], b"[" * 5_000 + b"]" * 5_000, LINES[1]])
+    with pytest.raises(IntegrityError, match="non-canonical-record"):
+        _replay(log, keyring, auditor_key, tmp_path / "out", workers)
+
+
+def test_one_process_and_workers_agree_when_an_input_error_follows_a_non_canonical_segment(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, producer: SigningKey
+) -> None:
+    """Regression (found in review): one process stopped judging after a flagged segment (exit 3) while
+    ``--workers 2`` went on to a later segment's input error (exit 2). Both now judge on, as before ADR 0016."""
+    invalid = orjson.loads(LINES[0])
+    del invalid["actor"]
+    invalid["event_id"] = "invalid-1"
+    records = [LINES[0], LINES[1], LINES[2][:-1] + b',"action":"read"}', canonical_bytes(invalid), LINES[3], LINES[4]]
+    log = _sealed(tmp_path, producer, records, segment_size=3)
+    for workers in (1, 2):
+        with pytest.raises(InputError, match=r"00000001.jsonl:1: actor: Field required"):
+            _replay(log, keyring, auditor_key, tmp_path / f"out-{workers}", workers)
+    records[3] = LINES[5]  # without the input error: the integrity failure, in both
+    clean_later = _sealed(tmp_path / "b", producer, records, segment_size=3)
+    for workers in (1, 2):
+        with pytest.raises(IntegrityError, match="non-canonical-record"):
+            _replay(clean_later, keyring, auditor_key, tmp_path / f"o-{workers}", workers)
+
+
 def test_a_deferred_canonical_check_flagged_by_the_consumer_reports_as_a_full_verification(
     tmp_path: Path, keyring: Keyring, producer: SigningKey
 ) -> None:

@@ -54,8 +54,8 @@ def non_canonical_lines(lines: list[bytes]) -> list[int]:
             try:
                 if dumps(decode(line), option=_ENCODE) == line:
                     continue
-            except (msgspec.DecodeError, msgspec.ValidationError, orjson.JSONEncodeError):
-                pass
+            except (msgspec.DecodeError, msgspec.ValidationError, orjson.JSONEncodeError, RecursionError):
+                pass  # RecursionError: nesting deeper than msgspec's generic decode recurses (is_canonical refuses it)
         if not is_canonical(line):
             bad.append(number)
     return bad
@@ -87,10 +87,14 @@ def describe_line(line: bytes) -> str:
         value = json.loads(line, object_pairs_hook=_pairs)
     except _Duplicate as dup:
         return f"duplicate key {dup.key!r} (readers disagree on which value counts)"
-    except (ValueError, RecursionError):
+    except RecursionError:
+        return "nests too deeply to be checked"
+    except ValueError:
         return "not a JSON value"
     try:
         canonical = canonical_bytes(value)
+    except RecursionError:
+        return "nests too deeply to be checked"
     except (rfc8785.CanonicalizationError, ValueError, TypeError):
         return "has no RFC 8785 form (e.g. a lone surrogate or a non-finite number)"
     at = next(
