@@ -38,7 +38,7 @@ RUN_SIZE = 5_000
 MERGE_WIDTH = 128
 """Runs merged at once; more are first merged into longer runs (open files stay bounded)."""
 _WRITE_BATCH = 256
-"""Lines of ``findings.jsonl`` joined before they are hashed and written."""
+"""Lines joined before they are written: of each run, and of ``findings.jsonl`` (hashed as written)."""
 
 _SortKey = tuple[str, tuple[str, ...], str]
 EncodedFinding = tuple[_SortKey, bytes]
