@@ -152,8 +152,8 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     ``forbid_unknown_fields``, ``frozen``, ``kw_only``, ``omit_defaults`` and not tracked by
     the garbage collector (none is part of a reference cycle). Fields are declared in
     sorted order and a ``None`` default is omitted, as a sealed record's RFC 8785 bytes
-    have them, so a decoded event re-encodes to the very line it came from when that
-    line is canonical (:data:`_ENCODE`). A field whose model default is not
+    have them, so a decoded event re-encodes to the very line it came from for every
+    line ``seal`` writes, and only for a canonical line (:data:`_ENCODE`). A field whose model default is not
     ``None`` is stored as given (:data:`msgspec.UNSET` when absent, so it is not written
     back either) and read through a property that supplies the default.
     """
@@ -185,7 +185,7 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
 
 _DECODER = msgspec.json.Decoder(FastEvent)
 _ENCODE = msgspec.json.Encoder().encode
-"""Re-encodes a decoded event: the very line it came from when that line is RFC 8785 (see :class:`FastEvent`).
+"""Re-encodes a decoded event: the very line it came from only if that line is RFC 8785 (see :class:`FastEvent`).
 
 msgspec writes a mirror's keys in their declared order - sorted, ASCII, without
 duplicates - and escapes every string exactly as RFC 8785 does (a test holds it so for
