@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +75,47 @@ def test_runs_and_the_file_longer_than_a_write_batch_keep_every_line(
     many, digest_many, count = _written(tmp_path / "many", findings, run_size=700)
     assert many == one and count == 2_100 and one.count(b"\n") == 2_100
     assert digest_one == digest_many == hashlib.sha256(one).hexdigest()
+
+
+def _sorted_by_key(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.time, f.event_ids, f.rule_id))
+
+
+def test_runs_already_in_order_are_copied_one_after_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log in time order spills runs that follow one another: they are copied, not merged, to the same bytes."""
+    ordered = _sorted_by_key([_finding(i) for i in range(1_000)])  # runs of 7 meet at equal keys too
+    one, digest_one, _ = _written(tmp_path / "one", ordered, run_size=10_000)
+
+    def no_merge(*streams: Any, **kw: Any) -> Any:
+        raise AssertionError("runs in order were merged")
+
+    monkeypatch.setattr(heapq, "merge", no_merge)
+    many, digest_many, count = _written(tmp_path / "many", ordered, run_size=7)
+    assert many == one and count == 1_000 and digest_many == digest_one
+
+
+@pytest.mark.parametrize("disorder", ["first run", "last run", "buffer"])
+def test_runs_out_of_order_anywhere_are_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disorder: str) -> None:
+    """One run (or the in-memory tail) out of place is enough to take the merge: same bytes as one sort."""
+    ordered = _sorted_by_key([_finding(i) for i in range(60)])
+    findings = {  # runs of 10
+        "first run": ordered[10:20] + ordered[:10] + ordered[20:],
+        "last run": ordered[:40] + ordered[50:] + ordered[40:50],
+        "buffer": ordered[5:55] + ordered[:5],  # five runs in order, then a tail of the earliest five
+    }[disorder]
+    one, _, _ = _written(tmp_path / "one", findings, run_size=1_000)
+    merges = []
+    merge = heapq.merge
+
+    def counted(*streams: Any, **kw: Any) -> Any:
+        merges.append(len(streams))
+        return merge(*streams, **kw)
+
+    monkeypatch.setattr(heapq, "merge", counted)
+    many, _, count = _written(tmp_path / "many", findings, run_size=10)
+    assert merges and many == one and count == len(findings)
+    back = [(f.time, f.event_ids, f.rule_id) for f in iter_findings(tmp_path / "many" / "findings.jsonl")]
+    assert back == [(f.time, f.event_ids, f.rule_id) for f in _sorted_by_key(findings)]
 
 
 def test_merge_is_stable_and_bounded_in_open_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

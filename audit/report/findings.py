@@ -3,7 +3,9 @@
 What it does: :class:`FindingsSpool` takes findings in any order, keeps at most
 ``run_size`` of them in memory, spills sorted runs to a scratch directory, and
 merges the runs into ``findings.jsonl`` - one canonical JSON finding per line,
-ordered by time, event ids and rule - hashing the bytes as it writes them. A
+ordered by time, event ids and rule - hashing the bytes as it writes them. Runs that
+already follow one another in key order (a log in time order) are copied one after
+another instead of merged. A
 write that fails (a full disk) is an :class:`~audit.errors.InputError` naming the file. So a
 replay with millions of findings needs memory for one run, not for all of them.
 :func:`iter_findings` reads the file back line by line.
@@ -21,7 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, pairwise
 from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
@@ -76,6 +78,8 @@ class FindingsSpool:
         self._run_size = run_size
         self._buffer: list[tuple[_SortKey, bytes]] = []
         self._runs: list[Path] = []
+        self._bounds: list[tuple[_SortKey, _SortKey]] = []
+        """The first and last key of each run, in run order."""
         self._next_run = 0
         self.count = 0
 
@@ -86,6 +90,7 @@ class FindingsSpool:
         for run in self._runs:
             run.unlink(missing_ok=True)
         self._runs.clear()
+        self._bounds.clear()
         self._buffer.clear()
 
     def add(self, finding: Finding) -> None:
@@ -102,6 +107,7 @@ class FindingsSpool:
     def _spill(self) -> None:
         self._buffer.sort(key=itemgetter(0))  # stable: equal keys keep arrival order
         self._runs.append(self._write_run(iter(self._buffer)))
+        self._bounds.append((self._buffer[0][0], self._buffer[-1][0]))
         self._buffer.clear()
 
     def _write_run(self, items: Iterator[tuple[_SortKey, bytes]]) -> Path:
@@ -123,14 +129,36 @@ class FindingsSpool:
             for fh in handles:
                 fh.close()
 
+    def _in_order(self) -> bool:
+        """Whether each run (then the sorted buffer) starts at or after where the one before ends.
+
+        Then the stable merge is the runs one after another: every key of a run is at most
+        its last, which is at most the next run's first, and equal keys are taken in run
+        order. A log in time order gives such runs.
+        """
+        bounds = self._bounds + ([(self._buffer[0][0], self._buffer[-1][0])] if self._buffer else [])
+        return all(before[1] <= after[0] for before, after in pairwise(bounds))
+
+    def _concatenated(self) -> Iterator[bytes]:
+        """The runs' lines one run at a time, then the buffer's (when :meth:`_in_order`)."""
+        for run in self._runs:
+            with run.open("rb") as fh:
+                for raw in fh:
+                    yield raw.partition(b"\t")[2]  # a key is orjson's dump: no raw tab
+        for _, line in self._buffer:
+            yield line
+
     def _merged(self) -> Iterator[bytes]:
+        self._buffer.sort(key=itemgetter(0))
+        if self._in_order():
+            yield from self._concatenated()
+            return
         while len(self._runs) > MERGE_WIDTH:  # the earliest runs first, so arrival order is kept
             first = self._runs[:MERGE_WIDTH]
             merged = self._write_run(self._merge(first, iter(())))
             for run in first:
                 run.unlink()
             self._runs[:MERGE_WIDTH] = [merged]
-        self._buffer.sort(key=itemgetter(0))
         for _, line in self._merge(self._runs, iter(self._buffer)):
             yield line
 
