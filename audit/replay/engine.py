@@ -28,7 +28,7 @@ from audit.models import AccessEvent, Finding, LogPosition
 from audit.policy import PolicyHistory, PolicyPack, Request
 from audit.replay.approvals import approval_states
 from audit.replay.emit import Judgement, Outcome, Position, decoded, emit, stamps
-from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, recipient_class
+from audit.replay.facts import NONE, UNLOCATED, actor_class, base_facts, category_fact, proxy_handoffs
 from audit.replay.rules import Rule, rule_book
 from audit.replay.rules.base import EventView
 from audit.report.findings import EncodedFinding
@@ -276,12 +276,10 @@ class ReplayEngine:
             request = ("access", actor, category, event.action, state.state)
             self._judge(outcomes, pack, request, state.detail, approval=state.approval_id)
         recipient = event.recipient
-        if recipient is not None and recipient.kind == "employee":
-            stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
-            self._pending.add(_Pending.of(event, position, actor, recipient.id, "handed to", stated))
-        if event.on_behalf_of is not None:
-            self._pending.add(_Pending.of(event, position, actor, event.on_behalf_of, "on behalf of"))
-        # The fast path's plans defer the same judgements in the same order (fast._handoffs, defer_proxy).
+        for how, to_recipient, stated in proxy_handoffs(recipient, event.on_behalf_of, pack.config):
+            colleague = recipient.id if to_recipient and recipient is not None else event.on_behalf_of
+            assert colleague is not None  # proxy_handoffs names one only when the event does
+            self._pending.add(_Pending.of(event, position, actor, colleague, how, stated))
         judgement = Judgement(actor, pack.config.home.name, tuple(outcomes.values()))
         return self._emit(judgement, event, position), judgement
 

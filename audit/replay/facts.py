@@ -74,6 +74,28 @@ def recipient_class(recipient: RecipientView, config: PackConfig) -> str:
     return location_class(recipient.country, config)
 
 
+Handoff = tuple[str, bool, str | None]
+"""A proxy judgement deferred to the end of the log: how (``handed to``, ``on behalf of``),
+whether the colleague is the event's recipient (else its ``on_behalf_of``), and the
+colleague's class the event states (from an employee recipient's country)."""
+
+
+def proxy_handoffs(
+    recipient: RecipientView | None, on_behalf_of: str | None, config: PackConfig
+) -> tuple[Handoff, ...]:
+    """The proxy judgements an event defers, in order: data handed to an employee, then access on a colleague's behalf.
+
+    The engine defers them for every event it judges; the fast path keeps them in a plan.
+    """
+    handoffs: list[Handoff] = []
+    if recipient is not None and recipient.kind == "employee":
+        stated = recipient_class(recipient, config) if recipient.country is not None else None
+        handoffs.append(("handed to", True, stated))
+    if on_behalf_of is not None:
+        handoffs.append(("on behalf of", False, None))
+    return tuple(handoffs)
+
+
 def category_fact(category: str, pack: PolicyPack) -> str:
     """The category itself if the pack classifies it, else ``unclassified`` (fail closed)."""
     return category if category in pack.categories else UNCLASSIFIED

@@ -78,7 +78,7 @@ from audit.policy import Decision, PolicyHistory, PolicyPack
 from audit.records import parse_json_line, validate
 from audit.replay.emit import Judgement, Outcome, decoded
 from audit.replay.engine import ReplayEngine
-from audit.replay.facts import recipient_class
+from audit.replay.facts import Handoff, proxy_handoffs
 from audit.replay.rules import RuleMetadata, load_rules
 from audit.report.findings import EncodedFinding
 
@@ -232,23 +232,18 @@ class _Step:
     """What ``fields`` depend on: steps with the same rule, row and approval share them."""
 
 
-_Handoff = tuple[str, bool, str | None]
-"""A proxy event the engine defers to the end of the log (:meth:`ReplayEngine.defer_proxy`): how
-(``handed to``, ``on behalf of``), whether the colleague is the event's recipient (else its
-``on_behalf_of``), and the colleague's class the event states (from the recipient's country)."""
-
-
 @dataclass(frozen=True)
 class _Plan:
     """What the engine decided for every event of one verdict key: replayed with each event's own names.
 
-    ``handoffs`` are the proxy judgements the engine defers for such an event, in its
-    order; each event's own colleague, line and position go with them.
+    ``handoffs`` are the proxy judgements the engine defers for such an event
+    (:func:`~audit.replay.facts.proxy_handoffs`); each event's own colleague, line and
+    position go with them.
     """
 
     judgement: Judgement
     steps: tuple[_Step, ...]
-    handoffs: tuple[_Handoff, ...] = ()
+    handoffs: tuple[Handoff, ...] = ()
 
 
 _FULL = False
@@ -400,7 +395,7 @@ class FastReplay:
             return
         cost = _KEY_BYTES + 2 * len(orjson.dumps(key))  # its strings and tuples as objects
         verdict: _Verdict = judgement.actor_class  # clean
-        handoffs = _handoffs(e, pack)
+        handoffs = proxy_handoffs(e.recipient, e.on_behalf_of, pack.config)
         if judgement.outcomes or handoffs:
             verdict, plan_cost = self._plan(judgement, e, handoffs)
             if self.cache_bytes + cost + plan_cost > CACHE_BUDGET:
@@ -412,7 +407,7 @@ class FastReplay:
             self.cache_bytes += cost
             self._verdicts[key] = verdict
 
-    def _plan(self, judgement: Judgement, e: FastEvent, handoffs: tuple[_Handoff, ...] = ()) -> tuple[_Verdict, int]:
+    def _plan(self, judgement: Judgement, e: FastEvent, handoffs: tuple[Handoff, ...] = ()) -> tuple[_Verdict, int]:
         """A plan replaying ``judgement`` for every event with ``e``'s verdict key (or :data:`_FULL`), and its cost.
 
         Every input of an outcome is a fact of the key but its related party, which for a
@@ -503,23 +498,6 @@ def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _handoffs(e: FastEvent, pack: PolicyPack) -> tuple[_Handoff, ...]:
-    """The proxy judgements the engine defers for ``e`` under ``pack``, in the order
-    :meth:`ReplayEngine.evaluate_encoded` defers them.
-
-    Every input is a verdict-key fact: whether the recipient is an employee and its
-    country, whether the event names ``on_behalf_of``, and the pack.
-    """
-    handoffs: list[_Handoff] = []
-    recipient = e.recipient
-    if recipient is not None and recipient.kind == "employee":
-        stated = recipient_class(recipient, pack.config) if recipient.country is not None else None
-        handoffs.append(("handed to", True, stated))
-    if e.on_behalf_of is not None:
-        handoffs.append(("on behalf of", False, None))
-    return tuple(handoffs)
-
-
 def needs_full_path(event: FastEvent) -> bool:
     """Events the fast path must hand to pydantic and the engine, whatever their verdict key.
 
@@ -529,7 +507,7 @@ def needs_full_path(event: FastEvent) -> bool:
     msgspec does not mirror, so pydantic must see them to report the error. Every
     field read here is in the verdict key, so events with equal keys agree. (Proxy
     events no longer need the full path: a plan defers their proxy judgements as the
-    engine does, see :func:`_handoffs`.)
+    engine does, see :func:`~audit.replay.facts.proxy_handoffs`.)
     """
     recipient = event.recipient
     return (event.action == "disclose" and recipient is None) or not _known_countries(
