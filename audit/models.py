@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import iso3166
 import orjson
@@ -348,3 +348,69 @@ class Finding(Record):
         if stated is not None and stated != finding.id:
             raise ValueError(f"finding id {stated!r} is not the one its rule, commitment and events give")
         return finding
+
+
+class PolicyRowView(Protocol):
+    """What a reader of a finding's policy row reads: :class:`PolicyRowRef`, or the replay's read-back of one."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def fields(self) -> tuple[str, ...]: ...
+
+
+class PositionView(Protocol):
+    """What a reader of a finding's log position reads: :class:`LogPosition`, or the replay's read-back of one."""
+
+    @property
+    def segment(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+class FindingView(Protocol):
+    """What the report's writers read of a finding: a validated :class:`Finding`, or the replay's
+    typed read-back of its own ``findings.jsonl`` (:mod:`audit.report.readback`), which skips
+    building one. Read-only: the writers never change a finding.
+    """
+
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def commitment(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def remediation(self) -> str: ...
+    @property
+    def event_ids(self) -> tuple[str, ...]: ...
+    @property
+    def approval_ids(self) -> tuple[str, ...]: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def actor_id(self) -> str: ...
+    @property
+    def policy_row(self) -> PolicyRowView | None: ...
+    @property
+    def position(self) -> PositionView | None: ...
+    @property
+    def store(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def actor_country(self) -> str | None: ...
+    @property
+    def waiver(self) -> str | None: ...
+    @property
+    def id(self) -> str: ...
+
+
+FindingT = TypeVar("FindingT", bound=FindingView)
+"""A pass that hands each finding on unchanged keeps its type (a validated one stays a :class:`Finding`)."""

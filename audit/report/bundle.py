@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from audit.fsio import atomic_write
-from audit.models import Finding
+from audit.models import FindingT
 from audit.report.cases import CaseBook
 from audit.report.exports import FindingExports, cases_csv, write_stream
 from audit.report.findings import iter_findings
@@ -77,7 +77,7 @@ class DerivedFiles:
     def __exit__(self, *exc: object) -> None:
         self._exports.__exit__(*exc)
 
-    def feeding(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+    def feeding(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
         """``findings`` unchanged, each written to the exports and counted for the page as it passes."""
         return self._page.counting(self._exports.exporting(findings))
 

@@ -31,7 +31,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from audit.canonical import canonical_bytes
-from audit.models import CommitmentId, Finding, Severity, UtcDatetime
+from audit.models import CommitmentId, FindingView, Severity, UtcDatetime
 from audit.records import iter_jsonl
 from audit.report.runs import SortedRuns
 
@@ -78,7 +78,7 @@ class CaseRecord(Case):
     finding_ids: tuple[str, ...]
 
 
-def subject_of(finding: Finding, store_rules: frozenset[str]) -> tuple[SubjectKind, str]:
+def subject_of(finding: FindingView, store_rules: frozenset[str]) -> tuple[SubjectKind, str]:
     """Whom a finding's case is about: its store for ``store_rules`` (rules about where data sits), else its actor."""
     if finding.rule_id in store_rules and finding.store:
         return "store", finding.store
@@ -101,7 +101,7 @@ class _Open:
     """A case being built: counts and sets; its finding ids are in the book's runs."""
 
     number: int
-    first: Finding
+    first: FindingView
     kind: SubjectKind
     subject: str
     last_seen: datetime
@@ -116,7 +116,7 @@ class _Open:
         f = self.first
         return f.time, f.rule_id, f.commitment, self.kind, self.subject
 
-    def add(self, finding: Finding) -> None:
+    def add(self, finding: FindingView) -> None:
         self.findings += 1
         self.actors.add(finding.actor_id)
         if finding.store:
@@ -198,7 +198,7 @@ class CaseBook:
         """Finding ids held in memory now."""
         return self._ids.in_memory
 
-    def build(self, findings: Iterable[Finding]) -> list[Case]:
+    def build(self, findings: Iterable[FindingView]) -> list[Case]:
         """Cases of ``findings`` (in ``findings.jsonl`` order: by time), sorted by first seen, rule and subject.
 
         Findings of the store rules (rules about where data sits) group by store, the others by actor.
@@ -211,7 +211,7 @@ class CaseBook:
         self._numbers = [case.number for case in ordered]
         return self.cases
 
-    def _add(self, finding: Finding) -> None:
+    def _add(self, finding: FindingView) -> None:
         kind, subject = subject_of(finding, self._store_rules)
         key = (finding.rule_id, finding.commitment, kind, subject)
         current = self._open.get(key)
@@ -274,7 +274,7 @@ def _count_distinct(ids: Iterator[str], limit: int, scratch: Path | None) -> int
         return sum(1 for _ in groupby(runs.merged()))
 
 
-def build_cases(findings: Iterable[Finding], store_rules: frozenset[str], gap: timedelta = CASE_GAP) -> list[Case]:
+def build_cases(findings: Iterable[FindingView], store_rules: frozenset[str], gap: timedelta = CASE_GAP) -> list[Case]:
     """Cases of ``findings`` (in ``findings.jsonl`` order: by time), sorted by first seen, rule and subject.
 
     Findings of ``store_rules`` (rules about where data sits) group by store, the others by actor.

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from audit.models import Commitment, Finding
+from audit.models import Commitment, FindingT, FindingView
 from audit.report.cases import SEVERITY_ORDER, Case
 
 Verdict = Literal["kept", "broken", "waived", "not exercised"]
@@ -85,7 +85,7 @@ class FindingTallies:
     def __init__(self) -> None:
         self.by_commitment: dict[str, _Tally] = {}
 
-    def add(self, finding: Finding) -> None:
+    def add(self, finding: FindingView) -> None:
         """Count one finding."""
         tally = self.by_commitment.get(finding.commitment)
         if tally is None:
@@ -97,14 +97,14 @@ class FindingTallies:
             tally.events += 1
             tally.last_event = finding.event_ids
 
-    def counting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+    def counting(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
         """``findings`` unchanged, each counted as it passes."""
         for finding in findings:
             self.add(finding)
             yield finding
 
 
-def _tally(findings: Iterable[Finding] | FindingTallies) -> dict[str, _Tally]:
+def _tally(findings: Iterable[FindingView] | FindingTallies) -> dict[str, _Tally]:
     """Counts per commitment (already counted, or counted now)."""
     if isinstance(findings, FindingTallies):
         return findings.by_commitment
@@ -124,7 +124,7 @@ def _verdict(tally: _Tally | None, exercised: bool) -> Verdict:
 
 def commitment_verdicts(
     commitments: Mapping[str, Commitment],
-    findings: Iterable[Finding] | FindingTallies,
+    findings: Iterable[FindingView] | FindingTallies,
     cases: Sequence[Case],
     exercised: set[str],
 ) -> tuple[CommitmentVerdict, ...]:

@@ -25,7 +25,7 @@ from typing import TypeVar
 import orjson
 
 from audit import __version__
-from audit.models import Finding
+from audit.models import FindingView
 
 FORMULA_START = frozenset("=+-@\t\r")
 """First characters a spreadsheet would run as a formula: such a cell gets a leading ``'``."""
@@ -69,7 +69,7 @@ class CsvLines:
     def __init__(self) -> None:
         self._cells = _Memo(csv_cell)
 
-    def line(self, f: Finding) -> str:
+    def line(self, f: FindingView) -> str:
         """The row of ``f`` with its ``\\r\\n``: the bytes ``findings_csv`` writes for it, decoded."""
         cells = self._cells
         position, row = f.position, f.policy_row
@@ -99,7 +99,7 @@ class CsvLines:
         )
 
 
-def time_millis(f: Finding) -> int:
+def time_millis(f: FindingView) -> int:
     """The finding's time in milliseconds since the epoch, as OCSF states times."""
     return int(f.time.timestamp() * 1000)
 
@@ -131,7 +131,7 @@ class OcsfLines:
     def __init__(self) -> None:
         self._dumped: _Memo[bytes] = _Memo(_dumps)
 
-    def line(self, f: Finding, commitment_text: str) -> bytes:
+    def line(self, f: FindingView, commitment_text: str) -> bytes:
         """``plain_canonical_bytes(ocsf_finding(f, commitment_text)) + b"\\n"``, built piece by piece.
 
         Raises :class:`orjson.JSONEncodeError` for a string orjson cannot dump (a lone
@@ -169,6 +169,6 @@ class OcsfLines:
         return b"".join(parts)
 
 
-def ocsf_bytes(f: Finding, commitment_text: str) -> bytes:
+def ocsf_bytes(f: FindingView, commitment_text: str) -> bytes:
     """One finding's line by a fresh :class:`OcsfLines` (see :meth:`OcsfLines.line`)."""
     return OcsfLines().line(f, commitment_text)

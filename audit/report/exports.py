@@ -25,7 +25,7 @@ import orjson
 from audit import __version__
 from audit.canonical import plain_canonical_bytes
 from audit.errors import InputError
-from audit.models import Finding
+from audit.models import FindingT, FindingView
 from audit.report.cases import Case
 from audit.report.export_lines import (
     FORMULA_START,
@@ -82,7 +82,7 @@ def _csv_lines(header: tuple[str, ...], rows: Iterable[list[object]]) -> Iterato
         yield encoder.encode(row)
 
 
-def _finding_row(f: Finding) -> list[object]:
+def _finding_row(f: FindingView) -> list[object]:
     position = f"{f.position.segment}:{f.position.line}" if f.position else ""
     row = f"{f.policy_row.file}:{f.policy_row.line}" if f.policy_row else "default deny"
     return [
@@ -92,7 +92,7 @@ def _finding_row(f: Finding) -> list[object]:
     ]  # fmt: skip
 
 
-def findings_csv(findings: Iterable[Finding]) -> Iterator[bytes]:
+def findings_csv(findings: Iterable[FindingView]) -> Iterator[bytes]:
     """``findings.csv``: one row per finding, in ``findings.jsonl`` order."""
     return _csv_lines(FINDING_COLUMNS, (_finding_row(f) for f in findings))
 
@@ -123,7 +123,7 @@ class FindingExports:
         self._csv.abort()
         self._ocsf.abort()
 
-    def exporting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+    def exporting(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
         """``findings`` unchanged, each written to both files as it passes (in batches of :data:`_EXPORT_BATCH`)."""
         rows, lines, commitments = self._pending_rows, self._pending_ocsf, self._commitments
         csv_line, ocsf_line = self._csv_lines.line, self._ocsf_lines.line
@@ -175,7 +175,7 @@ def cases_csv(cases: Iterable[Case]) -> Iterator[bytes]:
     return _csv_lines(CASE_COLUMNS, rows)
 
 
-def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
+def ocsf_finding(f: FindingView, commitment_text: str) -> dict[str, Any]:
     """One finding as an OCSF Detection Finding (class 2004, activity Create)."""
     millis = time_millis(f)
     status = (3, "Suppressed") if f.waiver else (1, "New")
@@ -232,7 +232,7 @@ def ocsf_finding(f: Finding, commitment_text: str) -> dict[str, Any]:
     return event
 
 
-def ocsf_lines(findings: Iterable[Finding], commitments: dict[str, str]) -> Iterator[bytes]:
+def ocsf_lines(findings: Iterable[FindingView], commitments: dict[str, str]) -> Iterator[bytes]:
     """``findings.ocsf.jsonl``: one canonical JSON OCSF Detection Finding per line.
 
     :func:`ocsf_finding` writes only ASCII keys and no float (a test holds its output

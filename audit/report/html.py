@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-from audit.models import Finding
+from audit.models import FindingT, FindingView
 from audit.report.cases import Case
 from audit.report.charts import monthly_bars, ranked_bars
 from audit.report.statement import Predicate
@@ -129,7 +129,7 @@ def _charts(cases: Sequence[Case], all_counts: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def render_html(pred: Predicate, findings: Iterable[Finding], cases: Sequence[Case]) -> str:
+def render_html(pred: Predicate, findings: Iterable[FindingView], cases: Sequence[Case]) -> str:
     """The whole page; every finding is counted, the first :data:`MAX_HTML_FINDINGS` listed."""
     page = PageTally()
     for _ in page.counting(findings):
@@ -145,12 +145,12 @@ class PageTally:
     """
 
     def __init__(self) -> None:
-        self.listed: list[Finding] = []
+        self.listed: list[FindingView] = []
         self.total = self.waived = 0
         self._counts: dict[str, Any] = {"actors": Counter(), "stores": Counter(), "locations": Counter()}
         self._months: dict[str, Counter[str]] = defaultdict(Counter)
 
-    def counting(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+    def counting(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
         """``findings`` unchanged, each counted as it passes."""
         listed, months = self.listed, self._months
         actors, stores, locations = self._counts["actors"], self._counts["stores"], self._counts["locations"]
@@ -179,7 +179,7 @@ class PageTally:
 
 
 def _render(
-    pred: Predicate, cases: Sequence[Case], listed: list[Finding], total: int, waived: int, counts: dict[str, Any]
+    pred: Predicate, cases: Sequence[Case], listed: list[FindingView], total: int, waived: int, counts: dict[str, Any]
 ) -> str:
     period = pred.period
     signer = pred.signer

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from audit.models import Finding
+from audit.models import FindingView
 from audit.report.cases import Case
 from audit.report.statement import Predicate
 
@@ -124,7 +124,7 @@ def _case_table(cases: Sequence[Case], limit: int) -> list[str]:
     return [*out, ""]
 
 
-def _finding_lines(f: Finding, pred: Predicate) -> list[str]:
+def _finding_lines(f: FindingView, pred: Predicate) -> list[str]:
     e = _cell
     where = f" at {_code(f'{f.position.segment}:{f.position.line}')}" if f.position else ""
     row = f" policy {_code(f'{f.policy_row.file}:{f.policy_row.line}')}" if f.policy_row else " the default deny"
@@ -142,7 +142,7 @@ def _finding_lines(f: Finding, pred: Predicate) -> list[str]:
 
 def render_markdown(
     pred: Predicate,
-    findings: Iterable[Finding],
+    findings: Iterable[FindingView],
     limit: int = MAX_LISTED_FINDINGS,
     cases: Sequence[Case] = (),
 ) -> str:

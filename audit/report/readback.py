@@ -3,15 +3,17 @@
 What it does: :func:`read_written_findings` streams the findings of a file that
 :meth:`~audit.report.findings.FindingsSpool.write` (or
 :func:`~audit.report.waivers.apply_waivers`) wrote a moment ago, hashing the bytes
-as it reads them. Each line is decoded by a typed msgspec mirror of
-:class:`~audit.models.Finding` (types, ``Literal`` values, lengths and bounds as the
-model states them; the digest covers the rest), and the :class:`~audit.models.Finding` is built without pydantic
-validation and without recomputing its SHA-256 id: the bytes were canonical findings
+as it reads them. Each line is decoded by :class:`WrittenFinding`, a typed msgspec
+mirror of :class:`~audit.models.Finding` (types, ``Literal`` values, lengths and
+bounds as the model states them; the digest covers the rest), and that struct is
+what the report's writers read (:class:`~audit.models.FindingView`): no pydantic
+model is built and no SHA-256 id recomputed, since the bytes were canonical findings
 of validated models when they were written. After the last line the digest and count
 must be those the writer computed; otherwise, or if a line does not decode, it raises
 :class:`~audit.errors.IntegrityError` naming the file, and the caller publishes nothing
 (the pass runs in the staging directory). A test holds every finding equal to the
-validated read of :func:`~audit.report.findings.iter_findings` (docs/adr/0013-trusted-findings-read-back.md).
+validated read of :func:`~audit.report.findings.iter_findings`, field by field
+(docs/adr/0013-trusted-findings-read-back.md).
 
 What it does not do: read a report from anywhere else. A report handed to
 ``verify``, ``residency``, ``diff`` and the like may come from an attacker: those
@@ -24,13 +26,12 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import msgspec
-from pydantic import BaseModel
 
 from audit.errors import AuditError, IntegrityError
-from audit.models import Finding, LogPosition, PolicyRowRef, Severity
+from audit.models import Severity
 from audit.reading import iter_lines, open_regular
 from audit.report.findings import WrittenFindings
 
@@ -38,7 +39,7 @@ _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _Line = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class _PolicyRow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class WrittenPolicyRow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.PolicyRowRef`."""
 
     file: _NonEmpty
@@ -46,14 +47,14 @@ class _PolicyRow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     fields: tuple[str, ...]
 
 
-class _Position(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class WrittenPosition(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Mirror of :class:`audit.models.LogPosition`."""
 
     segment: _NonEmpty
     line: _Line
 
 
-class _Finding(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class WrittenFinding(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Mirror of :class:`audit.models.Finding` as written, in its field order, then ``id`` (a test keeps them in step).
 
     Types, ``Literal`` values, lengths and bounds are the model's; the patterns of
@@ -71,8 +72,8 @@ class _Finding(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     approval_ids: tuple[str, ...] = ()
     time: datetime
     actor_id: str
-    policy_row: _PolicyRow | None = None
-    position: _Position | None = None
+    policy_row: WrittenPolicyRow | None = None
+    position: WrittenPosition | None = None
     store: str | None = None
     region: str | None = None
     actor_country: str | None = None
@@ -80,63 +81,13 @@ class _Finding(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     id: _NonEmpty
 
 
-_DECODER = msgspec.json.Decoder(_Finding)
+_DECODER = msgspec.json.Decoder(WrittenFinding)
 _OPTIONAL = ("policy_row", "position", "store", "region", "actor_country", "waiver")
 """Fields written only when not None (``exclude_none``): the others are always in a line."""
-_ALWAYS = frozenset(Finding.model_fields) - frozenset(_OPTIONAL)
-_ROWS_KEPT = 4_096
-"""Policy rows remembered (a report cites few; findings citing one row share its :class:`PolicyRowRef`)."""
-_set = object.__setattr__
-_asdict = msgspec.structs.asdict
-M = TypeVar("M", bound=BaseModel)
+_replace = msgspec.structs.replace
 
 
-def _model(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
-    """``cls`` holding ``values``, as :meth:`~pydantic.BaseModel.model_construct` builds it without its field loop."""
-    model = object.__new__(cls)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", fields_set)
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
-class _Builder:
-    """Turns decoded lines into findings; one per read, so its memo of policy rows lives as long as the read."""
-
-    def __init__(self) -> None:
-        self._rows: dict[_PolicyRow, PolicyRowRef] = {}
-
-    def _policy_row(self, row: _PolicyRow) -> PolicyRowRef:
-        ref = self._rows.get(row)
-        if ref is None:
-            if len(self._rows) >= _ROWS_KEPT:
-                self._rows.clear()
-            values = {"file": row.file, "line": row.line, "fields": row.fields}
-            ref = self._rows[row] = _model(PolicyRowRef, values, {"file", "line", "fields"})
-        return ref
-
-    def finding(self, decoded: _Finding) -> Finding:
-        """The :class:`Finding` a validated read gives for the line ``decoded`` came from (its id cached)."""
-        values = _asdict(decoded)  # the model's field order, then "id": where Finding.id caches it (not a field)
-        fields_set = set(_ALWAYS)
-        for name in _OPTIONAL:
-            if values[name] is not None:
-                fields_set.add(name)
-        time = decoded.time
-        if time.tzinfo is not UTC:  # never in a file this tool wrote ("Z"), kept as the model normalises it
-            values["time"] = time.astimezone(UTC)
-        if decoded.policy_row is not None:
-            values["policy_row"] = self._policy_row(decoded.policy_row)
-        position = decoded.position
-        if position is not None:
-            values["position"] = _model(
-                LogPosition, {"segment": position.segment, "line": position.line}, {"segment", "line"}
-            )
-        return _model(Finding, values, fields_set)
-
-
-def read_written_findings(written: WrittenFindings) -> Iterator[Finding]:
+def read_written_findings(written: WrittenFindings) -> Iterator[WrittenFinding]:
     """The findings of ``written.path``, which must still hold the bytes whose digest and count ``written`` states.
 
     Raises :class:`~audit.errors.IntegrityError` naming the file (and line, for a line
@@ -146,13 +97,16 @@ def read_written_findings(written: WrittenFindings) -> Iterator[Finding]:
     path = written.path
     digest = hashlib.sha256()
     count = 0
-    build = _Builder().finding
+    decode = _DECODER.decode
     with open_regular(path) as fh:
         for number, raw in iter_lines(fh, path=path):
             digest.update(raw)
             count = number
             try:
-                finding = build(_DECODER.decode(raw))
+                finding = decode(raw)
+                time = finding.time
+                if time.tzinfo is not UTC:  # never in a file this tool wrote ("Z"), kept as the model normalises it
+                    finding = _replace(finding, time=time.astimezone(UTC))
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError, OverflowError) as exc:
                 # e.g. a time whose UTC instant is outside the calendar: never written by this tool
                 raise _changed(written, f"this line is not a finding as written ({exc})", line=number) from None
