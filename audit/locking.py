@@ -6,7 +6,10 @@ that directory. The lock file holds who took it (PID, host, time), so a second r
 fails at once with :class:`~audit.errors.LockedError` ("``DIR`` is locked by PID P on
 HOST since T", exit 2) instead of waiting or interleaving its writes. The lock file
 is removed by its holder before release; a run that is killed leaves the file, but
-the kernel releases its lock, so the next run takes it over. Because the lock names
+the kernel releases its lock, so the next run takes it over. A forked child (the
+replay's workers, :mod:`audit.replay.parallel`) closes its copies of the held locks'
+descriptors at once: it never holds or releases a lock, and it cannot keep one held
+after its parent is gone. Because the lock names
 the *path*, it works before the directory exists (``log seal``) as well as after.
 
 :func:`make_staging` creates a temporary directory next to a target, with a marker
@@ -30,6 +33,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +58,21 @@ STAGING_MARKER = ".residency-audit-staging"
 """Name of the marker file inside a staging directory (JSON: format, target, pid, host, started)."""
 STAGING_FORMAT = "residency-audit/staging/v1"
 _ATTEMPTS = 20
+_HELD: weakref.WeakSet[DirectoryLock] = weakref.WeakSet()
+"""Locks this process holds, so a forked child can let go of its copies."""
+
+
+def _forget_inherited_locks() -> None:
+    """In a forked child: close the copies of the parent's lock descriptors (the parent's lock stays held)."""
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_locks)
 
 
 def _now() -> str:
@@ -163,6 +182,7 @@ class DirectoryLock:
                 os.close(fd)
                 raise InputError(f"cannot write lock file: {exc.strerror or exc}", path=self.path) from None
             self._fd = fd
+            _HELD.add(self)
             return self
         raise LockedError(f"{self.target} is locked (its lock file keeps changing)")
 
@@ -171,6 +191,7 @@ class DirectoryLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        _HELD.discard(self)
         try:
             with contextlib.suppress(FileNotFoundError):
                 current, mine = os.stat(self.path, follow_symlinks=False), os.fstat(fd)

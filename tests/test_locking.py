@@ -82,6 +82,35 @@ def test_a_killed_holder_frees_the_lock_and_its_stale_file_is_taken_over(tmp_pat
     assert not lock_path(target).exists()
 
 
+def _outlive_parent(held: bool, report: Connection, go: Connection) -> None:
+    """A forked child of a lock holder: says whether it holds the inherited lock, then lives on."""
+    report.send(held)
+    go.recv()
+
+
+def test_a_forked_child_lets_go_of_its_parents_lock_at_once(tmp_path: Path) -> None:
+    """Regression for forked replay workers: a child that kept its copy of the descriptor kept the flock held
+    after its parent released it (or was killed), so the next run was refused while the child lived."""
+    target = tmp_path / "report"
+    ctx = multiprocessing.get_context("fork")
+    report_in, report_out = ctx.Pipe()
+    go_in, go_out = ctx.Pipe()
+    lock = DirectoryLock(target).acquire()
+    process = ctx.Process(target=lambda: _outlive_parent(lock.held, report_out, go_in))
+    process.start()
+    try:
+        assert report_in.recv() is False  # the child's copy of the lock is not held
+        assert lock.held
+        with pytest.raises(LockedError):
+            DirectoryLock(target).acquire()  # the parent's lock stands while the child runs
+        lock.release()
+        with DirectoryLock(target):  # and once released, it is free although the child still runs
+            assert process.is_alive()
+    finally:
+        go_out.send(None)
+        process.join()
+
+
 def _as_if_killed(staging: Path) -> None:
     """Rewrite a staging marker as if its run had been killed: its pid names a process that has ended."""
     ended = subprocess.run(

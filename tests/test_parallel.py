@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+import audit.replay.parallel as parallel
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, IntegrityError
 from audit.logs.approvals import load_approvals
@@ -21,7 +24,7 @@ from audit.policy import load_policy
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay
 from audit.replay.options import Engine, Execution
-from audit.replay.parallel import SegmentJob, SegmentResult, _pipelined, judge_segment
+from audit.replay.parallel import SegmentJob, SegmentResult, _pipelined, judge_segment, start_method
 from audit.replay.rules import load_rules
 from audit.report.publish import FINDINGS_FILE
 from audit.signing.keys import Keyring, SigningKey, load_private_key
@@ -42,6 +45,34 @@ def test_workers_find_exactly_what_one_process_finds(
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
     assert len(single) == 70  # 61 + the C3 finding of each expired Singapore backup and own-DC read (ADR 0007)
     assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "many", execution=Execution(workers=workers)) == single
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_forked_and_spawned_children_find_exactly_what_one_process_finds(
+    tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """A forked child judges with the modules and state it inherited; a spawned one loads its own (ADR 0017)."""
+    used: list[str] = []
+
+    def chosen() -> str:
+        used.append(method)
+        return method
+
+    monkeypatch.setattr(parallel, "start_method", chosen)
+    single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
+    assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "two", execution=Execution(workers=2)) == single
+    assert used == [method]
+
+
+def test_children_are_forked_only_on_linux_with_no_other_thread_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # a progress bar's refresh thread, say
+    assert start_method() == "spawn"
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(sys, "platform", "darwin")  # fork is unsafe with macOS system frameworks
+    assert start_method() == "spawn"
 
 
 def test_workers_state_the_same_period_counts_and_verdicts(
