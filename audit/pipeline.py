@@ -34,9 +34,9 @@ from audit.replay.tuning import fewer_collections, quick_thread_handoff
 from audit.report.bundle import DerivedFiles
 from audit.report.cases import Case, CaseBook
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
-from audit.report.findings import EncodedFinding, FindingsSpool, WrittenFindings, iter_findings
-from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, guard_write, report_staging, write_files
-from audit.report.readback import read_written_findings, unchanged_while_read
+from audit.report.findings import EncodedFinding, FindingsSpool, iter_findings
+from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, report_staging, write_files
+from audit.report.readback import findings_as_written
 from audit.report.statement import (
     ApprovalsSummary,
     LogSummary,
@@ -52,7 +52,7 @@ from audit.report.statement import (
     policy_subjects,
     sign_statement,
 )
-from audit.report.waivers import WaiverSet, apply_waivers, load_waivers
+from audit.report.waivers import WaiverSet, load_waivers
 from audit.signing.dsse import envelope_bytes
 from audit.signing.keys import KeyPurpose, Keyring, SigningKey, require_signing_key_valid
 
@@ -194,18 +194,17 @@ def replay(
         report, root = _verified(verifier, logdir, pin)
         generated_at = _signing_time(now, report, logdir, keyring, report_key)
         findings_path = staging / FINDINGS_FILE
-        written = guard_write(lambda: spool.write(findings_path), outdir, path=findings_path)
         waiver_set = WaiverSet(accepted or (), generated_at)
-        if accepted is not None:
-            count, digest = guard_write(lambda: apply_waivers(findings_path, waiver_set), outdir, path=findings_path)
-            written = WrittenFindings(findings_path, count, digest)
         tallies = FindingTallies()
         book = CaseBook(store_rule_ids(policy), scratch=staging)  # finding ids in runs: memory bounded by cases
         with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived, book:
-            # One read of findings.jsonl (checked against the digest written above): cases, verdict tallies,
-            # the page and the exports.
-            with unchanged_while_read(written):
-                cases = book.build(tallies.counting(derived.feeding(read_written_findings(written))))
+            # One pass over the lines of findings.jsonl as they are written and hashed (waivers mark theirs
+            # first): cases, verdict tallies, the page and the exports.
+            mark = waiver_set.apply_line if accepted is not None else None
+            with closing(spool.writing(findings_path, mark)) as lines:  # a failed write names the file
+                cases = book.build(tallies.counting(derived.feeding(findings_as_written(lines, findings_path))))
+            written = spool.written
+            assert written is not None, "the pass takes every line"
             predicate = _predicate(generated_at, report, inputs, _summary(inputs, written.count, cases))
             predicate = predicate.model_copy(
                 update={

@@ -4,10 +4,11 @@
 
 Seals ``N`` synthetic events of which every other one has a finding (``synthetic(n,
 heavy=True)`` of benchmarks/run.py), replays them once (``measure_full``), then times
-the report pass over the ``findings.jsonl`` it wrote ``R`` times: the read-back alone
-(``read_written_findings``), the validated read of any report (``iter_findings``) for
-comparison, and the whole pass the replay makes (read-back, verdict tallies, the page's
-counts, ``findings.csv``, ``findings.ocsf.jsonl`` and the cases). It prints the best
+the report pass over the ``findings.jsonl`` it wrote ``R`` times: the decode of the lines
+as the spool hands them on (``findings_as_written``; here, the file's lines already in
+memory), the validated read of any report (``iter_findings``) for comparison, and the
+whole pass the replay makes (decode, verdict tallies, the page's counts,
+``findings.csv``, ``findings.ocsf.jsonl`` and the cases) over those lines. It prints the best
 CPU and wall time of each per finding. ``--profile`` prints the functions that took
 the most time in one more pass under cProfile. Nothing here is a test: timings never are.
 """
@@ -30,14 +31,13 @@ from audit.logs.record_types import ACCESS_RECORD_TYPE  # noqa: E402
 from audit.logs.writer import seal  # noqa: E402
 from audit.pipeline import _commitment_texts, store_rule_ids  # noqa: E402
 from audit.policy import load_policy  # noqa: E402
-from audit.records import sha256_file  # noqa: E402
 from audit.replay.tuning import fewer_collections  # noqa: E402
 from audit.report.bundle import DerivedFiles  # noqa: E402
 from audit.report.cases import build_cases  # noqa: E402
 from audit.report.claims import FindingTallies  # noqa: E402
-from audit.report.findings import WrittenFindings, iter_findings  # noqa: E402
+from audit.report.findings import iter_findings  # noqa: E402
 from audit.report.publish import FINDINGS_FILE  # noqa: E402
-from audit.report.readback import read_written_findings  # noqa: E402
+from audit.report.readback import findings_as_written  # noqa: E402
 from audit.signing.keys import Keyring, KeyringEntry, public_key_pem, signing_key_from_seed  # noqa: E402
 from benchmarks.run import POLICY, measure_full, synthetic  # noqa: E402
 
@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         seal(synthetic(args.events, heavy=True), out=log, key=key, origin="heavy", record_type=ACCESS_RECORD_TYPE)
         _, took, count = measure_full(log, keyring, key, Path(tmp) / "report")
         path = Path(tmp) / "report" / FINDINGS_FILE
-        written = WrittenFindings(path, count, sha256_file(path))
         print(f"replay: {took:.2f} s for {args.events} events and {count} findings")
         passes = iter(range(10**9))
 
+        lines = path.read_bytes().splitlines(keepends=True)
+
         def read_back() -> None:
-            for _ in read_written_findings(written):
+            for _ in findings_as_written(lines, path):
                 pass
 
         def validated() -> None:
@@ -84,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"pass-{next(passes)}"
             out.mkdir()
             with DerivedFiles(out, texts, out) as derived:
-                build_cases(FindingTallies().counting(derived.feeding(read_written_findings(written))), rules)
+                build_cases(FindingTallies().counting(derived.feeding(findings_as_written(lines, path))), rules)
                 derived._exports.close()
 
-        for name, run in (("read-back", read_back), ("validated read", validated), ("report pass", whole_pass)):
+        for name, run in (("decode as written", read_back), ("validated read", validated), ("report pass", whole_pass)):
             cpu, wall = _best(run, args.repeat)
             print(f"{name}: {cpu / count * 1e6:.1f} µs CPU, {wall / count * 1e6:.1f} µs wall per finding")
         if args.profile:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, pairwise
@@ -82,6 +82,8 @@ class FindingsSpool:
         """The first and last key of each run, in run order."""
         self._next_run = 0
         self.count = 0
+        self.written: WrittenFindings | None = None
+        """The file's path, count and digest, once :meth:`write` or :meth:`writing` has finished it."""
 
     def __enter__(self) -> FindingsSpool:
         return self
@@ -164,16 +166,30 @@ class FindingsSpool:
 
     def write(self, path: Path) -> WrittenFindings:
         """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
+        for _ in self.writing(path):
+            pass
+        assert self.written is not None
+        return self.written
+
+    def writing(self, path: Path, transform: Callable[[bytes], bytes] | None = None) -> Generator[bytes, None, None]:
+        """:meth:`write`, handing on each line once the batch holding it is written and hashed.
+
+        A pass over the findings takes them from here instead of reading the file back:
+        it sees the very bytes hashed into the digest. ``transform`` (waivers marking a
+        finding) rewrites each line before it is written. :attr:`written` is set once
+        the last line has been handed on and the file is fsynced.
+        """
         digest = hashlib.sha256()
         with _writing(path), path.open("xb") as fh:
-            merged = self._merged()
+            merged = self._merged() if transform is None else map(transform, self._merged())
             while lines := list(islice(merged, _WRITE_BATCH)):  # one hash update and write per batch
                 chunk = b"".join(lines)
                 digest.update(chunk)
                 fh.write(chunk)
+                yield from lines
             fh.flush()
             os.fsync(fh.fileno())
-        return WrittenFindings(path, self.count, digest.hexdigest())
+        self.written = WrittenFindings(path, self.count, digest.hexdigest())
 
 
 @contextmanager

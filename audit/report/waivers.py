@@ -22,8 +22,6 @@ File format::
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import Counter
 from datetime import date, datetime
 from fnmatch import fnmatchcase
@@ -37,7 +35,6 @@ from audit.errors import InputError
 from audit.models import CommitmentId, Finding, NonEmpty
 from audit.reading import read_bytes
 from audit.records import MAX_YAML_BYTES, validate, yaml_value
-from audit.report.findings import iter_findings
 
 
 class _Strict(BaseModel):
@@ -129,6 +126,14 @@ class WaiverSet:
                 return finding.model_copy(update={"waiver": waiver.id})
         return finding
 
+    def apply_line(self, line: bytes) -> bytes:
+        """A ``findings.jsonl`` line of this tool's, marked as :meth:`apply` marks its finding (unchanged if not)."""
+        if not self._active:
+            return line
+        finding = Finding.model_validate_json(line)
+        marked = self.apply(finding)
+        return line if marked is finding else canonical_bytes(marked) + b"\n"
+
     def statuses(self) -> tuple[WaiverStatus, ...]:
         """Each waiver, expired or not, with the findings it accepted."""
         return tuple(
@@ -156,20 +161,3 @@ def load_waivers(path: Path) -> tuple[tuple[Waiver, ...], bytes]:
     if not isinstance(data, dict):
         raise InputError("a waivers file is a mapping with a 'waivers' list", path=path)
     return validate(WaiversFile, data, path=path, line=None).waivers, raw
-
-
-def apply_waivers(findings: Path, waivers: WaiverSet) -> tuple[int, str]:
-    """Rewrite ``findings.jsonl`` with each covered finding marked; its count and new SHA-256."""
-    marked = findings.with_name(f".{findings.name}.waived")
-    digest = hashlib.sha256()
-    count = 0
-    with marked.open("xb") as fh:
-        for finding in iter_findings(findings):
-            line = canonical_bytes(waivers.apply(finding)) + b"\n"
-            digest.update(line)
-            fh.write(line)
-            count += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    marked.replace(findings)
-    return count, digest.hexdigest()
