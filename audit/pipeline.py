@@ -28,12 +28,19 @@ from audit.policy.revision import policy_git_revision
 from audit.replay.engine import ReplayEngine
 from audit.replay.fast import FastReplay, NonCanonicalRecord
 from audit.replay.options import CompletenessPin, Engine, Execution
-from audit.replay.parallel import WorkerContext, policy_digests, replay_with_dask, replay_with_processes
+from audit.replay.parallel import (
+    WorkerContext,
+    policy_digests,
+    replay_with_dask,
+    replay_with_processes,
+    start_method,
+)
 from audit.replay.rules import load_rules, rule_book
 from audit.replay.tuning import fewer_collections, quick_thread_handoff
-from audit.report.bundle import DerivedFiles
+from audit.report.bundle import DerivedFiles, export_paths
 from audit.report.cases import Case, CaseBook
 from audit.report.claims import FindingTallies, Period, Signer, commitment_verdicts
+from audit.report.exports_apart import ExportsApart
 from audit.report.findings import EncodedFinding, FindingsSpool, iter_findings
 from audit.report.publish import FINDINGS_FILE, REPORT_FILE, WAIVERS_FILE, report_staging, write_files
 from audit.report.readback import findings_as_written
@@ -197,10 +204,15 @@ def replay(
         waiver_set = WaiverSet(accepted or (), generated_at)
         tallies = FindingTallies()
         book = CaseBook(store_rule_ids(policy), scratch=staging)  # finding ids in runs: memory bounded by cases
-        with DerivedFiles(staging, _commitment_texts(policy), outdir) as derived, book:
+        mark = waiver_set.apply_line if accepted is not None else None
+        texts = _commitment_texts(policy)
+        apart = None
+        if execution.engine is Engine.local and execution.workers > 1 and start_method() == "fork":
+            # The exports are written by a forked child from the same lines, on the core the workers freed.
+            apart = ExportsApart(spool, mark, findings_path, export_paths(staging), texts)
+        with DerivedFiles(staging, texts, outdir, apart=apart) as derived, book:
             # One pass over the lines of findings.jsonl as they are written and hashed (waivers mark theirs
-            # first): cases, verdict tallies, the page and the exports.
-            mark = waiver_set.apply_line if accepted is not None else None
+            # first): cases, verdict tallies, the page and the exports (here, or apart).
             with closing(spool.writing(findings_path, mark)) as lines:  # a failed write names the file
                 cases = book.build(tallies.counting(derived.feeding(findings_as_written(lines, findings_path))))
             written = spool.written

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             out.mkdir()
             with DerivedFiles(out, texts, out) as derived:
                 build_cases(FindingTallies().counting(derived.feeding(findings_as_written(lines, path))), rules)
-                derived._exports.close()
+                derived._export_digests()
 
         for name, run in (("decode as written", read_back), ("validated read", validated), ("report pass", whole_pass)):
             cpu, wall = _best(run, args.repeat)

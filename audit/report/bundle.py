@@ -19,6 +19,7 @@ from audit.fsio import atomic_write
 from audit.models import FindingT
 from audit.report.cases import CaseBook
 from audit.report.exports import FindingExports, cases_csv, write_stream
+from audit.report.exports_apart import ExportsApart
 from audit.report.findings import iter_findings
 from audit.report.html import MAX_HTML_FINDINGS, PageTally
 from audit.report.markdown import MAX_LISTED_FINDINGS, render_markdown
@@ -56,6 +57,11 @@ def write_derived(
         return files.finish(predicate, cases, extra_markdown=extra_markdown)
 
 
+def export_paths(staging: Path) -> tuple[Path, Path]:
+    """Where ``findings.csv`` and ``findings.ocsf.jsonl`` are written in ``staging``."""
+    return staging / FINDINGS_CSV, staging / OCSF_FILE
+
+
 class DerivedFiles:
     """The derived files, fed by a pass over the findings that another reader may share.
 
@@ -66,19 +72,28 @@ class DerivedFiles:
     :meth:`finish` closes the half-written exports (the staging directory is discarded).
     """
 
-    def __init__(self, staging: Path, commitments: dict[str, str], outdir: Path) -> None:
+    def __init__(
+        self, staging: Path, commitments: dict[str, str], outdir: Path, *, apart: ExportsApart | None = None
+    ) -> None:
         self._staging, self._outdir = staging, outdir
         self._page = PageTally()
-        self._exports = FindingExports(staging / FINDINGS_CSV, staging / OCSF_FILE, commitments)
+        self._apart = apart
+        self._exports = FindingExports(*export_paths(staging), commitments) if apart is None else None
 
     def __enter__(self) -> DerivedFiles:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._exports.__exit__(*exc)
+        if self._exports is not None:
+            self._exports.__exit__(*exc)
+        if self._apart is not None and exc[0] is not None:
+            self._apart.abort()
 
     def feeding(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
-        """``findings`` unchanged, each written to the exports and counted for the page as it passes."""
+        """``findings`` unchanged, each counted for the page (and written to the exports, unless
+        ``apart`` writes them) as it passes."""
+        if self._exports is None:
+            return self._page.counting(findings)
         return self._page.counting(self._exports.exporting(findings))
 
     def finish(self, predicate: Predicate, book: CaseBook, *, extra_markdown: str = "") -> list[Subject]:
@@ -87,7 +102,7 @@ class DerivedFiles:
         subjects = [Subject(name=CASES_FILE, digest={"sha256": write_stream(staging / CASES_FILE, book.lines())})]
         markdown = render_markdown(predicate, self._page.listed, cases=cases) + extra_markdown
         subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
-        findings_csv_digest, ocsf_digest = self._exports.close()
+        findings_csv_digest, ocsf_digest = self._export_digests()
         page = self._page.render(predicate, cases)
         subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
         subjects.append(Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}))
@@ -95,3 +110,9 @@ class DerivedFiles:
         subjects.append(Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}))
         subjects.append(Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}))
         return subjects
+
+    def _export_digests(self) -> tuple[str, str]:
+        if self._apart is not None:
+            return self._apart.result()
+        assert self._exports is not None, "written here when not apart"
+        return self._exports.close()

@@ -83,6 +83,8 @@ class FindingsSpool:
         self._next_run = 0
         self.count = 0
         self.written: WrittenFindings | None = None
+        self._settled: bool | None = None
+        """None until :meth:`settle`; then whether the runs follow one another (copied, not merged)."""
         """The file's path, count and digest, once :meth:`write` or :meth:`writing` has finished it."""
 
     def __enter__(self) -> FindingsSpool:
@@ -101,6 +103,7 @@ class FindingsSpool:
 
     def add_encoded(self, item: EncodedFinding) -> None:
         """Take one finding already passed through :func:`encode_finding` (any order)."""
+        assert self._settled is None, "findings are added before they are read"
         self._buffer.append(item)
         self.count += 1
         if len(self._buffer) >= self._run_size:
@@ -150,19 +153,31 @@ class FindingsSpool:
         for _, line in self._buffer:
             yield line
 
-    def _merged(self) -> Iterator[bytes]:
-        self._buffer.sort(key=itemgetter(0))
-        if self._in_order():
-            yield from self._concatenated()
+    def settle(self) -> None:
+        """Sort the buffer and, unless the runs follow one another, merge them down to :data:`MERGE_WIDTH`.
+
+        Afterwards :meth:`lines` writes nothing, so two processes may read the findings
+        in order at once (one writing ``findings.jsonl``, one the exports). Idempotent;
+        no finding may be added after it.
+        """
+        if self._settled is not None:
             return
-        while len(self._runs) > MERGE_WIDTH:  # the earliest runs first, so arrival order is kept
+        self._buffer.sort(key=itemgetter(0))
+        self._settled = self._in_order()
+        while not self._settled and len(self._runs) > MERGE_WIDTH:  # the earliest first: arrival order is kept
             first = self._runs[:MERGE_WIDTH]
             merged = self._write_run(self._merge(first, iter(())))
             for run in first:
                 run.unlink()
             self._runs[:MERGE_WIDTH] = [merged]
-        for _, line in self._merge(self._runs, iter(self._buffer)):
-            yield line
+
+    def lines(self, transform: Callable[[bytes], bytes] | None = None) -> Iterator[bytes]:
+        """Every finding's line in key order (after :meth:`settle`), each through ``transform`` if given."""
+        self.settle()
+        merged = (
+            self._concatenated() if self._settled else (line for _, line in self._merge(self._runs, iter(self._buffer)))
+        )
+        return merged if transform is None else map(transform, merged)
 
     def write(self, path: Path) -> WrittenFindings:
         """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
@@ -181,7 +196,7 @@ class FindingsSpool:
         """
         digest = hashlib.sha256()
         with _writing(path), path.open("xb") as fh:
-            merged = self._merged() if transform is None else map(transform, self._merged())
+            merged = self.lines(transform)
             while lines := list(islice(merged, _WRITE_BATCH)):  # one hash update and write per batch
                 chunk = b"".join(lines)
                 digest.update(chunk)
