@@ -125,6 +125,13 @@ _SUPPRESSED = b',"status":"Suppressed","status_id":3,"time":'
 _TAIL = b',"type_name":"Detection Finding: Create","type_uid":200401,"unmapped":{'
 
 
+def _related(event_ids: tuple[str, ...]) -> bytes:
+    """``_dumps([{"uid": event_id} for event_id in event_ids])``, without a dict and a list per finding."""
+    if len(event_ids) == 1:
+        return b'[{"uid":' + _dumps(event_ids[0]) + b"}]"
+    return b"[" + b",".join([b'{"uid":' + _dumps(event_id) + b"}" for event_id in event_ids]) + b"]"
+
+
 class OcsfLines:
     """``findings.ocsf.jsonl`` lines, one finding at a time (the memo of repeated values lives as long as this)."""
 
@@ -144,7 +151,7 @@ class OcsfLines:
         parts = [
             _HEAD, dumped[f.actor_id], _INFO, rule, b',"type":"Rule","type_id":1,"uid":', rule,
             b'},"desc":', message, b',"first_seen_time":', millis, b',"last_seen_time":', millis,
-            b',"related_events":', _dumps([{"uid": event_id} for event_id in f.event_ids]),
+            b',"related_events":', _related(f.event_ids),
             b',"title":', dumped[f.title], b',"types":[', rule, b'],"uid":', uid, b'},"message":', message, b",",
             _METADATA, uid, _METADATA_END, dumped[f.remediation], b"}",
         ]  # fmt: skip
