@@ -351,7 +351,7 @@ class Finding(Record):
 
 
 class PolicyRowView(Protocol):
-    """What a reader of a finding's policy row reads: :class:`PolicyRowRef`, or the replay's read-back of one."""
+    """A finding's policy row as its readers read it: :class:`PolicyRowRef`, or the replay's decode of one."""
 
     @property
     def file(self) -> str: ...
@@ -362,7 +362,7 @@ class PolicyRowView(Protocol):
 
 
 class PositionView(Protocol):
-    """What a reader of a finding's log position reads: :class:`LogPosition`, or the replay's read-back of one."""
+    """A finding's log position as its readers read it: :class:`LogPosition`, or the replay's decode of one."""
 
     @property
     def segment(self) -> str: ...
@@ -372,7 +372,7 @@ class PositionView(Protocol):
 
 class FindingView(Protocol):
     """What the report's writers read of a finding: a validated :class:`Finding`, or the replay's
-    typed read-back of its own ``findings.jsonl`` (:mod:`audit.report.readback`), which skips
+    typed decode of its own ``findings.jsonl`` lines as written (:mod:`audit.report.readback`), which skips
     building one. Read-only: the writers never change a finding.
     """
 

@@ -192,7 +192,8 @@ def replay(
         defer_content=not execution.in_process,
         defer_canonical=execution.in_process,  # checked as each record is decoded: one decode per line
     )
-    stream = _finding_stream(inputs, verifier, execution, on_segment)
+    forked = execution.engine is Engine.local and execution.workers > 1 and start_method() == "fork"
+    stream = _finding_stream(inputs, verifier, execution, on_segment, "fork" if forked else "spawn")
     with report_staging(outdir) as staging, FindingsSpool(staging) as spool:
         # closing(): a failure here also stops the workers now, not when the generator is collected.
         with closing(stream), fewer_collections(), nullcontext() if execution.in_process else quick_thread_handoff():
@@ -206,11 +207,14 @@ def replay(
         book = CaseBook(store_rule_ids(policy), scratch=staging)  # finding ids in runs: memory bounded by cases
         mark = waiver_set.apply_line if accepted is not None else None
         texts = _commitment_texts(policy)
-        apart = None
-        if execution.engine is Engine.local and execution.workers > 1 and start_method() == "fork":
-            # The exports are written by a forked child from the same lines, on the core the workers freed.
-            apart = ExportsApart(spool, mark, findings_path, export_paths(staging), texts)
-        with DerivedFiles(staging, texts, outdir, apart=apart) as derived, book:
+        # With forked workers, a forked child writes the exports from the same lines, on the core they freed.
+        with (
+            (
+                ExportsApart(spool, mark, findings_path, export_paths(staging), texts) if forked else nullcontext()
+            ) as apart,
+            DerivedFiles(staging, texts, outdir, apart=apart) as derived,
+            book,
+        ):
             # One pass over the lines of findings.jsonl as they are written and hashed (waivers mark theirs
             # first): cases, verdict tallies, the page and the exports (here, or apart).
             with closing(spool.writing(findings_path, mark)) as lines:  # a failed write names the file
@@ -241,9 +245,13 @@ def replay(
 
 
 def _finding_stream(
-    inputs: _Inputs, verifier: LogVerifier, execution: Execution, on_segment: Callable[[int], None] | None
+    inputs: _Inputs,
+    verifier: LogVerifier,
+    execution: Execution,
+    on_segment: Callable[[int], None] | None,
+    method: str,
 ) -> Generator[EncodedFinding, None, None]:
-    """Encoded findings of the whole log, judged where ``execution`` says."""
+    """Encoded findings of the whole log, judged where ``execution`` says (local children started by ``method``)."""
     policy, approvals, engine = inputs.policy, inputs.approvals, inputs.engine
     if execution.in_process:
         fast = FastReplay(engine, policy, approvals)
@@ -252,7 +260,14 @@ def _finding_stream(
     if execution.engine is Engine.dask:
         return replay_with_dask(inputs.logdir, verifier, engine, ctx, execution.scheduler, on_segment)
     return replay_with_processes(
-        inputs.logdir, verifier, engine, ctx, execution.workers, FastReplay.for_policy(policy, approvals), on_segment
+        inputs.logdir,
+        verifier,
+        engine,
+        ctx,
+        execution.workers,
+        FastReplay.for_policy(policy, approvals),
+        on_segment,
+        method,
     )
 
 

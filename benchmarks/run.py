@@ -12,7 +12,8 @@ seals it with a TEST-ONLY key, then measures, in one run:
   this machine gives that work right now, the ceiling for ``--workers 2``
 - ``events``: ``replay`` end to end in one process - log verification (hashes, roots,
   signatures), replay, findings streamed to ``findings.jsonl``, signed report
-- ``workers_2``: the same with ``--workers 2`` (its findings file must be identical)
+- ``workers_2``: the same with ``--workers 2`` (its findings file must be identical; its
+  children forked or spawned as a CLI run's would be, ``workers_start_method`` says which)
 - ``naive``: one Ed25519 verification and one uncached pycasbin enforce per event,
   measured on a sample
 - ``heavy``: ``replay`` of a second log in which half the events have findings
@@ -70,7 +71,7 @@ from audit.records import sha256_file  # noqa: E402
 from audit.replay.facts import actor_class, base_facts  # noqa: E402
 from audit.replay.fast import FastReplay, decode  # noqa: E402
 from audit.replay.options import Execution  # noqa: E402
-from audit.replay.parallel import SegmentJob, WorkerContext, judge_segment, policy_digests  # noqa: E402
+from audit.replay.parallel import SegmentJob, WorkerContext, judge_segment, policy_digests, start_method  # noqa: E402
 from audit.replay.tuning import fewer_collections  # noqa: E402
 from audit.report.publish import FINDINGS_FILE  # noqa: E402
 from audit.signing.keys import (  # noqa: E402
@@ -174,19 +175,24 @@ def maxrss_mb() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
-def measure_machine_2(pool: Pool, ctx: WorkerContext, jobs: list[SegmentJob]) -> tuple[float, float, float]:
-    """Seconds for the workers' per-segment work in one of the pool's processes, then split over both.
+def measure_machine_2(ctx: WorkerContext, jobs: list[SegmentJob]) -> tuple[float, float, float]:
+    """Seconds for the workers' per-segment work in one of two started processes, then split over both.
 
     The same work ``--workers 2`` shares out, with no verification, merging or report:
     how much faster two processes are than one on this machine right now. Also the
-    peak RSS of a process that did that work for the whole log.
+    peak RSS of a process that did that work for the whole log. The pool (and its
+    threads) is gone when this returns, so the replays measured next run as a CLI
+    does: with no other thread, their workers are forked (ADR 0017).
     """
-    start = time.perf_counter()
-    peak = pool.apply(judge_pass, (ctx, jobs))
-    one = time.perf_counter() - start
-    start = time.perf_counter()
-    pool.starmap(judge_pass, [(ctx, jobs[0::2]), (ctx, jobs[1::2])])
-    return one, time.perf_counter() - start, peak
+    pool: Pool
+    with get_context("spawn").Pool(2) as pool:
+        pool.map(time.sleep, [0.5, 0.5])  # give both processes time to start before anything is timed
+        start = time.perf_counter()
+        peak = pool.apply(judge_pass, (ctx, jobs))
+        one = time.perf_counter() - start
+        start = time.perf_counter()
+        pool.starmap(judge_pass, [(ctx, jobs[0::2]), (ctx, jobs[1::2])])
+        return one, time.perf_counter() - start, peak
 
 
 def measure_full(
@@ -364,8 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "import": [],
         "import_floor": [],
     }
-    with tempfile.TemporaryDirectory() as tmp, get_context("spawn").Pool(2) as pool:
-        pool.map(time.sleep, [0.5, 0.5])  # give both processes time to start before anything is timed
+    with tempfile.TemporaryDirectory() as tmp:
         logdir = Path(tmp) / "log"
         seal(
             synthetic(args.events),
@@ -398,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             floor_n, floor_s, parser_used = measure_floor(segments)
             times["floor"].append(floor_s)
             floor_parsers.append(parser_used)
-            machine_1, machine_2, peak = measure_machine_2(pool, ctx, jobs)
+            machine_1, machine_2, peak = measure_machine_2(ctx, jobs)
+            workers_start = start_method()  # what the replay with --workers 2 below uses
             worker_peak = max(worker_peak, peak)
             times["machine_1"].append(machine_1)
             times["machine_2"].append(machine_2)
@@ -458,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                 "workers_2_ratio": round(workers_2_ratio, 2),
                 "machine_2_ratio": round(machine_2_ratio, 2),
                 "workers_2_efficiency": round(workers_2_ratio / machine_2_ratio, 2),
+                "workers_start_method": workers_start,
                 "spread": {name: round(max(runs) / min(runs), 2) for name, runs in times.items() if name in _REPLAY},
                 "spread_import_heavy": {
                     name: round(max(runs) / min(runs), 2) for name, runs in times.items() if name not in _REPLAY

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import sys
 import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,27 +55,45 @@ def test_forked_and_spawned_children_find_exactly_what_one_process_finds(
     tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     """A forked child judges with the modules and state it inherited; a spawned one loads its own (ADR 0017)."""
-    used: list[str] = []
+    started: list[str] = []
+    real = multiprocessing.get_context
 
-    def chosen() -> str:
-        used.append(method)
-        return method
+    def recorded(name: str) -> Any:
+        started.append(name)
+        return real(name)
 
-    monkeypatch.setattr(parallel, "start_method", chosen)
+    monkeypatch.setattr("audit.pipeline.start_method", lambda: method)
+    monkeypatch.setattr(parallel, "get_context", recorded)
     single = _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "one")
     assert _findings(tmp_path, ACCESS_LOG, keyring, auditor_key, "two", execution=Execution(workers=2)) == single
-    assert used == [method]
+    assert started == [method]  # the pool's children were started so
 
 
 def test_children_are_forked_only_on_linux_with_no_other_thread_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(parallel, "_only_thread", lambda: True)
     monkeypatch.setattr(sys, "platform", "linux")
     assert start_method() == "fork"
-    monkeypatch.setattr(threading, "active_count", lambda: 2)  # a progress bar's refresh thread, say
+    monkeypatch.setattr(parallel, "_only_thread", lambda: False)  # a progress bar's refresh thread, say
     assert start_method() == "spawn"
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(parallel, "_only_thread", lambda: True)
     monkeypatch.setattr(sys, "platform", "darwin")  # fork is unsafe with macOS system frameworks
     assert start_method() == "spawn"
+
+
+def test_another_thread_python_or_native_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not parallel._only_thread()  # a real Python thread
+    finally:
+        stop.set()
+        thread.join()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(os, "listdir", lambda path: ["1", "2"])  # a native thread Python does not count
+    assert not parallel._only_thread()
+    monkeypatch.setattr(os, "listdir", lambda path: ["1"])
+    assert parallel._only_thread()
 
 
 def test_workers_state_the_same_period_counts_and_verdicts(

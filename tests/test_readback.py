@@ -238,7 +238,7 @@ def test_a_line_that_is_not_a_finding_as_written_is_an_internal_error_naming_it(
     does not decode would be a bug of this tool's: exit 4, one line."""
     path = tmp_path / FINDINGS_FILE
     with FindingsSpool(tmp_path) as spool:
-        spool.add(_FINDING)
+        spool.add(FINDING)
         good = list(spool.writing(path))
     early = re.sub(rb'"time":"[^"]*"', b'"time":"0001-01-01T00:00:00+01:00"', good[0])
     for bad in (early, b'{"not": "a finding"}\n', good[0].replace(b'"severity":"low"', b'"severity":"dire"')):
@@ -247,7 +247,7 @@ def test_a_line_that_is_not_a_finding_as_written_is_an_internal_error_naming_it(
         assert caught.value.line == 2 and caught.value.exit_code == 4
 
 
-_FINDING = Finding(
+FINDING = Finding(
     rule_id="r", commitment="C1", severity="low", title="t", message="m", remediation="r",
     event_ids=("e",), time=datetime(2024, 1, 1, tzinfo=UTC), actor_id="a",
 )  # fmt: skip

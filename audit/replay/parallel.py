@@ -17,6 +17,7 @@ verify logs.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections import deque
@@ -247,12 +248,23 @@ def start_method() -> str:
     parent already loaded; a spawned one imports and loads them again (about 0.7 s of
     a CPU). Forking is unsafe only while another thread may hold a lock the child
     then finds held (a progress bar's refresh thread, a library's pool), so any other
-    live thread means ``spawn``, as does any other platform (ADR 0017). The pool
-    starts its own threads after it has forked its children.
+    live thread (Python's or native, as ``/proc/self/task`` lists them) means
+    ``spawn``, as does any other platform (ADR 0017). The pool starts its own threads
+    after it has forked its children.
     """
-    if sys.platform == "linux" and "fork" in get_all_start_methods() and threading.active_count() == 1:
+    if sys.platform == "linux" and "fork" in get_all_start_methods() and _only_thread():
         return "fork"
     return "spawn"
+
+
+def _only_thread() -> bool:
+    """Whether this process runs one thread: Python's count, and the kernel's (native threads too)."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: Python's count is all there is
+        return True
 
 
 def replay_with_processes(
@@ -263,15 +275,17 @@ def replay_with_processes(
     workers: int,
     here: FastReplay,
     on_segment: Callable[[int], None] | None = None,
+    method: str | None = None,
 ) -> Generator[EncodedFinding, None, None]:
     """Encoded findings of every verified segment, judged by ``workers`` processes: this one and ``workers - 1`` more.
 
     ``verifier`` should defer content (each process checks the segment files it reads);
     ``here`` judges this process's share (a replay of its own, drained per segment
-    like a worker's, never ``parent``).
+    like a worker's, never ``parent``). ``method`` starts the children (default:
+    :func:`start_method`).
     """
     children = max(1, workers - 1)
-    executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context(start_method()))
+    executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context(method or start_method()))
     try:
         yield from _pipelined(
             logdir,

@@ -86,8 +86,6 @@ class DerivedFiles:
     def __exit__(self, *exc: object) -> None:
         if self._exports is not None:
             self._exports.__exit__(*exc)
-        if self._apart is not None and exc[0] is not None:
-            self._apart.abort()
 
     def feeding(self, findings: Iterable[FindingT]) -> Iterator[FindingT]:
         """``findings`` unchanged, each counted for the page (and written to the exports, unless

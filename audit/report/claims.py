@@ -79,7 +79,7 @@ class FindingTallies:
     """Counts per commitment, fed findings in ``findings.jsonl`` order (those of one event are adjacent).
 
     :meth:`counting` lets another pass over the findings (building the cases) fill it,
-    so the findings file is read once for both.
+    so one pass over the findings serves both.
     """
 
     def __init__(self) -> None:

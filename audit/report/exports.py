@@ -101,7 +101,7 @@ class FindingExports:
     """``findings.csv`` and ``findings.ocsf.jsonl`` written side by side, one finding at a time.
 
     Fed by another pass over the findings (the HTML page's), so ``findings.jsonl`` is
-    read once for all three; the bytes are those of :func:`findings_csv` and
+    passed over once for all three; the bytes are those of :func:`findings_csv` and
     :func:`ocsf_lines`, written by the line encoders of :mod:`audit.report.export_lines`.
     Use as a context manager; :meth:`close` flushes, fsyncs and returns each file's
     SHA-256. A failed write is an :class:`~audit.errors.InputError` naming the file.

@@ -12,25 +12,30 @@ the same lines: the two halves of the report pass run on two cores, and the file
 byte for byte those of one process (a test holds them so).
 
 What it does not do: decide whether forking is safe here (the caller does: ADR 0017),
-or sign anything. A parent that fails first kills the child (:meth:`ExportsApart.abort`);
-the staging directory both wrote into is then discarded.
+or sign anything. A parent that fails first kills the child (leaving the context
+manager on an error); the staging directory both wrote into is then discarded. The
+child ignores Ctrl-C: the parent handles it.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from audit.errors import AuditError, InternalError
+from audit.errors import AuditError, InputError, InternalError
 from audit.report.exports import FindingExports
 from audit.report.findings import FindingsSpool
+from audit.report.publish import FINDINGS_CSV
 from audit.report.readback import findings_as_written
 
 
 class ExportsApart:
-    """The child writing the exports; :meth:`result` waits for their digests."""
+    """The child writing the exports; :meth:`result` waits for their digests. A context manager:
+    leaving it on an error (or without asking for the result) stops the child."""
 
     def __init__(
         self,
@@ -41,18 +46,30 @@ class ExportsApart:
         commitments: dict[str, str],
     ) -> None:
         spool.settle()  # before the fork: reading the findings in order then writes nothing
+        self._expected = spool.count
         context = get_context("fork")
         self._answer, sent = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_export, args=(spool, mark, findings_path, exports, commitments, sent), daemon=True
         )
-        self._process.start()
-        sent.close()
+        # Ctrl-C is blocked from before the fork until the child ignores it (a Ctrl-C is the parent's to handle).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            sent.close()
+
+    def __enter__(self) -> ExportsApart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
 
     def result(self) -> tuple[str, str]:
         """The SHA-256 of ``findings.csv`` and of ``findings.ocsf.jsonl``; the child's error, raised here."""
         try:
-            answer: tuple[str, str] | AuditError = self._answer.recv()
+            answer: tuple[str, str, int] | AuditError = self._answer.recv()
         except EOFError:  # killed, or died before it could answer
             answer = InternalError("the process writing findings.csv and findings.ocsf.jsonl ended without an answer")
         finally:
@@ -60,10 +77,13 @@ class ExportsApart:
             self._process.join()
         if isinstance(answer, AuditError):
             raise answer
-        return answer
+        csv_digest, ocsf_digest, rows = answer
+        if rows != self._expected:
+            raise InternalError(f"the exports hold {rows} findings, the spool {self._expected}", path=FINDINGS_CSV)
+        return csv_digest, ocsf_digest
 
     def abort(self) -> None:
-        """Stop the child if it still runs (the parent failed: nothing will be published)."""
+        """Stop the child if it still runs (the parent failed: nothing will be published); no-op once it ended."""
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
@@ -78,16 +98,24 @@ def _export(
     commitments: dict[str, str],
     answer: Connection,
 ) -> None:
-    """In the child: write both exports; send their digests, or the error."""
-    result: tuple[str, str] | AuditError
+    """In the child: write both exports; send their digests and row count, or the error."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    result: tuple[str, str, int] | AuditError
     try:
+        rows = 0
         with FindingExports(*exports, commitments) as files:
             for _ in files.exporting(findings_as_written(spool.lines(mark), findings_path)):
-                pass
-            result = files.close()
+                rows += 1
+            result = (*files.close(), rows)
     except AuditError as exc:
         result = exc
+    except OSError as exc:  # reading the spool's runs
+        result = InputError(f"cannot read: {exc.strerror or exc}", path=exc.filename or findings_path)
     except Exception as exc:  # a bug: reported by the parent as one line, exit 4
         result = InternalError(f"writing the exports failed: {type(exc).__name__}: {exc}", path=exports[0])
-    answer.send(result)
-    answer.close()
+    try:
+        answer.send(result)
+        answer.close()
+    except BaseException:  # the parent is gone or the answer cannot be sent: it reports no answer
+        os._exit(1)

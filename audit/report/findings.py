@@ -31,7 +31,7 @@ from types import TracebackType
 import orjson
 
 from audit.canonical import canonical_bytes
-from audit.errors import InputError
+from audit.errors import InputError, InternalError
 from audit.models import Finding
 from audit.records import iter_jsonl
 
@@ -83,9 +83,9 @@ class FindingsSpool:
         self._next_run = 0
         self.count = 0
         self.written: WrittenFindings | None = None
+        """The file's path, count and digest, once :meth:`write` or :meth:`writing` has finished it."""
         self._settled: bool | None = None
         """None until :meth:`settle`; then whether the runs follow one another (copied, not merged)."""
-        """The file's path, count and digest, once :meth:`write` or :meth:`writing` has finished it."""
 
     def __enter__(self) -> FindingsSpool:
         return self
@@ -163,13 +163,15 @@ class FindingsSpool:
         if self._settled is not None:
             return
         self._buffer.sort(key=itemgetter(0))
-        self._settled = self._in_order()
-        while not self._settled and len(self._runs) > MERGE_WIDTH:  # the earliest first: arrival order is kept
-            first = self._runs[:MERGE_WIDTH]
-            merged = self._write_run(self._merge(first, iter(())))
-            for run in first:
-                run.unlink()
-            self._runs[:MERGE_WIDTH] = [merged]
+        settled = self._in_order()
+        with _writing(self._scratch):
+            while not settled and len(self._runs) > MERGE_WIDTH:  # the earliest first: arrival order is kept
+                first = self._runs[:MERGE_WIDTH]
+                merged = self._write_run(self._merge(first, iter(())))
+                for run in first:
+                    run.unlink()
+                self._runs[:MERGE_WIDTH] = [merged]
+        self._settled = settled
 
     def lines(self, transform: Callable[[bytes], bytes] | None = None) -> Iterator[bytes]:
         """Every finding's line in key order (after :meth:`settle`), each through ``transform`` if given."""
@@ -195,16 +197,20 @@ class FindingsSpool:
         the last line has been handed on and the file is fsynced.
         """
         digest = hashlib.sha256()
+        count = 0
         with _writing(path), path.open("xb") as fh:
             merged = self.lines(transform)
             while lines := list(islice(merged, _WRITE_BATCH)):  # one hash update and write per batch
                 chunk = b"".join(lines)
                 digest.update(chunk)
                 fh.write(chunk)
+                count += len(lines)
                 yield from lines
             fh.flush()
             os.fsync(fh.fileno())
-        self.written = WrittenFindings(path, self.count, digest.hexdigest())
+        if count != self.count:  # a merge that lost or doubled a finding must never be signed
+            raise InternalError(f"wrote {count} findings of the {self.count} taken", path=path)
+        self.written = WrittenFindings(path, count, digest.hexdigest())
 
 
 @contextmanager
