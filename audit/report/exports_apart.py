@@ -57,8 +57,8 @@ class ExportsApart:
         try:
             self._process.start()
         finally:
+            sent.close()  # before a Ctrl-C held back can be raised: the child's end is the child's alone
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            sent.close()
 
     def __enter__(self) -> ExportsApart:
         return self
