@@ -46,7 +46,10 @@ def _written(tmp: Path, findings: list[Finding], run_size: int) -> tuple[bytes, 
     with FindingsSpool(tmp, run_size=run_size) as spool:
         for finding in findings:
             spool.add(finding)
-        written = spool.write(tmp / "findings.jsonl")
+        for _ in spool.writing(tmp / "findings.jsonl"):
+            pass
+        written = spool.written
+    assert written is not None
     assert [p.name for p in tmp.iterdir()] == ["findings.jsonl"], "sorted runs left behind"
     return (tmp / "findings.jsonl").read_bytes(), written.sha256, written.count
 

@@ -62,10 +62,6 @@ def _same_finding(a: WrittenFinding, b: Finding) -> bool:
     return a.time.tzinfo is b.time.tzinfo
 
 
-def _written(path: Path) -> WrittenFindings:
-    return WrittenFindings(path, len(path.read_bytes().splitlines()), sha256_file(path))
-
-
 def test_the_mirror_is_the_finding_model_in_its_field_order_then_its_id() -> None:
     assert WrittenFinding.__struct_fields__ == (*Finding.model_fields, "id")
     optional = {name for name, field in Finding.model_fields.items() if field.default is None}

@@ -60,7 +60,7 @@ def encode_finding(finding: Finding) -> EncodedFinding:
 
 @dataclass(frozen=True)
 class WrittenFindings:
-    """What :meth:`FindingsSpool.write` produced."""
+    """What :meth:`FindingsSpool.writing` produced."""
 
     path: Path
     count: int
@@ -83,7 +83,7 @@ class FindingsSpool:
         self._next_run = 0
         self.count = 0
         self.written: WrittenFindings | None = None
-        """The file's path, count and digest, once :meth:`write` or :meth:`writing` has finished it."""
+        """The file's path, count and digest, once :meth:`writing` has finished it."""
         self._settled: bool | None = None
         """None until :meth:`settle`; then whether the runs follow one another (copied, not merged)."""
 
@@ -181,15 +181,9 @@ class FindingsSpool:
         )
         return merged if transform is None else map(transform, merged)
 
-    def write(self, path: Path) -> WrittenFindings:
-        """Write every finding, sorted, to ``path`` (a new file), fsynced; its digest and count."""
-        for _ in self.writing(path):
-            pass
-        assert self.written is not None
-        return self.written
-
     def writing(self, path: Path, transform: Callable[[bytes], bytes] | None = None) -> Generator[bytes, None, None]:
-        """:meth:`write`, handing on each line once the batch holding it is written and hashed.
+        """Write every finding, sorted, to ``path`` (a new file), fsynced, handing on each line once
+        the batch holding it is written and hashed.
 
         A pass over the findings takes them from here instead of reading the file back:
         it sees the very bytes hashed into the digest. ``transform`` (waivers marking a
