@@ -190,6 +190,26 @@ def test_report_verify_detects_one_changed_byte_in_the_report(
     assert main(["report", "verify", str(report), "--keyring", KEYRING]) == EXIT_INTEGRITY
 
 
+def test_ctrl_c_during_a_replay_says_so_in_one_line_and_publishes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: typer turns Ctrl-C into a silent exit 130; the one-line error was never printed."""
+    from audit.report.findings import FindingsSpool
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv(PASSPHRASE_ENV, "residency-audit-fixtures-TEST-ONLY")
+    monkeypatch.setattr(FindingsSpool, "add_encoded", interrupted)  # pressed while findings come in
+    out = tmp_path / "report"
+    args = ["--approvals", str(APPROVALS_LOG), "--policy", str(POLICIES), "--report-key", AUDITOR, "--out", str(out)]
+    code = main(["replay", str(ACCESS_LOG), "--keyring", KEYRING, *args])
+    captured = capsys.readouterr()
+    assert code == 130
+    assert captured.err.strip() == "error: interrupted; nothing was published"
+    assert not out.exists()
+
+
 def test_replay_of_a_tampered_log_exits_3_without_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

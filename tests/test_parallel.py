@@ -323,3 +323,40 @@ def test_workers_report_the_first_bad_event_in_log_order_like_one_process(
         errors.append(str(caught.value))
     assert "00000001.jsonl:1" in errors[0]
     assert errors[1] == errors[0] and errors[2] == errors[0]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_children_leave_ctrl_c_to_the_parent(
+    keyring: Keyring, method: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C reaches the whole process group: a child, starting or idle, must neither die nor print a traceback.
+
+    Regression: an idle child (waiting for its next segment) raised KeyboardInterrupt
+    in the pool's loop and printed its traceback under the parent's one-line error.
+    """
+    import signal
+    import time
+
+    from audit.replay.parallel import WorkerContext, local_pool, policy_digests, submit_segment
+
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    jobs = [
+        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
+        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
+    ]
+    before = {p.pid for p in multiprocessing.active_children()}
+    pool = local_pool(WorkerContext(POLICIES, policy_digests(policy), approvals), 1, method)
+    try:
+        first = submit_segment(pool, jobs[0])  # starts the child
+        (child,) = [p for p in multiprocessing.active_children() if p.pid not in before]
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGINT)  # while it starts (a spawned child is still importing)
+        assert first.result(timeout=120).partial is not None
+        os.kill(child.pid, signal.SIGINT)  # while it waits for work
+        time.sleep(0.3)
+        second = submit_segment(pool, jobs[1])
+        assert second.result(timeout=120).partial is not None
+        assert child.is_alive()
+    finally:
+        pool.shutdown()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err

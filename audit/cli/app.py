@@ -401,11 +401,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"error: {exc.diagnostic()}", markup=False)
         return finish_stdout(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("error: interrupted; nothing was published", markup=False)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except Exception as exc:
         return finish_stdout(_internal_error(exc, f"{type(exc).__name__}: {exc}"))
+    if rv == EXIT_INTERRUPTED:  # typer returns Ctrl-C as 130 without a word; no command returns 130 itself
+        return _interrupted()
     return finish_stdout(rv if isinstance(rv, int) else EXIT_CLEAN)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: one line, exit 130 (a report is published whole or not at all)."""
+    err.print("error: interrupted; nothing was published", markup=False)
+    return EXIT_INTERRUPTED
 
 
 def _internal_error(exc: BaseException, what: str) -> int:

@@ -8,21 +8,24 @@ its events with its own engine - judging one event needs only the policy, the
 approvals and the event - and returns the findings plus the cross-event state: who
 was where and when, the proxy events that need it, and counts. A file that does not
 match is reported back and fails the verification. With local processes the parent
-judges segments too whenever every worker is busy. The parent merges that state and judges
-the proxy events at the end, so the findings equal a single-process run whatever
-the segment boundaries. Workers reload the policy from disk and refuse to run if its
-files differ from what the parent loaded (and will sign). This module does not
-verify logs.
+judges segments too whenever every worker is busy; a local worker is handed the
+context once, when it starts, and leaves Ctrl-C to the parent (which stops the
+pool). The parent merges that state and judges the proxy events at the end, so
+the findings equal a single-process run whatever the segment boundaries. Workers
+reload the policy from disk and refuse to run if its files differ from what the
+parent loaded (and will sign). This module does not verify logs.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -123,10 +126,48 @@ def judge_segment(fast: FastReplay, job: SegmentJob) -> SegmentResult:
 
 
 def run_segment(ctx: WorkerContext, job: SegmentJob) -> SegmentResult:
-    """Worker entry point: :func:`judge_segment` with this process's cached replay."""
+    """Worker entry point (a dask task; a local pool's through :func:`run_pooled_segment`):
+    :func:`judge_segment` with this process's cached replay."""
     fast = _fast_replay(ctx)
     with fewer_collections():
         return judge_segment(fast, job)
+
+
+_POOL_CONTEXT: list[WorkerContext] = []
+"""In a local pool's child: the context :func:`_start_pooled` was given (one entry)."""
+
+
+def _start_pooled(ctx: WorkerContext) -> None:
+    """A local pool child's initializer: keep ``ctx`` for every segment; ignore Ctrl-C.
+
+    Ctrl-C reaches the whole process group; the parent handles it (and stops the
+    pool), so a child must not print a ``KeyboardInterrupt`` traceback of its own.
+    The child starts with SIGINT blocked (:func:`_sigint_held`): one pressed while it
+    started is discarded here.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _POOL_CONTEXT[:] = [ctx]
+
+
+def run_pooled_segment(job: SegmentJob) -> SegmentResult:
+    """A local pool child's entry point: :func:`run_segment` with the context it started with."""
+    return run_segment(_POOL_CONTEXT[0], job)
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread while the body runs (a pool starts its children and threads in it).
+
+    They inherit the mask: the children until their initializer ignores SIGINT, the
+    pool's threads for good (Python handles signals in the main thread only). A
+    Ctrl-C pressed meanwhile is raised here once the body is done.
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class _Submit(Protocol):
@@ -267,6 +308,19 @@ def _only_thread() -> bool:
         return True
 
 
+def local_pool(ctx: WorkerContext, children: int, method: str) -> ProcessPoolExecutor:
+    """``children`` processes started by ``method``, each handed ``ctx`` once; fed by :func:`submit_segment`."""
+    return ProcessPoolExecutor(
+        max_workers=children, mp_context=get_context(method), initializer=_start_pooled, initargs=(ctx,)
+    )
+
+
+def submit_segment(pool: ProcessPoolExecutor, job: SegmentJob) -> Future[SegmentResult]:
+    """``job`` for one of ``pool``'s children; SIGINT is held meanwhile, as the submit may start a child."""
+    with _sigint_held():
+        return pool.submit(run_pooled_segment, job)
+
+
 def replay_with_processes(
     logdir: Path,
     verifier: LogVerifier,
@@ -285,13 +339,13 @@ def replay_with_processes(
     :func:`start_method`).
     """
     children = max(1, workers - 1)
-    executor = ProcessPoolExecutor(max_workers=children, mp_context=get_context(method or start_method()))
+    executor = local_pool(ctx, children, method or start_method())
     try:
         yield from _pipelined(
             logdir,
             verifier,
             parent,
-            lambda job: executor.submit(run_segment, ctx, job),
+            lambda job: submit_segment(executor, job),
             QUEUED_PER_CHILD * children,
             on_segment,
             local=lambda job: judge_segment(here, job),
