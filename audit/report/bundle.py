@@ -97,17 +97,20 @@ class DerivedFiles:
     def finish(self, predicate: Predicate, book: CaseBook, *, extra_markdown: str = "") -> list[Subject]:
         """Write the rest once every finding has passed and ``book`` is built; a subject per file, in a fixed order."""
         staging, outdir, cases = self._staging, self._outdir, book.cases
-        subjects = [Subject(name=CASES_FILE, digest={"sha256": write_stream(staging / CASES_FILE, book.lines())})]
+        cases_digest = write_stream(staging / CASES_FILE, book.lines())
         markdown = render_markdown(predicate, self._page.listed, cases=cases) + extra_markdown
-        subjects.append(_write(staging, MARKDOWN_FILE, markdown.encode(), outdir))
-        findings_csv_digest, ocsf_digest = self._export_digests()
-        page = self._page.render(predicate, cases)
-        subjects.append(_write(staging, HTML_FILE, page.encode(), outdir))
-        subjects.append(Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}))
+        markdown_subject = _write(staging, MARKDOWN_FILE, markdown.encode(), outdir)
+        page_subject = _write(staging, HTML_FILE, self._page.render(predicate, cases).encode(), outdir)
         cases_csv_digest = write_stream(staging / CASES_CSV, cases_csv(cases))
-        subjects.append(Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}))
-        subjects.append(Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}))
-        return subjects
+        findings_csv_digest, ocsf_digest = self._export_digests()  # last: a process apart may still be writing them
+        return [
+            Subject(name=CASES_FILE, digest={"sha256": cases_digest}),
+            markdown_subject,
+            page_subject,
+            Subject(name=FINDINGS_CSV, digest={"sha256": findings_csv_digest}),
+            Subject(name=CASES_CSV, digest={"sha256": cases_csv_digest}),
+            Subject(name=OCSF_FILE, digest={"sha256": ocsf_digest}),
+        ]
 
     def _export_digests(self) -> tuple[str, str]:
         if self._apart is not None:
