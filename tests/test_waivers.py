@@ -117,3 +117,40 @@ def test_expiry_is_judged_at_the_report_date(tmp_path: Path) -> None:
                      now=datetime(2023, 6, 1, tzinfo=UTC), waivers=waivers)  # fmt: skip
     assert all(w.expired for w in outcome.statement.predicate.waivers)
     assert not any(f.waiver for f in outcome.findings)
+
+
+def test_a_line_is_marked_exactly_as_its_validated_finding_is(tmp_path: Path) -> None:
+    """``apply_line`` decides on the typed decode and validates only covered lines: same bytes and counts as
+    :meth:`WaiverSet.apply` on every validated finding, for waivers by rule, by commitment, by each scope
+    pattern, and covering nothing."""
+    from audit.canonical import canonical_bytes
+    from audit.models import Finding
+    from audit.report.waivers import WaiverSet
+
+    text = (
+        WAIVERS
+        + """\
+  - id: W-event
+    commitment: C2
+    scope: {event: "evt-000[6-8]*", store: "oci-*"}
+    reason: backfill
+    approver: ciso@example.com
+    expires: 2023-01-01
+  - id: W-none
+    rule: no-such-rule
+    reason: covers nothing
+    approver: ciso@example.com
+    expires: 2023-01-01
+"""
+    )
+    waivers_file = tmp_path / "waivers.yaml"
+    waivers_file.write_text(text)
+    waivers, _ = load_waivers(waivers_file)
+    lines = (fixture_report(tmp_path / "plain").outdir / "findings.jsonl").read_bytes().splitlines(keepends=True)
+    by_line, by_model = WaiverSet(waivers, NOW), WaiverSet(waivers, NOW)
+    marked = [by_line.apply_line(line) for line in lines]
+    expected = [canonical_bytes(by_model.apply(Finding.model_validate_json(line))) + b"\n" for line in lines]
+    assert marked == expected
+    assert by_line.counts == by_model.counts
+    assert {"W-store", "W-one-actor", "W-event"} <= set(by_line.counts)  # each kind of waiver marked something
+    assert sum(by_line.counts.values()) < len(lines)  # and some lines passed through unmarked

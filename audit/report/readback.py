@@ -100,6 +100,14 @@ _NOT_A_FINDING = (msgspec.DecodeError, msgspec.ValidationError, ValueError, Over
 """What decoding a line that is not a finding as written raises (an out-of-calendar UTC instant: OverflowError)."""
 
 
+def written_finding(raw: bytes) -> WrittenFinding | None:
+    """``raw`` decoded as a line of this tool's ``findings.jsonl``; None if it is not one (no diagnosis)."""
+    try:
+        return _decoded(raw)
+    except _NOT_A_FINDING:
+        return None
+
+
 def _decoded(raw: bytes) -> WrittenFinding:
     finding = _DECODER.decode(raw)
     time = finding.time

@@ -32,9 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError
-from audit.models import CommitmentId, Finding, NonEmpty
+from audit.models import CommitmentId, Finding, FindingView, NonEmpty
 from audit.reading import read_bytes
 from audit.records import MAX_YAML_BYTES, validate, yaml_value
+from audit.report.readback import written_finding
 
 
 class _Strict(BaseModel):
@@ -48,7 +49,7 @@ class WaiverScope(_Strict):
     store: str | None = None
     event: str | None = None
 
-    def matches(self, finding: Finding) -> bool:
+    def matches(self, finding: FindingView) -> bool:
         """Whether every pattern given matches the finding (``event``: any of its event ids)."""
         if self.actor is not None and not fnmatchcase(finding.actor_id, self.actor):
             return False
@@ -74,7 +75,7 @@ class Waiver(_Strict):
             raise ValueError("a waiver must name a rule or a commitment")
         return self
 
-    def covers(self, finding: Finding) -> bool:
+    def covers(self, finding: FindingView) -> bool:
         """Whether the waiver's rule, commitment and scope match the finding."""
         if self.rule is not None and finding.rule_id != self.rule:
             return False
@@ -127,8 +128,16 @@ class WaiverSet:
         return finding
 
     def apply_line(self, line: bytes) -> bytes:
-        """A ``findings.jsonl`` line of this tool's, marked as :meth:`apply` marks its finding (unchanged if not)."""
+        """A ``findings.jsonl`` line of this tool's, marked as :meth:`apply` marks its finding (unchanged if not).
+
+        A line no waiver covers is passed on after a typed decode
+        (:func:`~audit.report.readback.written_finding`); only a covered one (or one
+        that does not decode) is validated as a :class:`Finding` and re-encoded.
+        """
         if not self._active:
+            return line
+        view = written_finding(line)
+        if view is not None and not any(waiver.covers(view) for waiver in self._active):
             return line
         finding = Finding.model_validate_json(line)
         marked = self.apply(finding)
