@@ -360,3 +360,17 @@ def test_pool_children_leave_ctrl_c_to_the_parent(
     finally:
         pool.shutdown()
     assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
+def test_near_the_end_children_hold_only_their_share_of_what_is_left(keyring: Keyring) -> None:
+    """A segment a child took cannot be taken back: near the end each child holds the one it judges, one
+    queued, and its share of those left, so this process does not wait for three segments at the end."""
+    from audit.replay.parallel import QUEUED_PER_CHILD, _tail_window
+
+    one, three = QUEUED_PER_CHILD, 3 * QUEUED_PER_CHILD  # the window of one child and of three
+    assert [_tail_window(one, left) for left in (0, 1, 2, 3, 100)] == [2, 2, 3, 3, 3]
+    assert [_tail_window(three, left) for left in (0, 1, 2, 4, 100)] == [6, 6, 7, 9, 9]
+    verifier = LogVerifier(ACCESS_LOG, keyring, defer_content=True)
+    assert verifier.index_end == 0  # nothing listed before the scan
+    indexes = [segment.index for segment in verifier.segments()]
+    assert verifier.index_end == indexes[-1] + 1 == len(list((ACCESS_LOG / "checkpoints").iterdir()))

@@ -199,9 +199,11 @@ def _pipelined(
     """Hand verified segments out, at most ``window`` unfinished at a time; merge in log order.
 
     With ``local``, a segment that finds every worker busy is judged right here, so
-    this process works too instead of waiting (and while workers start). Once the log
-    is read, it takes back segments not yet handed to a worker, the last first and one
-    at a time, so it works through the tail alongside the workers instead of waiting.
+    this process works too instead of waiting (and while workers start). Near the end
+    of the log the workers are kept to fewer segments (:func:`_tail_window`), so that
+    they finish about when this process does. Once the log is read, it takes back
+    segments not yet handed to a worker, the last first and one at a time, so it works
+    through the tail alongside the workers instead of waiting.
     """
     in_flight: deque[tuple[Future[SegmentResult], SegmentJob]] = deque()
     bound = window if local is None else 4 * window  # local results may wait behind a slow segment
@@ -212,7 +214,8 @@ def _pipelined(
     for segment in verifier.segments():
         job = _segment_job(logdir, segment, ship_bytes)
         busy = sum(1 for future, _ in in_flight if not future.done())
-        future = _judged_here(local, job) if local is not None and busy >= window else submit(job)
+        left = verifier.index_end - 1 - segment.index
+        future = _judged_here(local, job) if local is not None and busy >= _tail_window(window, left) else submit(job)
         in_flight.append((future, job))
         while in_flight and in_flight[0][0].done():
             yield from collect()
@@ -221,6 +224,22 @@ def _pipelined(
 
     yield from _drain(in_flight, local, collect)
     yield from parent.finish_encoded()
+
+
+def _tail_window(window: int, left: int) -> int:
+    """How many unfinished segments the workers may hold when ``left`` more are still to come.
+
+    ``window`` is :data:`QUEUED_PER_CHILD` per child. A segment a child's process
+    already took cannot be taken back, so at the end of the log this process would
+    wait for all a child holds (three segments: about 0.1 s at 1M events). Near the
+    end each child holds at most the segment it is judging, one queued behind it,
+    and its even share of the ``left`` still to come, ``left / (children + 1)``; far
+    from the end this is ``window``. Measured on 1M events with 2 workers: the wait
+    at the end went from 0.05-0.15 s to 0-0.08 s (one child held to one segment
+    instead of two ran out of work first; no better).
+    """
+    children = max(1, window // QUEUED_PER_CHILD)
+    return max(1, min(window, 2 * children + left * children // (children + 1)))
 
 
 def _drain(

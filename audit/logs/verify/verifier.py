@@ -327,6 +327,15 @@ class LogVerifier:
         )
 
     @property
+    def index_end(self) -> int:
+        """One past the highest checkpoint index the scan listed (0 before :meth:`segments` starts).
+
+        A scheduling hint (how many segments may still come), never a verdict: the
+        listing is the log's, and the segment checks judge every index below it.
+        """
+        return self._log.end
+
+    @property
     def defers_canonical(self) -> bool:
         """Whether the consumer must check each record's RFC 8785 form (``defer_canonical``)."""
         return self._log.defer_canonical
