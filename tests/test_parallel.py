@@ -374,3 +374,34 @@ def test_near_the_end_children_hold_only_their_share_of_what_is_left(keyring: Ke
     assert verifier.index_end == 0  # nothing listed before the scan
     indexes = [segment.index for segment in verifier.segments()]
     assert verifier.index_end == indexes[-1] + 1 == len(list((ACCESS_LOG / "checkpoints").iterdir()))
+
+
+def test_a_forked_child_judges_with_the_replay_it_inherited(keyring: Keyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked children use their copy of the parent's replay (its policy and approvals as loaded); they load
+    nothing again. Here loading fails in the child (the patch is inherited), so a reload would fail the job."""
+    from audit.replay.parallel import WorkerContext, local_pool, policy_digests, submit_segment
+
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    here = FastReplay.for_policy(policy, approvals)
+    job = next(
+        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
+        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
+    )
+    expected = judge_segment(FastReplay.for_policy(policy, approvals), job)
+
+    def no_reload(_: Path) -> None:
+        raise AssertionError("a forked child loaded the policy again")
+
+    monkeypatch.setattr(parallel, "load_policy", no_reload)
+    ctx = WorkerContext(POLICIES, policy_digests(policy), approvals)
+    for replay_given, works in ((here, True), (None, False)):
+        pool = local_pool(ctx, 1, "fork", replay_given)
+        try:
+            future = submit_segment(pool, job)
+            if works:
+                assert future.result(timeout=120).findings == expected.findings
+            else:
+                with pytest.raises(AssertionError, match="loaded the policy again"):
+                    future.result(timeout=120)
+        finally:
+            pool.shutdown()

@@ -95,8 +95,12 @@ class _ReplaysOfThisThread(threading.local):
 _WORKER_CACHE = _ReplaysOfThisThread()
 
 
+def _replay_key(ctx: WorkerContext) -> tuple[Path, tuple[tuple[str, str], ...], str]:
+    return ctx.policy_dir, ctx.policy_digests, ctx.approvals.digest
+
+
 def _fast_replay(ctx: WorkerContext) -> FastReplay:
-    key = (ctx.policy_dir, ctx.policy_digests, ctx.approvals.digest)
+    key = _replay_key(ctx)
     fast = _WORKER_CACHE.replays.get(key)
     if fast is None:
         policy = load_policy(ctx.policy_dir)
@@ -137,8 +141,12 @@ _POOL_CONTEXT: list[WorkerContext] = []
 """In a local pool's child: the context :func:`_start_pooled` was given (one entry)."""
 
 
-def _start_pooled(ctx: WorkerContext) -> None:
+def _start_pooled(ctx: WorkerContext, inherited: FastReplay | None) -> None:
     """A local pool child's initializer: keep ``ctx`` for every segment; ignore Ctrl-C.
+
+    ``inherited`` (forked children only: it is never pickled) is the parent's replay
+    for ``ctx`` as it stood at the fork, the policy and approvals the parent loaded
+    and will sign: the child judges with its copy instead of loading them again.
 
     Ctrl-C reaches the whole process group; the parent handles it (and stops the
     pool), so a child must not print a ``KeyboardInterrupt`` traceback of its own.
@@ -148,6 +156,8 @@ def _start_pooled(ctx: WorkerContext) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _POOL_CONTEXT[:] = [ctx]
+    if inherited is not None:
+        _WORKER_CACHE.replays[_replay_key(ctx)] = inherited
 
 
 def run_pooled_segment(job: SegmentJob) -> SegmentResult:
@@ -327,10 +337,15 @@ def _only_thread() -> bool:
         return True
 
 
-def local_pool(ctx: WorkerContext, children: int, method: str) -> ProcessPoolExecutor:
-    """``children`` processes started by ``method``, each handed ``ctx`` once; fed by :func:`submit_segment`."""
+def local_pool(ctx: WorkerContext, children: int, method: str, replay: FastReplay | None = None) -> ProcessPoolExecutor:
+    """``children`` processes started by ``method``, each handed ``ctx`` once; fed by :func:`submit_segment`.
+
+    Forked children judge with their copy of ``replay`` (this process's, for ``ctx``)
+    if one is given; spawned ones, and forked ones without it, load their own.
+    """
+    inherited = replay if method == "fork" else None
     return ProcessPoolExecutor(
-        max_workers=children, mp_context=get_context(method), initializer=_start_pooled, initargs=(ctx,)
+        max_workers=children, mp_context=get_context(method), initializer=_start_pooled, initargs=(ctx, inherited)
     )
 
 
@@ -358,7 +373,7 @@ def replay_with_processes(
     :func:`start_method`).
     """
     children = max(1, workers - 1)
-    executor = local_pool(ctx, children, method or start_method())
+    executor = local_pool(ctx, children, method or start_method(), here)
     try:
         yield from _pipelined(
             logdir,
