@@ -405,3 +405,23 @@ def test_a_forked_child_judges_with_the_replay_it_inherited(keyring: Keyring, mo
                     future.result(timeout=120)
         finally:
             pool.shutdown()
+
+
+def test_without_signal_masks_the_pool_still_runs(keyring: Keyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where threads have no signal mask (Windows), submitting and starting children skip the masking."""
+    import signal
+
+    from audit.replay.parallel import WorkerContext, local_pool, policy_digests, submit_segment
+
+    monkeypatch.setattr(parallel, "_CAN_MASK", False)
+    monkeypatch.setattr(signal, "pthread_sigmask", None)  # any use would raise TypeError
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    job = next(
+        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
+        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
+    )
+    pool = local_pool(WorkerContext(POLICIES, policy_digests(policy), approvals), 1, "fork")
+    try:
+        assert submit_segment(pool, job).result(timeout=120).partial is not None
+    finally:
+        pool.shutdown()

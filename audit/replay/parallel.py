@@ -11,7 +11,8 @@ match is reported back and fails the verification. With local processes the pare
 judges segments too whenever every worker is busy; a local worker is handed the
 context once, when it starts, and leaves Ctrl-C to the parent (which stops the
 pool). The parent merges that state and judges the proxy events at the end, so
-the findings equal a single-process run whatever the segment boundaries. Workers
+the findings equal a single-process run whatever the segment boundaries. Forked
+workers judge with their copy of the parent's replay; spawned and dask workers
 reload the policy from disk and refuse to run if its files differ from what the
 parent loaded (and will sign). This module does not verify logs.
 """
@@ -137,6 +138,8 @@ def run_segment(ctx: WorkerContext, job: SegmentJob) -> SegmentResult:
         return judge_segment(fast, job)
 
 
+_CAN_MASK = hasattr(signal, "pthread_sigmask")
+"""POSIX: a thread's signals can be blocked (not on Windows)."""
 _POOL_CONTEXT: list[WorkerContext] = []
 """In a local pool's child: the context :func:`_start_pooled` was given (one entry)."""
 
@@ -154,7 +157,8 @@ def _start_pooled(ctx: WorkerContext, inherited: FastReplay | None) -> None:
     started is discarded here.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if _CAN_MASK:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _POOL_CONTEXT[:] = [ctx]
     if inherited is not None:
         _WORKER_CACHE.replays[_replay_key(ctx)] = inherited
@@ -171,8 +175,12 @@ def _sigint_held() -> Iterator[None]:
 
     They inherit the mask: the children until their initializer ignores SIGINT, the
     pool's threads for good (Python handles signals in the main thread only). A
-    Ctrl-C pressed meanwhile is raised here once the body is done.
+    Ctrl-C pressed meanwhile is raised here once the body is done. Where threads have
+    no signal mask (Windows), the body just runs.
     """
+    if not _CAN_MASK:
+        yield
+        return
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
