@@ -25,6 +25,7 @@ import orjson
 from audit import __version__
 from audit.canonical import plain_canonical_bytes
 from audit.errors import InputError
+from audit.fsio import EarlyWriteback
 from audit.models import FindingT, FindingView
 from audit.report.cases import Case
 from audit.report.export_lines import (
@@ -266,6 +267,7 @@ class _Sink:
         self._size = 0
         with self._guard():
             self._fh: BinaryIO | None = path.open("xb")
+        self._writeback = EarlyWriteback(self._fh.fileno())
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -288,6 +290,7 @@ class _Sink:
         self._digest.update(data)
         with self._guard():
             self._fh.write(data)
+        self._writeback.wrote(len(data))
 
     def close(self) -> str:
         """Flush, fsync and close; the SHA-256 of what was written."""

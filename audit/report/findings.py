@@ -32,6 +32,7 @@ import orjson
 
 from audit.canonical import canonical_bytes
 from audit.errors import InputError, InternalError
+from audit.fsio import EarlyWriteback
 from audit.models import Finding
 from audit.records import iter_jsonl
 
@@ -194,10 +195,12 @@ class FindingsSpool:
         count = 0
         with _writing(path), path.open("xb") as fh:
             merged = self.lines(transform)
+            writeback = EarlyWriteback(fh.fileno())
             while lines := list(islice(merged, _WRITE_BATCH)):  # one hash update and write per batch
                 chunk = b"".join(lines)
                 digest.update(chunk)
                 fh.write(chunk)
+                writeback.wrote(len(chunk))
                 count += len(lines)
                 yield from lines
             fh.flush()
