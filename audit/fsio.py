@@ -81,10 +81,11 @@ class EarlyWriteback:
     file of hundreds of MB is then still almost all dirty in the page cache, and the
     fsync waits for all of it while nothing else runs. Every :data:`WRITEBACK_EVERY`
     bytes, :meth:`wrote` advises ``POSIX_FADV_DONTNEED`` on the stretch written since
-    the last request: Linux starts writing it out without waiting (and drops those
-    pages from the cache once written), so the final fsync waits for the last
-    stretch only. Advice only: no byte changes, errors are ignored, and it does
-    nothing where ``posix_fadvise`` is missing. The fsync is still the caller's.
+    the last request: Linux starts writing it out without waiting, so the final
+    fsync waits for the last stretch only. (The advice drops only pages already
+    clean; a stretch advised right after it is written mostly stays cached.) Advice
+    only: no byte changes, errors are ignored, and it does nothing where
+    ``posix_fadvise`` is missing. The fsync is still the caller's.
     """
 
     def __init__(self, fd: int) -> None:

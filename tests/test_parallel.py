@@ -425,3 +425,53 @@ def test_without_signal_masks_the_pool_still_runs(keyring: Keyring, monkeypatch:
         assert submit_segment(pool, job).result(timeout=120).partial is not None
     finally:
         pool.shutdown()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_stuck_child_is_killed_after_the_grace_not_waited_for(keyring: Keyring, method: str) -> None:
+    """Children ignore Ctrl-C, so a stopped replay must not wait for ever on one stuck in a segment (a hung
+    network share): after the grace it is killed, and the pool then shuts down at once."""
+    import time
+
+    from audit.replay.parallel import WorkerContext, local_pool, policy_digests, stop_pool
+
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    pool = local_pool(WorkerContext(POLICIES, policy_digests(policy), approvals), 1, method)
+    before = {p.pid for p in multiprocessing.active_children()}
+    stuck = pool.submit(time.sleep, 600)  # what a segment read blocked on a dead mount looks like
+    (child,) = [p for p in multiprocessing.active_children() if p.pid not in before]
+    queued = pool.submit(time.sleep, 600)
+    time.sleep(0.5 if method == "fork" else 3)  # the child has started the first
+    started = time.monotonic()
+    stop_pool(pool, grace=0.5)
+    pool.shutdown()
+    assert time.monotonic() - started < 30
+    assert not child.is_alive()
+    assert not stuck.done() or stuck.exception() is not None  # never a result from a killed child
+    assert queued.cancelled() or queued.exception() is not None
+
+
+def test_the_replay_keeps_segments_back_from_the_workers_near_the_end(keyring: Keyring) -> None:
+    """With two children (window 6) and none finishing, the fifth and sixth of six segments are judged here:
+    by then the workers hold 4, their share of what is left. Without the tail window all six went to them."""
+    policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
+    here = FastReplay.for_policy(policy, approvals)
+    submitted: list[str] = []
+
+    def submit(job: SegmentJob) -> Future[SegmentResult]:
+        submitted.append(job.name)
+        return Future()  # pending: no worker takes it, and it is taken back at the end
+
+    verifier = LogVerifier(ACCESS_LOG, keyring, defer_content=True)
+    stream = _pipelined(
+        ACCESS_LOG,
+        verifier,
+        ReplayEngine(policy, approvals, load_rules()),
+        submit,
+        2 * parallel.QUEUED_PER_CHILD,
+        None,
+        local=lambda job: judge_segment(here, job),
+    )
+    assert len(list(stream)) == 70 and verifier.report().ok
+    assert verifier.index_end == 6
+    assert submitted == [f"segments/0000000{i}.jsonl" for i in range(4)]

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -253,8 +254,8 @@ def _tail_window(window: int, left: int) -> int:
     end each child holds at most the segment it is judging, one queued behind it,
     and its even share of the ``left`` still to come, ``left / (children + 1)``; far
     from the end this is ``window``. Measured on 1M events with 2 workers: the wait
-    at the end went from 0.05-0.15 s to 0-0.08 s (one child held to one segment
-    instead of two ran out of work first; no better).
+    at the end went from 0.05-0.15 s to 0-0.08 s (holding a child to the one segment
+    it judges left it idle at the end instead, and was no faster).
     """
     children = max(1, window // QUEUED_PER_CHILD)
     return max(1, min(window, 2 * children + left * children // (children + 1)))
@@ -393,10 +394,36 @@ def replay_with_processes(
             local=lambda job: judge_segment(here, job),
         )
     except BaseException:
-        executor.shutdown(cancel_futures=True)  # a failed run does not wait for queued segments
+        stop_pool(executor)  # a failed or interrupted run does not wait for queued segments, nor for long
         raise
     finally:
         executor.shutdown()
+
+
+STOP_GRACE = 2.0
+"""Seconds a stopped pool's children get to finish the segment they judge before they are killed."""
+
+
+def stop_pool(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
+    """Stop ``pool`` after a failure or Ctrl-C: queued segments cancelled, its children given ``grace``, then killed.
+
+    The children ignore Ctrl-C (:func:`_start_pooled`), so a stuck one (a segment
+    file on a hung network share) would otherwise keep the replay waiting for ever,
+    and a second Ctrl-C only kills them at once. Python 3.14's ``kill_workers`` would
+    do the last step; before it, the pool's processes are only reachable through its
+    ``_processes`` (3.11-3.13), read before the shutdown clears it.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    try:
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def replay_with_dask(

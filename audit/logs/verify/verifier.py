@@ -328,7 +328,7 @@ class LogVerifier:
 
     @property
     def index_end(self) -> int:
-        """One past the highest checkpoint index the scan listed (0 before :meth:`segments` starts).
+        """One past the highest checkpoint index the scan listed (0 until the first segment is asked for).
 
         A scheduling hint (how many segments may still come), never a verdict: the
         listing is the log's, and the segment checks judge every index below it.
