@@ -411,9 +411,10 @@ def test_without_signal_masks_the_pool_still_runs(keyring: Keyring, monkeypatch:
     """Where threads have no signal mask (Windows), submitting and starting children skip the masking."""
     import signal
 
+    from audit import interrupts
     from audit.replay.parallel import WorkerContext, local_pool, policy_digests, submit_segment
 
-    monkeypatch.setattr(parallel, "_CAN_MASK", False)
+    monkeypatch.setattr(interrupts, "_CAN_MASK", False)
     monkeypatch.setattr(signal, "pthread_sigmask", None)  # any use would raise TypeError
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
     job = next(

@@ -20,20 +20,19 @@ parent loaded (and will sign). This module does not verify logs.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Protocol
 
 from audit.errors import IntegrityError
+from audit.interrupts import ignore_sigint, sigint_held
 from audit.logs.approvals import ApprovalSet
 from audit.logs.checkpoint import SegmentInfo
 from audit.logs.verify import LogVerifier, VerifiedSegment, read_segment_file, segment_lines
@@ -139,8 +138,6 @@ def run_segment(ctx: WorkerContext, job: SegmentJob) -> SegmentResult:
         return judge_segment(fast, job)
 
 
-_CAN_MASK = hasattr(signal, "pthread_sigmask")
-"""POSIX: a thread's signals can be blocked (not on Windows)."""
 _POOL_CONTEXT: list[WorkerContext] = []
 """In a local pool's child: the context :func:`_start_pooled` was given (one entry)."""
 
@@ -154,12 +151,10 @@ def _start_pooled(ctx: WorkerContext, inherited: FastReplay | None) -> None:
 
     Ctrl-C reaches the whole process group; the parent handles it (and stops the
     pool), so a child must not print a ``KeyboardInterrupt`` traceback of its own.
-    The child starts with SIGINT blocked (:func:`_sigint_held`): one pressed while it
-    started is discarded here.
+    The child starts with SIGINT blocked (:func:`submit_segment`): one pressed while
+    it started is discarded here.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if _CAN_MASK:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    ignore_sigint()
     _POOL_CONTEXT[:] = [ctx]
     if inherited is not None:
         _WORKER_CACHE.replays[_replay_key(ctx)] = inherited
@@ -168,25 +163,6 @@ def _start_pooled(ctx: WorkerContext, inherited: FastReplay | None) -> None:
 def run_pooled_segment(job: SegmentJob) -> SegmentResult:
     """A local pool child's entry point: :func:`run_segment` with the context it started with."""
     return run_segment(_POOL_CONTEXT[0], job)
-
-
-@contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT blocked in this thread while the body runs (a pool starts its children and threads in it).
-
-    They inherit the mask: the children until their initializer ignores SIGINT, the
-    pool's threads for good (Python handles signals in the main thread only). A
-    Ctrl-C pressed meanwhile is raised here once the body is done. Where threads have
-    no signal mask (Windows), the body just runs.
-    """
-    if not _CAN_MASK:
-        yield
-        return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class _Submit(Protocol):
@@ -360,7 +336,7 @@ def local_pool(ctx: WorkerContext, children: int, method: str, replay: FastRepla
 
 def submit_segment(pool: ProcessPoolExecutor, job: SegmentJob) -> Future[SegmentResult]:
     """``job`` for one of ``pool``'s children; SIGINT is held meanwhile, as the submit may start a child."""
-    with _sigint_held():
+    with sigint_held():
         return pool.submit(run_pooled_segment, job)
 
 

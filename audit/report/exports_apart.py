@@ -20,13 +20,13 @@ child ignores Ctrl-C: the parent handles it.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from audit.errors import AuditError, InputError, InternalError
+from audit.interrupts import ignore_sigint, sigint_held
 from audit.report.exports import FindingExports
 from audit.report.findings import FindingsSpool
 from audit.report.publish import FINDINGS_CSV
@@ -52,13 +52,11 @@ class ExportsApart:
         self._process = context.Process(
             target=_export, args=(spool, mark, findings_path, exports, commitments, sent), daemon=True
         )
-        # Ctrl-C is blocked from before the fork until the child ignores it (a Ctrl-C is the parent's to handle).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self._process.start()
-        finally:
-            sent.close()  # before a Ctrl-C held back can be raised: the child's end is the child's alone
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        with sigint_held():  # from before the fork until the child ignores it (a Ctrl-C is the parent's)
+            try:
+                self._process.start()
+            finally:
+                sent.close()  # before a Ctrl-C held back can be raised: the child's end is the child's alone
 
     def __enter__(self) -> ExportsApart:
         return self
@@ -99,8 +97,7 @@ def _export(
     answer: Connection,
 ) -> None:
     """In the child: write both exports; send their digests and row count, or the error."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    ignore_sigint()
     result: tuple[str, str, int] | AuditError
     try:
         rows = 0
