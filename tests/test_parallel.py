@@ -41,6 +41,12 @@ def _findings(tmp: Path, log: Path, keyring: Keyring, key: SigningKey, name: str
     return [f.model_dump_json() for f in outcome.findings]
 
 
+def _fixture_jobs(keyring: Keyring) -> list[SegmentJob]:
+    """A worker's job for each segment of the fixture access log, in log order."""
+    verified = LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
+    return [SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment) for s in verified]
+
+
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_find_exactly_what_one_process_finds(
     tmp_path: Path, keyring: Keyring, auditor_key: SigningKey, workers: int
@@ -277,10 +283,7 @@ def test_a_worker_running_segments_in_threads_gives_each_its_own_replay(keyring:
     from audit.replay.parallel import WorkerContext, policy_digests, run_segment
 
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
-    jobs = [
-        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
-        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
-    ]
+    jobs = _fixture_jobs(keyring)
     alone = FastReplay.for_policy(policy, approvals)
     expected = [judge_segment(alone, job) for job in jobs]
     ctx = WorkerContext(POLICIES, policy_digests(policy), approvals)
@@ -340,10 +343,7 @@ def test_pool_children_leave_ctrl_c_to_the_parent(
     from audit.replay.parallel import WorkerContext, local_pool, policy_digests, submit_segment
 
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
-    jobs = [
-        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
-        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
-    ]
+    jobs = _fixture_jobs(keyring)
     before = {p.pid for p in multiprocessing.active_children()}
     pool = local_pool(WorkerContext(POLICIES, policy_digests(policy), approvals), 1, method)
     try:
@@ -383,10 +383,7 @@ def test_a_forked_child_judges_with_the_replay_it_inherited(keyring: Keyring, mo
 
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
     here = FastReplay.for_policy(policy, approvals)
-    job = next(
-        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
-        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
-    )
+    job = _fixture_jobs(keyring)[0]
     expected = judge_segment(FastReplay.for_policy(policy, approvals), job)
 
     def no_reload(_: Path) -> None:
@@ -417,10 +414,7 @@ def test_without_signal_masks_the_pool_still_runs(keyring: Keyring, monkeypatch:
     monkeypatch.setattr(interrupts, "_CAN_MASK", False)
     monkeypatch.setattr(signal, "pthread_sigmask", None)  # any use would raise TypeError
     policy, approvals = load_policy(POLICIES), load_approvals(APPROVALS_LOG, keyring)
-    job = next(
-        SegmentJob(s.name, ACCESS_LOG / s.name, s.body.segment)
-        for s in LogVerifier(ACCESS_LOG, keyring, defer_content=True).segments()
-    )
+    job = _fixture_jobs(keyring)[0]
     pool = local_pool(WorkerContext(POLICIES, policy_digests(policy), approvals), 1, "fork")
     try:
         assert submit_segment(pool, job).result(timeout=120).partial is not None
