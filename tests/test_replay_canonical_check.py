@@ -26,14 +26,25 @@ from hypothesis import strategies as st
 
 from audit.canonical import canonical_bytes, is_canonical
 from audit.errors import InputError, IntegrityError
+from audit.logs.approvals import load_approvals
 from audit.logs.record_types import ACCESS_RECORD_TYPE
 from audit.logs.verify import LogVerifier, verify_log
 from audit.logs.writer import seal
 from audit.models import AccessEvent
 from audit.pipeline import replay
 from audit.policy import PolicyHistory, load_policy
-from audit.replay.fast import _DECODER, _ENCODE, _utc_midnight, epochs
+from audit.replay.fast import (
+    _DECODE_LINES,
+    _DECODER,
+    _ENCODE,
+    CHUNK,
+    FastReplay,
+    NonCanonicalRecord,
+    _utc_midnight,
+    epochs,
+)
 from audit.replay.options import Execution
+from audit.report.findings import EncodedFinding
 from audit.signing.keys import Keyring, SigningKey, load_private_key
 from fixtures.passphrase import FIXTURE_PASSPHRASE
 from tests.conftest import APPROVALS_LOG, FIXTURES, KEYS, POLICIES, REPO
@@ -267,6 +278,52 @@ def test_a_deferred_canonical_check_flagged_by_the_consumer_reports_as_a_full_ve
     flagged.content_mismatch(first.name)
     assert flagged.report() == verify_log(log, keyring)
     assert not flagged.report().ok
+
+
+# ---------------------------------------------------------------------- lines checked a chunk at a time
+
+
+def _canonical_lines(count: int) -> list[bytes]:
+    """``count`` canonical access records picked across the fixture events, each with its own id."""
+    picked = (orjson.loads(LINES[n * 11 % len(LINES)]) for n in range(count))
+    return [canonical_bytes({**body, "event_id": f"chunk-{n}"}) for n, body in enumerate(picked)]
+
+
+def _judged(lines: list[bytes], check: bool) -> list[EncodedFinding]:
+    fast = FastReplay.for_policy(load_policy(POLICIES), load_approvals(FIXTURES / "approvals.jsonl", None))
+    return fast.encoded_segment(lines, "s", Path("s"), check_canonical=check)
+
+
+@pytest.mark.parametrize("at", [1, CHUNK, CHUNK + 1, 2 * CHUNK + 7])
+def test_the_chunked_check_names_the_first_non_canonical_line_wherever_it_falls(at: int) -> None:
+    """A chunk is proved whole or checked line by line: the error names the first bad line, not the chunk."""
+    lines = _canonical_lines(2 * CHUNK + 20)
+    lines[at - 1] = _NOT_CANONICAL["whitespace"](lines[at - 1])
+    lines[at + 5] = _NOT_CANONICAL["duplicate-key"](lines[at + 5])
+    with pytest.raises(NonCanonicalRecord, match=rf"^s:{at}: line {at} of s is not"):
+        _judged(lines, check=True)
+
+
+def test_a_chunk_not_proved_whole_is_judged_line_by_line_with_the_same_findings() -> None:
+    lines = _canonical_lines(2 * CHUNK + 20)
+    expected = _judged(lines, check=True)
+    hit = next(n for n in range(CHUNK, len(lines)) if _judged([lines[n]], check=True))  # a line with a finding
+    spaced = list(lines)
+    spaced[hit] = _NOT_CANONICAL["whitespace"](spaced[hit])  # the same event in other bytes: its chunk falls back
+    assert len(expected) >= 3
+    assert _judged(spaced, check=False) == expected  # a verifier that checked the form itself
+
+
+def test_two_records_on_one_line_beside_a_blank_line_are_not_realigned_by_the_chunk_decode() -> None:
+    """Attack: msgspec's ``decode_lines`` reads NDJSON leniently (two values on a line, blank lines
+    skipped), so a line holding two records next to a blank line decodes to as many events as lines."""
+    lines = _canonical_lines(6)
+    lines[2], lines[3] = lines[2] + b" " + lines[3], b""
+    assert len(_DECODE_LINES(b"\n".join(lines) + b"\n")) == len(lines)  # what the chunk's proof must not trust
+    with pytest.raises(NonCanonicalRecord, match=r"^s:3: line 3 of s is not"):
+        _judged(lines, check=True)
+    with pytest.raises(InputError, match=r"^s:3: "):
+        _judged(lines, check=False)
 
 
 # ------------------------------------------------------------------------------- policy epochs

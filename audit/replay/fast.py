@@ -21,14 +21,18 @@ Ordering rules of the loop (each relies on the one before):
 0. with ``check_canonical``, a line is used only once it is proven canonical: the
    decoded event re-encodes to its very bytes (:data:`_ENCODE`), or else the exact
    check says so; a line that is not raises :class:`NonCanonicalRecord` before it
-   is judged, and an input error met in the segment gives way to it;
+   is judged, and an input error met in the segment gives way to it. Lines are
+   decoded and proven :data:`CHUNK` at a time: a chunk whose events re-encode to its
+   very bytes is proven whole, else it is checked line by line, so the error names
+   the first line that is not canonical;
 1. a line msgspec rejects, or whose time is not in :data:`TIME_FORM`, goes to the
    full path before anything else is read;
 2. the verdict key holds every fact the engine reads, and every fact
    :func:`needs_full_path` reads, so a key with a cached verdict never needs the
    full path for any other reason: that function runs on a cache miss only. The
    pack in force and the deadlines passed are one fact, the event's span between
-   :func:`epochs`;
+   :func:`epochs`. A field with a model default is keyed as the line gives it
+   (``UNSET`` when absent): a finer key than the default would give, never a coarser;
 3. only a verdict the full path reached for an event that needed nothing else is
    cached, so a cached verdict is the engine's own for that key: *clean* (kept as
    the actor's location class, which the key fixes) when it found nothing, a *plan*
@@ -191,6 +195,11 @@ msgspec writes a mirror's keys in their declared order - sorted, ASCII, without
 duplicates - and escapes every string exactly as RFC 8785 does (a test holds it so for
 every code point); an event holds no number but ``true`` and ``false``. So equal bytes
 prove the line canonical, and only a line they do not prove needs the exact check."""
+_DECODE_LINES = _DECODER.decode_lines
+_ENCODE_LINES = msgspec.json.Encoder().encode_lines
+CHUNK = 128
+"""Lines decoded, re-encoded and compared at once (:meth:`FastReplay._decoded_chunk`): fewer calls, and
+the events of a chunk are still in the CPU's cache when judged (a whole segment's are not)."""
 
 
 class NonCanonicalRecord(IntegrityError):
@@ -297,69 +306,102 @@ class FastReplay:
     def _encoded_segment(self, lines: Sequence[bytes], segment: str, path: Path, check: bool) -> list[EncodedFinding]:
         """One loop with everything inlined: this is the hot path of a replay.
 
-        The ordering rules are in the module docstring.
+        The ordering rules are in the module docstring. Lines are decoded :data:`CHUNK`
+        at a time (:meth:`_decoded_chunk`).
         """
         findings: list[EncodedFinding] = []
         verdicts, epochs, spans = self._verdicts, self._epochs, self._spans
         record = self.engine.whereabouts.record
-        decode_line, encode, parse_time, text = _DECODER.decode, _ENCODE, event_time, str
+        fullmatch, from_iso, text = _FULLMATCH, datetime.fromisoformat, str
+        decoded_chunk = self._decoded_chunk
         stats = self.engine.stats
         versions = stats.policy_versions
         clean, last_pack = 0, None
         times: list[datetime] = []
         seen = times.append
-        for number, raw in enumerate(lines, start=1):
-            try:
-                e = decode_line(raw)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                findings += self._undecoded(raw, segment, number, path, check)
-                continue
-            if check and encode(e) != raw and not is_canonical_line(raw):
-                raise _non_canonical(segment, number, path)
-            t = parse_time(e.time)
-            if t is None:
-                findings += self._full(raw, segment, number, path)[0]
-                continue
-            recipient = e.recipient
-            span = bisect_right(epochs, t)
-            actor, res, legal = e.actor, e.resource, e.legal_basis
-            key = (
-                span,
-                actor.kind,
-                actor.physical_country,
-                actor.office_country,
-                res.provider,
-                res.region,
-                res.store_kind,
-                res.category,
-                e.action,
-                (recipient.kind, recipient.country) if recipient is not None else None,
-                legal.kind if legal is not None else None,
-                self._approvals_key(e, t) if e.approval_ids else (),
-                e.on_behalf_of is not None,
-            )
-            verdict = verdicts.get(key)
-            pack = spans[span]
-            if verdict.__class__ is not text:  # not clean: a miss, a plan or full
-                findings += self._not_clean(verdict, key, e, t, pack, raw, (segment, number, path))
-                continue
-            if pack is not last_pack:
-                versions.add(pack.config.name)
-                last_pack = pack
-            record(actor.id, t, verdict)  # a clean verdict is the actor's location class
-            seen(t)
-            clean += 1
+        for start in range(0, len(lines), CHUNK):
+            part = lines[start : start + CHUNK]
+            for number, raw, e in zip(
+                range(start + 1, start + 1 + len(part)),
+                part,
+                decoded_chunk(part, segment, start, path, check),
+                strict=True,
+            ):
+                if e is None:  # msgspec refused it (rule 1)
+                    findings += self._full(raw, segment, number, path)[0]
+                    continue
+                stamp = e.time
+                try:  # event_time(), inlined
+                    t = from_iso(stamp) if fullmatch(stamp) is not None else None
+                except ValueError:
+                    t = None
+                if t is None:
+                    findings += self._full(raw, segment, number, path)[0]
+                    continue
+                recipient = e.recipient
+                span = bisect_right(epochs, t)
+                actor, res, legal, ids = e.actor, e.resource, e.legal_basis, e.approval_ids_
+                key = (  # a field with a default is keyed as given (UNSET when absent): finer, never coarser
+                    span,
+                    actor.kind_,
+                    actor.physical_country,
+                    actor.office_country,
+                    res.provider,
+                    res.region,
+                    res.store_kind_,
+                    res.category,
+                    e.action,
+                    (recipient.kind, recipient.country) if recipient is not None else None,
+                    legal.kind if legal is not None else None,
+                    self._approvals_key(e, t) if ids else (),
+                    e.on_behalf_of is not None,
+                )
+                verdict = verdicts.get(key)
+                pack = spans[span]
+                if verdict.__class__ is not text:  # not clean: a miss, a plan or full
+                    findings += self._not_clean(verdict, key, e, t, pack, raw, (segment, number, path))
+                    continue
+                if pack is not last_pack:
+                    versions.add(pack.config.name)
+                    last_pack = pack
+                record(actor.id, t, verdict)  # a clean verdict is the actor's location class
+                seen(t)
+                clean += 1
         stats.events += clean
         if times:
             stats.note_times(min(times), max(times))
         self.fast_hits += clean
         return findings
 
-    def _undecoded(self, raw: bytes, segment: str, line: int, path: Path, check: bool) -> list[EncodedFinding]:
-        """A line msgspec refuses: checked as the loop checks every line, then judged by the full path."""
-        if check and not is_canonical_line(raw):
-            raise _non_canonical(segment, line, path) from None
-        return self._full(raw, segment, line, path)[0]
+    @staticmethod
+    def _decoded_chunk(
+        part: Sequence[bytes], segment: str, start: int, path: Path, check: bool
+    ) -> Sequence[FastEvent | None]:
+        """Each line of ``part`` decoded, None where msgspec refuses it; checked first if ``check`` (rule 0).
+
+        One decode and one encode for the chunk when its lines re-encode to their very
+        bytes - which proves every line canonical and the events one per line, in order
+        (msgspec writes no newline inside a line) - else line by line, as the loop did:
+        :class:`NonCanonicalRecord` for the first line of the chunk that is not.
+        """
+        blob = b"\n".join(part) + b"\n"
+        try:
+            events: list[FastEvent] = _DECODE_LINES(blob)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            if _ENCODE_LINES(events) == blob:
+                return events
+        checked: list[FastEvent | None] = []
+        for number, raw in enumerate(part, start=start + 1):
+            try:
+                e: FastEvent | None = _DECODER.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                e = None
+            if check and (e is None or _ENCODE(e) != raw) and not is_canonical_line(raw):
+                raise _non_canonical(segment, number, path)
+            checked.append(e)
+        return checked
 
     def _not_clean(
         self,
@@ -393,7 +435,7 @@ class FastReplay:
         """
         if len(self._verdicts) >= MAX_SHAPES or needs_full_path(e):
             return
-        cost = _KEY_BYTES + 2 * len(orjson.dumps(key))  # its strings and tuples as objects
+        cost = _KEY_BYTES + 2 * len(orjson.dumps(key, default=str))  # its strings and tuples as objects (UNSET as text)
         verdict: _Verdict = judgement.actor_class  # clean
         handoffs = proxy_handoffs(e.recipient, e.on_behalf_of, pack.config)
         if judgement.outcomes or handoffs:
