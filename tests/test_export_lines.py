@@ -11,8 +11,9 @@ covered by ``tests/test_report_fast_paths.py`` and ``tests/test_readback.py``.
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -107,3 +108,28 @@ def test_the_memos_are_bounded_and_change_no_byte(monkeypatch: pytest.MonkeyPatc
         assert lines.line(finding).encode() == b"".join(findings_csv([finding])).split(b"\r\n", 1)[1]
         assert ocsf.line(finding, "text") == plain_canonical_bytes(ocsf_finding(finding, "text")) + b"\n"
         assert len(lines._cells) <= 8 and len(ocsf._dumped) <= 8
+
+
+def test_a_remembered_time_is_reused_only_for_the_same_time_in_the_same_zone() -> None:
+    """Regression guard for the last-time memo: equal instants in other zones (or folds) format otherwise."""
+    at = datetime(2021, 11, 7, 6, 30, tzinfo=UTC)
+    plus_one = at.astimezone(timezone(timedelta(hours=1)))
+    new_york = datetime(2021, 11, 7, 1, 30, tzinfo=ZoneInfo("America/New_York"))  # the hour that comes twice
+    base = Finding(
+        rule_id="r",
+        commitment="C1",
+        severity="low",
+        title="t",
+        message="m",
+        remediation="r",
+        event_ids=("e",),
+        time=at,
+        actor_id="a",
+    )
+    times = [at, at, plus_one, at, new_york, new_york.replace(fold=1), at + timedelta(seconds=1)]
+    assert at == plus_one and at.isoformat() != plus_one.isoformat()  # what the memo must not be fooled by
+    lines, ocsf = CsvLines(), OcsfLines()
+    for when in times:
+        finding = base.model_copy(update={"time": when})  # a copy does not validate: the zone stays
+        assert lines.line(finding).encode() == b"".join(findings_csv([finding])).split(b"\r\n", 1)[1]
+        assert ocsf.line(finding, "text") == plain_canonical_bytes(ocsf_finding(finding, "text")) + b"\n"
