@@ -46,6 +46,7 @@ def test_benchmark_prints_every_ratio_on_a_small_log() -> None:
     ):
         assert result[name] > 0, name
     assert set(result["spread"]) == {"floor", "machine_1", "machine_2", "events", "workers_2"}
+    assert result["floor_parser"] in ("orjson", "msgspec", "msgspec-chunked")
     efficiency = result["workers_2_ratio"] / result["machine_2_ratio"]
     assert abs(result["workers_2_efficiency"] - efficiency) < 0.02
 
@@ -56,3 +57,15 @@ def test_benchmark_rejects_a_zero_count(flag: str) -> None:
         [sys.executable, str(REPO / "benchmarks" / "run.py"), flag, "0"], capture_output=True, check=False, timeout=60
     )
     assert done.returncode == 2 and f"{flag} must be at least 1".encode() in done.stderr
+
+
+def test_every_floor_parser_reads_every_line_of_the_fixture_log() -> None:
+    """The floor takes the fastest parser: each must do the whole work (a chunk cut short would look fast)."""
+    from benchmarks import run as bench
+
+    segments = sorted((REPO / "fixtures" / "logs" / "access" / "segments").glob("*.jsonl"))
+    lines = sum(len(segment.read_bytes().splitlines()) for segment in segments)
+    assert lines > bench.FLOOR_CHUNK  # more than one chunk
+    assert {parser: bench.floor_pass(segments, parser) for parser in bench.FLOOR_PARSERS} == dict.fromkeys(
+        ("orjson", "msgspec", "msgspec-chunked"), lines
+    )

@@ -597,3 +597,8 @@ def _known_countries(*codes: str | None) -> bool:
 def decode(raw: bytes) -> FastEvent:
     """Decode one line with the fast decoder (raises msgspec errors)."""
     return _DECODER.decode(raw)
+
+
+def decode_chunk(lines: bytes) -> list[FastEvent]:
+    """Decode newline-delimited lines with the fast decoder, leniently: see :meth:`FastReplay._decoded_chunk`."""
+    return _DECODE_LINES(lines)
