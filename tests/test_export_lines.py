@@ -53,8 +53,8 @@ def test_a_findings_lines_are_the_general_encoders_bytes(finding: Finding, text:
     assert ocsf_bytes(finding, text) == plain_canonical_bytes(ocsf_finding(finding, text)) + b"\n"
 
 
-def test_a_lone_surrogate_is_left_to_the_general_encoder() -> None:
-    finding = Finding(
+def _finding(time: datetime = datetime(2021, 1, 1, tzinfo=UTC)) -> Finding:
+    return Finding(
         rule_id="r",
         commitment="C1",
         severity="low",
@@ -62,9 +62,13 @@ def test_a_lone_surrogate_is_left_to_the_general_encoder() -> None:
         message="m",
         remediation="r",
         event_ids=("e",),
-        time=datetime(2021, 1, 1, tzinfo=UTC),
+        time=time,
         actor_id="a",
-    ).model_copy(update={"message": "m\ud800"})  # pydantic refuses it; a copy does not validate
+    )
+
+
+def test_a_lone_surrogate_is_left_to_the_general_encoder() -> None:
+    finding = _finding().model_copy(update={"message": "m\ud800"})  # pydantic refuses it; a copy does not validate
     with pytest.raises(orjson.JSONEncodeError):  # orjson refuses it: the exports then ask the general encoder
         ocsf_bytes(finding, "")
     with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)) as general:
@@ -115,17 +119,7 @@ def test_a_remembered_time_is_reused_only_for_the_same_time_in_the_same_zone() -
     at = datetime(2021, 11, 7, 6, 30, tzinfo=UTC)
     plus_one = at.astimezone(timezone(timedelta(hours=1)))
     new_york = datetime(2021, 11, 7, 1, 30, tzinfo=ZoneInfo("America/New_York"))  # the hour that comes twice
-    base = Finding(
-        rule_id="r",
-        commitment="C1",
-        severity="low",
-        title="t",
-        message="m",
-        remediation="r",
-        event_ids=("e",),
-        time=at,
-        actor_id="a",
-    )
+    base = _finding(at)
     times = [at, at, plus_one, at, new_york, new_york.replace(fold=1), at + timedelta(seconds=1)]
     assert at == plus_one and at.isoformat() != plus_one.isoformat()  # what the memo must not be fooled by
     lines, ocsf = CsvLines(), OcsfLines()
