@@ -326,6 +326,50 @@ def test_two_records_on_one_line_beside_a_blank_line_are_not_realigned_by_the_ch
         _judged(lines, check=False)
 
 
+def test_a_line_holding_a_newline_is_not_split_into_two_events() -> None:
+    """Regression (found in review): equal bytes alone proved a chunk whose line held a newline, so with
+    the shapes cached its first half was judged as line 1 and its second half as line 2 (and the rest
+    one line off). The chunk must also decode to one event per line. The log readers split on newlines,
+    so only a direct caller could pass such a line."""
+    first, second, third = _canonical_lines(3)
+    fast = FastReplay.for_policy(load_policy(POLICIES), load_approvals(FIXTURES / "approvals.jsonl", None))
+    fast.encoded_segment([first, second, third], "warm", Path("warm"), check_canonical=True)  # shapes cached
+    joined = [first + b"\n" + second, third]
+    with pytest.raises(NonCanonicalRecord, match=r"^s:1: line 1 of s is not"):
+        fast.encoded_segment(joined, "s", Path("s"), check_canonical=True)
+    with pytest.raises(InputError, match=r"^s:1: malformed JSON"):
+        fast.encoded_segment(joined, "s", Path("s"), check_canonical=False)
+
+
+class _CountingDecoder:
+    """The fast decoder, counting the lines it is asked to decode one at a time."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def decode(self, raw: bytes) -> object:
+        self.lines += 1
+        return _DECODER.decode(raw)
+
+
+def test_a_chunk_not_proved_whole_decodes_again_only_the_lines_it_could_not_prove(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review: one canonical line the encoder does not reproduce (an explicit null) made the whole chunk
+    decode twice, 26% slower than line by line. Lines equal to the encoding of the event decoded at
+    their place are that event; only the others are decoded again."""
+    lines = _canonical_lines(CHUNK)
+    expected = _judged(lines, check=True)
+    with_null = orjson.loads(lines[5])
+    with_null["justification"] = None
+    lines[5] = canonical_bytes(with_null)  # canonical, and the same event, but not what msgspec writes
+    assert is_canonical(lines[5]) and not _proves(lines[5])
+    counting = _CountingDecoder()
+    monkeypatch.setattr("audit.replay.fast._DECODER", counting)
+    assert _judged(lines, check=True) == expected
+    assert counting.lines == 1
+
+
 # ------------------------------------------------------------------------------- policy epochs
 
 

@@ -379,27 +379,40 @@ class FastReplay:
     ) -> Sequence[FastEvent | None]:
         """Each line of ``part`` decoded, None where msgspec refuses it; checked first if ``check`` (rule 0).
 
-        One decode and one encode for the chunk when its lines re-encode to their very
-        bytes - which proves every line canonical and the events one per line, in order
-        (msgspec writes no newline inside a line) - else line by line, as the loop did:
-        :class:`NonCanonicalRecord` for the first line of the chunk that is not.
+        One decode and one encode for the chunk when it decodes to one event per line
+        and the events re-encode to its very bytes. Together these prove every line
+        canonical and the events one per line, in order: msgspec writes one newline per
+        event and none inside one, so the chunk holds no newline but those that end its
+        lines. Else line by line, as the loop did: a line equal to the encoding of the
+        event decoded at its place is that event, any other line is decoded on its own,
+        and :class:`NonCanonicalRecord` names the first line of the chunk that is not
+        canonical.
         """
         blob = b"\n".join(part) + b"\n"
         try:
-            events: list[FastEvent] = _DECODE_LINES(blob)
+            events: list[FastEvent] | None = _DECODE_LINES(blob)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            pass
-        else:
-            if _ENCODE_LINES(events) == blob:
+            events = None
+        if events is not None and len(events) != len(part):  # a lenient reading: nothing it says is used
+            events = None
+        known: list[FastEvent] = []
+        encoded: list[bytes] = []
+        if events is not None:
+            whole = _ENCODE_LINES(events)
+            if whole == blob:
                 return events
+            known, encoded = events, whole.split(b"\n")  # encoded[i] encodes known[i]: no newline inside one
         checked: list[FastEvent | None] = []
-        for number, raw in enumerate(part, start=start + 1):
+        for offset, raw in enumerate(part):
+            if encoded and encoded[offset] == raw:  # the very line of the event decoded at its place
+                checked.append(known[offset])
+                continue
             try:
                 e: FastEvent | None = _DECODER.decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 e = None
             if check and (e is None or _ENCODE(e) != raw) and not is_canonical_line(raw):
-                raise _non_canonical(segment, number, path)
+                raise _non_canonical(segment, start + offset + 1, path)
             checked.append(e)
         return checked
 
