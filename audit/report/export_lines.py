@@ -3,10 +3,11 @@
 What it does: :class:`CsvLines` writes a finding's CSV row as the ``csv`` module
 (excel dialect, minimal quoting, ``\\r\\n``) writes the formula-safe row of
 :func:`audit.report.exports.findings_csv`, remembering the cells of values that
-repeat (titles, rules, actors, stores) and the last time it formatted; :class:`OcsfLines` writes the canonical
-bytes of :func:`audit.report.exports.ocsf_finding` by putting orjson's dump of each
-value between the fixed pieces of the object in sorted-key order (the way the
-CloudTrail fast path writes events, ADR 0011). Tests hold both equal to the general
+repeat (titles, rules, actors, stores) and the last time it formatted;
+:class:`OcsfLines` writes the canonical bytes of
+:func:`audit.report.exports.ocsf_finding` by putting orjson's dump of each value
+between the fixed pieces of the object in sorted-key order (the way the CloudTrail
+fast path writes events, ADR 0011). Tests hold both equal to the general
 encoders on the fixture reports and on generated findings (odd Unicode, quotes,
 commas, line breaks, formula starts, every optional field absent or present).
 
@@ -128,12 +129,16 @@ class CsvLines:
 
 def time_millis(f: FindingView) -> int:
     """The finding's time in milliseconds since the epoch, as OCSF states times."""
-    return int(f.time.timestamp() * 1000)
+    return _millis(f.time)
+
+
+def _millis(time: datetime) -> int:
+    return int(time.timestamp() * 1000)
 
 
 def _millis_text(time: datetime) -> bytes:
     """:func:`time_millis` of a finding at ``time``, as JSON."""
-    return b"%d" % int(time.timestamp() * 1000)
+    return b"%d" % _millis(time)
 
 
 _dumps = orjson.dumps
